@@ -1,0 +1,524 @@
+"""Typed experiment configuration for kdgat.
+
+An experiment is named by seven levels (modality, dataset, learning_type, model_architecture,
+model_size, distillation, training_mode); the run number is claimed on disk when it starts.
+Sub-configs hold the knobs. Every combination of levels is either valid or refused by
+`check_levels` with what is wrong, why, and the valid alternatives.
+
+This module imports nothing from kdgat: configuration flows one way, into the package.
+"""
+
+import dataclasses
+import itertools
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import tyro
+import yaml
+
+Modality = Literal["automotive", "internet", "watertreatment"]
+Dataset = Literal["synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04"]
+LearningType = Literal["unsupervised", "classifier", "fusion"]
+Architecture = Literal["VGAE", "GAT", "DQN"]
+ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
+Distillation = Literal["no", "standard", "topology_preserving"]
+TrainingMode = Literal["all_samples", "normals_only", "curriculum_classifier"]
+
+LEVELS: tuple[str, ...] = (
+    "modality",
+    "dataset",
+    "learning_type",
+    "model_architecture",
+    "model_size",
+    "distillation",
+    "training_mode",
+)
+LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
+    "modality": get_args(Modality),
+    "dataset": get_args(Dataset),
+    "learning_type": get_args(LearningType),
+    "model_architecture": get_args(Architecture),
+    "model_size": get_args(ModelSize),
+    "distillation": get_args(Distillation),
+    "training_mode": get_args(TrainingMode),
+}
+
+# Datasets per modality. internet and watertreatment get theirs with their readers (DESIGN §6).
+MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
+    "automotive": ("synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04"),
+    "internet": (),
+    "watertreatment": (),
+}
+LEARNING_ARCHITECTURES: dict[str, tuple[str, ...]] = {
+    "unsupervised": ("VGAE",),
+    "classifier": ("GAT",),
+    # DQN: decision-level fusion of VGAE and GAT; GAT: feature-level fusion over VGAE latents.
+    "fusion": ("DQN", "GAT"),
+}
+STUDENT_SIDE_SIZES: tuple[str, ...] = ("tiny", "student", "intermediate")
+
+# Documented model sizes. Any field can still be overridden with --model-size-config.<field>.
+SIZE_TABLE: dict[str, dict[str, float | int]] = {
+    "tiny": dict(hidden_dim=16, num_layers=2, heads=2, latent_dim=8, embedding_dim=4, dropout=0.1),
+    "student": dict(hidden_dim=32, num_layers=2, heads=4, latent_dim=16, embedding_dim=8, dropout=0.1),
+    "intermediate": dict(
+        hidden_dim=64, num_layers=3, heads=4, latent_dim=32, embedding_dim=16, dropout=0.2
+    ),
+    "teacher": dict(hidden_dim=128, num_layers=3, heads=8, latent_dim=48, embedding_dim=32, dropout=0.2),
+    "huge": dict(hidden_dim=256, num_layers=4, heads=8, latent_dim=64, embedding_dim=64, dropout=0.3),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration the user can fix; the message says what, why and how."""
+
+
+@dataclasses.dataclass
+class ModelSizeConfig:
+    """Width and depth. Fields left unset take the value of --model-size (see SIZE_TABLE)."""
+
+    hidden_dim: int | None = None
+    """Hidden channels per attention head group (unset: from --model-size)."""
+    num_layers: int | None = None
+    """Number of message-passing layers (unset: from --model-size)."""
+    heads: int | None = None
+    """Attention heads per GAT layer (unset: from --model-size)."""
+    latent_dim: int | None = None
+    """VGAE latent dimension (unset: from --model-size)."""
+    embedding_dim: int | None = None
+    """CAN-ID embedding dimension (unset: from --model-size)."""
+    dropout: float | None = None
+    """Dropout probability in [0, 1) (unset: from --model-size)."""
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Architecture-specific knobs."""
+
+    jk_mode: Literal["cat", "max", "lstm"] = "cat"
+    """GAT jumping-knowledge aggregation over layer outputs."""
+    pooling: Literal["mean", "max", "add", "mean_max"] = "mean_max"
+    """Graph readout."""
+    head_layers: int = 2
+    """Layers of the MLP classification head."""
+    use_edge_features: bool = True
+    """Feed edge features (transition count, timing) to GATv2 attention."""
+
+
+@dataclasses.dataclass
+class DatasetConfig:
+    """Where the data is and how CAN frames become graphs."""
+
+    data_root: Annotated[Path | None, tyro.conf.arg(aliases=("--data-root",))] = None
+    """Folder holding the dataset (train_*/ and test_* folders). Not used for 'synthetic'."""
+    window: int = 100
+    """Frames per graph (W)."""
+    stride: int = 100
+    """Frames between the starts of consecutive windows (1..W)."""
+    val_fraction: float = 0.2
+    """Share of each training file, taken from its end, used for validation."""
+    test_dirs: tuple[str, ...] = ("test_*",)
+    """Glob patterns of test folders under data_root; each is also scored on its own."""
+    normalisation: Literal["standard", "none"] = "standard"
+    """Node/edge feature scaling, fitted on benign training windows only."""
+    cache_dir: Path = Path(".cache/kdgat")
+    """Where generated synthetic logs are written."""
+    synthetic_train_frames: int = 120_000
+    """Synthetic dataset: frames in the training log."""
+    synthetic_test_frames: int = 40_000
+    """Synthetic dataset: frames in the test log."""
+    synthetic_seed: int = 7
+    """Synthetic dataset: generator seed (the data, not the model)."""
+
+
+@dataclasses.dataclass
+class LearningConfig:
+    """Loss weights and learning-scheme knobs."""
+
+    class_weighting: Literal["balanced", "none"] = "balanced"
+    """Weight the classifier loss by inverse class frequency of the training split."""
+    kd_temperature: float = 4.0
+    """Knowledge-distillation softmax temperature."""
+    kd_alpha: float = 0.7
+    """Weight of the distillation term against the hard-label loss."""
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """The optimisation loop."""
+
+    epochs: int = 8
+    """Maximum number of epochs."""
+    batch_size: int = 64
+    """Graphs per batch."""
+    lr: float = 3e-3
+    """Learning rate."""
+    weight_decay: float = 1e-4
+    """Weight decay."""
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    """Optimizer."""
+    scheduler: Literal["cosine", "none"] = "cosine"
+    """Learning-rate schedule over the epochs."""
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    """Mixed precision: auto = fp16 + GradScaler on CUDA and off on CPU; bf16 = bf16 autocast."""
+    grad_clip: float = 1.0
+    """Max global gradient norm (0 disables clipping)."""
+    patience: int = 4
+    """Epochs without validation improvement before stopping early."""
+    seed: int = 0
+    """Seed for model initialisation, data order and dropout."""
+    num_workers: int = 0
+    """Threads used by torch on CPU (0 = torch's default)."""
+
+
+@dataclasses.dataclass
+class OscConfig:
+    """Slurm / Ohio Supercomputer Center job parameters (used by launch.py)."""
+
+    account: str | None = None
+    """Slurm account, e.g. PAS1234."""
+    cluster: str | None = None
+    """OSC cluster (pitzer, ascend, cardinal)."""
+    partition: str | None = None
+    """Slurm partition."""
+    gpus_per_node: int = 0
+    """GPUs per job."""
+    cpus_per_task: int = 2
+    """CPU cores per task."""
+    mem_gb: int = 8
+    """Memory per job in GiB."""
+    time_min: int = 60
+    """Wall-time limit in minutes."""
+    mail_type: str | None = None
+    """Slurm --mail-type, e.g. END,FAIL."""
+    mail_user: str | None = None
+    """Mail address for Slurm notifications."""
+    qos: str | None = None
+    """Slurm quality of service."""
+    constraint: str | None = None
+    """Slurm node constraint."""
+    setup: tuple[str, ...] = ()
+    """Shell lines run before the job (module load, venv activation)."""
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """One kdgat experiment: seven levels name it, sub-configs hold its knobs."""
+
+    modality: Modality = "automotive"
+    """Kind of traffic turned into graphs."""
+    dataset: Dataset = "synthetic"
+    """Dataset of that modality ('synthetic' is generated, no download)."""
+    learning_type: LearningType = "classifier"
+    """unsupervised (VGAE), classifier (GAT) or fusion (DQN / GAT over VGAE outputs)."""
+    model_architecture: Architecture = "GAT"
+    """Model family."""
+    model_size: ModelSize = "student"
+    """Size preset, see SIZE_TABLE in configs.py."""
+    distillation: Distillation = "no"
+    """Knowledge distillation from a finished teacher run."""
+    training_mode: TrainingMode = "all_samples"
+    """Which graphs are trained on."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto = cuda when available, else cpu."""
+    runs_root: Path = Path("runs")
+    """Root of the run tree."""
+    teacher_run: Path | None = None
+    """Explicit teacher run directory for distillation (default: latest finished teacher)."""
+    model_size_config: ModelSizeConfig = dataclasses.field(default_factory=ModelSizeConfig)
+    model_config: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    dataset_config: DatasetConfig = dataclasses.field(default_factory=DatasetConfig)
+    learning_config: LearningConfig = dataclasses.field(default_factory=LearningConfig)
+    training_config: Annotated[TrainingConfig, tyro.conf.arg(name="training")] = dataclasses.field(
+        default_factory=TrainingConfig
+    )
+    osc_config: OscConfig = dataclasses.field(default_factory=OscConfig)
+
+
+# ---------------------------------------------------------------- levels and compatibility
+
+
+def check_levels(levels: dict[str, str]) -> None:
+    """Raise ConfigError if this combination of the seven levels cannot run, saying why."""
+    for level in LEVELS:
+        if levels[level] not in LEVEL_CHOICES[level]:
+            raise ConfigError(
+                f"{level}={levels[level]!r} is not a known value. "
+                f"Choose one of: {', '.join(LEVEL_CHOICES[level])}."
+            )
+    modality, dataset = levels["modality"], levels["dataset"]
+    learning, arch = levels["learning_type"], levels["model_architecture"]
+    size, distill, mode = levels["model_size"], levels["distillation"], levels["training_mode"]
+    datasets = MODALITY_DATASETS[modality]
+    if not datasets:
+        raise ConfigError(
+            f"modality={modality!r} has no datasets yet: its readers and graph mapping are not "
+            f"built. Use --modality automotive."
+        )
+    if dataset not in datasets:
+        raise ConfigError(
+            f"dataset={dataset!r} does not belong to modality={modality!r}. "
+            f"Datasets of {modality}: {', '.join(datasets)}."
+        )
+    if arch not in LEARNING_ARCHITECTURES[learning]:
+        fit = [k for k, v in LEARNING_ARCHITECTURES.items() if arch in v]
+        why = {
+            "unsupervised": "unsupervised learning needs a reconstruction model",
+            "classifier": "the classifier is a supervised GAT (a reinforcement-learning DQN "
+            "classifier is not built)",
+            "fusion": "fusion combines VGAE and GAT outputs with a DQN agent or a fusion GAT",
+        }[learning]
+        raise ConfigError(
+            f"model_architecture={arch!r} cannot do learning_type={learning!r}: {why}. "
+            f"Use --model-architecture {' or '.join(LEARNING_ARCHITECTURES[learning])}"
+            + (f", or --learning-type {' or '.join(fit)} with {arch}." if fit else ".")
+        )
+    if mode == "normals_only" and learning != "unsupervised":
+        raise ConfigError(
+            f"training_mode='normals_only' with learning_type={learning!r}: training on benign "
+            f"graphs only leaves a supervised model with one class. Use --training-mode "
+            f"all_samples{' or curriculum_classifier' if arch == 'GAT' else ''}, or "
+            f"--learning-type unsupervised --model-architecture VGAE."
+        )
+    if mode == "curriculum_classifier" and arch != "GAT":
+        raise ConfigError(
+            f"training_mode='curriculum_classifier' with model_architecture={arch!r}: the "
+            f"curriculum orders graphs for a GAT classifier by VGAE difficulty. Use --training-mode "
+            f"{'all_samples or normals_only' if learning == 'unsupervised' else 'all_samples'}."
+        )
+    if distill != "no" and size not in STUDENT_SIDE_SIZES:
+        raise ConfigError(
+            f"distillation={distill!r} with model_size={size!r}: distillation trains a smaller "
+            f"student from a teacher-size model. Use --model-size {' / '.join(STUDENT_SIDE_SIZES)}, "
+            f"or --distillation no."
+        )
+
+
+def levels_of(cfg: ExperimentConfig) -> dict[str, str]:
+    return {level: getattr(cfg, level) for level in LEVELS}
+
+
+def preset_name(cfg: ExperimentConfig) -> str:
+    """`{modality}_{dataset}_{learning_type}_{arch}_{size}_{distillation}_{training_mode}`."""
+    return "_".join(str(v).lower() for v in levels_of(cfg).values())
+
+
+def parse_preset(name: str) -> dict[str, str]:
+    """Split a preset name into its seven levels (values may themselves contain '_')."""
+
+    def match(rest: str, levels: tuple[str, ...]) -> list[str] | None:
+        if not levels:
+            return [] if rest == "" else None
+        for value in LEVEL_CHOICES[levels[0]]:
+            token = value.lower()
+            if rest == token and len(levels) == 1:
+                return [value]
+            if rest.startswith(token + "_"):
+                tail = match(rest[len(token) + 1 :], levels[1:])
+                if tail is not None:
+                    return [value, *tail]
+        return None
+
+    found = match(name.lower(), LEVELS)
+    if found is None:
+        raise ConfigError(
+            f"preset {name!r} is not of the form "
+            f"{{modality}}_{{dataset}}_{{learning_type}}_{{arch}}_{{size}}_{{distillation}}_{{training_mode}}, "
+            f"e.g. automotive_hcrlsa_classifier_gat_student_no_all_samples. "
+            f"`python train.py --list-presets` prints every valid name."
+        )
+    return dict(zip(LEVELS, found, strict=True))
+
+
+def config_from_preset(name: str, base: ExperimentConfig | None = None) -> ExperimentConfig:
+    levels = parse_preset(name)
+    check_levels(levels)
+    return dataclasses.replace(base or ExperimentConfig(), **levels)
+
+
+def all_level_combinations() -> list[dict[str, str]]:
+    return [
+        dict(zip(LEVELS, combo, strict=True))
+        for combo in itertools.product(*(LEVEL_CHOICES[level] for level in LEVELS))
+    ]
+
+
+def valid_presets() -> list[str]:
+    """Every preset name whose levels pass the compatibility rules."""
+    names = []
+    for levels in all_level_combinations():
+        try:
+            check_levels(levels)
+        except ConfigError:
+            continue
+        names.append("_".join(v.lower() for v in levels.values()))
+    return names
+
+
+# ---------------------------------------------------------------- resolution and ranges
+
+
+def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Check levels and ranges; fill size-derived fields. Returns a new, complete config."""
+    check_levels(levels_of(cfg))
+    sizes = dataclasses.asdict(cfg.model_size_config)
+    for key, value in SIZE_TABLE[cfg.model_size].items():
+        if sizes[key] is None:
+            sizes[key] = value
+    cfg = dataclasses.replace(cfg, model_size_config=ModelSizeConfig(**sizes))
+    _check_ranges(cfg)
+    return cfg
+
+
+def _check_ranges(cfg: ExperimentConfig) -> None:
+    s, d, t, lc = cfg.model_size_config, cfg.dataset_config, cfg.training_config, cfg.learning_config
+    rules: list[tuple[bool, str, Any, str]] = [
+        (s.hidden_dim >= 1, "--model-size-config.hidden-dim", s.hidden_dim, "an integer >= 1"),
+        (s.num_layers >= 1, "--model-size-config.num-layers", s.num_layers, "an integer >= 1"),
+        (s.heads >= 1, "--model-size-config.heads", s.heads, "an integer >= 1"),
+        (s.latent_dim >= 1, "--model-size-config.latent-dim", s.latent_dim, "an integer >= 1"),
+        (s.embedding_dim >= 1, "--model-size-config.embedding-dim", s.embedding_dim, "an integer >= 1"),
+        (0 <= s.dropout < 1, "--model-size-config.dropout", s.dropout, "a number in [0, 1)"),
+        (cfg.model_config.head_layers >= 1, "--model-config.head-layers", cfg.model_config.head_layers, "an integer >= 1"),
+        (d.window >= 2, "--dataset-config.window", d.window, "an integer >= 2"),
+        (1 <= d.stride <= d.window, "--dataset-config.stride", d.stride, f"an integer in 1..window ({d.window})"),
+        (0 < d.val_fraction < 1, "--dataset-config.val-fraction", d.val_fraction, "a number in (0, 1)"),
+        (len(d.test_dirs) >= 1, "--dataset-config.test-dirs", d.test_dirs, "at least one folder pattern"),
+        (d.synthetic_train_frames >= 10 * d.window, "--dataset-config.synthetic-train-frames", d.synthetic_train_frames, "at least 10 windows of frames"),
+        (d.synthetic_test_frames >= 2 * d.window, "--dataset-config.synthetic-test-frames", d.synthetic_test_frames, "at least 2 windows of frames"),
+        (lc.kd_temperature > 0, "--learning-config.kd-temperature", lc.kd_temperature, "a number > 0"),
+        (0 <= lc.kd_alpha <= 1, "--learning-config.kd-alpha", lc.kd_alpha, "a number in [0, 1]"),
+        (t.epochs >= 1, "--training.epochs", t.epochs, "an integer >= 1"),
+        (t.batch_size >= 1, "--training.batch-size", t.batch_size, "an integer >= 1"),
+        (t.lr > 0, "--training.lr", t.lr, "a number > 0"),
+        (t.weight_decay >= 0, "--training.weight-decay", t.weight_decay, "a number >= 0"),
+        (t.grad_clip >= 0, "--training.grad-clip", t.grad_clip, "a number >= 0 (0 disables)"),
+        (t.patience >= 1, "--training.patience", t.patience, "an integer >= 1"),
+        (t.seed >= 0, "--training.seed", t.seed, "an integer >= 0"),
+        (t.num_workers >= 0, "--training.num-workers", t.num_workers, "an integer >= 0"),
+        (cfg.osc_config.gpus_per_node >= 0, "--osc-config.gpus-per-node", cfg.osc_config.gpus_per_node, "an integer >= 0"),
+        (cfg.osc_config.cpus_per_task >= 1, "--osc-config.cpus-per-task", cfg.osc_config.cpus_per_task, "an integer >= 1"),
+        (cfg.osc_config.mem_gb >= 1, "--osc-config.mem-gb", cfg.osc_config.mem_gb, "an integer >= 1"),
+        (cfg.osc_config.time_min >= 1, "--osc-config.time-min", cfg.osc_config.time_min, "an integer >= 1"),
+    ]
+    for ok, flag, value, expected in rules:
+        if not ok:
+            raise ConfigError(f"{flag} {value!r} is out of range: expected {expected}.")
+    if s.hidden_dim % s.heads:
+        raise ConfigError(
+            f"--model-size-config.hidden-dim {s.hidden_dim} is not divisible by "
+            f"--model-size-config.heads {s.heads}: GAT heads split the hidden width evenly. "
+            f"Pick a hidden_dim that is a multiple of {s.heads}."
+        )
+    if t.amp == "fp16" and cfg.device == "cpu":
+        raise ConfigError(
+            "--training.amp fp16 needs CUDA (fp16 autocast with GradScaler); on CPU use "
+            "--training.amp bf16 or off."
+        )
+
+
+# ---------------------------------------------------------------- YAML round trip
+
+
+def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def to_yaml(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _convert(get_args(tp)[0], value, where)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, get_args(tp)))}.")
+        return value
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{where}: {value!r} has the wrong type.")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}.")
+        return tuple(_convert(get_args(tp)[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}.")
+        return _from_dict(tp, value, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}.")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}.")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}.")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}.")
+        return value
+    if tp is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a path string, got {value!r}.")
+        return Path(value)
+    raise ConfigError(f"{where}: unsupported field type {tp!r}.")
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown field(s) {', '.join(unknown)}. Known fields: {', '.join(sorted(names))}."
+        )
+    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+
+
+def from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Build a config from a mapping, rejecting unknown fields and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of config fields, got {type(data).__name__}.")
+    return _from_dict(ExperimentConfig, data, source)
+
+
+def load_yaml(path: Path) -> ExperimentConfig:
+    """Read a saved config.yaml; every problem names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist. Pass the config.yaml of a run directory, e.g. "
+            f"--config runs/automotive/synthetic/.../run_001/config.yaml."
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    return from_dict(data, source=str(path))

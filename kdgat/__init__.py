@@ -1,0 +1,1 @@
+"""kdgat: graph-based CAN intrusion detection with knowledge distillation, in plain PyTorch."""

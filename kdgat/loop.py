@@ -1,0 +1,296 @@
+"""The hand-written training loop for graph classifiers.
+
+Reads top to bottom: seed, optimiser and schedule, then per epoch a seeded shuffle, AMP forward,
+NaN guard, clipped step, validation, early stopping and an atomic checkpoint. The checkpoint holds
+everything the next step depends on (weights, optimiser, scheduler, scaler, epoch, step within
+the epoch, early-stopping state and every RNG), so a resumed run ends with the same weights as an
+uninterrupted one. SIGTERM/SIGUSR2 (Slurm preemption) save a mid-epoch checkpoint and stop.
+"""
+
+import contextlib
+import dataclasses
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from configs import ExperimentConfig
+from kdgat.data.graphs import GraphSet, gather_graphs
+from kdgat.errors import TrainingDiverged
+from kdgat.io import atomic_torch_save
+from kdgat.metrics import binary_metrics
+
+
+class Preempted(Exception):
+    """A stop signal arrived; last.pt holds the exact state to resume from."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def autocast_context(cfg: ExperimentConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    amp = cfg.training_config.amp
+    if amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if device.type == "cuda" and amp in ("auto", "fp16"):
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def uses_grad_scaler(cfg: ExperimentConfig, device: torch.device) -> bool:
+    return device.type == "cuda" and cfg.training_config.amp in ("auto", "fp16")
+
+
+def batches(num_graphs: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    order = torch.randperm(num_graphs, generator=generator) if generator else torch.arange(num_graphs)
+    return list(order.split(batch_size))
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module, graphs: GraphSet, batch_size: int, device: torch.device, cfg: ExperimentConfig
+) -> tuple[np.ndarray, float]:
+    """P(attack) per graph and the mean cross-entropy over the set."""
+    model.eval()
+    probs, loss_sum = [], 0.0
+    for index in batches(len(graphs), batch_size, None):
+        batch = gather_graphs(graphs, index).to(device)
+        with autocast_context(cfg, device):
+            logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        logits = logits.float()
+        loss_sum += float(torch.nn.functional.cross_entropy(logits, batch.y, reduction="sum"))
+        probs.append(torch.softmax(logits, -1)[:, 1].cpu())
+    return torch.cat(probs).numpy().astype(np.float64), loss_sum / max(len(graphs), 1)
+
+
+@dataclasses.dataclass
+class EarlyStopping:
+    patience: int
+    best_f1: float = -1.0
+    best_loss: float = float("inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+    def update(self, epoch: int, f1: float, loss: float) -> bool:
+        """Record one validation result; True if it is the best so far (F1 first, then loss)."""
+        improved = f1 > self.best_f1 + 1e-6 or (abs(f1 - self.best_f1) <= 1e-6 and loss < self.best_loss)
+        if improved:
+            self.best_f1, self.best_loss, self.best_epoch, self.bad_epochs = f1, loss, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+
+class StopSignal:
+    """Turns SIGTERM/SIGUSR2 into a flag the loop checks between batches."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopSignal":
+        for sig in self.SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers there
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def class_weights(cfg: ExperimentConfig, y: torch.Tensor) -> torch.Tensor | None:
+    if cfg.learning_config.class_weighting == "none":
+        return None
+    counts = torch.bincount(y, minlength=2).double().clamp_min(1)
+    return (counts.sum() / (2 * counts)).float()
+
+
+def make_optimizer(cfg: ExperimentConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    t = cfg.training_config
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    if t.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, momentum=0.9)
+
+
+def make_scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.training_config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.training_config.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def train_classifier(
+    cfg: ExperimentConfig,
+    model: torch.nn.Module,
+    train: GraphSet,
+    val: GraphSet,
+    run_dir: Path,
+    device: torch.device,
+    extra_state: dict[str, Any],
+) -> dict[str, Any]:
+    """Train until the epoch budget or early stopping; returns the loop's summary.
+
+    Resumes from run_dir/checkpoints/last.pt when it exists. best.pt holds the weights of the
+    best validation epoch; the caller evaluates those.
+    """
+    t = cfg.training_config
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(exist_ok=True)
+    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+
+    seed_everything(t.seed)
+    model.to(device)
+    optimizer = make_optimizer(cfg, model)
+    scheduler = make_scheduler(cfg, optimizer)
+    scaler = torch.amp.GradScaler("cuda", enabled=uses_grad_scaler(cfg, device))
+    weights = class_weights(cfg, train.y)
+    weights = weights.to(device) if weights is not None else None
+    stopper = EarlyStopping(t.patience)
+    start_epoch, start_step, partial = 0, 0, {"loss_sum": 0.0, "graphs": 0}
+    history: list[dict[str, Any]] = []
+    resumed = last_path.is_file()
+    if resumed:
+        state = torch.load(last_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        stopper = EarlyStopping(**state["early_stopping"])
+        start_epoch, start_step, partial = state["epoch"], state["step"], state["partial"]
+        history = state["history"]
+        set_rng_state(state["rng"])
+    global_step = start_epoch * len(batches(len(train), t.batch_size, None)) + start_step
+    writer = SummaryWriter(str(run_dir), purge_step=global_step if resumed else None)
+
+    def checkpoint(epoch: int, step: int, partial_state: dict[str, float]) -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "partial": partial_state,
+            "early_stopping": dataclasses.asdict(stopper),
+            "history": history,
+            "rng": rng_state(),
+            **extra_state,
+        }
+
+    stopped_early = stopper.should_stop
+    with StopSignal() as stop:
+        for epoch in range(start_epoch, t.epochs):
+            if stopper.should_stop:
+                stopped_early = True
+                break
+            epoch_started = time.perf_counter()
+            model.train()
+            generator = torch.Generator().manual_seed(t.seed * 100_003 + epoch)
+            epoch_batches = batches(len(train), t.batch_size, generator)
+            for step, index in enumerate(epoch_batches):
+                if step < start_step:
+                    continue
+                batch = gather_graphs(train, index).to(device)
+                with autocast_context(cfg, device):
+                    logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+                loss = torch.nn.functional.cross_entropy(logits.float(), batch.y, weight=weights)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {float(loss)} at epoch {epoch}, step {global_step} "
+                        f"(batch {step} of the epoch, graphs {index[:8].tolist()}...); loss terms: "
+                        f"cross_entropy={float(loss)}. Lower --training.lr, keep "
+                        f"--training.grad-clip > 0, or try --training.amp off."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if t.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                partial["loss_sum"] += loss.item() * len(index)
+                partial["graphs"] += len(index)
+                global_step += 1
+                writer.add_scalar("losses/train_step", loss.item(), global_step)
+                if stop.received is not None:
+                    atomic_torch_save(last_path, checkpoint(epoch, step + 1, partial))
+                    writer.close()
+                    raise Preempted(f"signal {stop.received} at epoch {epoch}, step {step + 1}")
+            start_step = 0
+            train_loss = partial["loss_sum"] / max(partial["graphs"], 1)
+            partial = {"loss_sum": 0.0, "graphs": 0}
+            scheduler.step()
+            val_prob, val_loss = predict(model, val, t.batch_size, device, cfg)
+            val_metrics = binary_metrics(val.y.numpy(), val_prob)
+            improved = stopper.update(epoch, val_metrics["f1"], val_loss)
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "val_f1": val_metrics["f1"],
+                "val_auroc": val_metrics["auroc"],
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+            history.append(record)
+            writer.add_scalar("losses/train", train_loss, epoch)
+            writer.add_scalar("losses/val", val_loss, epoch)
+            writer.add_scalar("charts/val_f1", val_metrics["f1"], epoch)
+            if val_metrics["auroc"] is not None:
+                writer.add_scalar("charts/val_auroc", val_metrics["auroc"], epoch)
+            writer.add_scalar("charts/learning_rate", record["lr"], epoch)
+            writer.add_scalar("charts/epoch_seconds", time.perf_counter() - epoch_started, epoch)
+            if improved:
+                atomic_torch_save(best_path, {"model": model.state_dict(), "epoch": epoch, **extra_state})
+            atomic_torch_save(last_path, checkpoint(epoch + 1, 0, partial))
+            print(
+                f"epoch {epoch + 1}/{t.epochs}  train_loss {train_loss:.4f}  val_loss {val_loss:.4f}  "
+                f"val_f1 {val_metrics['f1']:.4f}{'  *' if improved else ''}",
+                flush=True,
+            )
+        else:
+            stopped_early = stopper.should_stop
+    writer.flush()
+    writer.close()
+    return {
+        "best_epoch": stopper.best_epoch,
+        "best_val_f1": stopper.best_f1,
+        "epochs_run": len(history),
+        "stopped_early": stopped_early,
+        "history": history,
+        "global_step": global_step,
+    }

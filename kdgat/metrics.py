@@ -1,0 +1,55 @@
+"""Binary detection metrics, written out by hand so there is no scikit-learn dependency."""
+
+import numpy as np
+
+
+def auroc(y_true: np.ndarray, score: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); None if one class."""
+    positives = int(y_true.sum())
+    negatives = len(y_true) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    order = np.argsort(score, kind="mergesort")
+    sorted_score = score[order]
+    ranks = np.empty(len(score), dtype=np.float64)
+    _, first, counts = np.unique(sorted_score, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0  # 1-based average rank of each tie group
+    ranks[order] = np.repeat(average, counts)
+    u = ranks[y_true == 1].sum() - positives * (positives + 1) / 2.0
+    return float(u / (positives * negatives))
+
+
+def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict:
+    """Accuracy, precision, recall, F1, AUROC, benign false-positive rate and confusion matrix."""
+    y_true = np.asarray(y_true).astype(np.int64)
+    pred = (np.asarray(score) >= threshold).astype(np.int64)
+    tp = int(((pred == 1) & (y_true == 1)).sum())
+    fp = int(((pred == 1) & (y_true == 0)).sum())
+    tn = int(((pred == 0) & (y_true == 0)).sum())
+    fn = int(((pred == 0) & (y_true == 1)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "n": int(len(y_true)),
+        "n_attack": int(y_true.sum()),
+        "accuracy": (tp + tn) / len(y_true) if len(y_true) else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "auroc": auroc(y_true, np.asarray(score, dtype=np.float64)),
+        "benign_fpr": fp / (fp + tn) if fp + tn else 0.0,
+        "threshold": threshold,
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+    }
+
+
+def recall_by_attack_type(attack_types: list[str], y_true: np.ndarray, pred: np.ndarray) -> dict:
+    """Per attack family: how many attack graphs, and the share detected."""
+    out = {}
+    types = np.asarray(attack_types)
+    for name in sorted(set(attack_types) - {"benign"}):
+        mask = (types == name) & (y_true == 1)
+        if mask.any():
+            out[name] = {"n": int(mask.sum()), "recall": float(pred[mask].mean())}
+    return out

@@ -1,0 +1,103 @@
+"""Train one kdgat experiment.
+
+    python train.py                                  # synthetic CAN traffic, small GAT, CPU, minutes
+    python train.py --dataset hcrlsa --data-root ../shared/data/hcrl_sa --training.epochs 5
+    python train.py --preset automotive_hcrlsa_classifier_gat_student_no_all_samples --data-root ...
+    python train.py --config runs/.../run_003/config.yaml     # exact rerun (later flags override)
+    python train.py --resume runs/.../run_003                 # continue an interrupted run in place
+    python train.py --print-config ...                        # resolved config, nothing trained
+    python train.py --list-presets                            # every valid preset name
+
+Options read before the config flags:
+  --preset NAME       start from the levels named by NAME
+  --config PATH       start from a saved config.yaml
+  --resume [RUN_DIR]  continue RUN_DIR (or the latest unfinished run of this experiment) from last.pt
+  --print-config      print the resolved config as YAML and exit
+  --list-presets      print every valid preset name and exit
+
+A bad value or an incompatible combination exits with code 2 and says what, why and how to fix.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import tyro
+
+import configs
+from configs import ConfigError, ExperimentConfig
+
+EXIT_USER_ERROR = 2
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: state saved, run again with --resume
+
+
+def _pre_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--preset")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--resume", nargs="?", const=True, default=None)
+    parser.add_argument("--print-config", action="store_true")
+    parser.add_argument("--list-presets", action="store_true")
+    return parser
+
+
+def parse_config(argv: list[str]) -> tuple[ExperimentConfig, argparse.Namespace]:
+    """argv -> resolved config and the pre-parsed options. Raises ConfigError for user mistakes."""
+    options, rest = _pre_parser().parse_known_args(argv)
+    if isinstance(options.resume, str):
+        if rest or options.preset or options.config:
+            raise ConfigError(
+                "--resume RUN_DIR continues a run exactly as it was configured; drop the other "
+                f"flags ({' '.join(rest + (['--preset'] if options.preset else []))})."
+            )
+        run_dir = Path(options.resume)
+        return configs.resolve(configs.load_yaml(run_dir / "config.yaml")), options
+    base = configs.load_yaml(options.config) if options.config else ExperimentConfig()
+    if options.preset:
+        base = configs.config_from_preset(options.preset, base)
+    cfg = tyro.cli(ExperimentConfig, args=rest, default=base, description=__doc__, prog="train.py")
+    return configs.resolve(cfg), options
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from kdgat.errors import UserError  # noqa: PLC0415 (keeps --help free of torch start-up)
+
+    try:
+        options = _pre_parser().parse_known_args(argv)[0]
+        if options.list_presets:
+            print("\n".join(configs.valid_presets()))
+            return 0
+        cfg, options = parse_config(argv)
+        if options.print_config:
+            print(f"# preset: {configs.preset_name(cfg)}")
+            print(configs.to_yaml(cfg), end="")
+            return 0
+        from kdgat.experiment import run_experiment  # noqa: PLC0415
+        from kdgat.loop import Preempted  # noqa: PLC0415
+        from kdgat.runs import experiment_dir, latest_unfinished  # noqa: PLC0415
+
+        run_dir = None
+        if isinstance(options.resume, str):
+            run_dir = Path(options.resume)
+        elif options.resume:
+            run_dir = latest_unfinished(experiment_dir(cfg))
+            if run_dir is None:
+                raise ConfigError(
+                    f"--resume: no unfinished run under {experiment_dir(cfg)}; start a new one "
+                    f"without --resume."
+                )
+            cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
+        try:
+            run_experiment(cfg, run_dir)
+        except Preempted as stop:
+            print(f"stopped by {stop}; state saved. Continue with: python train.py --resume {run_dir or ''}".rstrip(), file=sys.stderr)
+            return EXIT_PREEMPTED
+    except (ConfigError, UserError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
