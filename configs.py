@@ -63,9 +63,7 @@ STUDENT_SIDE_SIZES: tuple[str, ...] = ("tiny", "student", "intermediate")
 SIZE_TABLE: dict[str, dict[str, float | int]] = {
     "tiny": dict(hidden_dim=16, num_layers=2, heads=2, latent_dim=8, embedding_dim=4, dropout=0.1),
     "student": dict(hidden_dim=32, num_layers=2, heads=4, latent_dim=16, embedding_dim=8, dropout=0.1),
-    "intermediate": dict(
-        hidden_dim=64, num_layers=3, heads=4, latent_dim=32, embedding_dim=16, dropout=0.2
-    ),
+    "intermediate": dict(hidden_dim=64, num_layers=3, heads=4, latent_dim=32, embedding_dim=16, dropout=0.2),
     "teacher": dict(hidden_dim=128, num_layers=3, heads=8, latent_dim=48, embedding_dim=32, dropout=0.2),
     "huge": dict(hidden_dim=256, num_layers=4, heads=8, latent_dim=64, embedding_dim=64, dropout=0.3),
 }
@@ -325,7 +323,7 @@ def parse_preset(name: str) -> dict[str, str]:
     if found is None:
         raise ConfigError(
             f"preset {name!r} is not of the form "
-            f"{{modality}}_{{dataset}}_{{learning_type}}_{{arch}}_{{size}}_{{distillation}}_{{training_mode}}, "
+            "{modality}_{dataset}_{learning_type}_{arch}_{size}_{distillation}_{training_mode}, "
             f"e.g. automotive_hcrlsa_classifier_gat_student_no_all_samples. "
             f"`python train.py --list-presets` prints every valid name."
         )
@@ -381,13 +379,33 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         (s.latent_dim >= 1, "--model-size-config.latent-dim", s.latent_dim, "an integer >= 1"),
         (s.embedding_dim >= 1, "--model-size-config.embedding-dim", s.embedding_dim, "an integer >= 1"),
         (0 <= s.dropout < 1, "--model-size-config.dropout", s.dropout, "a number in [0, 1)"),
-        (cfg.model_config.head_layers >= 1, "--model-config.head-layers", cfg.model_config.head_layers, "an integer >= 1"),
+        (
+            cfg.model_config.head_layers >= 1,
+            "--model-config.head-layers",
+            cfg.model_config.head_layers,
+            "an integer >= 1",
+        ),
         (d.window >= 2, "--dataset-config.window", d.window, "an integer >= 2"),
-        (1 <= d.stride <= d.window, "--dataset-config.stride", d.stride, f"an integer in 1..window ({d.window})"),
+        (
+            1 <= d.stride <= d.window,
+            "--dataset-config.stride",
+            d.stride,
+            f"an integer in 1..window ({d.window})",
+        ),
         (0 < d.val_fraction < 1, "--dataset-config.val-fraction", d.val_fraction, "a number in (0, 1)"),
         (len(d.test_dirs) >= 1, "--dataset-config.test-dirs", d.test_dirs, "at least one folder pattern"),
-        (d.synthetic_train_frames >= 10 * d.window, "--dataset-config.synthetic-train-frames", d.synthetic_train_frames, "at least 10 windows of frames"),
-        (d.synthetic_test_frames >= 2 * d.window, "--dataset-config.synthetic-test-frames", d.synthetic_test_frames, "at least 2 windows of frames"),
+        (
+            d.synthetic_train_frames >= 10 * d.window,
+            "--dataset-config.synthetic-train-frames",
+            d.synthetic_train_frames,
+            "at least 10 windows of frames",
+        ),
+        (
+            d.synthetic_test_frames >= 2 * d.window,
+            "--dataset-config.synthetic-test-frames",
+            d.synthetic_test_frames,
+            "at least 2 windows of frames",
+        ),
         (lc.kd_temperature > 0, "--learning-config.kd-temperature", lc.kd_temperature, "a number > 0"),
         (0 <= lc.kd_alpha <= 1, "--learning-config.kd-alpha", lc.kd_alpha, "a number in [0, 1]"),
         (t.epochs >= 1, "--training.epochs", t.epochs, "an integer >= 1"),
@@ -398,8 +416,18 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         (t.patience >= 1, "--training.patience", t.patience, "an integer >= 1"),
         (t.seed >= 0, "--training.seed", t.seed, "an integer >= 0"),
         (t.num_workers >= 0, "--training.num-workers", t.num_workers, "an integer >= 0"),
-        (cfg.osc_config.gpus_per_node >= 0, "--osc-config.gpus-per-node", cfg.osc_config.gpus_per_node, "an integer >= 0"),
-        (cfg.osc_config.cpus_per_task >= 1, "--osc-config.cpus-per-task", cfg.osc_config.cpus_per_task, "an integer >= 1"),
+        (
+            cfg.osc_config.gpus_per_node >= 0,
+            "--osc-config.gpus-per-node",
+            cfg.osc_config.gpus_per_node,
+            "an integer >= 0",
+        ),
+        (
+            cfg.osc_config.cpus_per_task >= 1,
+            "--osc-config.cpus-per-task",
+            cfg.osc_config.cpus_per_task,
+            "an integer >= 1",
+        ),
         (cfg.osc_config.mem_gb >= 1, "--osc-config.mem-gb", cfg.osc_config.mem_gb, "an integer >= 1"),
         (cfg.osc_config.time_min >= 1, "--osc-config.time-min", cfg.osc_config.time_min, "an integer >= 1"),
     ]

@@ -61,7 +61,7 @@ def parse_config(argv: list[str]) -> tuple[ExperimentConfig, argparse.Namespace]
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from kdgat.errors import UserError  # noqa: PLC0415 (keeps --help free of torch start-up)
+    from kdgat.errors import UserError
 
     try:
         options = _pre_parser().parse_known_args(argv)[0]
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# preset: {configs.preset_name(cfg)}")
             print(configs.to_yaml(cfg), end="")
             return 0
-        from kdgat.experiment import run_experiment  # noqa: PLC0415
-        from kdgat.loop import Preempted  # noqa: PLC0415
-        from kdgat.runs import experiment_dir, latest_unfinished  # noqa: PLC0415
+        from kdgat.experiment import run_experiment
+        from kdgat.loop import Preempted
+        from kdgat.runs import experiment_dir, latest_unfinished
 
         run_dir = None
         if isinstance(options.resume, str):
@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run_experiment(cfg, run_dir)
         except Preempted as stop:
-            print(f"stopped by {stop}; state saved. Continue with: python train.py --resume {run_dir or ''}".rstrip(), file=sys.stderr)
+            print(
+                f"stopped by {stop}; state saved. Continue with: python train.py --resume {stop.run_dir}",
+                file=sys.stderr,
+            )
             return EXIT_PREEMPTED
     except (ConfigError, UserError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -26,7 +26,12 @@ IMPLEMENTED: frozenset[tuple[str, str, str, str]] = frozenset({("classifier", "G
 
 
 def check_implemented(cfg: ExperimentConfig) -> None:
-    key = (cfg.learning_type, cfg.model_architecture, cfg.training_mode, cfg.distillation)
+    key = (
+        cfg.learning_type,
+        cfg.model_architecture,
+        cfg.training_mode,
+        cfg.distillation,
+    )
     if key not in IMPLEMENTED:
         built = "; ".join(
             f"--learning-type {a} --model-architecture {b} --training-mode {c} --distillation {d}"
@@ -42,7 +47,9 @@ def check_implemented(cfg: ExperimentConfig) -> None:
 
 def resolve_device(cfg: ExperimentConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but torch sees no CUDA device here. Use --device cpu or auto.")
+        raise UserError(
+            "--device cuda was asked for, but torch sees no CUDA device here. Use --device cpu or auto."
+        )
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)
@@ -70,10 +77,15 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def evaluate(model: torch.nn.Module, splits: Splits, cfg: ExperimentConfig, device: torch.device) -> dict[str, Any]:
+def evaluate(
+    model: torch.nn.Module, splits: Splits, cfg: ExperimentConfig, device: torch.device
+) -> dict[str, Any]:
     batch_size = cfg.training_config.batch_size
     val_prob, _ = predict(model, splits.val, batch_size, device, cfg)
-    out: dict[str, Any] = {"val": binary_metrics(splits.val.y.numpy(), val_prob), "test_by_split": {}}
+    out: dict[str, Any] = {
+        "val": binary_metrics(splits.val.y.numpy(), val_prob),
+        "test_by_split": {},
+    }
     all_y, all_prob, all_types = [], [], []
     for name, graphs in splits.test.items():
         prob, _ = predict(model, graphs, batch_size, device, cfg)
@@ -103,26 +115,43 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         atomic_write_text(run_dir / "config.yaml", configs.to_yaml(cfg))
         update_status(run_dir, state="queued", created_at=now(), preset=configs.preset_name(cfg))
     print(f"run directory: {run_dir}", flush=True)
-    update_status(run_dir, state="running", started_at=now(), git=git_commit(), device=str(device), error=None)
+    update_status(
+        run_dir,
+        state="running",
+        started_at=now(),
+        git=git_commit(),
+        device=str(device),
+        error=None,
+    )
     try:
         metrics = _train_and_evaluate(cfg, run_dir, device)
     except Preempted as stop:
         update_status(run_dir, state="preempted", error=str(stop))
+        stop.run_dir = run_dir
         raise
     except UserError as err:
         update_status(run_dir, state="failed", error=str(err), finished_at=now())
         raise
     except BaseException as err:
-        update_status(run_dir, state="failed", error=f"{type(err).__name__}: {err}", finished_at=now())
+        update_status(
+            run_dir,
+            state="failed",
+            error=f"{type(err).__name__}: {err}",
+            finished_at=now(),
+        )
         raise
     test = metrics["test"]
     print(
         f"finished {run_dir}\n  test: f1 {test['f1']:.4f}  precision {test['precision']:.4f}  "
-        f"recall {test['recall']:.4f}  auroc {test['auroc'] if test['auroc'] is None else round(test['auroc'], 4)}"
+        f"recall {test['recall']:.4f}  auroc {_fmt(test['auroc'])}"
         f"  accuracy {test['accuracy']:.4f}  ({test['n']} graphs)",
         flush=True,
     )
     return run_dir
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
@@ -140,7 +169,11 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
     atomic_write_json(run_dir / "normalisation.json", splits.normalisation)
     torch.manual_seed(cfg.training_config.seed)
     model = build_model(cfg, splits.num_ids, splits.train.x.shape[1], splits.train.edge_attr.shape[1])
-    extra = {"config": configs.to_dict(cfg), "vocabulary": splits.vocabulary, "normalisation": splits.normalisation}
+    extra = {
+        "config": configs.to_dict(cfg),
+        "vocabulary": splits.vocabulary,
+        "normalisation": splits.normalisation,
+    }
     started = time.perf_counter()
     summary = train_classifier(cfg, model, splits.train, splits.val, run_dir, device, extra)
     timings["train_s"] = time.perf_counter() - started

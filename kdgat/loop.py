@@ -29,6 +29,8 @@ from kdgat.metrics import binary_metrics
 class Preempted(Exception):
     """A stop signal arrived; last.pt holds the exact state to resume from."""
 
+    run_dir: Path | None = None
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -38,7 +40,11 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -72,7 +78,11 @@ def batches(num_graphs: int, batch_size: int, generator: torch.Generator | None)
 
 @torch.no_grad()
 def predict(
-    model: torch.nn.Module, graphs: GraphSet, batch_size: int, device: torch.device, cfg: ExperimentConfig
+    model: torch.nn.Module,
+    graphs: GraphSet,
+    batch_size: int,
+    device: torch.device,
+    cfg: ExperimentConfig,
 ) -> tuple[np.ndarray, float]:
     """P(attack) per graph and the mean cross-entropy over the set."""
     model.eval()
@@ -99,7 +109,12 @@ class EarlyStopping:
         """Record one validation result; True if it is the best so far (F1 first, then loss)."""
         improved = f1 > self.best_f1 + 1e-6 or (abs(f1 - self.best_f1) <= 1e-6 and loss < self.best_loss)
         if improved:
-            self.best_f1, self.best_loss, self.best_epoch, self.bad_epochs = f1, loss, epoch, 0
+            self.best_f1, self.best_loss, self.best_epoch, self.bad_epochs = (
+                f1,
+                loss,
+                epoch,
+                0,
+            )
         else:
             self.bad_epochs += 1
         return improved
@@ -148,7 +163,9 @@ def make_optimizer(cfg: ExperimentConfig, model: torch.nn.Module) -> torch.optim
     return torch.optim.SGD(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, momentum=0.9)
 
 
-def make_scheduler(cfg: ExperimentConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(
+    cfg: ExperimentConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler:
     if cfg.training_config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.training_config.epochs)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
@@ -191,7 +208,11 @@ def train_classifier(
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         stopper = EarlyStopping(**state["early_stopping"])
-        start_epoch, start_step, partial = state["epoch"], state["step"], state["partial"]
+        start_epoch, start_step, partial = (
+            state["epoch"],
+            state["step"],
+            state["partial"],
+        )
         history = state["history"]
         set_rng_state(state["rng"])
     global_step = start_epoch * len(batches(len(train), t.batch_size, None)) + start_step
@@ -227,7 +248,13 @@ def train_classifier(
                     continue
                 batch = gather_graphs(train, index).to(device)
                 with autocast_context(cfg, device):
-                    logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+                    logits = model(
+                        batch.x,
+                        batch.edge_index,
+                        batch.edge_attr,
+                        batch.batch,
+                        batch.node_id,
+                    )
                 loss = torch.nn.functional.cross_entropy(logits.float(), batch.y, weight=weights)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
@@ -275,7 +302,10 @@ def train_classifier(
             writer.add_scalar("charts/learning_rate", record["lr"], epoch)
             writer.add_scalar("charts/epoch_seconds", time.perf_counter() - epoch_started, epoch)
             if improved:
-                atomic_torch_save(best_path, {"model": model.state_dict(), "epoch": epoch, **extra_state})
+                atomic_torch_save(
+                    best_path,
+                    {"model": model.state_dict(), "epoch": epoch, **extra_state},
+                )
             atomic_torch_save(last_path, checkpoint(epoch + 1, 0, partial))
             print(
                 f"epoch {epoch + 1}/{t.epochs}  train_loss {train_loss:.4f}  val_loss {val_loss:.4f}  "

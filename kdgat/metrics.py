@@ -31,7 +31,7 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "n_attack": int(y_true.sum()),
         "accuracy": (tp + tn) / len(y_true) if len(y_true) else 0.0,
         "precision": precision,

@@ -3,7 +3,13 @@ graph pooling and an MLP head."""
 
 import torch
 from torch import nn
-from torch_geometric.nn import GATv2Conv, JumpingKnowledge, global_add_pool, global_max_pool, global_mean_pool
+from torch_geometric.nn import (
+    GATv2Conv,
+    JumpingKnowledge,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
 
 
 class GATClassifier(nn.Module):
@@ -77,7 +83,13 @@ class GATClassifier(nn.Module):
             return global_max_pool(h, batch, num_graphs)
         if self.pooling == "add":
             return global_add_pool(h, batch, num_graphs)
-        return torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], -1)
+        return torch.cat(
+            [
+                global_mean_pool(h, batch, num_graphs),
+                global_max_pool(h, batch, num_graphs),
+            ],
+            -1,
+        )
 
     def forward(
         self,

@@ -1,0 +1,43 @@
+"""Shared test helpers: the repository root, the shared real data, and running train.py."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
+
+# Small synthetic data and a tiny model keep end-to-end runs to seconds.
+FAST = [
+    "--model-size",
+    "tiny",
+    "--dataset-config.synthetic-train-frames",
+    "30000",
+    "--dataset-config.synthetic-test-frames",
+    "9000",
+    "--device",
+    "cpu",
+]
+
+
+def run_train(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def shared_data(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data {path} is absent (it ships in ../shared/data beside the repo)")
+    return path

@@ -1,0 +1,172 @@
+"""Config hierarchy, compatibility rules, preset names, CLI parsing and YAML round trips."""
+
+import ast
+import contextlib
+import dataclasses
+import io
+from pathlib import Path
+
+import pytest
+
+import configs
+import train
+from configs import ConfigError, ExperimentConfig
+from tests.conftest import REPO, run_train
+
+
+def level_flags(levels: dict[str, str]) -> list[str]:
+    return [item for key, value in levels.items() for item in (f"--{key.replace('_', '-')}", value)]
+
+
+def call_main(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = train.main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_help_lists_every_level_with_choices(tmp_path: Path) -> None:
+    result = run_train(["--help"], cwd=tmp_path)
+    assert result.returncode == 0
+    for level, choices in configs.LEVEL_CHOICES.items():
+        assert f"--{level.replace('_', '-')}" in result.stdout
+        for choice in choices:
+            assert choice in result.stdout, (level, choice)
+    for flag in (
+        "--preset",
+        "--config",
+        "--resume",
+        "--print-config",
+        "--training.epochs",
+        "--data-root",
+    ):
+        assert flag in result.stdout
+
+
+def test_every_combination_is_valid_or_refused_with_a_reason() -> None:
+    """All 8505 combinations go through the validation the CLI runs after parsing."""
+    combos = configs.all_level_combinations()
+    assert len(combos) == 3 * 7 * 3 * 3 * 5 * 3 * 3
+    valid = 0
+    for levels in combos:
+        try:
+            configs.resolve(dataclasses.replace(ExperimentConfig(), **levels))
+            valid += 1
+        except ConfigError as err:
+            message = str(err)
+            assert "Use " in message or "Choose " in message, message  # says how to fix
+            assert any(value in message for value in levels.values()), message  # names the value
+    assert valid == len(configs.valid_presets()) > 0
+
+
+def test_every_valid_preset_prints_its_config_and_round_trips() -> None:
+    for number, name in enumerate(configs.valid_presets()):
+        levels = configs.parse_preset(name)
+        assert configs.preset_name(dataclasses.replace(ExperimentConfig(), **levels)) == name
+        code, out, err = call_main(["--print-config", *level_flags(levels)])
+        assert code == 0, (name, err)
+        assert out.startswith(f"# preset: {name}\n")
+        if number % 7 == 0:  # the preset path parses the same way; a sample keeps this fast
+            code, out_preset, _ = call_main(["--print-config", "--preset", name])
+            assert code == 0 and out_preset == out
+
+
+@pytest.mark.parametrize(
+    ("levels", "fragment"),
+    [
+        ({"modality": "internet"}, "no datasets yet"),
+        ({"learning_type": "unsupervised"}, "cannot do learning_type='unsupervised'"),
+        ({"model_architecture": "DQN"}, "cannot do learning_type='classifier'"),
+        ({"training_mode": "normals_only"}, "one class"),
+        (
+            {
+                "learning_type": "unsupervised",
+                "model_architecture": "VGAE",
+                "training_mode": "curriculum_classifier",
+            },
+            "curriculum",
+        ),
+        ({"distillation": "standard", "model_size": "teacher"}, "student"),
+    ],
+)
+def test_incompatible_combination_exits_2_with_reason(levels: dict[str, str], fragment: str) -> None:
+    code, out, err = call_main(["--print-config", *level_flags(levels)])
+    assert code == 2
+    assert fragment in err and "Use " in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_bad_values_exit_2_without_traceback(tmp_path: Path) -> None:
+    cases = {
+        ("--training.epochs", "0"): "--training.epochs 0 is out of range",
+        (
+            "--dataset-config.stride",
+            "500",
+        ): "--dataset-config.stride 500 is out of range",
+        ("--model-size-config.dropout", "1.5"): "dropout 1.5 is out of range",
+        ("--model-size-config.hidden-dim", "30"): "not divisible",
+    }
+    for argv, fragment in cases.items():
+        code, _, err = call_main(["--print-config", *argv])
+        assert code == 2 and fragment in err, (argv, err)
+    for argv in (
+        ["--training.epochs", "many"],
+        ["--dataset", "nope"],
+        ["--no-such-flag", "1"],
+    ):
+        result = run_train(["--print-config", *argv], cwd=tmp_path)
+        assert result.returncode == 2, argv
+        assert "Traceback" not in result.stderr
+
+
+def test_overrides_preset_and_size_defaults() -> None:
+    cfg, _ = train.parse_config(
+        [
+            "--preset",
+            "automotive_hcrlsa_classifier_gat_teacher_no_all_samples",
+            "--training.epochs",
+            "3",
+            "--model-size-config.heads",
+            "4",
+            "--data-root",
+            "somewhere",
+        ]
+    )
+    assert cfg.dataset == "hcrlsa" and cfg.model_size == "teacher"
+    assert cfg.training_config.epochs == 3
+    assert cfg.model_size_config.heads == 4  # explicit override wins
+    assert cfg.model_size_config.hidden_dim == configs.SIZE_TABLE["teacher"]["hidden_dim"]
+    assert cfg.dataset_config.data_root == Path("somewhere")
+
+
+def test_bad_preset_name_is_refused() -> None:
+    code, _, err = call_main(["--preset", "automotive_nowhere_classifier"])
+    assert code == 2 and "is not of the form" in err
+
+
+def test_yaml_round_trip_and_strict_loading(tmp_path: Path) -> None:
+    cfg = configs.resolve(ExperimentConfig(dataset="set01", model_size="huge"))
+    path = tmp_path / "config.yaml"
+    path.write_text(configs.to_yaml(cfg))
+    assert configs.load_yaml(path) == cfg
+    loaded, _ = train.parse_config(["--config", str(path), "--training.lr", "0.5"])
+    assert loaded.training_config.lr == 0.5 and loaded.model_size == "huge"
+
+    path.write_text(configs.to_yaml(cfg).replace("epochs:", "epochz:"))
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) epochz"):
+        configs.load_yaml(path)
+    path.write_text(configs.to_yaml(cfg).replace("batch_size: 64", "batch_size: lots"))
+    with pytest.raises(ConfigError, match="batch_size: expected an integer"):
+        configs.load_yaml(path)
+    code, _, err = call_main(["--config", str(tmp_path / "missing.yaml"), "--print-config"])
+    assert code == 2 and "missing.yaml does not exist" in err
+
+
+def test_configs_imports_nothing_from_kdgat() -> None:
+    tree = ast.parse((REPO / "configs.py").read_text())
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert imported and not [name for name in imported if name.split(".")[0] == "kdgat"]
