@@ -1,0 +1,167 @@
+"""Hand jobs to submitit: Slurm arrays with dependencies, or local / debug execution in order.
+
+A Unit is one Slurm job: an array job when it holds several configs (a sweep), a plain job for
+one. `--dry-run` renders the sbatch script with submitit's own generator on an executor holding
+the same parameters, so what is printed is what `sbatch` receives.
+"""
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import submitit
+from submitit.slurm.slurm import SlurmExecutor
+
+import configs
+from configs import ExperimentConfig
+from kdgat.launcher.job import TrainJob
+from kdgat.launcher.sacct import all_ended, slurm_states
+from kdgat.runs import now
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH_LOG = "launches.jsonl"  # under runs_root: one line per submitted Slurm job, read by `status`
+
+
+@dataclasses.dataclass
+class Unit:
+    name: str
+    cfgs: list[ExperimentConfig]
+    after: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class Outcome:
+    unit: Unit
+    job_id: str | None
+    jobs: list[submitit.Job]
+    state: str = "submitted"  # local/debug: finished | failed | skipped
+
+
+def job_folder(runs_root: Path) -> Path:
+    """Where submitit keeps pickles and logs: <runs_root>/slurm/<job id>."""
+    return Path(runs_root) / "slurm" / "%j"
+
+
+def setup_lines() -> list[str]:
+    """Make the repository importable in the job whatever the submit directory is."""
+    return [f'export PYTHONPATH={REPO}"${{PYTHONPATH:+:$PYTHONPATH}}"']
+
+
+class _ScriptOnly(SlurmExecutor):
+    """A SlurmExecutor that only renders scripts (works where srun is absent; never submits)."""
+
+    @classmethod
+    def affinity(cls) -> int:
+        return 1
+
+
+def _tasks(unit: Unit) -> list[TrainJob]:
+    return [TrainJob(configs.to_dict(cfg), stage=unit.name) for cfg in unit.cfgs]
+
+
+def _dependency(unit: Unit, ids: dict[str, str]) -> str | None:
+    return f"afterok:{':'.join(ids[a] for a in unit.after)}" if unit.after else None
+
+
+def sbatch_script(params: dict[str, Any], folder: Path, unit: Unit, ids: dict[str, str]) -> str:
+    """The exact script submitit writes for this unit (dependency ids as given)."""
+    ex = _ScriptOnly(folder)
+    ex.update_parameters(**params)
+    dependency = _dependency(unit, ids)
+    if dependency:
+        ex.update_parameters(dependency=dependency)
+    if len(unit.cfgs) > 1:  # as SlurmExecutor._internal_process_submissions does for arrays
+        ex.parameters["map_count"] = len(unit.cfgs)
+    return ex._make_submission_file_text(ex._submitit_command_str, "dry-run")
+
+
+def dry_run(params: dict[str, Any], folder: Path, units: list[Unit]) -> list[tuple[str, str]]:
+    ids = {u.name: f"<job id of {u.name}>" for u in units}
+    return [(u.name, sbatch_script(params, folder, u, ids)) for u in units]
+
+
+def submit_slurm(params: dict[str, Any], folder: Path, units: list[Unit], runs_root: Path) -> list[Outcome]:
+    """Submit every unit in order; a unit waits (afterok) for the units it names."""
+    ex = SlurmExecutor(folder)
+    ids: dict[str, str] = {}
+    outcomes = []
+    for unit in units:
+        ex.update_parameters(**params)
+        ex.parameters.pop("dependency", None)
+        dependency = _dependency(unit, ids)
+        if dependency:
+            ex.update_parameters(dependency=dependency)
+        jobs = ex.submit_array(_tasks(unit))
+        job_id = jobs[0].job_id.split("_")[0]
+        ids[unit.name] = job_id
+        outcomes.append(Outcome(unit, job_id, jobs))
+        _log_launch(runs_root, unit, job_id, dependency, jobs)
+    return outcomes
+
+
+def _log_launch(
+    runs_root: Path, unit: Unit, job_id: str, dependency: str | None, jobs: list[submitit.Job]
+) -> None:
+    record = {
+        "job_id": job_id,
+        "unit": unit.name,
+        "tasks": len(jobs),
+        "dependency": dependency,
+        "presets": [configs.preset_name(c) for c in unit.cfgs],
+        "submitted_at": now(),
+        "stdout": [str(j.paths.stdout) for j in jobs],
+    }
+    Path(runs_root).mkdir(parents=True, exist_ok=True)
+    with (Path(runs_root) / LAUNCH_LOG).open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def run_here(kind: str, folder: Path, units: list[Unit], parallelism: int, timeout_min: int) -> list[Outcome]:
+    """local: subprocesses, at most `parallelism` at once; debug: in this process. A unit whose
+    dependencies failed is skipped, as afterok does on Slurm."""
+    ex: submitit.Executor
+    if kind == "local":
+        ex = submitit.LocalExecutor(folder)
+        ex.update_parameters(timeout_min=timeout_min)
+    else:
+        ex = submitit.DebugExecutor(folder)
+    states: dict[str, str] = {}
+    outcomes = []
+    for unit in units:
+        failed = [a for a in unit.after if states.get(a) != "finished"]
+        if failed:
+            states[unit.name] = "skipped"
+            print(
+                f"[{unit.name}] skipped: it waits for {', '.join(failed)}, which did not finish", flush=True
+            )
+            outcomes.append(Outcome(unit, None, [], "skipped"))
+            continue
+        tasks, jobs, ok = _tasks(unit), [], True
+        for start in range(0, len(tasks), max(1, parallelism)):  # LocalExecutor ignores array caps
+            wave = ex.submit_array(tasks[start : start + parallelism])
+            for job in wave:
+                try:
+                    print(f"[{unit.name}] finished {job.result()}", flush=True)
+                except Exception as err:  # a failed job is reported, the rest goes on
+                    ok = False
+                    print(
+                        f"[{unit.name}] job {job.job_id} failed: {str(err).strip().splitlines()[-1]}",
+                        file=sys.stderr,
+                    )
+            jobs += wave
+        states[unit.name] = "finished" if ok else "failed"
+        outcomes.append(Outcome(unit, None, jobs, states[unit.name]))
+    return outcomes
+
+
+def wait_slurm(outcomes: list[Outcome], poll_s: float = 2.0) -> dict[str, str]:
+    """Block until sacct shows every job of these outcomes ended; returns job (task) id -> state."""
+    ids = [o.job_id for o in outcomes if o.job_id]
+    while True:
+        states = slurm_states(ids)
+        if all_ended(states) and all(any(k.split("_")[0] == i for k in states) for i in ids):
+            return states
+        time.sleep(poll_s)
