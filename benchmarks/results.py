@@ -1,0 +1,166 @@
+"""Benchmark: aggregate 10,000 run directories with kdgat.results.load_runs (target <= 5 s).
+
+    python benchmarks/results.py [--runs 10000] [--repeat 3] [--keep DIR]
+
+Writes a realistic sweep into a temporary folder (config.yaml as configs.to_yaml writes it,
+status.json, metrics.json with a 30-epoch history, per-attack-type and per-split results, an
+eval_*.json transfer result in every tenth run, and 1% broken runs), then times load_runs and the
+grouping on top of it. Prints the figures; asserts nothing.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import configs
+from kdgat import results
+
+ATTACKS = ("dos", "fuzzing", "spoofing", "replay")
+DATASETS = ("hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "synthetic")
+SIZES = ("tiny", "student", "intermediate", "teacher")
+DISTILLATIONS = ("no", "standard", "topology_preserving")
+
+
+def metrics_dict(rng: random.Random) -> dict:
+    n, n_attack = 4000, 1500
+    tp = rng.randint(1200, n_attack)
+    fp = rng.randint(0, 60)
+    precision, recall = tp / (tp + fp), tp / n_attack
+    block = {
+        "n": n,
+        "n_attack": n_attack,
+        "accuracy": (tp + n - n_attack - fp) / n,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall),
+        "auroc": rng.uniform(0.9, 1.0),
+        "benign_fpr": fp / (n - n_attack),
+        "threshold": 0.5,
+        "confusion_matrix": {"tn": n - n_attack - fp, "fp": fp, "fn": n_attack - tp, "tp": tp},
+    }
+    attack_types = {a: {"n": 300, "recall": rng.uniform(0.8, 1.0)} for a in ATTACKS}
+    test = dict(block, attack_types=attack_types)
+    history = [
+        {
+            "epoch": e,
+            "lr": 0.003 * (1 - e / 30),
+            "train_loss": rng.random(),
+            "val_loss": rng.random(),
+            "val_f1": rng.random(),
+            "val_auroc": rng.random(),
+        }
+        for e in range(30)
+    ]
+    return {
+        "val": dict(block),
+        "test": test,
+        "test_by_split": {
+            "test_01_known_vehicle_known_attack": dict(test),
+            "test_02_unknown_vehicle_known_attack": dict(test),
+        },
+        "preset": "x",
+        "params": rng.randint(5_000, 500_000),
+        "best_epoch": rng.randint(0, 29),
+        "epochs_run": 30,
+        "stopped_early": False,
+        "history": history,
+        "data": {
+            "root": "data/x",
+            "train_graphs": 9600,
+            "val_graphs": 2400,
+            "test_graphs": {"test_01_known_vehicle_known_attack": 4000},
+            "train_files": {f"data/x/train_0{i}/log.csv": 30000 for i in range(4)},
+            "vocabulary_size": 42,
+        },
+    }
+
+
+def write_tree(root: Path, count: int) -> None:
+    rng = random.Random(0)
+    templates = {}
+    for dataset, size, distillation in itertools.product(DATASETS, SIZES, DISTILLATIONS):
+        if size == "teacher" and distillation != "no":
+            continue
+        cfg = configs.resolve(
+            configs.ExperimentConfig(dataset=dataset, model_size=size, distillation=distillation)
+        )
+        templates[(dataset, size, distillation)] = (cfg, configs.to_yaml(cfg))
+    combos = list(templates)
+    for i in range(count):
+        dataset, size, distillation = combos[i % len(combos)]
+        cfg, text = templates[(dataset, size, distillation)]
+        seed = i // len(combos)
+        text = text.replace("  seed: 0\n", f"  seed: {seed}\n").replace(
+            "  lr: 0.003\n", f"  lr: {[0.001, 0.003, 0.01][i % 3]}\n"
+        )
+        levels = [str(getattr(cfg, level)) for level in configs.LEVELS]
+        run_dir = root.joinpath(*levels, f"run_{seed + 1:03d}")
+        run_dir.mkdir(parents=True)
+        broken = i % 100 == 99
+        (run_dir / "config.yaml").write_text(text)
+        status = {
+            "state": "failed" if broken else "finished",
+            "host": "node01",
+            "pid": 1234,
+            "git": {"commit": "abc123", "dirty": False},
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "finished_at": "2026-01-01T01:00:00+00:00",
+            "timings": {
+                "data_s": rng.uniform(1, 5),
+                "train_s": rng.uniform(100, 900),
+                "eval_s": rng.uniform(1, 9),
+            },
+            "slurm": {"slurm_job_id": str(1000 + i)},
+            "error": "RuntimeError: CUDA out of memory" if broken else None,
+        }
+        (run_dir / "status.json").write_text(json.dumps(status, indent=2))
+        if not broken:
+            (run_dir / "metrics.json").write_text(json.dumps(metrics_dict(rng), indent=2, sort_keys=True))
+        if i % 10 == 0:
+            other = DATASETS[(DATASETS.index(dataset) + 1) % len(DATASETS)]
+            (run_dir / f"eval_{other}.json").write_text(json.dumps(metrics_dict(rng)["test"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="write the tree here (kept) instead of a temp dir")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp) / "runs"
+        started = time.perf_counter()
+        write_tree(root, args.runs)
+        print(f"wrote {args.runs} run directories in {time.perf_counter() - started:.1f} s")
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"cpus available: {cpus}")
+        timings = []
+        for _ in range(args.repeat):
+            results._LINES.clear()  # cold parser memo each time
+            started = time.perf_counter()
+            df = results.load_runs(root)
+            timings.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        grouped = results.group_runs(
+            results.usable(df), ["dataset", "model_size", "distillation"], list(results.DEFAULT_METRICS)
+        )
+        group_s = time.perf_counter() - started
+        listed = len(results.problems(df))
+        print(f"load_runs: {len(df)} rows x {df.shape[1]} columns, {listed} listed as problems")
+        best, mean = min(timings), sum(timings) / len(timings)
+        print(f"load_runs time: best {best:.2f} s, mean {mean:.2f} s (target <= 5 s)")
+        print(f"group_runs over {len(grouped)} groups: {group_s:.3f} s")
+
+
+if __name__ == "__main__":
+    main()

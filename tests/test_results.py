@@ -1,0 +1,477 @@
+"""kdgat.results: run trees (real and generated, including broken ones) -> tables."""
+
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import configs
+from kdgat import results
+
+REPO = Path(__file__).resolve().parent.parent
+BASE_LEVELS = dict(
+    modality="automotive",
+    dataset="hcrlsa",
+    learning_type="classifier",
+    model_architecture="GAT",
+    training_mode="all_samples",
+)
+
+
+def metrics_block(f1: float, n: int = 100, n_attack: int = 40) -> dict:
+    return {
+        "n": n,
+        "n_attack": n_attack,
+        "accuracy": 0.9,
+        "precision": f1,
+        "recall": f1,
+        "f1": f1,
+        "auroc": 0.99,
+        "benign_fpr": 0.01,
+        "threshold": 0.5,
+        "confusion_matrix": {"tn": 59, "fp": 1, "fn": 2, "tp": 38},
+    }
+
+
+def make_run(
+    root: Path,
+    *,
+    seed: int = 0,
+    f1: float = 0.9,
+    params: int = 1000,
+    train_s: float = 100.0,
+    eval_s: float = 10.0,
+    state: str = "finished",
+    error: str | None = None,
+    write_config: bool = True,
+    write_metrics: bool = True,
+    evals: dict[str, float] | None = None,
+    **levels: str,
+) -> Path:
+    """A run directory as kdgat writes it (config.yaml via configs.to_yaml)."""
+    cfg = configs.ExperimentConfig(**{**BASE_LEVELS, "model_size": "student", "distillation": "no", **levels})
+    cfg.training_config.seed = seed
+    cfg = configs.resolve(cfg)
+    exp_dir = root.joinpath(*(str(getattr(cfg, level)) for level in configs.LEVELS))
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = exp_dir / f"run_{len(list(exp_dir.iterdir())) + 1:03d}"
+    run_dir.mkdir()
+    if write_config:
+        (run_dir / "config.yaml").write_text(configs.to_yaml(cfg))
+    status = {
+        "state": state,
+        "host": "node7",
+        "pid": 42,
+        "git": {"commit": "abc", "dirty": False},
+        "timings": {"data_s": 1.0, "train_s": train_s, "eval_s": eval_s},
+        "slurm": {"slurm_job_id": "123"},
+        "error": error,
+    }
+    (run_dir / "status.json").write_text(json.dumps(status))
+    if write_metrics:
+        test = dict(
+            metrics_block(f1),
+            attack_types={"dos": {"n": 20, "recall": 1.0}, "fuzzing": {"n": 20, "recall": f1}},
+        )
+        metrics = {
+            "val": metrics_block(f1 - 0.01),
+            "test": test,
+            "test_by_split": {"test_01": dict(test)},
+            "preset": configs.preset_name(cfg),
+            "params": params,
+            "best_epoch": 3,
+            "epochs_run": 5,
+            "stopped_early": False,
+            "history": [{"epoch": 0, "train_loss": 1.0}],
+            "data": {"root": "data/x", "train_graphs": 10, "train_files": {"a.csv": 5}},
+        }
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    for name, value in (evals or {}).items():
+        (run_dir / f"eval_{name}.json").write_text(json.dumps(metrics_block(value)))
+    return run_dir
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """Teacher and distilled-student runs over two seeds on hcrlsa, one hcrlch run, broken runs."""
+    root = tmp_path / "runs"
+    make_run(
+        root,
+        model_size="teacher",
+        seed=0,
+        f1=0.96,
+        params=10_000,
+        train_s=400,
+        eval_s=40,
+        evals={"hcrlch": 0.7},
+    )
+    make_run(
+        root,
+        model_size="teacher",
+        seed=1,
+        f1=0.94,
+        params=10_000,
+        train_s=400,
+        eval_s=40,
+        evals={"hcrlch": 0.5},
+    )
+    make_run(
+        root,
+        model_size="student",
+        distillation="standard",
+        seed=0,
+        f1=0.92,
+        params=1000,
+        train_s=100,
+        eval_s=10,
+    )
+    make_run(
+        root,
+        model_size="student",
+        distillation="standard",
+        seed=1,
+        f1=0.88,
+        params=1000,
+        train_s=100,
+        eval_s=10,
+    )
+    make_run(
+        root, dataset="hcrlch", model_size="teacher", seed=0, f1=0.8, params=10_000, evals={"hcrlsa": 0.6}
+    )
+    # Broken or unfinished runs: each must be listed with its reason, never crash, never vanish.
+    make_run(root, model_size="tiny", write_metrics=False)  # finished but metrics.json missing
+    corrupt = make_run(root, model_size="intermediate")
+    (corrupt / "metrics.json").write_text('{"test": {"f1": 0.9,')
+    make_run(
+        root, model_size="huge", state="failed", error="TrainingDiverged: loss is NaN", write_metrics=False
+    )
+    make_run(
+        root, model_size="student", distillation="topology_preserving", state="running", write_metrics=False
+    )
+    make_run(root, dataset="set01", write_config=False)
+    bad_eval = make_run(root, dataset="set02", f1=0.5)
+    (bad_eval / "eval_set03.json").write_text("not json")
+    bad_status = make_run(root, dataset="set03")
+    (bad_status / "status.json").write_text("{")
+    return root
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = results.main(list(args))
+    finally:
+        sys.stdout, sys.stderr = saved
+    return code, out.getvalue(), err.getvalue()
+
+
+def row_of(df: pd.DataFrame, **where: object) -> pd.Series:
+    mask = pd.Series(True, index=df.index)
+    for key, value in where.items():
+        mask &= df[key] == value
+    assert mask.sum() == 1, (where, mask.sum())
+    return df[mask].iloc[0]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_config_parser_matches_pyyaml() -> None:
+    cfg = configs.resolve(configs.ExperimentConfig())
+    cfg.osc_config.setup = [
+        "module load python/3.11",
+        "source ~/venvs/kdgat/bin/activate && export A='x: y' # not a comment",
+        "echo " + "very long line " * 12,
+        "- dash",
+        "",
+        "yes",
+        "123",
+    ]
+    cfg.osc_config.account = "PAS1234"
+    cfg.dataset_config.test_dirs = ("test_*", "extra: colon", "#hash")
+    texts = [configs.to_yaml(configs.resolve(configs.ExperimentConfig())), configs.to_yaml(cfg)]
+    texts.append("a:\n  b:\n    c: 1\n    d: [1, 2]\n  e: null\nf: {x: 1}\n")  # beyond the flat layout
+    texts.append("a: 1\na: 2\n")  # duplicate key: whatever PyYAML does
+    for text in texts:
+        assert results.parse_config_yaml(text) == yaml.safe_load(text)
+
+
+def test_one_row_per_run_with_levels_knobs_metrics_status(tree: Path) -> None:
+    df = results.load_runs(tree)
+    assert len(df) == 12
+    assert df["run"].is_unique
+    ok = results.usable(df)
+    assert len(ok) == 6  # 5 good runs + set02, whose only flaw is a corrupt eval file
+    teacher = row_of(ok, dataset="hcrlsa", model_size="teacher", **{"training_config.seed": 1})
+    assert teacher["run"] == "automotive/hcrlsa/classifier/GAT/teacher/no/all_samples/run_002"
+    assert teacher["model_architecture"] == "GAT" and teacher["distillation"] == "no"
+    assert teacher["state"] == "finished"
+    assert teacher["test.f1"] == pytest.approx(0.94)
+    assert teacher["val.f1"] == pytest.approx(0.93)
+    assert teacher["test.confusion_matrix.tp"] == 38
+    assert teacher["test.attack_types.fuzzing.recall"] == pytest.approx(0.94)
+    assert teacher["test.attack_types.dos.n"] == 20
+    assert teacher["test_by_split.test_01.f1"] == pytest.approx(0.94)
+    assert teacher["eval.hcrlch.f1"] == pytest.approx(0.5)
+    assert teacher["params"] == 10_000
+    assert teacher["timings.train_s"] == 400
+    assert teacher["git.commit"] == "abc" and teacher["slurm.slurm_job_id"] == "123"
+    assert teacher["model_size_config.hidden_dim"] == configs.SIZE_TABLE["teacher"]["hidden_dim"]
+    assert teacher["training_config.lr"] == configs.TrainingConfig().lr
+    assert teacher["dataset_config.test_dirs"] == "test_*"
+    assert teacher["data.train_graphs"] == 10
+    assert "history" not in df.columns and not any(c.startswith("data.train_files") for c in df.columns)
+    # Hierarchy columns come first, in hierarchy order.
+    assert list(df.columns[:9]) == ["run", *configs.LEVELS, "run_number"]
+
+
+def test_broken_runs_are_listed_with_reasons_not_dropped(tree: Path) -> None:
+    df = results.load_runs(tree)
+    listed = results.problems(df).set_index("run")["problem"].to_dict()
+    reasons = {
+        run.split("/")[1] + "/" + run.split("/")[4] + "/" + run.split("/")[5]: why
+        for run, why in listed.items()
+    }
+    assert "metrics.json missing although status.json says finished" in reasons["hcrlsa/tiny/no"]
+    assert "metrics.json not valid JSON" in reasons["hcrlsa/intermediate/no"]
+    assert "'failed'" in reasons["hcrlsa/huge/no"] and "loss is NaN" in reasons["hcrlsa/huge/no"]
+    assert "'running'" in reasons["hcrlsa/student/topology_preserving"]
+    assert reasons["set01/student/no"] == "config.yaml missing"
+    assert "status.json not valid JSON" in reasons["set03/student/no"]
+    assert pd.isna(reasons["set02/student/no"])  # usable, with a warning about its eval file
+    warning = (
+        results.problems(df).set_index("run").loc[df.loc[df.dataset == "set02", "run"].iloc[0], "warning"]
+    )
+    assert "eval_set03.json not valid JSON" in warning
+    assert len(listed) == 7
+
+
+def test_where_filters(tree: Path) -> None:
+    df = results.usable(results.load_runs(tree))
+    assert len(results.apply_where(df, ["dataset=hcrlsa", "model_size=student"])) == 2
+    assert len(results.apply_where(df, ["size=student,teacher", "dataset=hcrlsa"])) == 4
+    assert len(results.apply_where(df, ["model_size!=teacher"])) == 3
+    assert set(results.apply_where(df, ["test.f1>=0.92"])["test.f1"]) == {0.96, 0.94, 0.92}
+    assert set(results.apply_where(df, ["test.f1<0.9"])["test.f1"]) == {0.88, 0.8, 0.5}
+    assert len(results.apply_where(df, ["seed=1"])) == 2
+    assert len(results.apply_where(df, ["stopped_early=false"])) == 6
+    with pytest.raises(results.ResultsError, match=r"unknown column 'datset'.*Did you mean: dataset"):
+        results.apply_where(df, ["datset=hcrlsa"])
+    with pytest.raises(results.ResultsError, match="expected COLUMN=VALUE"):
+        results.apply_where(df, ["dataset"])
+    with pytest.raises(results.ResultsError, match="not a number"):
+        results.apply_where(df, ["test.f1=high"])
+
+
+def test_group_mean_std_over_seeds(tree: Path) -> None:
+    df = results.apply_where(results.usable(results.load_runs(tree)), ["dataset=hcrlsa"])
+    grouped = results.group_runs(df, ["model_size", "distillation"], ["test.f1", "params"]).set_index(
+        "model_size"
+    )
+    assert grouped.loc["teacher", "n"] == 2 and grouped.loc["teacher", "seeds"] == 2
+    assert grouped.loc["teacher", "test.f1.mean"] == pytest.approx(0.95)
+    assert grouped.loc["teacher", "test.f1.std"] == pytest.approx(math.sqrt(2) * 0.01)
+    assert grouped.loc["student", "test.f1.mean"] == pytest.approx(0.90)
+    assert grouped.loc["student", "distillation"] == "standard"
+    assert grouped.loc["student", "params.mean"] == 1000
+
+
+def test_best_run_per_group(tree: Path) -> None:
+    df = results.usable(results.load_runs(tree))
+    best = results.best_runs(df, ["dataset", "model_size"], "test.f1").set_index(["dataset", "model_size"])
+    assert best.loc[("hcrlsa", "teacher"), "training_config.seed"] == 0
+    assert best.loc[("hcrlsa", "student"), "test.f1"] == pytest.approx(0.92)
+    assert len(best) == 4
+    worst = results.best_runs(df, ["dataset", "model_size"], "test.f1", lowest=True)
+    assert worst.set_index(["dataset", "model_size"]).loc[("hcrlsa", "teacher"), "test.f1"] == pytest.approx(
+        0.94
+    )
+
+
+def test_teacher_student_deltas(tree: Path) -> None:
+    df = results.usable(results.load_runs(tree))
+    deltas = results.teacher_student_deltas(df, ["test.f1"])
+    assert len(deltas) == 1  # only hcrlsa has a student next to its teacher
+    row = deltas.iloc[0]
+    assert (row["dataset"], row["model_size"], row["distillation"]) == ("hcrlsa", "student", "standard")
+    assert row["n"] == 2 and row["n.teacher"] == 2
+    assert row["param_ratio"] == pytest.approx(0.1)
+    assert row["test.f1.delta"] == pytest.approx(0.90 - 0.95)
+    assert row["speedup_train"] == pytest.approx(4.0)
+    assert row["speedup_eval"] == pytest.approx(4.0)
+    with pytest.raises(results.ResultsError, match="no finished teacher runs"):
+        results.teacher_student_deltas(results.apply_where(df, ["model_size=student"]), ["test.f1"])
+
+
+def test_transfer_matrix(tree: Path) -> None:
+    df = results.apply_where(results.usable(results.load_runs(tree)), ["model_size=teacher"])
+    matrix = results.transfer_matrix(df, "f1")
+    assert list(matrix.index) == ["hcrlch", "hcrlsa"] and list(matrix.columns) == ["hcrlch", "hcrlsa"]
+    assert matrix.loc["hcrlsa", "hcrlch"] == pytest.approx(0.6)  # mean of the two seeds' eval files
+    assert matrix.loc["hcrlsa", "hcrlsa"] == pytest.approx(0.95)  # own test split
+    assert matrix.loc["hcrlch", "hcrlsa"] == pytest.approx(0.6)
+    assert matrix.loc["hcrlch", "hcrlch"] == pytest.approx(0.8)
+    code, out, _ = run_cli(str(tree), "--transfer", "--where", "model_size=teacher", "--format", "csv")
+    assert code == 0
+    back = pd.read_csv(io.StringIO(out), index_col=0)
+    assert back.loc["hcrlsa", "hcrlch"] == pytest.approx(0.6)
+
+
+def test_parallel_read_equals_serial(tree: Path) -> None:
+    serial = results.load_runs(tree, workers=1)
+    parallel = results.load_runs(tree, workers=2)
+    assert list(serial.columns) == list(parallel.columns)
+
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.astype(object).where(frame.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(serial), plain(parallel), check_dtype=False)
+
+
+def test_cli_formats(tree: Path) -> None:
+    code, out, err = run_cli(str(tree), "--where", "dataset=hcrlsa")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 5  # header + 4 usable hcrlsa runs
+    assert "model_size" in lines[0] and "test.f1" in lines[0] and "dataset" not in lines[0].split()
+    assert "7 run(s) left out" not in err and "run(s) left out" in err  # problems of the filtered set
+    assert "state is 'failed'" in err and "loss is NaN" in err
+
+    code, out, _ = run_cli(str(tree), "--format", "csv")
+    back = pd.read_csv(io.StringIO(out))
+    assert len(back) == 6 and "training_config.lr" in back.columns and "eval.hcrlch.f1" in back.columns
+    assert sorted(back["test.f1"]) == pytest.approx([0.5, 0.8, 0.88, 0.92, 0.94, 0.96])
+
+    code, out, _ = run_cli(
+        str(tree), "--format", "markdown", "--group-by", "dataset,model_size", "--metrics", "test.f1"
+    )
+    lines = out.splitlines()
+    assert lines[0] == "| dataset | model_size | n | seeds | test.f1 |"
+    assert lines[1] == "|---|---|---|---|---|"
+    assert "| hcrlsa | teacher | 2 | 2 | 0.9500 ± 0.0141 |" in lines
+
+    code, out, _ = run_cli(
+        str(tree), "--format", "latex", "--group-by", "model_size", "--where", "dataset=hcrlsa"
+    )
+    assert (
+        out.startswith("\\begin{tabular}{") and "\\toprule" in out and out.rstrip().endswith("\\end{tabular}")
+    )
+    assert "model\\_size" in out and "$\\pm$" in out
+
+    code, out, _ = run_cli(str(tree), "--best", "val.f1", "--group-by", "dataset", "--format", "csv")
+    back = pd.read_csv(io.StringIO(out)).set_index("dataset")
+    assert back.loc["hcrlsa", "val.f1"] == pytest.approx(0.95)
+
+    code, out, _ = run_cli(str(tree), "--deltas", "--format", "csv", "--metrics", "test.f1")
+    back = pd.read_csv(io.StringIO(out))
+    assert back.loc[0, "param_ratio"] == pytest.approx(0.1) and back.loc[0, "speedup_eval"] == pytest.approx(
+        4.0
+    )
+
+    code, out, _ = run_cli(
+        str(tree), "--columns", "run,test.attack_types.*.recall", "--sort", "test.f1", "--descending"
+    )
+    header = out.splitlines()[0].split()
+    assert header == ["run", "test.attack_types.dos.recall", "test.attack_types.fuzzing.recall"]
+    assert "teacher/no/all_samples/run_001" in out.splitlines()[1]
+
+    code, out, _ = run_cli(str(tree), "--include-problems", "--format", "csv", "--columns", "run,problem")
+    assert len(pd.read_csv(io.StringIO(out))) == 12
+
+
+def test_cli_user_errors_exit_2_without_traceback(tree: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli(str(tmp_path / "nowhere"))
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+    code, _, err = run_cli(str(tree), "--where", "dataset~hcrlsa")
+    assert code == 2 and "expected COLUMN=VALUE" in err
+    code, _, err = run_cli(str(tree), "--group-by", "modelsize")
+    assert code == 2 and "unknown column 'modelsize'" in err and "model_size" in err
+    code, _, err = run_cli(str(tree), "--where", "dataset=nope")
+    assert code == 1 and "no usable runs match" in err and "hcrlsa" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(str(empty))
+    assert code == 1 and "no run directories" in err
+    # As a real process: exit status 2 and a one-line message, no traceback.
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdgat.results", str(tmp_path / "nowhere")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 2 and proc.stderr.startswith("error: runs root") and "Traceback" not in proc.stderr
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdgat.results", "--help"], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "--where" in proc.stdout and "--transfer" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# A real run from train.py, and TensorBoard HParams read back.
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("real") / "runs"
+    subprocess.run(
+        [sys.executable, "train.py", "--runs-root", str(root), "--training.epochs", "1"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return root
+
+
+def test_real_run_row_matches_its_files(real_runs: Path) -> None:
+    df = results.load_runs(real_runs)
+    assert len(df) == 1 and results.problems(df).empty
+    row = df.iloc[0]
+    run_dir = Path(row["path"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert row["state"] == "finished"
+    assert [row[level] for level in configs.LEVELS] == [config[level] for level in configs.LEVELS]
+    assert row["training_config.epochs"] == 1
+    assert row["test.f1"] == pytest.approx(metrics["test"]["f1"])
+    assert row["params"] == metrics["params"]
+    for attack, values in metrics["test"]["attack_types"].items():
+        assert row[f"test.attack_types.{attack}.recall"] == pytest.approx(values["recall"])
+    for key, value in config["model_size_config"].items():
+        assert row[f"model_size_config.{key}"] == value
+    assert row["timings.train_s"] > 0
+
+
+def test_write_hparams_readable_by_tensorboard(real_runs: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run_dir = Path(results.load_runs(real_runs).iloc[0]["path"])
+    results.write_hparams(run_dir)
+    path = results.write_hparams(run_dir)  # rewriting replaces, never duplicates
+    assert path.is_file() and len(list(run_dir.glob("*" + results.HPARAMS_SUFFIX))) == 1
+    accumulator = EventAccumulator(str(path))
+    accumulator.Reload()
+    content = accumulator.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    session = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]
+    ).session_start_info
+    assert "final/test.f1" in {m.name.tag for m in experiment.metric_infos}
+    assert session.hparams["model_size"].string_value == "student"
+    assert session.hparams["training_config.epochs"].number_value == 1
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    scalar = accumulator.Scalars("final/test.f1")[-1].value
+    assert scalar == pytest.approx(metrics["test"]["f1"], abs=1e-6)
+    code, out, _ = run_cli(str(real_runs), "--write-hparams")
+    assert code == 0 and "1 run(s)" in out
