@@ -128,7 +128,7 @@ def _parse_flat_yaml(text: str) -> dict[str, Any]:
                 continue
             info = lines[line] = _line(line)
         indent, key, value = info
-        if isinstance(value, (list, dict)):
+        if type(value) in (list, dict):
             value = type(value)()
         if key is None:  # "- item"
             if pending is None or indent != pending[2]:
@@ -173,24 +173,52 @@ def parse_config_yaml(text: str) -> Any:
 
 
 def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, Any], skip: Sequence[str] = ()) -> None:
+    """Nested mappings -> dotted keys; lists of scalars -> "a,b,c" (hashable, groupable)."""
     for key, value in obj.items():
-        if key in skip:
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            _flatten(name + ".", value, out)
-        elif isinstance(value, list):
-            if all(v is None or isinstance(v, (str, int, float, bool)) for v in value):
-                out[name] = ",".join(str(v) for v in value)
+        kind = type(value)
+        if kind is dict:
+            if key not in skip:
+                _flatten(prefix + key + ".", value, out)
+        elif kind is list:
+            if key in skip:
+                continue
+            if all(v is None or type(v) in (str, int, float, bool) for v in value):
+                out[prefix + key] = ",".join(str(v) for v in value)
             else:
-                out[name] = json.dumps(value)
-        else:
-            out[name] = value
+                out[prefix + key] = json.dumps(value)
+        elif key not in skip:
+            out[prefix + key] = value
 
 
 def _read_json(path: str) -> Any:
     with open(path, "rb") as handle:
         return json.loads(handle.read())
+
+
+_HISTORY = b'\n  "history": ['
+
+
+def _read_metrics(path: str) -> Any:
+    """metrics.json without parsing its per-epoch history (often most of the file).
+
+    The history list is cut out before parsing when the file has the layout atomic_write_json
+    writes (indent 2, history a list of flat dicts); the result is checked, and anything
+    unexpected is parsed in full instead.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    start = data.find(_HISTORY)
+    if start >= 0:
+        opened = start + len(_HISTORY)
+        end = data.find(b"]", opened)
+        if end > 0 and b"[" not in data[opened:end]:
+            try:
+                parsed = json.loads(data[:start] + b'\n  "history": []' + data[end + 1 :])
+            except ValueError:
+                parsed = None
+            if type(parsed) is dict and parsed.get("history") == []:
+                return parsed
+    return json.loads(data)
 
 
 def _describe(err: Exception) -> str:
@@ -210,12 +238,14 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     metrics.json; otherwise it explains what is missing or broken. Problems that leave the run
     usable (a corrupt eval_*.json) go to ``warning``.
     """
-    run_dir = os.fspath(run_dir)
-    parts = Path(run_dir).parts
-    row: dict[str, Any] = {
-        "run": os.path.relpath(run_dir, root) if root is not None else run_dir,
-        "path": run_dir,
-    }
+    run_dir = os.fspath(run_dir).rstrip(os.sep) or os.sep
+    parts = run_dir.split(os.sep)
+    if root is None:
+        relative = run_dir
+    else:
+        prefix = os.fspath(root).rstrip(os.sep) + os.sep
+        relative = run_dir[len(prefix) :] if run_dir.startswith(prefix) else os.path.relpath(run_dir, root)
+    row: dict[str, Any] = {"run": relative, "path": run_dir}
     level_values = parts[-1 - len(LEVELS) : -1] if len(parts) > len(LEVELS) else ()
     path_levels_ok = len(level_values) == len(LEVELS) and all(
         value in LEVEL_CHOICES[level] for level, value in zip(LEVELS, level_values, strict=True)
@@ -237,7 +267,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     # status.json: the run's state.
     if "status.json" in files:
         try:
-            status = _read_json(os.path.join(run_dir, "status.json"))
+            status = _read_json(run_dir + os.sep + "status.json")
             if not isinstance(status, dict):
                 raise ValueError("top level is not a JSON object")
         except (OSError, ValueError) as err:
@@ -256,7 +286,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     # config.yaml: every knob.
     if "config.yaml" in files:
         try:
-            with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as handle:
+            with open(run_dir + os.sep + "config.yaml", encoding="utf-8") as handle:
                 config = parse_config_yaml(handle.read())
             if not isinstance(config, dict):
                 raise ValueError("top level is not a mapping")
@@ -279,7 +309,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     # metrics.json: final results.
     if "metrics.json" in files:
         try:
-            metrics = _read_json(os.path.join(run_dir, "metrics.json"))
+            metrics = _read_metrics(run_dir + os.sep + "metrics.json")
             if not isinstance(metrics, dict):
                 raise ValueError("top level is not a JSON object")
         except (OSError, ValueError) as err:
@@ -301,7 +331,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
         if (eval_match := EVAL_PATTERN.match(name)) is None:
             continue
         try:
-            result = _read_json(os.path.join(run_dir, name))
+            result = _read_json(run_dir + os.sep + name)
             if not isinstance(result, dict):
                 raise ValueError("top level is not a JSON object")
         except (OSError, ValueError) as err:
@@ -556,10 +586,11 @@ def teacher_student_deltas(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataF
 
     Matched on modality, dataset, learning_type, model_architecture and training_mode; values are
     means over runs (seeds). ``param_ratio`` = student params / teacher params,
-    ``speedup_train`` / ``speedup_eval`` = teacher time / student time (status.json timings),
-    ``<metric>.delta`` = student - teacher.
+    ``speedup.<timing>`` = teacher time / student time for each status.json timing except data_s
+    (``speedup.train_s``, ``speedup.eval_s``, ...), ``<metric>.delta`` = student - teacher.
     """
-    extra = [c for c in ("params", "timings.train_s", "timings.eval_s") if c in df.columns]
+    timings = [c for c in df.columns if str(c).startswith("timings.") and c != "timings.data_s"]
+    extra = [c for c in ("params", *timings) if c in df.columns]
     keys = [*DELTA_KEYS, "model_size", "distillation"]
     values = _numeric(df, list(metrics) + extra)
     table = pd.concat([df[keys].astype(object), values], axis=1)
@@ -591,9 +622,8 @@ def teacher_student_deltas(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataF
         out[metric] = merged[metric]
         out[f"{metric}.teacher"] = merged[f"{metric}.teacher"]
         out[f"{metric}.delta"] = merged[metric] - merged[f"{metric}.teacher"]
-    for column, name in (("timings.train_s", "speedup_train"), ("timings.eval_s", "speedup_eval")):
-        if column in merged:
-            out[name] = merged[f"{column}.teacher"] / merged[column]
+    for column in timings:
+        out["speedup." + column.split(".", 1)[1]] = merged[f"{column}.teacher"] / merged[column]
     return out.reset_index(drop=True)
 
 
