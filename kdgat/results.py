@@ -568,6 +568,52 @@ def group_runs(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> p
     return out.reset_index()
 
 
+NOT_EXPERIMENT_KNOBS = (
+    "training_config.seed",
+    "osc_config.",
+    "config.",
+    "dataset_config.data_root",
+    "dataset_config.cache_dir",
+)
+
+
+def mixed_within(df: pd.DataFrame, by: Sequence[str]) -> dict[str, list[str]]:
+    """Levels and config knobs (other than seed) whose values differ inside some group of ``by``.
+
+    A mean over such a group averages different experiments, not just seeds.
+    """
+    candidates = [
+        str(c)
+        for c in df.columns
+        if (c in LEVELS or "_config." in str(c))
+        and c not in by
+        and not any(str(c).startswith(p) for p in NOT_EXPERIMENT_KNOBS)
+    ]
+    if not candidates or df.empty:
+        return {}
+    values = df[candidates].astype(object).where(df[candidates].notna(), "none").astype(str)
+    if by:
+        keys = df[list(by)].astype(object).where(df[list(by)].notna(), "none").astype(str)
+        counts = pd.concat([keys, values], axis=1).groupby(list(by), sort=False)[candidates].nunique().max()
+    else:
+        counts = values.nunique()
+    mixed = [c for c in candidates if counts[c] > 1]
+    if any(c in LEVELS for c in mixed):  # knobs that follow from a mixed level add nothing
+        mixed = [c for c in mixed if c in LEVELS]
+    return {c: sorted({_cell(v, 6) for v in df[c].astype(object)})[:6] for c in mixed}
+
+
+def _note_mixed(df: pd.DataFrame, by: Sequence[str], what: str) -> None:
+    mixed = mixed_within(df, by)
+    if mixed:
+        listing = "; ".join(f"{c} ({', '.join(v)})" for c, v in list(mixed.items())[:6])
+        print(
+            f"note: {what} mix runs that differ in {listing}. Add those columns to --group-by, or "
+            f"pick one value with --where, to compare like with like.",
+            file=sys.stderr,
+        )
+
+
 def best_runs(df: pd.DataFrame, by: Sequence[str], metric: str, lowest: bool = False) -> pd.DataFrame:
     """The best run of each group by ``metric`` (highest unless lowest=True); NaN scores last."""
     score = pd.to_numeric(df[metric], errors="coerce").astype("float64")
@@ -745,7 +791,17 @@ def _display(frame: pd.DataFrame, digits: int, combine_std: bool) -> pd.DataFram
                 for m, s in zip(means.astype(object), stds.astype(object), strict=True)
             ]
             continue
-        out[name] = [_cell(v, digits) for v in frame[column].astype(object)]
+        series = frame[column].astype(object)
+        whole = pd.api.types.is_float_dtype(frame[column].dtype) and name.rsplit(".", 1)[-1] not in (
+            *METRIC_NAMES,
+            "mean",
+            "std",
+            "delta",
+        )
+        if whole and all(float(v).is_integer() for v in frame[column].dropna()):
+            out[name] = [_cell(v, digits) if _cell(v, digits) == "" else str(int(v)) for v in series]
+        else:
+            out[name] = [_cell(v, digits) for v in series]
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -802,7 +858,7 @@ EPILOG = """\
 columns: run, the levels (modality dataset learning_type model_architecture model_size
   distillation training_mode), state, test.f1/precision/recall/auroc/accuracy/benign_fpr,
   val.*, test.attack_types.<type>.recall, test_by_split.<split>.*, eval.<dataset>.* (transfer),
-  params, best_epoch, timings.train_s, and every config knob (training_config.lr, ...).
+  params, best_epoch, timings.*, and every config knob (training_config.lr, ...).
   Aliases: arch, size, mode, seed, lr, epochs. --list-columns prints them all.
 
 unfinished, failed or unreadable runs are never in the results table; they are listed with
@@ -883,7 +939,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--deltas",
         action="store_true",
         help="teacher vs student: parameter ratio, metric deltas (student - teacher) and speed-ups "
-        "(teacher time / student time), means over seeds",
+        "(teacher time / student time, from status.json timings), means over seeds; keep the teacher runs "
+        "(model_size=teacher, distillation=no) in the --where selection",
     )
     parser.add_argument(
         "--transfer",
@@ -998,6 +1055,7 @@ def _main(args: argparse.Namespace) -> int:
 
     if args.transfer:
         matrix = transfer_matrix(table, args.transfer)
+        _note_mixed(table, ["dataset"], "cells")
         print(render(matrix, args.format, args.digits, index=True))
         return 0
     if args.deltas:
@@ -1013,6 +1071,7 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if group_by:
         grouped = group_runs(table, group_by, metrics)
+        _note_mixed(table, group_by, "groups")
         if args.sort:
             sort = resolve_column(
                 grouped, args.sort if args.sort in grouped else f"{args.sort}.mean", "--sort"

@@ -367,6 +367,13 @@ def test_cli_formats(tree: Path) -> None:
     )
     assert "model\\_size" in out and "$\\pm$" in out
 
+    code, out, err = run_cli(str(tree), "--group-by", "model_size", "--metrics", "test.f1")
+    assert code == 0 and "note: groups mix runs that differ in dataset (hcrlch, hcrlsa, set02)" in err
+    assert " teacher 3     2 0.9000 ± 0.0872" in out
+    assert "model_size_config" not in err  # knobs that follow from a mixed level are not listed
+    code, out, err = run_cli(str(tree), "--group-by", "levels", "--metrics", "test.f1")
+    assert code == 0 and "note:" not in err and len(out.splitlines()) == 5
+
     code, out, _ = run_cli(str(tree), "--best", "val.f1", "--group-by", "dataset", "--format", "csv")
     back = pd.read_csv(io.StringIO(out)).set_index("dataset")
     assert back.loc["hcrlsa", "val.f1"] == pytest.approx(0.95)
