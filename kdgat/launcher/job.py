@@ -8,9 +8,11 @@ handler directly and ends the same way. The run dir is also recorded in the job'
 so a job that Slurm itself requeues (preemption in REQUEUE mode) resumes in the same directory too.
 """
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,25 @@ def _record_path(env: submitit.JobEnvironment | None) -> Path | None:
     if env is None or env.cluster != "slurm":
         return None
     return Path(env.paths.folder) / RUN_DIR_RECORD
+
+
+@contextlib.contextmanager
+def _signals_seen_by_loop(seen: set[int]) -> Iterator[None]:
+    """Record every stop signal the loop's handler receives (it keeps only the last one, and a
+    second signal arriving while it saves last.pt would otherwise be invisible here)."""
+    from kdgat.loop import StopSignal
+
+    original = StopSignal._handle
+
+    def handle(stop: StopSignal, signum: int, frame: Any) -> None:
+        seen.add(signum)
+        original(stop, signum, frame)
+
+    StopSignal._handle = handle  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StopSignal._handle = original  # type: ignore[method-assign]
 
 
 class TrainJob(submitit.helpers.Checkpointable):
@@ -63,7 +84,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         env = _environment()
         run_dir = self.claim(cfg, env)
         job: dict[str, Any] = {"executor": env.cluster if env else "direct", "stage": self.stage}
-        if env is not None:
+        if env is not None and env.cluster != "debug":  # debug runs in-process: no job folder
             job |= {
                 "job_id": env.job_id,
                 "stdout": str(env.paths.stdout),
@@ -74,12 +95,14 @@ class TrainJob(submitit.helpers.Checkpointable):
         update_status(run_dir, launcher=job)
         from kdgat.loop import Preempted
 
+        seen: set[int] = set()
         try:
             from kdgat.experiment import run_experiment
 
-            run_experiment(cfg, run_dir)
-        except Preempted as stop:
-            self._hand_to_submitit(stop, env)
+            with _signals_seen_by_loop(seen):
+                run_experiment(cfg, run_dir)
+        except Preempted:
+            self._hand_to_submitit(seen, env)
             raise
         except SystemExit:
             if self._requeued:  # submitit's handler requeued us outside the loop; run_experiment saw an exit
@@ -93,7 +116,7 @@ class TrainJob(submitit.helpers.Checkpointable):
             raise
         return str(run_dir)
 
-    def _hand_to_submitit(self, stop: Exception, env: submitit.JobEnvironment | None) -> None:
+    def _hand_to_submitit(self, seen: set[int], env: submitit.JobEnvironment | None) -> None:
         """After the loop saved last.pt: let submitit checkpoint + requeue (Slurm only).
 
         USR2 (Slurm's --signal before the time limit, or a preemption notice) requeues now. A bare
@@ -102,7 +125,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         """
         if env is None or env.cluster != "slurm":
             return
-        if str(stop).startswith(f"signal {int(signal.SIGUSR2)} "):
+        if signal.SIGUSR2 in seen:
             signal.raise_signal(signal.SIGUSR2)  # submitit's handler is back: checkpoint, requeue, exit
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:

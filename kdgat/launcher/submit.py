@@ -79,7 +79,7 @@ def sbatch_script(params: dict[str, Any], folder: Path, unit: Unit, ids: dict[st
 
 
 def dry_run(params: dict[str, Any], folder: Path, units: list[Unit]) -> list[tuple[str, str]]:
-    ids = {u.name: f"<job id of {u.name}>" for u in units}
+    ids = {u.name: f"JOBID_{u.name}" for u in units}  # placeholders: ids exist once submitted
     return [(u.name, sbatch_script(params, folder, u, ids)) for u in units]
 
 
