@@ -1,6 +1,6 @@
 """Benchmark: aggregate 10,000 run directories with kdgat.results.load_runs (target <= 5 s).
 
-    python benchmarks/results.py [--runs 10000] [--repeat 3] [--keep DIR]
+    python benchmarks/results.py [--runs 10000] [--repeat 3] [--keep DIR | --reuse DIR]
 
 Writes a realistic sweep into a temporary folder (config.yaml as configs.to_yaml writes it,
 status.json, metrics.json with a 30-epoch history, per-attack-type and per-split results, an
@@ -136,20 +136,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="write the tree here (kept) instead of a temp dir")
+    parser.add_argument(
+        "--reuse", type=Path, help="time an existing tree (from --keep) instead of writing one"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.keep or Path(tmp) / "runs"
-        started = time.perf_counter()
-        write_tree(root, args.runs)
-        print(f"wrote {args.runs} run directories in {time.perf_counter() - started:.1f} s")
+        root = args.reuse or args.keep or Path(tmp) / "runs"
+        if args.reuse is None:
+            started = time.perf_counter()
+            write_tree(root, args.runs)
+            print(f"wrote {args.runs} run directories in {time.perf_counter() - started:.1f} s")
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         print(f"cpus available: {cpus}")
-        timings = []
+        print(f"load average before timing: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        timings, cpu = [], []
         for _ in range(args.repeat):
             results._LINES.clear()  # cold parser memo each time
+            before = os.times()
             started = time.perf_counter()
             df = results.load_runs(root)
             timings.append(time.perf_counter() - started)
+            after = os.times()
+            # CPU seconds of this process and its (joined) worker processes together.
+            cpu.append(sum(after[:4]) - sum(before[:4]))
         started = time.perf_counter()
         grouped = results.group_runs(
             results.usable(df), ["dataset", "model_size", "distillation"], list(results.DEFAULT_METRICS)
@@ -159,6 +168,11 @@ def main() -> None:
         print(f"load_runs: {len(df)} rows x {df.shape[1]} columns, {listed} listed as problems")
         best, mean = min(timings), sum(timings) / len(timings)
         print(f"load_runs time: best {best:.2f} s, mean {mean:.2f} s (target <= 5 s)")
+        print(
+            f"load_runs CPU time, all processes: best {min(cpu):.2f} s "
+            f"(wall time on idle cores is about this / cores, plus start-up)"
+        )
+        print(f"load average after timing: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"group_runs over {len(grouped)} groups: {group_s:.3f} s")
 
 

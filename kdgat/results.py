@@ -439,12 +439,13 @@ def load_runs(root: str | os.PathLike[str] = "runs", workers: int | None = None)
         return pd.DataFrame(rows, columns=_column_order(columns))
     size = -(-len(dirs) // (workers * 4))
     chunks = [(dirs[i : i + size], root_text) for i in range(0, len(dirs), size)]
-    context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        parts = [
-            pd.DataFrame.from_records(values, columns=names)
-            for names, values in pool.map(_read_chunk, chunks)
-        ]
+    try:
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            outputs = list(pool.map(_read_chunk, chunks))
+    except Exception:  # no worker processes here (daemonic parent, sandbox): read serially
+        return load_runs(root, workers=1)
+    parts = [pd.DataFrame.from_records(values, columns=names) for names, values in outputs]
     frame = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
     return frame[_column_order(frame.columns)]
 
