@@ -245,6 +245,8 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     else:
         prefix = os.fspath(root).rstrip(os.sep) + os.sep
         relative = run_dir[len(prefix) :] if run_dir.startswith(prefix) else os.path.relpath(run_dir, root)
+        if relative == ".":  # root is the run directory itself
+            relative = run_dir
     row: dict[str, Any] = {"run": relative, "path": run_dir}
     level_values = parts[-1 - len(LEVELS) : -1] if len(parts) > len(LEVELS) else ()
     path_levels_ok = len(level_values) == len(LEVELS) and all(

@@ -204,6 +204,27 @@ def test_config_parser_matches_pyyaml() -> None:
         assert results.parse_config_yaml(text) == yaml.safe_load(text)
 
 
+def test_metrics_reader_skips_history_only_when_safe(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    cases = [
+        {"a": 1, "history": [{"epoch": 0, "loss": 0.5}, {"epoch": 1, "loss": 0.25}], "test": {"f1": 0.9}},
+        {"history": [{"epoch": 0, "tags": ["x]", "y"]}], "z": {"history": [1]}},  # nested list: full parse
+        {"history": [{"note": "a ] inside a string"}], "params": 3},
+        {"test": {"history": [{"epoch": 0}]}, "params": 3},  # no top-level history
+        {"history": [], "params": 3},
+    ]
+    for case in cases:
+        for indent in (2, None, 1):
+            path.write_text(json.dumps(case, indent=indent, sort_keys=True))
+            got = results._read_metrics(str(path))
+            expected = dict(case)
+            if got.get("history") == [] and "history" in case:
+                expected["history"] = []
+            assert got == expected, (case, indent)
+    path.write_text(json.dumps(cases[0], indent=2))
+    assert results._read_metrics(str(path))["history"] == []  # the usual layout takes the fast path
+
+
 def test_one_row_per_run_with_levels_knobs_metrics_status(tree: Path) -> None:
     df = results.load_runs(tree)
     assert len(df) == 12
@@ -229,6 +250,13 @@ def test_one_row_per_run_with_levels_knobs_metrics_status(tree: Path) -> None:
     assert teacher["dataset_config.test_dirs"] == "test_*"
     assert teacher["data.train_graphs"] == 10
     assert "history" not in df.columns and not any(c.startswith("data.train_files") for c in df.columns)
+    # A deeper root (one experiment, or one run) works too, levels still filled in.
+    experiment = tree / "automotive/hcrlsa/classifier/GAT/teacher/no/all_samples"
+    below = results.load_runs(experiment)
+    assert list(below["run"]) == ["run_001", "run_002"] and set(below["model_size"]) == {"teacher"}
+    single = results.load_runs(experiment / "run_002")
+    assert len(single) == 1 and single.loc[0, "test.f1"] == pytest.approx(0.94)
+    assert single.loc[0, "dataset"] == "hcrlsa"
     # Hierarchy columns come first, in hierarchy order.
     assert list(df.columns[:9]) == ["run", *configs.LEVELS, "run_number"]
 
