@@ -60,6 +60,11 @@ ALIASES = {
     "epochs": "training_config.epochs",
 }
 HPARAMS_SUFFIX = ".kdgat_hparams"
+STATE_HINTS = {
+    "queued": "; it has not started yet",
+    "running": "; still training, or its job died without a word (check host and pid in status.json)",
+    "preempted": "; continue it with python train.py --resume {run_dir}",
+}
 PARALLEL_MIN_RUNS = 2000  # below this, starting worker processes costs more than it saves
 # metrics.json keys that are not one-number-per-run results.
 SKIPPED_METRICS_KEYS = ("history",)
@@ -281,6 +286,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
                 reason = f"state is {row['state']!r}, not 'finished'"
                 if status.get("error"):
                     reason += f" (error: {status['error']})"
+                reason += STATE_HINTS.get(str(row["state"]), "").format(run_dir=run_dir)
                 problems.append(reason)
     else:
         problems.append("status.json missing (the run never started, or was copied incompletely)")

@@ -155,6 +155,7 @@ def tree(tmp_path: Path) -> Path:
         root, model_size="student", distillation="topology_preserving", state="running", write_metrics=False
     )
     make_run(root, dataset="set01", write_config=False)
+    make_run(root, dataset="set04", state="preempted", write_metrics=False)
     bad_eval = make_run(root, dataset="set02", f1=0.5)
     (bad_eval / "eval_set03.json").write_text("not json")
     bad_status = make_run(root, dataset="set03")
@@ -227,7 +228,7 @@ def test_metrics_reader_skips_history_only_when_safe(tmp_path: Path) -> None:
 
 def test_one_row_per_run_with_levels_knobs_metrics_status(tree: Path) -> None:
     df = results.load_runs(tree)
-    assert len(df) == 12
+    assert len(df) == 13
     assert df["run"].is_unique
     ok = results.usable(df)
     assert len(ok) == 6  # 5 good runs + set02, whose only flaw is a corrupt eval file
@@ -272,14 +273,16 @@ def test_broken_runs_are_listed_with_reasons_not_dropped(tree: Path) -> None:
     assert "metrics.json not valid JSON" in reasons["hcrlsa/intermediate/no"]
     assert "'failed'" in reasons["hcrlsa/huge/no"] and "loss is NaN" in reasons["hcrlsa/huge/no"]
     assert "'running'" in reasons["hcrlsa/student/topology_preserving"]
+    assert "check host and pid" in reasons["hcrlsa/student/topology_preserving"]
     assert reasons["set01/student/no"] == "config.yaml missing"
+    assert "--resume " + str(tree / "automotive/set04") in reasons["set04/student/no"]
     assert "status.json not valid JSON" in reasons["set03/student/no"]
     assert pd.isna(reasons["set02/student/no"])  # usable, with a warning about its eval file
     warning = (
         results.problems(df).set_index("run").loc[df.loc[df.dataset == "set02", "run"].iloc[0], "warning"]
     )
     assert "eval_set03.json not valid JSON" in warning
-    assert len(listed) == 7
+    assert len(listed) == 8
 
 
 def test_where_filters(tree: Path) -> None:
@@ -420,7 +423,7 @@ def test_cli_formats(tree: Path) -> None:
     assert "teacher/no/all_samples/run_001" in out.splitlines()[1]
 
     code, out, _ = run_cli(str(tree), "--include-problems", "--format", "csv", "--columns", "run,problem")
-    assert len(pd.read_csv(io.StringIO(out))) == 12
+    assert len(pd.read_csv(io.StringIO(out))) == 13
 
 
 def test_cli_user_errors_exit_2_without_traceback(tree: Path, tmp_path: Path) -> None:
