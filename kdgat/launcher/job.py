@@ -19,7 +19,6 @@ from typing import Any
 import submitit
 
 import configs
-from kdgat.runs import claim_run_dir, experiment_dir, now, read_status, update_status
 
 RUN_DIR_RECORD = "run_dir.txt"  # in the job's submitit folder; read by a requeued job
 
@@ -41,11 +40,15 @@ def _record_path(env: submitit.JobEnvironment | None) -> Path | None:
 def _signals_seen_by_loop(seen: set[int]) -> Iterator[None]:
     """Record every stop signal the loop's handler receives (it keeps only the last one, and a
     second signal arriving while it saves last.pt would otherwise be invisible here)."""
-    from kdgat.loop import StopSignal
+    from kdgat import loop
 
-    original = StopSignal._handle
+    StopSignal = getattr(loop, "StopSignal", None)
+    original = getattr(StopSignal, "_handle", None)
+    if StopSignal is None or original is None:  # the loop changed: submitit's handler alone decides
+        yield
+        return
 
-    def handle(stop: StopSignal, signum: int, frame: Any) -> None:
+    def handle(stop: Any, signum: int, frame: Any) -> None:
         seen.add(signum)
         original(stop, signum, frame)
 
@@ -67,6 +70,8 @@ class TrainJob(submitit.helpers.Checkpointable):
 
     def claim(self, cfg: configs.ExperimentConfig, env: submitit.JobEnvironment | None) -> Path:
         """The run dir of this job: the one already claimed (requeue), the recorded one, or a new one."""
+        from kdgat.runs import claim_run_dir, experiment_dir, now, update_status
+
         record = _record_path(env)
         if self.run_dir is None and record is not None and record.is_file():
             self.run_dir = record.read_text().strip()
@@ -80,6 +85,9 @@ class TrainJob(submitit.helpers.Checkpointable):
         return Path(self.run_dir)
 
     def __call__(self) -> str:
+        # kdgat.runs and the loop pull in torch: imported in the job, not when launch.py submits.
+        from kdgat.runs import now, read_status, update_status
+
         cfg = configs.resolve(configs.from_dict(self.config, source="launcher job"))
         env = _environment()
         run_dir = self.claim(cfg, env)
@@ -133,6 +141,8 @@ class TrainJob(submitit.helpers.Checkpointable):
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """Called by submitit on USR2: re-run this same job (same run dir) after the requeue."""
+        from kdgat.runs import now, read_status, update_status
+
         self._requeued = True
         if self.run_dir is not None:
             status = read_status(Path(self.run_dir))

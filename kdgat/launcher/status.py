@@ -7,7 +7,14 @@ from typing import Any
 import configs
 from kdgat.launcher.sacct import slurm_states
 from kdgat.launcher.submit import LAUNCH_LOG
-from kdgat.runs import read_status
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    """status.json as a dict ({} while it is being replaced); kdgat.runs without importing torch."""
+    try:
+        return json.loads((run_dir / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _slurm_id(status: dict[str, Any]) -> str | None:

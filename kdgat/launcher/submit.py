@@ -6,6 +6,7 @@ the same parameters, so what is printed is what `sbatch` receives.
 """
 
 import dataclasses
+import datetime
 import json
 import sys
 import time
@@ -19,7 +20,6 @@ import configs
 from configs import ExperimentConfig
 from kdgat.launcher.job import TrainJob
 from kdgat.launcher.sacct import all_ended, slurm_states
-from kdgat.runs import now
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_LOG = "launches.jsonl"  # under runs_root: one line per submitted Slurm job, read by `status`
@@ -111,7 +111,7 @@ def _log_launch(
         "tasks": len(jobs),
         "dependency": dependency,
         "presets": [configs.preset_name(c) for c in unit.cfgs],
-        "submitted_at": now(),
+        "submitted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "stdout": [str(j.paths.stdout) for j in jobs],
     }
     Path(runs_root).mkdir(parents=True, exist_ok=True)
