@@ -129,6 +129,18 @@ class DatasetConfig:
     """Synthetic dataset: frames in the test log."""
     synthetic_seed: int = 7
     """Synthetic dataset: generator seed (the data, not the model)."""
+    test_fraction: float = 0.2
+    """Datasets without test_* folders (daga, road, flat hcrl_ch): share of each file, taken
+    from its end, used for testing (validation is the val_fraction just before it)."""
+    malformed: Literal["error", "skip"] = "error"
+    """A malformed row: 'error' stops with file:line and what was expected; 'skip' drops it and
+    counts it (Splits.skipped_rows)."""
+    na_frames: Literal["drop", "error"] = "drop"
+    """4-column rows with an `na` ID or payload (can-train-and-test set_02): 'drop' removes and
+    counts them, 'error' treats them as malformed."""
+    cache: bool = True
+    """Cache preprocessed graphs under cache_dir/graphs, keyed by file contents, graph
+    parameters and a format version; a second run starts in seconds."""
 
 
 @dataclasses.dataclass
@@ -394,6 +406,13 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         ),
         (0 < d.val_fraction < 1, "--dataset-config.val-fraction", d.val_fraction, "a number in (0, 1)"),
         (len(d.test_dirs) >= 1, "--dataset-config.test-dirs", d.test_dirs, "at least one folder pattern"),
+        (0 < d.test_fraction < 1, "--dataset-config.test-fraction", d.test_fraction, "a number in (0, 1)"),
+        (
+            d.val_fraction + d.test_fraction < 1,
+            "--dataset-config.test-fraction",
+            d.test_fraction,
+            f"a number below 1 - val_fraction ({1 - d.val_fraction:g})",
+        ),
         (
             d.synthetic_train_frames >= 10 * d.window,
             "--dataset-config.synthetic-train-frames",

@@ -1,37 +1,85 @@
 """Dataset registry, leak-free splits, vocabulary and normalisation: config -> train/val/test graphs.
 
-Splits: every training file is cut into two contiguous time blocks, the first (1 - val_fraction)
-of its frames for training and the rest for validation. Windows are built inside each block, so
-no window crosses the boundary and no frame is in two splits, whatever the stride. Test graphs
-come from the test folders, each reported on its own as well.
+Registry: each dataset name maps to the layouts it may have under the data root (folder names
+tried, file patterns and the reader format of each) -- see DATASETS. A root that matches none
+gives a DataError listing what was expected and what was found.
+
+Splits are contiguous time blocks; windows are built inside each block, so no window crosses a
+boundary and no frame is in two splits, whatever the stride (also for stride < window):
+- datasets with train_*/ and test_*/ folders: every training file is cut into its first
+  (1 - val_fraction) of frames for training and the rest for validation; test graphs come from
+  the test folders, each folder also reported on its own;
+- flat datasets (daga, road, the raw HCRL Car-Hacking files): every file is cut into train,
+  validation (val_fraction) and test (test_fraction, at the end) blocks; each file's test block is
+  a test set of its own.
+
+Preprocessing (read, window, build graphs) runs per file, in parallel threads, and is cached
+on disk (kdgat/data/cache.py); a progress line is shown on a terminal only.
 """
 
+import concurrent.futures
 import dataclasses
+import os
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from configs import ExperimentConfig
-from kdgat.data.can_csv import read_can_csv
-from kdgat.data.frames import Frames
-from kdgat.data.graphs import GraphSet, build_graphs
+from configs import DatasetConfig, ExperimentConfig
+from kdgat.data.cache import entry_key, entry_path, file_digest, load_entry, save_entry
+from kdgat.data.frames import Frames, attack_type_from_name
+from kdgat.data.graphs import GraphSet, assemble, build_graphs, build_raw
+from kdgat.data.readers import read_frames
 from kdgat.data.synthetic import synthetic_root
 from kdgat.errors import DataError
 
-# Folder name of each dataset inside a collection root (e.g. can_train_and_test/set_01).
-DATASET_FOLDERS: dict[str, tuple[str, ...]] = {
-    "synthetic": (),
-    "hcrlch": ("hcrl_ch",),
-    "hcrlsa": ("hcrl_sa",),
-    "set01": ("set_01",),
-    "set02": ("set_02",),
-    "set03": ("set_03",),
-    "set04": ("set_04",),
-}
-LOG_PATTERNS = ("*.csv", "*.csv.gz")
 STD_FLOOR = 0.05
 CLIP = 20.0
+CAN4 = {"*.csv": "can4", "*.csv.gz": "can4"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """One way a dataset can be laid out under its data root."""
+
+    folders: tuple[str, ...]
+    """Sub-folders of the data root tried after the root itself."""
+    patterns: dict[str, str]
+    """File glob -> reader format (kdgat/data/readers.py)."""
+    split_folders: bool
+    """True: train_*/ and test_*/ folders; False: capture files directly in the folder."""
+
+    def describe(self, root: Path) -> str:
+        files = " or ".join(self.patterns)
+        where = [root, *(root / f for f in self.folders)]
+        if self.split_folders:
+            return " or ".join(f"{w}/train_*/{{{files}}} with test_*/ beside" for w in where)
+        return " or ".join(f"{w}/{{{files}}}" for w in where)
+
+
+DATASETS: dict[str, tuple[Layout, ...]] = {
+    "synthetic": (Layout((), CAN4, True),),
+    "hcrlsa": (Layout(("hcrl_sa",), CAN4, True),),
+    "hcrlch": (
+        Layout(("hcrl_ch",), CAN4, True),
+        Layout(
+            ("hcrl_ch", "car_hacking"),
+            {"*.csv": "hcrl_csv", "*.csv.gz": "hcrl_csv", "*.txt": "hcrl_log", "*.txt.gz": "hcrl_log"},
+            False,
+        ),
+    ),
+    **{f"set0{k}": (Layout((f"set_0{k}", f"can_train_and_test/set_0{k}"), CAN4, True),) for k in range(1, 5)},
+    "daga": (Layout(("daga_volvo_v40", "daga"), {"*.csv": "daga", "*.csv.gz": "daga"}, False),),
+    "road": (Layout(("road_masquerade_statgraph", "road"), {"*.csv": "road", "*.csv.gz": "road"}, False),),
+}
+# Kept for callers of the slice: folder names of each dataset inside a collection root.
+DATASET_FOLDERS: dict[str, tuple[str, ...]] = {
+    name: tuple(dict.fromkeys(f for layout in layouts for f in layout.folders))
+    for name, layouts in DATASETS.items()
+}
 
 
 @dataclasses.dataclass
@@ -43,6 +91,12 @@ class Splits:
     normalisation: dict[str, list[float]]
     data_root: Path
     files: dict[str, int]
+    skipped_rows: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Malformed rows skipped (policy malformed=skip) per file, only files with skips."""
+    dropped_na: dict[str, int] = dataclasses.field(default_factory=dict)
+    """`na` ID/payload rows dropped (policy na_frames=drop) per file, only files with drops."""
+    preprocess: dict[str, float] = dataclasses.field(default_factory=dict)
+    """frames, seconds, cache hits and misses of this load."""
 
     @property
     def num_ids(self) -> int:
@@ -53,20 +107,38 @@ class Splits:
         return GraphSet.concat(list(self.test.values()))
 
 
-def _logs(folder: Path) -> list[Path]:
-    return sorted(p for pattern in LOG_PATTERNS for p in folder.glob(pattern))
+def _files(folder: Path, layout: Layout) -> list[tuple[Path, str]]:
+    found: dict[Path, str] = {}
+    for pattern, fmt in layout.patterns.items():
+        for path in folder.glob(pattern):
+            if path.is_file():
+                found.setdefault(path, fmt)
+    return sorted(found.items())
 
 
-def resolve_data_root(cfg: ExperimentConfig) -> Path:
-    """The folder holding train_*/ and test_*/ for this dataset, or a DataError saying why not."""
+def _matches(candidate: Path, layout: Layout) -> bool:
+    if not candidate.is_dir():
+        return False
+    if layout.split_folders:
+        return any(p.is_dir() for p in candidate.glob("train_*"))
+    return bool(_files(candidate, layout))
+
+
+def resolve_layout(cfg: ExperimentConfig) -> tuple[Path, Layout]:
+    """The folder holding this dataset and the layout it matched, or a DataError saying why not."""
     d = cfg.dataset_config
+    if cfg.dataset not in DATASETS:
+        raise DataError(f"dataset {cfg.dataset!r} has no reader; known: {', '.join(DATASETS)}.")
+    layouts = DATASETS[cfg.dataset]
     if cfg.dataset == "synthetic":
-        return synthetic_root(d.cache_dir, d.synthetic_train_frames, d.synthetic_test_frames, d.synthetic_seed)
+        root = synthetic_root(
+            d.cache_dir, d.synthetic_train_frames, d.synthetic_test_frames, d.synthetic_seed
+        )
+        return root, layouts[0]
     if d.data_root is None:
         raise DataError(
-            f"dataset {cfg.dataset!r} needs its data folder: pass --data-root PATH (the folder "
-            f"holding train_*/ and test_*/ folders, or its parent holding "
-            f"{' or '.join(DATASET_FOLDERS[cfg.dataset])}/)."
+            f"dataset {cfg.dataset!r} needs its data folder: pass --data-root PATH; expected "
+            f"{' or '.join(layout.describe(Path('PATH')) for layout in layouts)}."
         )
     root = Path(d.data_root)
     if not root.is_dir():
@@ -74,26 +146,171 @@ def resolve_data_root(cfg: ExperimentConfig) -> Path:
             f"data root {root} does not exist or is not a folder; set it with --data-root PATH "
             f"(alias of --dataset-config.data-root)."
         )
-    for candidate in [root, *(root / name for name in DATASET_FOLDERS[cfg.dataset])]:
-        if any(p.is_dir() for p in candidate.glob("train_*")):
-            return candidate
-    found = sorted(p.name for p in root.iterdir())[:20]
+    for layout in layouts:
+        for candidate in [root, *(root / name for name in layout.folders)]:
+            if _matches(candidate, layout):
+                return candidate, layout
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())[:20]
     raise DataError(
-        f"data root {root} has no train_*/ folders for dataset {cfg.dataset!r}. Expected "
-        f"{root}/train_*/*.csv[.gz] (or {root}/{DATASET_FOLDERS[cfg.dataset][0]}/train_*/...) with "
-        f"test_*/ beside; found: {', '.join(found) or 'nothing'}."
+        f"data root {root} does not hold dataset {cfg.dataset!r}. Expected "
+        f"{' or '.join(layout.describe(root) for layout in layouts)}; found: "
+        f"{', '.join(found) or 'nothing'}."
     )
 
 
-def _vocabulary(blocks: list[Frames]) -> dict[int, int]:
-    """CAN IDs seen in benign training frames -> 1..V; anything else maps to UNK = 0."""
-    ids = np.unique(np.concatenate([b.can_id[b.label == 0] for b in blocks]))
-    return {int(can_id): index for index, can_id in enumerate(ids.tolist(), start=1)}
+def resolve_data_root(cfg: ExperimentConfig) -> Path:
+    """The folder holding the dataset (see resolve_layout)."""
+    return resolve_layout(cfg)[0]
+
+
+def block_bounds(kind: str, n: int, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
+    """Contiguous frame blocks of one file: 'train_val' (training file), 'whole' (test file) or
+    'train_val_test' (flat datasets)."""
+    if kind == "whole":
+        return {"test": (0, n)}
+    if kind == "train_val":
+        cut = n - int(n * val_fraction)
+        return {"train": (0, cut), "val": (cut, n)}
+    b = n - int(n * test_fraction)
+    a = b - int(n * val_fraction)
+    return {"train": (0, a), "val": (a, b), "test": (b, n)}
+
+
+@dataclasses.dataclass
+class Prepared:
+    """One capture file, preprocessed: raw graphs of each block and what the vocabulary needs."""
+
+    path: Path
+    blocks: dict[str, dict[str, np.ndarray]]
+    bounds: dict[str, tuple[int, int]]
+    frames: int
+    skipped: int
+    dropped_na: int
+    benign_ids: np.ndarray
+    benign_first: np.ndarray
+    attack_type: str
+    cached: bool
+
+    def graphs(self, role: str, vocabulary: dict[int, int]) -> GraphSet:
+        return assemble(self.blocks.get(role, {}), vocabulary, self.attack_type, str(self.path))
+
+    def vocabulary_ids(self) -> np.ndarray:
+        """Entities of benign frames inside the training block."""
+        stop = self.bounds.get("train", (0, 0))[1]
+        return self.benign_ids[self.benign_first < stop]
+
+
+def _params(fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
+    return {
+        "format": fmt,
+        "kind": kind,
+        "window": d.window,
+        "stride": d.stride,
+        "val_fraction": d.val_fraction if kind != "whole" else None,
+        "test_fraction": d.test_fraction if kind == "train_val_test" else None,
+        "malformed": d.malformed,
+        "na_frames": d.na_frames,
+    }
+
+
+def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
+    """Read, window and build one file's graphs, through the cache when it is on."""
+    target = None
+    if d.cache:
+        target = entry_path(d.cache_dir, entry_key(file_digest(path), _params(fmt, kind, d)))
+        hit = load_entry(target)
+        if hit is not None:
+            arrays, meta = hit
+            blocks: dict[str, dict[str, np.ndarray]] = {}
+            for name, array in arrays.items():
+                if "." in name:
+                    role, field = name.split(".", 1)
+                    blocks.setdefault(role, {})[field] = array
+            return Prepared(
+                path=path,
+                blocks=blocks,
+                bounds={k: tuple(v) for k, v in meta["bounds"].items()},
+                frames=meta["frames"],
+                skipped=meta["skipped"],
+                dropped_na=meta["dropped_na"],
+                benign_ids=arrays["benign_ids"],
+                benign_first=arrays["benign_first"],
+                attack_type=attack_type_from_name(path),
+                cached=True,
+            )
+    frames = read_frames(path, fmt, malformed=d.malformed, na_frames=d.na_frames)
+    bounds = block_bounds(kind, len(frames), d.val_fraction, d.test_fraction)
+    blocks = {role: build_raw(frames, lo, hi, d.window, d.stride) for role, (lo, hi) in bounds.items()}
+    benign = np.flatnonzero(frames.label == 0)
+    benign_ids, first = np.unique(frames.can_id[benign], return_index=True)
+    prepared = Prepared(
+        path=path,
+        blocks=blocks,
+        bounds=bounds,
+        frames=len(frames),
+        skipped=frames.skipped,
+        dropped_na=frames.dropped_na,
+        benign_ids=benign_ids.astype(np.int64),
+        benign_first=benign[first].astype(np.int64),
+        attack_type=frames.attack_type,
+        cached=False,
+    )
+    if target is not None:
+        arrays = {f"{role}.{k}": v for role, raw in blocks.items() for k, v in raw.items()}
+        arrays["benign_ids"] = prepared.benign_ids
+        arrays["benign_first"] = prepared.benign_first
+        meta = {
+            "bounds": bounds,
+            "frames": prepared.frames,
+            "skipped": prepared.skipped,
+            "dropped_na": prepared.dropped_na,
+            "source": path.name,
+        }
+        save_entry(target, arrays, meta)
+    return prepared
+
+
+class Progress:
+    """One self-overwriting line on stderr while files are preprocessed; silent when not a TTY."""
+
+    def __init__(self, total: int, label: str = "preprocessing") -> None:
+        self.total, self.label, self.done, self.frames = total, label, 0, 0
+        self.start = time.perf_counter()
+        self.enabled = sys.stderr.isatty() and total > 1
+
+    def update(self, frames: int) -> None:
+        self.done += 1
+        self.frames += frames
+        if self.enabled:
+            rate = self.frames / max(time.perf_counter() - self.start, 1e-9)
+            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} files, {rate:,.0f} frames/s")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def prepare_files(
+    jobs: list[tuple[Path, str, str]], d: DatasetConfig, workers: int | None = None
+) -> list[Prepared]:
+    """prepare_file for every (path, format, kind), in parallel threads, in order."""
+    progress = Progress(len(jobs))
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        results = []
+        for job in jobs:
+            results.append(prepare_file(*job, d))
+            progress.update(results[-1].frames)
+        return results
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(prepare_file, *job, d) for job in jobs]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            progress.update(results[-1].frames)
+    return results
 
 
 def _fit_normalisation(train: GraphSet, kind: str) -> dict[str, list[float]]:
-    benign_nodes = torch.repeat_interleave(train.y == 0, train.node_ptr[1:] - train.node_ptr[:-1])
-    benign_edges = torch.repeat_interleave(train.y == 0, train.edge_ptr[1:] - train.edge_ptr[:-1])
     if kind == "none":
         return {
             "x_mean": [0.0] * train.x.shape[1],
@@ -101,6 +318,8 @@ def _fit_normalisation(train: GraphSet, kind: str) -> dict[str, list[float]]:
             "edge_mean": [0.0] * train.edge_attr.shape[1],
             "edge_std": [1.0] * train.edge_attr.shape[1],
         }
+    benign_nodes = torch.repeat_interleave(train.y == 0, train.node_ptr[1:] - train.node_ptr[:-1])
+    benign_edges = torch.repeat_interleave(train.y == 0, train.edge_ptr[1:] - train.edge_ptr[:-1])
     if not benign_nodes.any():
         raise DataError(
             "the training split has no benign windows, so normalisation statistics (fitted on "
@@ -124,51 +343,71 @@ def normalise(graphs: GraphSet, stats: dict[str, list[float]]) -> GraphSet:
     return dataclasses.replace(graphs, x=x.clamp(-CLIP, CLIP), edge_attr=edge_attr.clamp(-CLIP, CLIP))
 
 
-def graphs_of_files(paths: list[Path], window: int, stride: int, vocabulary: dict[int, int]) -> GraphSet:
-    """Whole-file graphs of each log (evaluation sets)."""
+def graphs_of_files(
+    paths: list[Path], window: int, stride: int, vocabulary: dict[int, int], fmt: str = "can4"
+) -> GraphSet:
+    """Whole-file graphs of each log (evaluation sets), uncached."""
     parts = []
     for path in paths:
-        frames = read_can_csv(path)
+        frames: Frames = read_frames(Path(path), fmt)
         parts.append(build_graphs(frames, 0, len(frames), window, stride, vocabulary))
     return GraphSet.concat(parts)
 
 
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".csv", ".txt", ".log"):
+        name = name.removesuffix(suffix)
+    return name
+
+
 def load_splits(cfg: ExperimentConfig) -> Splits:
     d = cfg.dataset_config
-    root = resolve_data_root(cfg)
-    train_files = [p for folder in sorted(root.glob("train_*")) if folder.is_dir() for p in _logs(folder)]
-    if not train_files:
-        raise DataError(f"{root}/train_*/ holds no *.csv or *.csv.gz capture files.")
-    frames = [read_can_csv(p) for p in train_files]
-    cut = [len(f) - int(len(f) * d.val_fraction) for f in frames]
-    vocabulary = _vocabulary([f.slice(0, c) for f, c in zip(frames, cut, strict=True)])
-    train = GraphSet.concat(
-        [build_graphs(f, 0, c, d.window, d.stride, vocabulary) for f, c in zip(frames, cut, strict=True)]
-    )
-    val = GraphSet.concat(
-        [build_graphs(f, c, len(f), d.window, d.stride, vocabulary) for f, c in zip(frames, cut, strict=True)]
-    )
+    started = time.perf_counter()
+    root, layout = resolve_layout(cfg)
+    jobs: list[tuple[Path, str, str]] = []
+    test_groups: dict[str, list[int]] = {}
+    if layout.split_folders:
+        for folder in sorted(p for p in root.glob("train_*") if p.is_dir()):
+            jobs += [(p, fmt, "train_val") for p, fmt in _files(folder, layout)]
+        if not jobs:
+            raise DataError(f"{root}/train_*/ holds no {' or '.join(layout.patterns)} capture files.")
+        for pattern in d.test_dirs:
+            folders = sorted(p for p in root.glob(pattern) if p.is_dir())
+            if not folders:
+                existing = sorted(p.name for p in root.glob("test_*") if p.is_dir())
+                raise DataError(
+                    f"--dataset-config.test-dirs {pattern!r} matches no folder under {root}; test "
+                    f"folders there: {', '.join(existing) or 'none'}."
+                )
+            for folder in folders:
+                logs = _files(folder, layout)
+                if not logs:
+                    raise DataError(f"{folder} holds no {' or '.join(layout.patterns)} capture files.")
+                test_groups[folder.name] = list(range(len(jobs), len(jobs) + len(logs)))
+                jobs += [(p, fmt, "whole") for p, fmt in logs]
+    else:
+        jobs = [(p, fmt, "train_val_test") for p, fmt in _files(root, layout)]
+        test_groups = {_stem(p): [i] for i, (p, _, _) in enumerate(jobs)}
+    prepared = prepare_files(jobs, d)
+
+    training = [p for p in prepared if "train" in p.bounds]
+    ids = np.unique(np.concatenate([p.vocabulary_ids() for p in training] or [np.zeros(0, np.int64)]))
+    vocabulary = {int(can_id): index for index, can_id in enumerate(ids.tolist(), start=1)}
+    train = GraphSet.concat([p.graphs("train", vocabulary) for p in training])
+    val = GraphSet.concat([p.graphs("val", vocabulary) for p in training])
     if len(train) == 0 or len(val) == 0:
         raise DataError(
             f"{root}: the training files give {len(train)} training and {len(val)} validation "
             f"windows of {d.window} frames; need at least one of each. Lower "
             f"--dataset-config.window or change --dataset-config.val-fraction."
         )
-    test: dict[str, GraphSet] = {}
-    for pattern in d.test_dirs:
-        folders = sorted(p for p in root.glob(pattern) if p.is_dir())
-        if not folders:
-            existing = sorted(p.name for p in root.glob("test_*") if p.is_dir())
-            raise DataError(
-                f"--dataset-config.test-dirs {pattern!r} matches no folder under {root}; test "
-                f"folders there: {', '.join(existing) or 'none'}."
-            )
-        for folder in folders:
-            logs = _logs(folder)
-            if not logs:
-                raise DataError(f"{folder} holds no *.csv or *.csv.gz capture files.")
-            test[folder.name] = graphs_of_files(logs, d.window, d.stride, vocabulary)
+    test = {
+        name: GraphSet.concat([prepared[i].graphs("test", vocabulary) for i in members])
+        for name, members in test_groups.items()
+    }
     stats = _fit_normalisation(train, d.normalisation)
+    hits = sum(p.cached for p in prepared)
     return Splits(
         train=normalise(train, stats),
         val=normalise(val, stats),
@@ -176,5 +415,13 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
         vocabulary=vocabulary,
         normalisation=stats,
         data_root=root,
-        files={str(p): len(f) for p, f in zip(train_files, frames, strict=True)},
+        files={str(p.path): p.frames for p in training},
+        skipped_rows={str(p.path): p.skipped for p in prepared if p.skipped},
+        dropped_na={str(p.path): p.dropped_na for p in prepared if p.dropped_na},
+        preprocess={
+            "frames": float(sum(p.frames for p in prepared)),
+            "seconds": time.perf_counter() - started,
+            "cache_hits": float(hits),
+            "cache_misses": float(len(prepared) - hits),
+        },
     )

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.data.events import Events
+
 
 @dataclasses.dataclass
 class Frames:
@@ -21,6 +23,13 @@ class Frames:
     dlc: np.ndarray
     label: np.ndarray
     attack_type: str = "benign"
+    has_time: bool = True
+    """False when the capture has no timestamps: time is then the frame index and every
+    timing feature of the graphs is zero (and the `has_timing` node feature says so)."""
+    skipped: int = 0
+    """Malformed rows dropped by the reader under policy malformed=skip."""
+    dropped_na: int = 0
+    """Rows with an `na` ID or payload dropped under policy na_frames=drop."""
 
     def __len__(self) -> int:
         return int(self.time.shape[0])
@@ -35,8 +44,40 @@ class Frames:
             label=self.label[start:stop],
         )
 
+    def select(self, keep: np.ndarray) -> "Frames":
+        """The frames where `keep` is True (used to drop skipped rows)."""
+        return dataclasses.replace(
+            self,
+            time=self.time[keep],
+            can_id=self.can_id[keep],
+            payload=self.payload[keep],
+            dlc=self.dlc[keep],
+            label=self.label[keep],
+        )
+
+    def to_events(self) -> Events:
+        """The canonical event table: source entity = arbitration ID, no target entity."""
+        return Events(
+            source=self.source,
+            time=self.time,
+            entity=self.can_id,
+            target=None,
+            payload=self.payload,
+            payload_len=self.dlc,
+            label=self.label,
+            attack_type=self.attack_type,
+            has_time=self.has_time,
+        )
+
 
 ATTACK_KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("clean", "benign"),
+    ("attack-free", "benign"),
+    ("attack_free", "benign"),
+    ("normal", "benign"),
+    ("masquerade", "masquerade"),
+    ("correlated_signal", "masquerade"),
+    ("denialofservice", "dos"),
     ("dos", "dos"),
     ("flood", "dos"),
     ("fuzz", "fuzzing"),
@@ -46,7 +87,6 @@ ATTACK_KEYWORDS: tuple[tuple[str, str], ...] = (
     ("rpm", "spoofing"),
     ("speed", "spoofing"),
     ("standstill", "spoofing"),
-    ("masquerade", "masquerade"),
     ("replay", "replay"),
     ("suppress", "suppress"),
     ("systematic", "systematic"),

@@ -1,7 +1,8 @@
 """CAN frames -> one graph per window, vectorised over all windows at once.
 
 Per window of W frames: nodes are the distinct CAN IDs, directed edges the transitions between
-consecutive frames (counted; self-loops kept). All windows of a frame block are built in one pass
+consecutive frames (counted; self-loops kept). The builder consumes the canonical event table
+(`Events`; `Frames` converts itself). All windows of a frame block are built in one pass
 of numpy sorting and bincounts; there is no Python loop per window.
 """
 
@@ -10,6 +11,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from kdgat.data.events import Events
 from kdgat.data.frames import Frames
 
 NODE_FEATURES: tuple[str, ...] = (
@@ -18,15 +20,18 @@ NODE_FEATURES: tuple[str, ...] = (
     "last_position",
     *(f"byte{i}_mean" for i in range(8)),
     *(f"byte{i}_std" for i in range(8)),
+    *(f"byte{i}_range" for i in range(8)),
     "dlc_mean",
     "payload_change_rate",
+    "payload_entropy",
     "log_gap_mean",
     "log_gap_std",
     "in_degree",
     "out_degree",
+    "has_timing",
     "is_unknown_id",
 )
-EDGE_FEATURES: tuple[str, ...] = ("log_count", "log_gap_mean")
+EDGE_FEATURES: tuple[str, ...] = ("log_count", "log_gap_mean", "log_gap_std")
 UNKNOWN_ID = 0
 
 
@@ -183,58 +188,87 @@ def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
     return np.arange(0, num_frames - window + 1, stride, dtype=np.int64)
 
 
-def build_graphs(
-    frames: Frames,
-    block_start: int,
-    block_stop: int,
-    window: int,
-    stride: int,
-    vocabulary: dict[int, int],
-) -> GraphSet:
-    """Graphs of every full window inside frames[block_start:block_stop]."""
+_LOG2 = np.log2(np.maximum(np.arange(9), 1)).astype(np.float32)
+
+
+def payload_entropy(payload: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Shannon entropy (bits) of each frame's data bytes (0 for 0-1 bytes), all frames at once.
+
+    For byte j, c_j = how many used bytes share its value; H = log2(n) - mean_j log2(c_j).
+    """
+    used = np.arange(8)[None, :] < length[:, None]
+    # Unused bytes get distinct out-of-range values (256 + j) so they never match anything.
+    values = np.where(used, payload.astype(np.int16), np.arange(256, 264, dtype=np.int16)[None, :])
+    twice = np.concatenate([values, values], axis=1)
+    count = np.zeros(payload.shape, dtype=np.uint8)
+    for k in range(8):
+        count += values == twice[:, k : k + 8]
+    n = np.maximum(length, 1)
+    logs = (_LOG2[count] * used).sum(axis=1)
+    return _LOG2[n] - logs / n
+
+
+def build_raw(
+    frames: Frames | Events, block_start: int, block_stop: int, window: int, stride: int
+) -> dict[str, np.ndarray]:
+    """Vocabulary-free graphs of every full window inside frames[block_start:block_stop].
+
+    Returns flat numpy arrays (what the cache stores); `assemble` maps node entities through a
+    vocabulary and appends the is_unknown_id feature.
+    """
+    events = frames.to_events() if isinstance(frames, Frames) else frames
     starts = block_start + window_starts(block_stop - block_start, window, stride)
     num_windows = len(starts)
     if num_windows == 0:
-        return empty_graph_set()
-    frame_index = starts[:, None] + np.arange(window)[None, :]  # (G, W)
-    can_id = frames.can_id[frame_index]
-    time = frames.time[frame_index]
-    payload = frames.payload[frame_index].astype(np.float64)  # (G, W, 8)
-    label = frames.label[frame_index]
+        return {}
+    lo, hi = int(starts[0]), int(starts[-1]) + window
+    # Per-frame quantities once per frame, not once per window the frame is in.
+    entropy_frame = payload_entropy(events.payload[lo:hi], events.payload_len[lo:hi])
+    frame_index = (starts - lo)[:, None] + np.arange(window)[None, :]  # (G, W), relative to lo
+    flat_index = frame_index.reshape(-1)
+    can_id = events.entity[lo:hi][flat_index]
+    time = events.time[lo:hi][flat_index] if events.has_time else np.zeros(len(flat_index))
+    payload = events.payload[lo:hi][flat_index]  # (G*W, 8) uint8
+    label = events.label[lo:hi][flat_index].reshape(num_windows, window)
+    dlc = events.payload_len[lo:hi][flat_index].astype(np.float64)
+    entropy = entropy_frame[flat_index]
 
-    # Nodes: distinct (window, CAN ID), sorted window-major so each graph's nodes are contiguous.
+    # Nodes: distinct (window, entity), sorted window-major so each graph's nodes are contiguous.
     window_of = np.repeat(np.arange(num_windows, dtype=np.int64), window)
-    key = window_of * (1 << 32) + can_id.reshape(-1)
+    key = window_of * (1 << 32) + can_id
     node_keys, frame_node = np.unique(key, return_inverse=True)
+    frame_node = frame_node.reshape(-1)
     num_nodes = len(node_keys)
     node_window = node_keys >> 32
-    node_can_id = node_keys & ((1 << 32) - 1)
+    node_entity = node_keys & ((1 << 32) - 1)
     node_ptr = np.searchsorted(node_window, np.arange(num_windows + 1))
 
-    def per_node(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(frame_node, weights=weights.reshape(-1), minlength=num_nodes)
-
-    count = per_node(np.ones(num_windows * window))
-    position = np.broadcast_to(np.arange(window, dtype=np.float64), (num_windows, window))
-    first = np.full(num_nodes, np.inf)
-    np.minimum.at(first, frame_node, position.reshape(-1))
-    last = np.zeros(num_nodes)
-    np.maximum.at(last, frame_node, position.reshape(-1))
-    flat_payload = payload.reshape(-1, 8)
-    byte_sum = np.stack([per_node(flat_payload[:, i]) for i in range(8)], axis=1)
-    byte_sq = np.stack([per_node(flat_payload[:, i] ** 2) for i in range(8)], axis=1)
-    byte_mean = byte_sum / count[:, None]
-    byte_std = np.sqrt(np.maximum(byte_sq / count[:, None] - byte_mean**2, 0.0))
-    dlc_mean = per_node(frames.dlc[frame_index].astype(np.float64)) / count
-
-    # Same-ID successions inside a window: gaps and payload changes.
+    # Frames grouped by node (stable: capture order inside each node).
     order = np.argsort(frame_node, kind="stable")
+    count_int = np.bincount(frame_node, minlength=num_nodes)
+    seg = np.concatenate([[0], np.cumsum(count_int)[:-1]])
+    seg_last = seg + count_int - 1
+    count = count_int.astype(np.float64)
+    position = np.tile(np.arange(window, dtype=np.float64), num_windows)
+    first = position[order[seg]]
+    last = position[order[seg_last]]
+    sorted_payload = payload[order]
+    as_float = sorted_payload.astype(np.float64)
+    byte_mean = np.add.reduceat(as_float, seg, axis=0) / count[:, None]
+    byte_sq = np.add.reduceat(as_float**2, seg, axis=0) / count[:, None]
+    byte_std = np.sqrt(np.maximum(byte_sq - byte_mean**2, 0.0))
+    byte_range = (
+        np.maximum.reduceat(sorted_payload, seg, axis=0) - np.minimum.reduceat(sorted_payload, seg, axis=0)
+    ).astype(np.float64)
+    dlc_mean = np.bincount(frame_node, weights=dlc, minlength=num_nodes) / count
+    entropy_mean = np.bincount(frame_node, weights=entropy, minlength=num_nodes) / count
+
+    # Same-entity successions inside a window: gaps and payload changes.
     sorted_node = frame_node[order]
     same = sorted_node[1:] == sorted_node[:-1]
     prev, nxt = order[:-1][same], order[1:][same]
-    flat_time = time.reshape(-1)
-    log_gap = np.log1p(np.abs(flat_time[nxt] - flat_time[prev]) * 1e3)  # log(1 + ms)
-    changed = (flat_payload[nxt] != flat_payload[prev]).any(axis=1).astype(np.float64)
+    log_gap = np.log1p(np.abs(time[nxt] - time[prev]) * 1e3)  # log(1 + ms); 0 without timestamps
+    changed = (payload[nxt] != payload[prev]).any(axis=1).astype(np.float64)
     succ_node = sorted_node[1:][same]
     pairs = np.maximum(count - 1, 1)
     gap_mean = np.bincount(succ_node, weights=log_gap, minlength=num_nodes) / pairs
@@ -245,11 +279,14 @@ def build_graphs(
     # Edges: consecutive-frame transitions, counted, in window-major order.
     node_of = frame_node.reshape(num_windows, window)
     src, dst = node_of[:, :-1].reshape(-1), node_of[:, 1:].reshape(-1)
-    step_gap = np.log1p(np.abs(np.diff(time, axis=1)).reshape(-1) * 1e3)
+    step_gap = np.log1p(np.abs(np.diff(time.reshape(num_windows, window), axis=1)).reshape(-1) * 1e3)
     edge_keys, edge_of_step = np.unique(src * num_nodes + dst, return_inverse=True)
+    edge_of_step = edge_of_step.reshape(-1)
     edge_src, edge_dst = edge_keys // num_nodes, edge_keys % num_nodes
     edge_count = np.bincount(edge_of_step, minlength=len(edge_keys)).astype(np.float64)
     edge_gap = np.bincount(edge_of_step, weights=step_gap, minlength=len(edge_keys)) / edge_count
+    edge_sq = np.bincount(edge_of_step, weights=step_gap**2, minlength=len(edge_keys)) / edge_count
+    edge_gap_std = np.sqrt(np.maximum(edge_sq - edge_gap**2, 0.0))
     in_degree = np.bincount(edge_dst, minlength=num_nodes).astype(np.float64)
     out_degree = np.bincount(edge_src, minlength=num_nodes).astype(np.float64)
     edge_window = node_window[edge_src]
@@ -257,40 +294,86 @@ def build_graphs(
     local_src = edge_src - node_ptr[edge_window]
     local_dst = edge_dst - node_ptr[edge_window]
 
-    vocab_lookup = np.vectorize(lambda i: vocabulary.get(int(i), UNKNOWN_ID), otypes=[np.int64])
-    unique_ids, id_inverse = np.unique(node_can_id, return_inverse=True)
-    node_vocab = vocab_lookup(unique_ids)[id_inverse] if len(unique_ids) else node_can_id
-
-    x = np.column_stack(
-        [
-            count / window,
-            first / window,
-            last / window,
-            byte_mean / 255.0,
-            byte_std / 255.0,
-            dlc_mean / 8.0,
-            change_rate,
-            gap_mean,
-            gap_std,
-            in_degree,
-            out_degree,
-            (node_vocab == UNKNOWN_ID).astype(np.float64),
-        ]
-    )
+    x = np.empty((num_nodes, len(NODE_FEATURES) - 1), dtype=np.float32)
+    columns = [
+        count / window,
+        first / window,
+        last / window,
+        *(byte_mean / 255.0).T,
+        *(byte_std / 255.0).T,
+        *(byte_range / 255.0).T,
+        dlc_mean / 8.0,
+        change_rate,
+        entropy_mean / 3.0,
+        gap_mean,
+        gap_std,
+        in_degree,
+        out_degree,
+        np.full(num_nodes, 1.0 if events.has_time else 0.0),
+    ]
+    for j, column in enumerate(columns):
+        x[:, j] = column
     node_label = np.zeros(num_nodes, dtype=np.int64)
-    np.maximum.at(node_label, frame_node, label.reshape(-1).astype(np.int64))
-    graph_label = label.max(axis=1).astype(np.int64)
+    np.maximum.at(node_label, frame_node[label.reshape(-1) > 0], 1)
+    return {
+        "x": x,
+        "node_entity": node_entity.astype(np.int64),
+        "node_label": node_label,
+        "edge_index": np.stack([local_src, local_dst]).astype(np.int64),
+        "edge_attr": np.column_stack([np.log1p(edge_count), edge_gap, edge_gap_std]).astype(np.float32),
+        "node_ptr": node_ptr.astype(np.int64),
+        "edge_ptr": edge_ptr.astype(np.int64),
+        "y": label.max(axis=1).astype(np.int64),
+        "frame_start": starts.astype(np.int64),
+        "frame_stop": (starts + window).astype(np.int64),
+    }
+
+
+def vocabulary_lookup(entities: np.ndarray, vocabulary: dict[int, int]) -> np.ndarray:
+    """Vocabulary index of each entity (UNKNOWN_ID for entities not in it), vectorised."""
+    if not vocabulary:
+        return np.zeros(len(entities), dtype=np.int64)
+    keys = np.fromiter(vocabulary.keys(), dtype=np.int64, count=len(vocabulary))
+    values = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+    order = np.argsort(keys)
+    keys, values = keys[order], values[order]
+    at = np.minimum(np.searchsorted(keys, entities), len(keys) - 1)
+    return np.where(keys[at] == entities, values[at], UNKNOWN_ID)
+
+
+def assemble(
+    raw: dict[str, np.ndarray], vocabulary: dict[int, int], attack_type: str, source: str
+) -> GraphSet:
+    """Raw graphs + vocabulary -> GraphSet (node_id from the vocabulary, is_unknown_id appended)."""
+    if not raw or len(raw["y"]) == 0:
+        return empty_graph_set()
+    node_id = vocabulary_lookup(raw["node_entity"], vocabulary)
+    unknown = (node_id == UNKNOWN_ID).astype(np.float32)[:, None]
+    y = raw["y"]
     return GraphSet(
-        x=torch.from_numpy(x.astype(np.float32)),
-        node_id=torch.from_numpy(node_vocab.astype(np.int64)),
-        node_label=torch.from_numpy(node_label),
-        edge_index=torch.from_numpy(np.stack([local_src, local_dst]).astype(np.int64)),
-        edge_attr=torch.from_numpy(np.column_stack([np.log1p(edge_count), edge_gap]).astype(np.float32)),
-        node_ptr=torch.from_numpy(node_ptr.astype(np.int64)),
-        edge_ptr=torch.from_numpy(edge_ptr.astype(np.int64)),
-        y=torch.from_numpy(graph_label),
-        attack_type=[frames.attack_type if v else "benign" for v in graph_label.tolist()],
-        source=[str(frames.source)] * num_windows,
-        frame_start=torch.from_numpy(starts),
-        frame_stop=torch.from_numpy(starts + window),
+        x=torch.from_numpy(np.concatenate([raw["x"], unknown], axis=1)),
+        node_id=torch.from_numpy(node_id),
+        node_label=torch.from_numpy(raw["node_label"]),
+        edge_index=torch.from_numpy(raw["edge_index"]),
+        edge_attr=torch.from_numpy(raw["edge_attr"]),
+        node_ptr=torch.from_numpy(raw["node_ptr"]),
+        edge_ptr=torch.from_numpy(raw["edge_ptr"]),
+        y=torch.from_numpy(y),
+        attack_type=[attack_type if v else "benign" for v in y.tolist()],
+        source=[source] * len(y),
+        frame_start=torch.from_numpy(raw["frame_start"]),
+        frame_stop=torch.from_numpy(raw["frame_stop"]),
     )
+
+
+def build_graphs(
+    frames: Frames | Events,
+    block_start: int,
+    block_stop: int,
+    window: int,
+    stride: int,
+    vocabulary: dict[int, int],
+) -> GraphSet:
+    """Graphs of every full window inside frames[block_start:block_stop]."""
+    raw = build_raw(frames, block_start, block_stop, window, stride)
+    return assemble(raw, vocabulary, frames.attack_type, str(frames.source))
