@@ -178,6 +178,8 @@ def print_runs(units: list) -> None:
 
 
 def launch(args: LaunchArgs) -> int:
+    import submitit
+
     from kdgat.launcher import slurm_params, submit
 
     units = build_units(args)
@@ -212,7 +214,14 @@ def launch(args: LaunchArgs) -> int:
             + (f"; not: {', '.join(bad)}" if bad else "")
         )
         return EXIT_JOBS_FAILED if bad else 0
-    outcomes = submit.submit_slurm(params, folder, units, runs_root)
+    slurm_params.check_partition_exists(osc)
+    try:
+        outcomes = submit.submit_slurm(params, folder, units, runs_root)
+    except submitit.core.utils.FailedJobError as err:
+        raise ConfigError(
+            f"sbatch refused the job: {str(err).strip()}. Jobs submitted before it (see "
+            f"{runs_root}/launches.jsonl) stay queued; fix the parameter and launch again."
+        ) from None
     for o in outcomes:
         print(
             f"submitted {o.unit.name}: Slurm job {o.job_id} ({len(o.jobs)} task(s)), "

@@ -252,3 +252,9 @@ def test_same_sweep_runs_with_the_local_executor(tmp_path: Path) -> None:
         st = status(run_dir)
         assert st["state"] == "finished" and st["launcher"]["executor"] == "local"
         assert (run_dir / "metrics.json").is_file()
+
+
+def test_what_this_slurm_refuses_is_a_clear_error(slurm: None, tmp_path: Path) -> None:
+    user_error(launch([*SMALL, "--osc-config.partition", "nosuch"], tmp_path), "nosuch", "sinfo")
+    user_error(launch([*SMALL, "--osc-config.gpus-per-node", "64"], tmp_path), "sbatch refused the job")
+    assert not launches(tmp_path)

@@ -8,6 +8,8 @@ supercomputers/{pitzer,ascend,cardinal}, "Batch Limit Rules" and "Partitions" pa
 
 import dataclasses
 import re
+import shutil
+import subprocess
 from typing import Any
 
 from configs import ConfigError, OscConfig
@@ -172,6 +174,20 @@ def check(osc: OscConfig) -> None:
         raise ConfigError(
             f"--osc-config.gpus-per-node {osc.gpus_per_node} on CPU partition {osc.partition!r}: "
             f"it has no GPUs. Use --osc-config.partition {cluster.default_gpu_partition}."
+        )
+
+
+def check_partition_exists(osc: OscConfig) -> None:
+    """On the Slurm at hand, refuse a partition `sinfo` does not list (before submitting)."""
+    osc = with_cluster_defaults(osc)
+    if osc.partition is None or shutil.which("sinfo") is None:
+        return
+    out = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=60)
+    partitions = set(out.stdout.split())
+    if out.returncode == 0 and partitions and osc.partition not in partitions:
+        raise ConfigError(
+            f"--osc-config.partition {osc.partition!r} does not exist on this Slurm cluster, so "
+            f"sbatch would refuse every job. Partitions here (sinfo): {', '.join(sorted(partitions))}."
         )
 
 
