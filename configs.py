@@ -103,6 +103,8 @@ class ModelConfig:
     """Layers of the MLP classification head."""
     use_edge_features: bool = True
     """Feed edge features (transition count, timing) to GATv2 attention."""
+    logvar_clamp: float = 10.0
+    """VGAE: |logvar| bound, so exp(logvar) cannot overflow (fp16 especially)."""
 
 
 @dataclasses.dataclass
@@ -153,6 +155,46 @@ class LearningConfig:
     """Knowledge-distillation softmax temperature."""
     kd_alpha: float = 0.7
     """Weight of the distillation term against the hard-label loss."""
+    vgae_feature_weight: float = 1.0
+    """VGAE loss weight of node-feature reconstruction (MSE)."""
+    vgae_id_weight: float = 1.0
+    """VGAE loss weight of CAN-ID reconstruction (cross-entropy)."""
+    vgae_neighbour_weight: float = 1.0
+    """VGAE loss weight of neighbourhood reconstruction (multi-hot BCE)."""
+    vgae_kl_weight: float = 0.01
+    """VGAE KL weight (beta)."""
+    curriculum_start_percentile: float = 50.0
+    """Curriculum: at the first epoch benign graphs come from the easiest this-many percent."""
+    curriculum_end_percentile: float = 100.0
+    """Curriculum: percentile of VGAE difficulty reached at the last ramp epoch."""
+    curriculum_start_ratio: float = 1.0
+    """Curriculum: benign graphs per attack graph at the first epoch."""
+    curriculum_end_ratio: float = 4.0
+    """Curriculum: benign graphs per attack graph at the last ramp epoch."""
+    curriculum_ramp_epochs: int = 0
+    """Curriculum: epochs over which both rise (0 = all epochs)."""
+    dqn_actions: int = 11
+    """DQN fusion: number of fusion weights alpha, evenly spaced in [0, 1]."""
+    dqn_gamma: float = 0.3
+    """DQN fusion: discount over the next window of an episode."""
+    dqn_episode_length: int = 32
+    """DQN fusion: consecutive training windows per episode."""
+    dqn_epsilon_start: float = 1.0
+    """DQN fusion: initial exploration rate."""
+    dqn_epsilon_end: float = 0.05
+    """DQN fusion: final exploration rate."""
+    dqn_epsilon_decay_steps: int = 3000
+    """DQN fusion: agent steps over which epsilon decays linearly."""
+    dqn_buffer_size: int = 20000
+    """DQN fusion: replay-buffer capacity (transitions)."""
+    dqn_batch_size: int = 128
+    """DQN fusion: transitions per gradient step."""
+    dqn_target_update: int = 200
+    """DQN fusion: gradient steps between target-network copies."""
+    dqn_vgae_sharpness: float = 4.0
+    """DQN fusion: slope mapping log(VGAE score / threshold) to a probability."""
+    fixed_alpha: float = 0.5
+    """Fusion baseline: fixed weight of the GAT probability in the reported average."""
 
 
 @dataclasses.dataclass
@@ -237,6 +279,10 @@ class ExperimentConfig:
     """Root of the run tree."""
     teacher_run: Path | None = None
     """Explicit teacher run directory for distillation (default: latest finished teacher)."""
+    vgae_run: Path | None = None
+    """Explicit VGAE run for curriculum / fusion (default: latest finished one, same dataset)."""
+    gat_run: Path | None = None
+    """Explicit GAT classifier run for DQN fusion (default: latest finished one, same dataset)."""
     model_size_config: ModelSizeConfig = dataclasses.field(default_factory=ModelSizeConfig)
     model_config: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     dataset_config: DatasetConfig = dataclasses.field(default_factory=DatasetConfig)
@@ -427,6 +473,87 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         ),
         (lc.kd_temperature > 0, "--learning-config.kd-temperature", lc.kd_temperature, "a number > 0"),
         (0 <= lc.kd_alpha <= 1, "--learning-config.kd-alpha", lc.kd_alpha, "a number in [0, 1]"),
+        (
+            cfg.model_config.logvar_clamp > 0,
+            "--model-config.logvar-clamp",
+            cfg.model_config.logvar_clamp,
+            "a number > 0",
+        ),
+        (
+            min(lc.vgae_feature_weight, lc.vgae_id_weight, lc.vgae_neighbour_weight, lc.vgae_kl_weight) >= 0,
+            "--learning-config.vgae-*-weight",
+            "a negative weight",
+            "numbers >= 0",
+        ),
+        (
+            0 < lc.curriculum_start_percentile <= 100,
+            "--learning-config.curriculum-start-percentile",
+            lc.curriculum_start_percentile,
+            "a number in (0, 100]",
+        ),
+        (
+            0 < lc.curriculum_end_percentile <= 100,
+            "--learning-config.curriculum-end-percentile",
+            lc.curriculum_end_percentile,
+            "a number in (0, 100]",
+        ),
+        (
+            lc.curriculum_start_ratio > 0,
+            "--learning-config.curriculum-start-ratio",
+            lc.curriculum_start_ratio,
+            "a number > 0",
+        ),
+        (
+            lc.curriculum_end_ratio > 0,
+            "--learning-config.curriculum-end-ratio",
+            lc.curriculum_end_ratio,
+            "a number > 0",
+        ),
+        (
+            lc.curriculum_ramp_epochs >= 0,
+            "--learning-config.curriculum-ramp-epochs",
+            lc.curriculum_ramp_epochs,
+            "an integer >= 0",
+        ),
+        (lc.dqn_actions >= 2, "--learning-config.dqn-actions", lc.dqn_actions, "an integer >= 2"),
+        (0 <= lc.dqn_gamma < 1, "--learning-config.dqn-gamma", lc.dqn_gamma, "a number in [0, 1)"),
+        (
+            lc.dqn_episode_length >= 1,
+            "--learning-config.dqn-episode-length",
+            lc.dqn_episode_length,
+            "an integer >= 1",
+        ),
+        (
+            0 <= lc.dqn_epsilon_end <= lc.dqn_epsilon_start <= 1,
+            "--learning-config.dqn-epsilon-start/end",
+            (lc.dqn_epsilon_start, lc.dqn_epsilon_end),
+            "0 <= end <= start <= 1",
+        ),
+        (
+            lc.dqn_epsilon_decay_steps >= 1,
+            "--learning-config.dqn-epsilon-decay-steps",
+            lc.dqn_epsilon_decay_steps,
+            "an integer >= 1",
+        ),
+        (
+            lc.dqn_buffer_size >= lc.dqn_batch_size >= 1,
+            "--learning-config.dqn-buffer-size",
+            lc.dqn_buffer_size,
+            f"an integer >= dqn_batch_size ({lc.dqn_batch_size}) >= 1",
+        ),
+        (
+            lc.dqn_target_update >= 1,
+            "--learning-config.dqn-target-update",
+            lc.dqn_target_update,
+            "an integer >= 1",
+        ),
+        (
+            lc.dqn_vgae_sharpness > 0,
+            "--learning-config.dqn-vgae-sharpness",
+            lc.dqn_vgae_sharpness,
+            "a number > 0",
+        ),
+        (0 <= lc.fixed_alpha <= 1, "--learning-config.fixed-alpha", lc.fixed_alpha, "a number in [0, 1]"),
         (t.epochs >= 1, "--training.epochs", t.epochs, "an integer >= 1"),
         (t.batch_size >= 1, "--training.batch-size", t.batch_size, "an integer >= 1"),
         (t.lr > 0, "--training.lr", t.lr, "a number > 0"),

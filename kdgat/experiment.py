@@ -8,41 +8,36 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import configs
 from configs import ExperimentConfig
-from kdgat.data.dataset import Splits, load_splits
+from kdgat.data.dataset import load_splits
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json, atomic_write_text
-from kdgat.loop import Preempted, predict, train_classifier
-from kdgat.metrics import binary_metrics, recall_by_attack_type
-from kdgat.models.gat import GATClassifier
+from kdgat.loop import Preempted
 from kdgat.runs import claim_run_dir, experiment_dir, git_commit, now, update_status
-
-# (learning_type, architecture, training_mode, distillation) combinations this version trains.
-IMPLEMENTED: frozenset[tuple[str, str, str, str]] = frozenset({("classifier", "GAT", "all_samples", "no")})
+from kdgat.stages import stage_for
+from kdgat.upstream import find_upstream
 
 
 def check_implemented(cfg: ExperimentConfig) -> None:
-    key = (
-        cfg.learning_type,
-        cfg.model_architecture,
-        cfg.training_mode,
-        cfg.distillation,
-    )
-    if key not in IMPLEMENTED:
-        built = "; ".join(
-            f"--learning-type {a} --model-architecture {b} --training-mode {c} --distillation {d}"
-            for a, b, c, d in sorted(IMPLEMENTED)
-        )
+    if cfg.distillation != "no":
         raise UserError(
-            f"{configs.preset_name(cfg)} is a valid experiment, but training "
-            f"learning_type={cfg.learning_type}, model_architecture={cfg.model_architecture}, "
-            f"training_mode={cfg.training_mode}, distillation={cfg.distillation} is not built in "
-            f"this version (--print-config works for it). Trainable now: {built}."
+            f"{configs.preset_name(cfg)} is a valid experiment, but knowledge distillation "
+            f"(--distillation {cfg.distillation}) is not built in this version (--print-config works "
+            f"for it). Train without it: --distillation no."
         )
+
+
+def check_prerequisites(cfg: ExperimentConfig) -> None:
+    """Refuse before anything runs when a run this one builds on is missing."""
+    purpose = f"{configs.preset_name(cfg)}"
+    if cfg.learning_type == "fusion" or cfg.training_mode == "curriculum_classifier":
+        find_upstream(cfg, "unsupervised", "VGAE", ("normals_only", "all_samples"), cfg.vgae_run, purpose)
+    if cfg.model_architecture == "DQN":
+        modes = ("all_samples", "curriculum_classifier")
+        find_upstream(cfg, "classifier", "GAT", modes, cfg.gat_run, purpose)
 
 
 def resolve_device(cfg: ExperimentConfig) -> torch.device:
@@ -55,52 +50,6 @@ def resolve_device(cfg: ExperimentConfig) -> torch.device:
     return torch.device(cfg.device)
 
 
-def build_model(cfg: ExperimentConfig, num_ids: int, node_dim: int, edge_dim: int) -> torch.nn.Module:
-    s, m = cfg.model_size_config, cfg.model_config
-    return GATClassifier(
-        num_ids=num_ids,
-        node_dim=node_dim,
-        edge_dim=edge_dim,
-        hidden_dim=s.hidden_dim,
-        num_layers=s.num_layers,
-        heads=s.heads,
-        embedding_dim=s.embedding_dim,
-        dropout=s.dropout,
-        jk_mode=m.jk_mode,
-        pooling=m.pooling,
-        head_layers=m.head_layers,
-        use_edge_features=m.use_edge_features,
-    )
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def evaluate(
-    model: torch.nn.Module, splits: Splits, cfg: ExperimentConfig, device: torch.device
-) -> dict[str, Any]:
-    batch_size = cfg.training_config.batch_size
-    val_prob, _ = predict(model, splits.val, batch_size, device, cfg)
-    out: dict[str, Any] = {
-        "val": binary_metrics(splits.val.y.numpy(), val_prob),
-        "test_by_split": {},
-    }
-    all_y, all_prob, all_types = [], [], []
-    for name, graphs in splits.test.items():
-        prob, _ = predict(model, graphs, batch_size, device, cfg)
-        y = graphs.y.numpy()
-        out["test_by_split"][name] = binary_metrics(y, prob)
-        out["test_by_split"][name]["attack_types"] = recall_by_attack_type(graphs.attack_type, y, prob >= 0.5)
-        all_y.append(y)
-        all_prob.append(prob)
-        all_types += graphs.attack_type
-    y, prob = np.concatenate(all_y), np.concatenate(all_prob)
-    out["test"] = binary_metrics(y, prob)
-    out["test"]["attack_types"] = recall_by_attack_type(all_types, y, prob >= 0.5)
-    return out
-
-
 def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     """Train and evaluate one experiment; returns its run directory.
 
@@ -109,6 +58,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     """
     cfg = configs.resolve(cfg)
     check_implemented(cfg)
+    check_prerequisites(cfg)
     device = resolve_device(cfg)
     if run_dir is None:
         run_dir = claim_run_dir(experiment_dir(cfg))
@@ -167,28 +117,16 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
         flush=True,
     )
     atomic_write_json(run_dir / "normalisation.json", splits.normalisation)
-    torch.manual_seed(cfg.training_config.seed)
-    model = build_model(cfg, splits.num_ids, splits.train.x.shape[1], splits.train.edge_attr.shape[1])
     extra = {
         "config": configs.to_dict(cfg),
         "vocabulary": splits.vocabulary,
         "normalisation": splits.normalisation,
     }
     started = time.perf_counter()
-    summary = train_classifier(cfg, model, splits.train, splits.val, run_dir, device, extra)
-    timings["train_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    best = torch.load(run_dir / "checkpoints" / "best.pt", map_location=device, weights_only=False)
-    model.load_state_dict(best["model"])
-    metrics = evaluate(model, splits, cfg, device)
-    timings["eval_s"] = time.perf_counter() - started
+    metrics = stage_for(cfg)(cfg, splits, run_dir, device, extra)
+    timings["train_eval_s"] = time.perf_counter() - started
     metrics.update(
         preset=configs.preset_name(cfg),
-        params=count_parameters(model),
-        best_epoch=summary["best_epoch"],
-        epochs_run=summary["epochs_run"],
-        stopped_early=summary["stopped_early"],
-        history=summary["history"],
         data={
             "root": str(splits.data_root),
             "train_graphs": len(splits.train),

@@ -1,4 +1,4 @@
-"""The hand-written training loop for graph classifiers.
+"""The hand-written training loop, shared by every graph model (the task says what is learnt).
 
 Reads top to bottom: seed, optimiser and schedule, then per epoch a seeded shuffle, AMP forward,
 NaN guard, clipped step, validation, early stopping and an atomic checkpoint. The checkpoint holds
@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from configs import ExperimentConfig
+from configs import ExperimentConfig, to_yaml
 from kdgat.data.graphs import GraphSet, gather_graphs
 from kdgat.errors import TrainingDiverged
 from kdgat.io import atomic_torch_save
 from kdgat.metrics import binary_metrics
+from kdgat.tasks import Task
 
 
 class Preempted(Exception):
@@ -71,53 +72,55 @@ def uses_grad_scaler(cfg: ExperimentConfig, device: torch.device) -> bool:
     return device.type == "cuda" and cfg.training_config.amp in ("auto", "fp16")
 
 
-def batches(num_graphs: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
-    order = torch.randperm(num_graphs, generator=generator) if generator else torch.arange(num_graphs)
+def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     return list(order.split(batch_size))
 
 
 @torch.no_grad()
 def predict(
-    model: torch.nn.Module,
-    graphs: GraphSet,
-    batch_size: int,
-    device: torch.device,
-    cfg: ExperimentConfig,
-) -> tuple[np.ndarray, float]:
-    """P(attack) per graph and the mean cross-entropy over the set."""
+    task: Task, model: torch.nn.Module, graphs: GraphSet, device: torch.device, cfg: ExperimentConfig
+) -> np.ndarray:
+    """The task's per-graph score for every graph, in order."""
     model.eval()
-    probs, loss_sum = [], 0.0
-    for index in batches(len(graphs), batch_size, None):
+    scores = []
+    for index in batches(torch.arange(len(graphs)), cfg.training_config.batch_size):
         batch = gather_graphs(graphs, index).to(device)
         with autocast_context(cfg, device):
-            logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
-        logits = logits.float()
-        loss_sum += float(torch.nn.functional.cross_entropy(logits, batch.y, reduction="sum"))
-        probs.append(torch.softmax(logits, -1)[:, 1].cpu())
-    return torch.cat(probs).numpy().astype(np.float64), loss_sum / max(len(graphs), 1)
+            scores.append(task.scores(model, batch).float().cpu())
+    if not scores:
+        return np.zeros(0)
+    return torch.cat(scores).numpy().astype(np.float64)
+
+
+@torch.no_grad()
+def mean_loss(
+    task: Task, model: torch.nn.Module, graphs: GraphSet, device: torch.device, cfg: ExperimentConfig
+) -> float:
+    model.eval()
+    index = torch.nonzero(task.val_loss_graphs(graphs)).flatten()
+    total = 0.0
+    for chunk in batches(index, cfg.training_config.batch_size):
+        batch = gather_graphs(graphs, chunk).to(device)
+        with autocast_context(cfg, device):
+            loss, _ = task.loss(model, batch)
+        total += float(loss) * len(chunk)
+    return total / max(len(index), 1)
 
 
 @dataclasses.dataclass
 class EarlyStopping:
     patience: int
-    best_f1: float = -1.0
-    best_loss: float = float("inf")
+    best: tuple[float, ...] | None = None
     best_epoch: int = -1
     bad_epochs: int = 0
 
-    def update(self, epoch: int, f1: float, loss: float) -> bool:
-        """Record one validation result; True if it is the best so far (F1 first, then loss)."""
-        improved = f1 > self.best_f1 + 1e-6 or (abs(f1 - self.best_f1) <= 1e-6 and loss < self.best_loss)
-        if improved:
-            self.best_f1, self.best_loss, self.best_epoch, self.bad_epochs = (
-                f1,
-                loss,
-                epoch,
-                0,
-            )
-        else:
-            self.bad_epochs += 1
-        return improved
+    def update(self, epoch: int, value: tuple[float, ...]) -> bool:
+        """Record one validation result; True if it is the best so far."""
+        if self.best is None or tuple(value) > tuple(self.best):
+            self.best, self.best_epoch, self.bad_epochs = tuple(value), epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
 
     @property
     def should_stop(self) -> bool:
@@ -147,13 +150,6 @@ class StopSignal:
             signal.signal(sig, handler)
 
 
-def class_weights(cfg: ExperimentConfig, y: torch.Tensor) -> torch.Tensor | None:
-    if cfg.learning_config.class_weighting == "none":
-        return None
-    counts = torch.bincount(y, minlength=2).double().clamp_min(1)
-    return (counts.sum() / (2 * counts)).float()
-
-
 def make_optimizer(cfg: ExperimentConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     t = cfg.training_config
     if t.optimizer == "adamw":
@@ -171,10 +167,10 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def train_classifier(
+def fit(
     cfg: ExperimentConfig,
+    task: Task,
     model: torch.nn.Module,
-    train: GraphSet,
     val: GraphSet,
     run_dir: Path,
     device: torch.device,
@@ -195,10 +191,9 @@ def train_classifier(
     optimizer = make_optimizer(cfg, model)
     scheduler = make_scheduler(cfg, optimizer)
     scaler = torch.amp.GradScaler("cuda", enabled=uses_grad_scaler(cfg, device))
-    weights = class_weights(cfg, train.y)
-    weights = weights.to(device) if weights is not None else None
     stopper = EarlyStopping(t.patience)
-    start_epoch, start_step, partial = 0, 0, {"loss_sum": 0.0, "graphs": 0}
+    start_epoch, start_step, global_step = 0, 0, 0
+    partial = {"loss_sum": 0.0, "graphs": 0}
     history: list[dict[str, Any]] = []
     resumed = last_path.is_file()
     if resumed:
@@ -208,17 +203,14 @@ def train_classifier(
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         stopper = EarlyStopping(**state["early_stopping"])
-        start_epoch, start_step, partial = (
-            state["epoch"],
-            state["step"],
-            state["partial"],
-        )
-        history = state["history"]
+        start_epoch, start_step, global_step = state["epoch"], state["step"], state["global_step"]
+        partial, history = state["partial"], state["history"]
         set_rng_state(state["rng"])
-    global_step = start_epoch * len(batches(len(train), t.batch_size, None)) + start_step
     writer = SummaryWriter(str(run_dir), purge_step=global_step if resumed else None)
+    if not resumed:
+        writer.add_text("config", "```\n" + to_yaml(cfg) + "```")
 
-    def checkpoint(epoch: int, step: int, partial_state: dict[str, float]) -> dict[str, Any]:
+    def checkpoint(epoch: int, step: int) -> dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -226,42 +218,35 @@ def train_classifier(
             "scaler": scaler.state_dict(),
             "epoch": epoch,
             "step": step,
-            "partial": partial_state,
+            "global_step": global_step,
+            "partial": partial,
             "early_stopping": dataclasses.asdict(stopper),
             "history": history,
             "rng": rng_state(),
             **extra_state,
         }
 
-    stopped_early = stopper.should_stop
     with StopSignal() as stop:
         for epoch in range(start_epoch, t.epochs):
             if stopper.should_stop:
-                stopped_early = True
                 break
             epoch_started = time.perf_counter()
             model.train()
+            # The epoch's order depends only on (seed, epoch): a resumed run sees the same batches.
             generator = torch.Generator().manual_seed(t.seed * 100_003 + epoch)
-            epoch_batches = batches(len(train), t.batch_size, generator)
-            for step, index in enumerate(epoch_batches):
+            for step, index in enumerate(batches(task.epoch_graphs(epoch, generator), t.batch_size)):
                 if step < start_step:
                     continue
-                batch = gather_graphs(train, index).to(device)
+                batch = gather_graphs(task.train, index).to(device)
                 with autocast_context(cfg, device):
-                    logits = model(
-                        batch.x,
-                        batch.edge_index,
-                        batch.edge_attr,
-                        batch.batch,
-                        batch.node_id,
-                    )
-                loss = torch.nn.functional.cross_entropy(logits.float(), batch.y, weight=weights)
+                    loss, terms = task.loss(model, batch)
                 if not torch.isfinite(loss):
+                    named = ", ".join(f"{k}={float(v):.6g}" for k, v in terms.items())
                     raise TrainingDiverged(
                         f"the loss became {float(loss)} at epoch {epoch}, step {global_step} "
-                        f"(batch {step} of the epoch, graphs {index[:8].tolist()}...); loss terms: "
-                        f"cross_entropy={float(loss)}. Lower --training.lr, keep "
-                        f"--training.grad-clip > 0, or try --training.amp off."
+                        f"(batch {step} of the epoch, first graphs {index[:8].tolist()}); loss terms: "
+                        f"{named}. Lower --training.lr, keep --training.grad-clip > 0, or try "
+                        f"--training.amp off."
                     )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -275,16 +260,18 @@ def train_classifier(
                 global_step += 1
                 writer.add_scalar("losses/train_step", loss.item(), global_step)
                 if stop.received is not None:
-                    atomic_torch_save(last_path, checkpoint(epoch, step + 1, partial))
+                    atomic_torch_save(last_path, checkpoint(epoch, step + 1))
                     writer.close()
                     raise Preempted(f"signal {stop.received} at epoch {epoch}, step {step + 1}")
             start_step = 0
             train_loss = partial["loss_sum"] / max(partial["graphs"], 1)
             partial = {"loss_sum": 0.0, "graphs": 0}
             scheduler.step()
-            val_prob, val_loss = predict(model, val, t.batch_size, device, cfg)
-            val_metrics = binary_metrics(val.y.numpy(), val_prob)
-            improved = stopper.update(epoch, val_metrics["f1"], val_loss)
+            val_scores = predict(task, model, val, device, cfg)
+            val_loss = mean_loss(task, model, val, device, cfg)
+            val_y = val.y.numpy()
+            val_metrics = binary_metrics(val_y, val_scores, task.threshold(val_y, val_scores))
+            improved = stopper.update(epoch, task.monitor(val_metrics, val_loss))
             record = {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -302,25 +289,18 @@ def train_classifier(
             writer.add_scalar("charts/learning_rate", record["lr"], epoch)
             writer.add_scalar("charts/epoch_seconds", time.perf_counter() - epoch_started, epoch)
             if improved:
-                atomic_torch_save(
-                    best_path,
-                    {"model": model.state_dict(), "epoch": epoch, **extra_state},
-                )
-            atomic_torch_save(last_path, checkpoint(epoch + 1, 0, partial))
+                atomic_torch_save(best_path, {"model": model.state_dict(), "epoch": epoch, **extra_state})
+            atomic_torch_save(last_path, checkpoint(epoch + 1, 0))
             print(
                 f"epoch {epoch + 1}/{t.epochs}  train_loss {train_loss:.4f}  val_loss {val_loss:.4f}  "
                 f"val_f1 {val_metrics['f1']:.4f}{'  *' if improved else ''}",
                 flush=True,
             )
-        else:
-            stopped_early = stopper.should_stop
-    writer.flush()
     writer.close()
     return {
         "best_epoch": stopper.best_epoch,
-        "best_val_f1": stopper.best_f1,
         "epochs_run": len(history),
-        "stopped_early": stopped_early,
+        "stopped_early": stopper.should_stop,
         "history": history,
         "global_step": global_step,
     }

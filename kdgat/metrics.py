@@ -19,6 +19,44 @@ def auroc(y_true: np.ndarray, score: np.ndarray) -> float | None:
     return float(u / (positives * negatives))
 
 
+def _ranked(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct thresholds (descending) with true/false positives at `score >= threshold`."""
+    order = np.argsort(-score, kind="mergesort")
+    sorted_score, sorted_y = score[order], y_true[order]
+    last_of_group = np.r_[np.nonzero(np.diff(sorted_score))[0], len(sorted_score) - 1]
+    tps = np.cumsum(sorted_y)[last_of_group]
+    fps = (last_of_group + 1) - tps
+    return sorted_score[last_of_group], tps, fps
+
+
+def auprc(y_true: np.ndarray, score: np.ndarray) -> float | None:
+    """Average precision (area under the precision-recall curve, step-wise); None without attacks."""
+    y_true = np.asarray(y_true).astype(np.int64)
+    positives = int(y_true.sum())
+    if positives == 0:
+        return None
+    _, tps, fps = _ranked(y_true, np.asarray(score, dtype=np.float64))
+    precision = tps / (tps + fps)
+    recall_steps = np.diff(np.r_[0, tps]) / positives
+    return float((precision * recall_steps).sum())
+
+
+def best_f1_threshold(y_true: np.ndarray, score: np.ndarray) -> float:
+    """The score threshold (`score >= t` is an attack) that maximises F1 on these labels.
+
+    Without attacks in y_true it returns just above the largest score (no false positives).
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    score = np.asarray(score, dtype=np.float64)
+    if len(score) == 0:
+        return 0.5
+    if y_true.sum() == 0:
+        return float(np.nextafter(score.max(), np.inf))
+    thresholds, tps, fps = _ranked(y_true, score)
+    f1 = 2 * tps / (2 * tps + fps + (y_true.sum() - tps))
+    return float(thresholds[int(np.argmax(f1))])
+
+
 def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict:
     """Accuracy, precision, recall, F1, AUROC, benign false-positive rate and confusion matrix."""
     y_true = np.asarray(y_true).astype(np.int64)
@@ -38,6 +76,7 @@ def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5
         "recall": recall,
         "f1": f1,
         "auroc": auroc(y_true, np.asarray(score, dtype=np.float64)),
+        "auprc": auprc(y_true, score),
         "benign_fpr": fp / (fp + tn) if fp + tn else 0.0,
         "threshold": threshold,
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},

@@ -1,0 +1,42 @@
+"""Model construction from a config: the one place that maps sizes and knobs onto modules."""
+
+import torch
+
+from configs import ExperimentConfig
+from kdgat.models.dqn import QNetwork
+from kdgat.models.gat import GATClassifier
+from kdgat.models.vgae import VGAE
+
+
+def build_graph_model(cfg: ExperimentConfig, num_ids: int, node_dim: int, edge_dim: int) -> torch.nn.Module:
+    """VGAE for unsupervised learning, otherwise the GAT classifier (also fusion GAT)."""
+    s, m = cfg.model_size_config, cfg.model_config
+    common = dict(
+        num_ids=num_ids,
+        node_dim=node_dim,
+        edge_dim=edge_dim,
+        hidden_dim=s.hidden_dim,
+        num_layers=s.num_layers,
+        heads=s.heads,
+        embedding_dim=s.embedding_dim,
+        dropout=s.dropout,
+        jk_mode=m.jk_mode,
+        use_edge_features=m.use_edge_features,
+    )
+    if cfg.model_architecture == "VGAE":
+        return VGAE(**common, latent_dim=s.latent_dim, logvar_clamp=m.logvar_clamp)
+    return GATClassifier(**common, pooling=m.pooling, head_layers=m.head_layers)
+
+
+def build_q_network(cfg: ExperimentConfig, state_dim: int) -> QNetwork:
+    s = cfg.model_size_config
+    return QNetwork(
+        state_dim=state_dim,
+        num_actions=cfg.learning_config.dqn_actions,
+        hidden_dim=s.hidden_dim,
+        num_layers=s.num_layers,
+    )
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,5 +1,5 @@
-"""GAT graph classifier: CAN-ID embedding, GATv2 layers with edge features, jumping knowledge,
-graph pooling and an MLP head."""
+"""GAT models: a shared GATv2 encoder (CAN-ID embedding, edge features, jumping knowledge) and
+the graph classifier built on it (pooling + MLP head)."""
 
 import torch
 from torch import nn
@@ -10,6 +10,67 @@ from torch_geometric.nn import (
     global_max_pool,
     global_mean_pool,
 )
+
+
+class GATEncoder(nn.Module):
+    """Node embeddings: [features | ID embedding] -> GATv2 layers (residual, LayerNorm) -> JK."""
+
+    def __init__(
+        self,
+        *,
+        num_ids: int,
+        node_dim: int,
+        edge_dim: int,
+        hidden_dim: int,
+        num_layers: int,
+        heads: int,
+        embedding_dim: int,
+        dropout: float,
+        jk_mode: str,
+        use_edge_features: bool,
+    ) -> None:
+        super().__init__()
+        self.dropout = dropout
+        self.use_edge_features = use_edge_features
+        self.embed = nn.Embedding(num_ids, embedding_dim)
+        self.input = nn.Linear(node_dim + embedding_dim, hidden_dim)
+        self.convs = nn.ModuleList(
+            GATv2Conv(
+                hidden_dim,
+                hidden_dim // heads,
+                heads=heads,
+                concat=True,
+                edge_dim=edge_dim if use_edge_features else None,
+                dropout=dropout,
+            )
+            for _ in range(num_layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_layers))
+        self.jk = JumpingKnowledge(jk_mode, channels=hidden_dim, num_layers=num_layers)
+        self.out_dim = hidden_dim * num_layers if jk_mode == "cat" else hidden_dim
+
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor, node_id: torch.Tensor
+    ) -> torch.Tensor:
+        h = torch.relu(self.input(torch.cat([x, self.embed(node_id)], dim=-1)))
+        attr = edge_attr if self.use_edge_features else None
+        layer_outputs = []
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            h = norm(h + torch.relu(conv(h, edge_index, attr)))
+            h = nn.functional.dropout(h, self.dropout, self.training)
+            layer_outputs.append(h)
+        return self.jk(layer_outputs)
+
+
+def pool(h: torch.Tensor, batch: torch.Tensor, mode: str) -> torch.Tensor:
+    num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+    if mode == "mean":
+        return global_mean_pool(h, batch, num_graphs)
+    if mode == "max":
+        return global_max_pool(h, batch, num_graphs)
+    if mode == "add":
+        return global_add_pool(h, batch, num_graphs)
+    return torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], -1)
 
 
 class GATClassifier(nn.Module):
@@ -32,27 +93,21 @@ class GATClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.pooling = pooling
-        self.dropout = dropout
-        self.use_edge_features = use_edge_features
-        self.embed = nn.Embedding(num_ids, embedding_dim)
-        self.input = nn.Linear(node_dim + embedding_dim, hidden_dim)
-        self.convs = nn.ModuleList(
-            GATv2Conv(
-                hidden_dim,
-                hidden_dim // heads,
-                heads=heads,
-                concat=True,
-                edge_dim=edge_dim if use_edge_features else None,
-                dropout=dropout,
-            )
-            for _ in range(num_layers)
+        self.encoder = GATEncoder(
+            num_ids=num_ids,
+            node_dim=node_dim,
+            edge_dim=edge_dim,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            heads=heads,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            jk_mode=jk_mode,
+            use_edge_features=use_edge_features,
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_layers))
-        self.jk = JumpingKnowledge(jk_mode, channels=hidden_dim, num_layers=num_layers)
-        jk_dim = hidden_dim * num_layers if jk_mode == "cat" else hidden_dim
-        pooled_dim = jk_dim * (2 if pooling == "mean_max" else 1)
+        width = self.encoder.out_dim * (2 if pooling == "mean_max" else 1)
+        self.embedding_dim = width
         layers: list[nn.Module] = []
-        width = pooled_dim
         for _ in range(head_layers - 1):
             layers += [nn.Linear(width, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
             width = hidden_dim
@@ -67,29 +122,8 @@ class GATClassifier(nn.Module):
         batch: torch.Tensor,
         node_id: torch.Tensor,
     ) -> torch.Tensor:
-        """Graph embeddings (before the head); also used by distillation and fusion."""
-        h = torch.relu(self.input(torch.cat([x, self.embed(node_id)], dim=-1)))
-        layer_outputs = []
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            attr = edge_attr if self.use_edge_features else None
-            h = norm(h + torch.relu(conv(h, edge_index, attr)))
-            h = nn.functional.dropout(h, self.dropout, self.training)
-            layer_outputs.append(h)
-        h = self.jk(layer_outputs)
-        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-        if self.pooling == "mean":
-            return global_mean_pool(h, batch, num_graphs)
-        if self.pooling == "max":
-            return global_max_pool(h, batch, num_graphs)
-        if self.pooling == "add":
-            return global_add_pool(h, batch, num_graphs)
-        return torch.cat(
-            [
-                global_mean_pool(h, batch, num_graphs),
-                global_max_pool(h, batch, num_graphs),
-            ],
-            -1,
-        )
+        """Graph embeddings before the head (used by fusion)."""
+        return pool(self.encoder(x, edge_index, edge_attr, node_id), batch, self.pooling)
 
     def forward(
         self,

@@ -1,0 +1,165 @@
+"""Score a finished run on other data: another dataset, a folder or a single capture file.
+
+    python -m kdgat.evaluate RUN_DIR --data-root PATH [--dataset NAME] [--name NAME]
+
+Graphs are built exactly as in training (window, stride, the run's CAN-ID vocabulary and
+normalisation), the run's best weights score them, and the validation threshold of the run
+decides. Writes RUN_DIR/eval_<name>.json (metrics over all files, per file and per attack type)
+and prints the metrics. Cross-vehicle and cross-dataset transfer in one command.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import configs
+from kdgat.data.dataset import graphs_of_files, normalise
+from kdgat.data.graphs import GraphSet
+from kdgat.dqn_agent import StateScaler, greedy_alpha
+from kdgat.errors import DataError, UserError
+from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
+from kdgat.io import atomic_write_json
+from kdgat.loop import predict
+from kdgat.models import build_graph_model, build_q_network
+from kdgat.runs import read_status
+from kdgat.stages import report
+from kdgat.tasks import ClassifierTask, VGAETask
+from kdgat.upstream import load_upstream, resolve_recorded
+
+CAPTURE_PATTERNS = ("*.csv", "*.csv.gz")
+
+
+def capture_files(path: Path) -> list[Path]:
+    """A single capture file, or every capture below a folder (sorted)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"--data-root {path} does not exist; pass a capture file or a folder of captures.")
+    files = sorted({p for pattern in CAPTURE_PATTERNS for p in path.rglob(pattern)})
+    if not files:
+        raise DataError(f"{path} holds no *.csv or *.csv.gz capture files (searched recursively).")
+    return files
+
+
+def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device: torch.device):
+    """A function graphs -> per-graph scores, for any kind of finished run."""
+    best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
+    stats = best["normalisation"]
+    num_ids = len(best["vocabulary"]) + 1
+    if cfg.model_architecture == "DQN":
+        vgae = load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
+        gat = load_upstream(resolve_recorded(metrics["upstream"]["gat_run"], run_dir), device)
+        q_net = build_q_network(cfg, len(best["state_scaler"]["mean"]))
+        q_net.load_state_dict(best["model"])
+        scaler = StateScaler.from_state(best["state_scaler"])
+        threshold = float(vgae.metrics["threshold"])
+
+        def score_dqn(graphs: GraphSet) -> np.ndarray:
+            inputs = fusion_inputs(cfg, graphs, vgae.model, threshold, gat.model, device)
+            return fused_probability(inputs, greedy_alpha(q_net, scaler(inputs.state), cfg))
+
+        return score_dqn
+    vgae = (
+        load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
+        if cfg.learning_type == "fusion"
+        else None
+    )
+    extra = vgae.model.mu.out_features + 3 if vgae else 0
+    model = build_graph_model(cfg, num_ids, len(stats["x_mean"]) + extra, len(stats["edge_mean"]))
+    model.load_state_dict(best["model"])
+    model.to(device)
+
+    def score_graphs(graphs: GraphSet) -> np.ndarray:
+        if vgae is not None:
+            graphs = augment_with_vgae(graphs, vgae.model, device)
+        task = VGAETask(cfg, graphs) if cfg.model_architecture == "VGAE" else ClassifierTask(cfg, graphs)
+        return predict(task, model, graphs, device, cfg)
+
+    return score_graphs
+
+
+def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, name: str | None = None) -> Path:
+    """Score run_dir's best model on data_root; returns the eval_<name>.json written."""
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    if status.get("state") != "finished" or not (run_dir / "metrics.json").is_file():
+        raise UserError(
+            f"{run_dir} is not a finished run (state={status.get('state', 'no status.json')}); "
+            f"evaluate the directory of a run whose training finished."
+        )
+    cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
+    if dataset is not None:
+        configs.check_levels({**configs.levels_of(cfg), "dataset": dataset})
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    device = torch.device("cpu")
+    best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
+    score = _scorer(run_dir, cfg, metrics, device)
+    threshold = float(metrics["threshold"])
+    d = cfg.dataset_config
+    per_file: dict[str, Any] = {}
+    ys, scores, types = [], [], []
+    for path in capture_files(Path(data_root)):
+        graphs = normalise(
+            graphs_of_files([path], d.window, d.stride, best["vocabulary"]), best["normalisation"]
+        )
+        if len(graphs) == 0:
+            per_file[str(path)] = {"n": 0, "note": f"fewer than {d.window} frames: no window"}
+            continue
+        s = score(graphs)
+        per_file[str(path)] = report(graphs.y.numpy(), s, threshold, graphs.attack_type)
+        ys.append(graphs.y.numpy())
+        scores.append(s)
+        types += graphs.attack_type
+    if not ys:
+        raise DataError(f"{data_root}: no capture holds a full window of {d.window} frames.")
+    label = name or re.sub(r"\.csv(\.gz)?$", "", Path(data_root).name)
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+    out = {
+        "run": str(run_dir),
+        "trained_on": cfg.dataset,
+        "evaluated_on": dataset or label,
+        "data_root": str(data_root),
+        "threshold": threshold,
+        "all": report(np.concatenate(ys), np.concatenate(scores), threshold, types),
+        "per_file": per_file,
+    }
+    target = run_dir / f"eval_{label}.json"
+    atomic_write_json(target, out)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kdgat.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", type=Path, help="a finished run directory (runs/.../run_NNN)")
+    parser.add_argument(
+        "--data-root", type=Path, required=True, help="a capture file or a folder of captures"
+    )
+    parser.add_argument("--dataset", help="name of the evaluated dataset (for the transfer matrix)")
+    parser.add_argument("--name", help="suffix of the output file eval_<name>.json (default: from the path)")
+    args = parser.parse_args(argv)
+    try:
+        target = evaluate_run(args.run_dir, args.data_root, args.dataset, args.name)
+    except (UserError, configs.ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result = json.loads(target.read_text())["all"]
+    print(
+        f"{target}\n  f1 {result['f1']:.4f}  precision {result['precision']:.4f}  "
+        f"recall {result['recall']:.4f}  auroc {result['auroc']}"
+        f"  ({result['n']} graphs, {result['n_attack']} with attacks)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Fusion of a frozen VGAE and a frozen GAT.
+
+Feature level (fusion GAT): every node's features are extended with the VGAE's latent mean and
+its three reconstruction errors. Decision level (DQN): per graph, a state built from VGAE errors
+and latent statistics plus GAT probability and embedding statistics; the agent picks a fusion
+weight alpha and the fused probability alpha * p_gat + (1 - alpha) * p_vgae decides.
+"""
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from configs import ExperimentConfig
+from kdgat.data.graphs import GraphSet, gather_graphs
+from kdgat.loop import batches
+from kdgat.models.vgae import VGAE
+from kdgat.tasks import VGAETask
+
+
+@torch.no_grad()
+def augment_with_vgae(graphs: GraphSet, vgae: VGAE, device: torch.device, batch_size: int = 256) -> GraphSet:
+    """Node features + VGAE latent mean + per-node feature / ID / neighbourhood errors."""
+    extra = []
+    for index in batches(torch.arange(len(graphs)), batch_size):
+        batch = gather_graphs(graphs, index).to(device)
+        out = vgae(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        errors = vgae.node_errors(out, batch.x, batch.edge_index, batch.node_id)
+        extra.append(
+            torch.cat(
+                [out.mu.float(), errors.feature[:, None], errors.can_id[:, None], errors.neighbour[:, None]],
+                1,
+            ).cpu()
+        )
+    width = vgae.mu.out_features + 3
+    added = torch.cat(extra) if extra else torch.zeros(0, width)
+    return dataclasses.replace(graphs, x=torch.cat([graphs.x, added], 1))
+
+
+@dataclasses.dataclass
+class FusionInputs:
+    """Per-graph inputs of the DQN: state matrix and the two models' attack probabilities."""
+
+    state: np.ndarray
+    p_gat: np.ndarray
+    p_vgae: np.ndarray
+    vgae_score: np.ndarray
+    y: np.ndarray
+    attack_type: list[str]
+
+
+STATE_FEATURES: tuple[str, ...] = (
+    "vgae_feature_error",
+    "vgae_id_error",
+    "vgae_neighbour_error",
+    "vgae_log_score_over_threshold",
+    "vgae_latent_abs_mean",
+    "vgae_latent_std",
+    "gat_p_attack",
+    "gat_entropy",
+    "gat_embedding_norm",
+    "gat_embedding_mean",
+    "gat_embedding_std",
+)
+
+
+@torch.no_grad()
+def fusion_inputs(
+    cfg: ExperimentConfig,
+    graphs: GraphSet,
+    vgae: VGAE,
+    vgae_threshold: float,
+    gat: torch.nn.Module,
+    device: torch.device,
+) -> FusionInputs:
+    task = VGAETask(cfg, graphs)
+    rows, p_gat, scores = [], [], []
+    for index in batches(torch.arange(len(graphs)), cfg.training_config.batch_size):
+        batch = gather_graphs(graphs, index).to(device)
+        out = vgae(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        errors = vgae.node_errors(out, batch.x, batch.edge_index, batch.node_id)
+        count = torch.bincount(batch.batch, minlength=len(index)).clamp_min(1).float()
+
+        def per_graph(values: torch.Tensor, batch=batch, count=count, index=index) -> torch.Tensor:
+            return torch.zeros(len(index), device=values.device).index_add_(0, batch.batch, values) / count
+
+        score = task.scores(vgae, batch)
+        mu = out.mu.float()
+        embedding = gat.embed_graphs(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        prob = torch.softmax(gat.head(embedding).float(), -1)
+        entropy = -(prob * prob.clamp_min(1e-12).log()).sum(-1)
+        rows.append(
+            torch.stack(
+                [
+                    per_graph(errors.feature),
+                    per_graph(errors.can_id),
+                    per_graph(errors.neighbour),
+                    torch.log(score.clamp_min(1e-12) / max(vgae_threshold, 1e-12)),
+                    per_graph(mu.abs().mean(1)),
+                    per_graph(mu.std(1)),
+                    prob[:, 1],
+                    entropy,
+                    embedding.float().norm(dim=1),
+                    embedding.float().mean(1),
+                    embedding.float().std(1),
+                ],
+                1,
+            ).cpu()
+        )
+        p_gat.append(prob[:, 1].cpu())
+        scores.append(score.cpu())
+    state = torch.cat(rows).double().numpy()
+    score = torch.cat(scores).double().numpy()
+    sharp = cfg.learning_config.dqn_vgae_sharpness
+    p_vgae = 1.0 / (1.0 + np.exp(-sharp * np.log(np.maximum(score, 1e-12) / max(vgae_threshold, 1e-12))))
+    return FusionInputs(
+        state=state,
+        p_gat=torch.cat(p_gat).double().numpy(),
+        p_vgae=p_vgae,
+        vgae_score=score,
+        y=graphs.y.numpy(),
+        attack_type=list(graphs.attack_type),
+    )
+
+
+def fused_probability(inputs: FusionInputs, alpha: np.ndarray | float) -> np.ndarray:
+    return alpha * inputs.p_gat + (1.0 - alpha) * inputs.p_vgae

@@ -1,0 +1,122 @@
+"""Variational graph auto-encoder over CAN windows.
+
+GAT encoder -> per-node mu / logvar (clamped: fp16 overflows exp(logvar) otherwise) -> z, then
+three decoders: node features (MSE), the node's CAN ID (cross-entropy) and its neighbourhood as
+a multi-hot vector over the ID vocabulary (BCE). A graph's anomaly score pools the per-node
+reconstruction errors (mean + max, so one odd node in a normal window still counts).
+"""
+
+import dataclasses
+
+import torch
+from torch import nn
+from torch_geometric.nn import global_max_pool, global_mean_pool
+
+from kdgat.models.gat import GATEncoder
+
+
+@dataclasses.dataclass
+class VGAEOutput:
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+    x_hat: torch.Tensor
+    id_logits: torch.Tensor
+    neighbour_logits: torch.Tensor
+
+
+@dataclasses.dataclass
+class NodeErrors:
+    feature: torch.Tensor
+    can_id: torch.Tensor
+    neighbour: torch.Tensor
+    kl: torch.Tensor
+
+
+class VGAE(nn.Module):
+    def __init__(
+        self,
+        *,
+        num_ids: int,
+        node_dim: int,
+        edge_dim: int,
+        hidden_dim: int,
+        num_layers: int,
+        heads: int,
+        latent_dim: int,
+        embedding_dim: int,
+        dropout: float,
+        jk_mode: str,
+        use_edge_features: bool,
+        logvar_clamp: float,
+    ) -> None:
+        super().__init__()
+        self.num_ids = num_ids
+        self.logvar_clamp = logvar_clamp
+        self.encoder = GATEncoder(
+            num_ids=num_ids,
+            node_dim=node_dim,
+            edge_dim=edge_dim,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            heads=heads,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            jk_mode=jk_mode,
+            use_edge_features=use_edge_features,
+        )
+        self.mu = nn.Linear(self.encoder.out_dim, latent_dim)
+        self.logvar = nn.Linear(self.encoder.out_dim, latent_dim)
+        self.feature_decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, node_dim)
+        )
+        self.id_decoder = nn.Linear(latent_dim, num_ids)
+        self.neighbour_decoder = nn.Linear(latent_dim, num_ids)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_attr: torch.Tensor,
+        batch: torch.Tensor,
+        node_id: torch.Tensor,
+    ) -> VGAEOutput:
+        h = self.encoder(x, edge_index, edge_attr, node_id)
+        mu = self.mu(h)
+        logvar = self.logvar(h).clamp(-self.logvar_clamp, self.logvar_clamp)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return VGAEOutput(
+            mu=mu,
+            logvar=logvar,
+            z=z,
+            x_hat=self.feature_decoder(z),
+            id_logits=self.id_decoder(z),
+            neighbour_logits=self.neighbour_decoder(z),
+        )
+
+    def node_errors(
+        self, out: VGAEOutput, x: torch.Tensor, edge_index: torch.Tensor, node_id: torch.Tensor
+    ) -> NodeErrors:
+        """Per-node reconstruction errors and KL divergence (float32)."""
+        neighbours = torch.zeros(x.shape[0], self.num_ids, device=x.device)
+        src, dst = edge_index
+        neighbours[src, node_id[dst]] = 1.0
+        neighbours[dst, node_id[src]] = 1.0
+        mu, logvar = out.mu.float(), out.logvar.float()
+        return NodeErrors(
+            feature=((out.x_hat.float() - x) ** 2).mean(dim=1),
+            can_id=nn.functional.cross_entropy(out.id_logits.float(), node_id, reduction="none"),
+            neighbour=nn.functional.binary_cross_entropy_with_logits(
+                out.neighbour_logits.float(), neighbours, reduction="none"
+            ).mean(dim=1),
+            kl=-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1),
+        )
+
+
+def graph_scores(node_score: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    """Per-graph anomaly score from per-node errors: mean + max over the graph's nodes."""
+    num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+    return (
+        global_mean_pool(node_score[:, None], batch, num_graphs)[:, 0]
+        + global_max_pool(node_score[:, None], batch, num_graphs)[:, 0]
+    )

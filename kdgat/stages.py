@@ -1,0 +1,166 @@
+"""The three KD-GAT stages, each: prepared graphs -> trained model -> metrics dict.
+
+Graph stage: VGAE (unsupervised), GAT classifier, fusion GAT (GAT over node features plus frozen
+VGAE outputs), with all_samples / normals_only / curriculum_classifier. DQN stage: decision-level
+fusion of a frozen VGAE and a frozen GAT. Every stage reports validation and test metrics with
+the threshold chosen on validation, per test folder and per attack type.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import configs
+from configs import ExperimentConfig
+from kdgat.data.dataset import Splits
+from kdgat.data.graphs import GraphSet
+from kdgat.dqn_agent import StateScaler, greedy_alpha, train_dqn
+from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
+from kdgat.loop import fit, predict
+from kdgat.metrics import binary_metrics, recall_by_attack_type
+from kdgat.models import build_graph_model, build_q_network, count_parameters
+from kdgat.tasks import ClassifierTask, Task, VGAETask
+from kdgat.upstream import UpstreamRun, check_same_data, find_upstream, load_upstream, portable
+
+
+def report(y: np.ndarray, scores: np.ndarray, threshold: float, attack_types: list[str]) -> dict[str, Any]:
+    out = binary_metrics(y, scores, threshold)
+    out["attack_types"] = recall_by_attack_type(attack_types, y, scores >= threshold)
+    return out
+
+
+def evaluate_scores(
+    val: tuple[np.ndarray, np.ndarray],
+    tests: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    threshold: float,
+) -> dict[str, Any]:
+    """Validation and test metrics at one threshold: all test folders together and each alone."""
+    out: dict[str, Any] = {"val": binary_metrics(val[0], val[1], threshold), "test_by_split": {}}
+    for name, (y, scores, types) in tests.items():
+        out["test_by_split"][name] = report(y, scores, threshold, types)
+    y = np.concatenate([v[0] for v in tests.values()])
+    scores = np.concatenate([v[1] for v in tests.values()])
+    types = [t for v in tests.values() for t in v[2]]
+    out["test"] = report(y, scores, threshold, types)
+    return out
+
+
+def _upstream_vgae(cfg: ExperimentConfig, splits: Splits, device: torch.device, purpose: str) -> UpstreamRun:
+    run_dir = find_upstream(
+        cfg, "unsupervised", "VGAE", ("normals_only", "all_samples"), cfg.vgae_run, purpose
+    )
+    vgae = load_upstream(run_dir, device)
+    check_same_data(vgae, splits.vocabulary, splits.normalisation, purpose)
+    return vgae
+
+
+def _vgae_threshold(vgae: UpstreamRun) -> float:
+    return float(vgae.metrics["threshold"])
+
+
+def train_graph_stage(
+    cfg: ExperimentConfig, splits: Splits, run_dir: Path, device: torch.device, extra: dict[str, Any]
+) -> dict[str, Any]:
+    train, val, tests = splits.train, splits.val, dict(splits.test)
+    upstream: dict[str, str] = {}
+    vgae = None
+    if cfg.learning_type == "fusion" or cfg.training_mode == "curriculum_classifier":
+        purpose = f"{configs.preset_name(cfg)} ({cfg.learning_type}, {cfg.training_mode})"
+        vgae = _upstream_vgae(cfg, splits, device, purpose)
+        upstream["vgae_run"] = portable(vgae.run_dir, run_dir)
+    curriculum = None
+    if cfg.training_mode == "curriculum_classifier":
+        curriculum = predict(VGAETask(vgae.cfg, train), vgae.model, train, device, vgae.cfg)
+    if cfg.learning_type == "fusion":
+        train, val = augment_with_vgae(train, vgae.model, device), augment_with_vgae(val, vgae.model, device)
+        tests = {name: augment_with_vgae(g, vgae.model, device) for name, g in tests.items()}
+
+    task: Task
+    if cfg.model_architecture == "VGAE":
+        task = VGAETask(cfg, train)
+    else:
+        task = ClassifierTask(cfg, train, curriculum)
+    torch.manual_seed(cfg.training_config.seed)
+    model = build_graph_model(cfg, splits.num_ids, train.x.shape[1], train.edge_attr.shape[1])
+    summary = fit(cfg, task, model, val, run_dir, device, {**extra, "upstream": upstream})
+
+    best = torch.load(run_dir / "checkpoints" / "best.pt", map_location=device, weights_only=False)
+    model.load_state_dict(best["model"])
+    val_scores = predict(task, model, val, device, cfg)
+    threshold = task.threshold(val.y.numpy(), val_scores)
+    metrics = evaluate_scores(
+        (val.y.numpy(), val_scores),
+        {n: (g.y.numpy(), predict(task, model, g, device, cfg), g.attack_type) for n, g in tests.items()},
+        threshold,
+    )
+    metrics.update(threshold=threshold, params=count_parameters(model), upstream=upstream, **summary)
+    return metrics
+
+
+def train_dqn_stage(
+    cfg: ExperimentConfig, splits: Splits, run_dir: Path, device: torch.device, extra: dict[str, Any]
+) -> dict[str, Any]:
+    purpose = f"{configs.preset_name(cfg)} (DQN fusion)"
+    vgae = _upstream_vgae(cfg, splits, device, purpose)
+    gat_dir = find_upstream(
+        cfg, "classifier", "GAT", ("all_samples", "curriculum_classifier"), cfg.gat_run, purpose
+    )
+    gat = load_upstream(gat_dir, device)
+    check_same_data(gat, splits.vocabulary, splits.normalisation, purpose)
+    threshold = _vgae_threshold(vgae)
+
+    def inputs(graphs: GraphSet):
+        return fusion_inputs(cfg, graphs, vgae.model, threshold, gat.model, device)
+
+    train_in, val_in = inputs(splits.train), inputs(splits.val)
+    tests_in = {name: inputs(g) for name, g in splits.test.items()}
+    scaler = StateScaler(train_in.state)
+    torch.manual_seed(cfg.training_config.seed)
+    q_net = build_q_network(cfg, train_in.state.shape[1])  # state width derived from the data
+    upstream = {"vgae_run": portable(vgae.run_dir, run_dir), "gat_run": portable(gat.run_dir, run_dir)}
+    summary = train_dqn(
+        cfg,
+        q_net,
+        train_in,
+        val_in,
+        scaler,
+        run_dir,
+        {**extra, "upstream": upstream, "state_scaler": scaler.state_dict()},
+    )
+    best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)
+    q_net.load_state_dict(best["model"])
+
+    def fused(x):
+        return fused_probability(x, greedy_alpha(q_net, scaler(x.state), cfg))
+
+    metrics = evaluate_scores(
+        (val_in.y, fused(val_in)), {n: (x.y, fused(x), x.attack_type) for n, x in tests_in.items()}, 0.5
+    )
+    alpha = cfg.learning_config.fixed_alpha
+    all_tests = list(tests_in.values())
+    y = np.concatenate([x.y for x in all_tests])
+    types = [t for x in all_tests for t in x.attack_type]
+    metrics["baselines"] = {
+        "gat_alone": report(y, np.concatenate([x.p_gat for x in all_tests]), 0.5, types),
+        "vgae_alone": report(y, np.concatenate([x.vgae_score for x in all_tests]), threshold, types),
+        f"fixed_alpha_{alpha:g}": report(
+            y, np.concatenate([fused_probability(x, alpha) for x in all_tests]), 0.5, types
+        ),
+    }
+    chosen = np.concatenate([greedy_alpha(q_net, scaler(x.state), cfg) for x in all_tests])
+    metrics["alpha_chosen"] = {"mean": float(chosen.mean()), "std": float(chosen.std())}
+    metrics.update(
+        threshold=0.5,
+        params=count_parameters(q_net),
+        state_dim=int(train_in.state.shape[1]),
+        upstream=upstream,
+        **summary,
+    )
+    return metrics
+
+
+def stage_for(cfg: ExperimentConfig) -> Callable[..., dict[str, Any]]:
+    return train_dqn_stage if cfg.model_architecture == "DQN" else train_graph_stage

@@ -1,0 +1,152 @@
+"""What a model learns and how it is scored, separate from the loop that optimises it.
+
+A task gives the loop: which training graphs an epoch uses (all, benign only, or a curriculum),
+the loss of a batch with its named terms, a per-graph score (higher = more likely an attack),
+the decision threshold chosen on validation, and the value early stopping maximises.
+"""
+
+import numpy as np
+import torch
+
+from configs import ExperimentConfig
+from kdgat.data.graphs import GraphBatch, GraphSet
+from kdgat.metrics import best_f1_threshold
+from kdgat.models.vgae import VGAE, graph_scores
+
+
+class Task:
+    """Base: all training graphs every epoch; threshold 0.5; maximise validation F1."""
+
+    def __init__(self, cfg: ExperimentConfig, train: GraphSet) -> None:
+        self.cfg = cfg
+        self.train = train
+
+    def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        """Indices of the training graphs used in this epoch, shuffled by generator."""
+        return torch.randperm(len(self.train), generator=generator)
+
+    def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
+        """Which validation graphs the validation loss averages over."""
+        return torch.ones(len(val), dtype=torch.bool)
+
+    def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
+        return 0.5
+
+    def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
+        """Early stopping keeps the epoch with the largest value (compared as a tuple)."""
+        return (round(val_metrics["f1"], 6), -val_loss)
+
+
+class ClassifierTask(Task):
+    """Supervised graph classification with class-weighted cross-entropy."""
+
+    def __init__(self, cfg: ExperimentConfig, train: GraphSet, curriculum_scores: np.ndarray | None = None):
+        super().__init__(cfg, train)
+        self.weights = None
+        if cfg.learning_config.class_weighting == "balanced":
+            counts = torch.bincount(train.y, minlength=2).double().clamp_min(1)
+            self.weights = (counts.sum() / (2 * counts)).float()
+        self.curriculum_scores = curriculum_scores
+
+    def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        if self.curriculum_scores is None:
+            return super().epoch_graphs(epoch, generator)
+        return curriculum_selection(self.cfg, self.train.y, self.curriculum_scores, epoch, generator)
+
+    def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id).float()
+        weights = self.weights.to(logits.device) if self.weights is not None else None
+        ce = torch.nn.functional.cross_entropy(logits, batch.y, weight=weights)
+        return ce, {"cross_entropy": ce}
+
+    def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
+        logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id).float()
+        return torch.softmax(logits, -1)[:, 1]
+
+
+class VGAETask(Task):
+    """Reconstruction of benign structure; anomaly score = pooled reconstruction error.
+
+    normals_only trains and validates the loss on benign graphs only; all_samples trains on every
+    graph without labels. The threshold is the one that maximises validation F1.
+    """
+
+    def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        order = torch.randperm(len(self.train), generator=generator)
+        if self.cfg.training_mode == "normals_only":
+            order = order[self.train.y[order] == 0]
+        return order
+
+    def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
+        return val.y == 0
+
+    def _errors(self, model: VGAE, batch: GraphBatch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        errors = model.node_errors(out, batch.x, batch.edge_index, batch.node_id)
+        lc = self.cfg.learning_config
+        node_score = (
+            lc.vgae_feature_weight * errors.feature
+            + lc.vgae_id_weight * errors.can_id
+            + lc.vgae_neighbour_weight * errors.neighbour
+        )
+        terms = {
+            "feature": errors.feature.mean(),
+            "can_id": errors.can_id.mean(),
+            "neighbour": errors.neighbour.mean(),
+            "kl": errors.kl.mean(),
+        }
+        return terms, node_score
+
+    def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        terms, node_score = self._errors(model, batch)
+        total = node_score.mean() + self.cfg.learning_config.vgae_kl_weight * terms["kl"]
+        return total, terms
+
+    def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
+        _, node_score = self._errors(model, batch)
+        return graph_scores(node_score, batch.batch)
+
+    def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
+        return best_f1_threshold(y, scores)
+
+    def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
+        return (-val_loss,)
+
+
+def curriculum_progress(cfg: ExperimentConfig, epoch: int) -> float:
+    ramp = cfg.learning_config.curriculum_ramp_epochs or cfg.training_config.epochs
+    return 1.0 if ramp <= 1 else min(epoch / (ramp - 1), 1.0)
+
+
+def curriculum_selection(
+    cfg: ExperimentConfig,
+    y: torch.Tensor,
+    difficulty: np.ndarray,
+    epoch: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """All attack graphs plus benign graphs picked by VGAE difficulty, harder as epochs pass.
+
+    At progress p in [0, 1] the benign pool is the easiest `percentile(p)` percent of benign
+    graphs (by VGAE anomaly score), and `ratio(p)` benign graphs are drawn per attack graph.
+    """
+    lc = cfg.learning_config
+    p = curriculum_progress(cfg, epoch)
+    percentile = lc.curriculum_start_percentile + p * (
+        lc.curriculum_end_percentile - lc.curriculum_start_percentile
+    )
+    ratio = lc.curriculum_start_ratio + p * (lc.curriculum_end_ratio - lc.curriculum_start_ratio)
+    attacks = torch.nonzero(y == 1).flatten()
+    benign = torch.nonzero(y == 0).flatten()
+    by_difficulty = benign[torch.from_numpy(np.argsort(difficulty[benign.numpy()], kind="stable"))]
+    pool = by_difficulty[: max(1, round(len(benign) * percentile / 100.0))]
+    wanted = min(len(pool), max(1, round(ratio * max(len(attacks), 1))))
+    chosen = pool[torch.randperm(len(pool), generator=generator)[:wanted]]
+    selected = torch.cat([attacks, chosen])
+    return selected[torch.randperm(len(selected), generator=generator)]

@@ -1,0 +1,139 @@
+"""Finished runs an experiment builds on (VGAE for curriculum and fusion, GAT for DQN fusion),
+found by their deterministic paths, loaded frozen."""
+
+import dataclasses
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import configs
+from configs import ExperimentConfig
+from kdgat.errors import PrerequisiteError
+from kdgat.models import build_graph_model
+from kdgat.runs import experiment_dir, latest_finished, read_status
+
+
+@dataclasses.dataclass
+class UpstreamRun:
+    run_dir: Path
+    cfg: ExperimentConfig
+    model: torch.nn.Module
+    metrics: dict[str, Any]
+    vocabulary: dict[int, int]
+    normalisation: dict[str, list[float]]
+
+
+def _train_command(cfg: ExperimentConfig, learning_type: str, arch: str, mode: str) -> str:
+    args = [
+        "python",
+        "train.py",
+        "--dataset",
+        cfg.dataset,
+        "--learning-type",
+        learning_type,
+        "--model-architecture",
+        arch,
+        "--model-size",
+        cfg.model_size,
+        "--training-mode",
+        mode,
+    ]
+    # The upstream model must see identically prepared graphs: carry every non-default data knob.
+    defaults = configs.DatasetConfig()
+    for field in dataclasses.fields(configs.DatasetConfig):
+        value = getattr(cfg.dataset_config, field.name)
+        if value != getattr(defaults, field.name):
+            flag = (
+                "--data-root"
+                if field.name == "data_root"
+                else f"--dataset-config.{field.name.replace('_', '-')}"
+            )
+            args += [flag, *(map(str, value) if isinstance(value, tuple) else [str(value)])]
+    if cfg.runs_root != Path("runs"):
+        args += ["--runs-root", str(cfg.runs_root)]
+    return shlex.join(args)
+
+
+def find_upstream(
+    cfg: ExperimentConfig,
+    learning_type: str,
+    arch: str,
+    modes: tuple[str, ...],
+    explicit: Path | None,
+    purpose: str,
+) -> Path:
+    """The explicit run, or the latest finished run of the same dataset and size; else an error
+    that prints the command which makes one."""
+    if explicit is not None:
+        status = read_status(Path(explicit))
+        if status.get("state") != "finished" or not (Path(explicit) / "checkpoints/best.pt").is_file():
+            raise PrerequisiteError(
+                f"{purpose}: {explicit} is not a finished run (state={status.get('state', 'missing')}); "
+                f"pass the directory of a finished {arch} run."
+            )
+        return Path(explicit)
+    searched = []
+    for mode in modes:
+        upstream = dataclasses.replace(
+            cfg, learning_type=learning_type, model_architecture=arch, distillation="no", training_mode=mode
+        )
+        where = experiment_dir(upstream)
+        searched.append(str(where))
+        found = latest_finished(where)
+        if found is not None:
+            return found
+    raise PrerequisiteError(
+        f"{purpose} needs a finished {arch} run ({learning_type}, size {cfg.model_size}) of dataset "
+        f"{cfg.dataset}; none under {' or '.join(searched)}. Train it first with:\n  "
+        f"{_train_command(cfg, learning_type, arch, modes[0])}\n(or point at one with "
+        f"--{'vgae' if arch == 'VGAE' else 'gat'}-run RUN_DIR)."
+    )
+
+
+def load_upstream(run_dir: Path, device: torch.device) -> UpstreamRun:
+    cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
+    best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
+    stats = best["normalisation"]
+    model = build_graph_model(cfg, len(best["vocabulary"]) + 1, len(stats["x_mean"]), len(stats["edge_mean"]))
+    model.load_state_dict(best["model"])
+    model.to(device).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return UpstreamRun(
+        run_dir=run_dir,
+        cfg=cfg,
+        model=model,
+        metrics=json.loads((run_dir / "metrics.json").read_text()),
+        vocabulary=best["vocabulary"],
+        normalisation=stats,
+    )
+
+
+def runs_root_of(run_dir: Path) -> Path:
+    """runs/<7 levels>/run_NNN -> runs."""
+    return Path(run_dir).parents[len(configs.LEVELS)]
+
+
+def portable(upstream_dir: Path, run_dir: Path) -> str:
+    """An upstream run's path relative to this run's runs root, so a moved tree still resolves."""
+    return os.path.relpath(upstream_dir, runs_root_of(run_dir))
+
+
+def resolve_recorded(recorded: str, run_dir: Path) -> Path:
+    return runs_root_of(run_dir) / recorded
+
+
+def check_same_data(
+    upstream: UpstreamRun, vocabulary: dict[int, int], normalisation: dict, purpose: str
+) -> None:
+    """Frozen models only make sense on graphs prepared exactly as during their training."""
+    if upstream.vocabulary != vocabulary or upstream.normalisation != normalisation:
+        raise PrerequisiteError(
+            f"{purpose}: {upstream.run_dir} was trained on differently prepared graphs (its CAN-ID "
+            f"vocabulary or normalisation differs: other data files, window, stride or val_fraction). "
+            f"Train it again with this experiment's --dataset-config, or pass a matching run."
+        )

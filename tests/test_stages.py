@@ -1,0 +1,169 @@
+"""Every stage of KD-GAT trains on synthetic data and writes a complete run directory:
+VGAE (normals_only, all_samples), GAT (all_samples, curriculum), fusion GAT, DQN fusion."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import configs
+from configs import DatasetConfig, ExperimentConfig, TrainingConfig
+from kdgat.errors import PrerequisiteError, TrainingDiverged
+from kdgat.evaluate import main as evaluate_main
+from kdgat.experiment import run_experiment
+from kdgat.fusion import STATE_FEATURES
+from kdgat.tasks import curriculum_selection
+from tests.conftest import run_train, shared_data
+
+STAGES = [  # dependency order: VGAE first, GAT next, fusion last
+    ("unsupervised", "VGAE", "normals_only"),
+    ("unsupervised", "VGAE", "all_samples"),
+    ("classifier", "GAT", "all_samples"),
+    ("classifier", "GAT", "curriculum_classifier"),
+    ("fusion", "GAT", "all_samples"),
+    ("fusion", "GAT", "curriculum_classifier"),
+    ("fusion", "DQN", "all_samples"),
+]
+
+
+def base_config(root: Path, **changes) -> ExperimentConfig:
+    cfg = ExperimentConfig(
+        model_size="tiny",
+        device="cpu",
+        runs_root=root / "runs",
+        dataset_config=DatasetConfig(
+            cache_dir=root / "cache", synthetic_train_frames=30_000, synthetic_test_frames=9_000
+        ),
+        training_config=TrainingConfig(epochs=2),
+    )
+    return dataclasses.replace(cfg, **changes)
+
+
+@pytest.fixture(scope="module")
+def stage_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str], Path]:
+    root = tmp_path_factory.mktemp("stages")
+    runs = {}
+    for learning_type, arch, mode in STAGES:
+        cfg = base_config(root, learning_type=learning_type, model_architecture=arch, training_mode=mode)
+        runs[(learning_type, arch, mode)] = run_experiment(cfg)
+    return runs
+
+
+def test_every_valid_stage_combination_is_covered() -> None:
+    combos = {
+        (levels["learning_type"], levels["model_architecture"], levels["training_mode"])
+        for levels in map(configs.parse_preset, configs.valid_presets())
+    }
+    assert combos == set(STAGES)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=["-".join(s) for s in STAGES])
+def test_stage_writes_a_complete_run_directory(stage_runs: dict, stage: tuple[str, str, str]) -> None:
+    run_dir = stage_runs[stage]
+    assert run_dir.parts[-8:-1] == ("automotive", "synthetic", stage[0], stage[1], "tiny", "no", stage[2])
+    for name in ("config.yaml", "status.json", "metrics.json", "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (run_dir / name).is_file(), name
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["params"] > 0 and metrics["epochs_run"] == 2
+    for key in ("f1", "precision", "recall", "auroc", "auprc", "benign_fpr", "confusion_matrix"):
+        assert key in metrics["test"], key
+    assert metrics["test"]["n"] == sum(metrics["test"]["confusion_matrix"].values()) > 0
+    assert set(metrics["test"]["attack_types"]) <= {"dos", "fuzzing", "spoofing"}
+    if stage[0] == "fusion" or stage[2] == "curriculum_classifier":
+        assert "vgae_run" in metrics["upstream"]
+
+
+def test_vgae_threshold_is_chosen_on_validation(stage_runs: dict) -> None:
+    metrics = json.loads((stage_runs[("unsupervised", "VGAE", "normals_only")] / "metrics.json").read_text())
+    assert metrics["threshold"] == metrics["val"]["threshold"] == metrics["test"]["threshold"]
+    assert metrics["test"]["auroc"] > 0.5  # the reconstruction error separates attacks on synthetic data
+
+
+def test_dqn_reports_its_baselines_and_derived_state(stage_runs: dict) -> None:
+    metrics = json.loads((stage_runs[("fusion", "DQN", "all_samples")] / "metrics.json").read_text())
+    assert metrics["state_dim"] == len(STATE_FEATURES)
+    assert set(metrics["baselines"]) == {"gat_alone", "vgae_alone", "fixed_alpha_0.5"}
+    assert metrics["upstream"]["gat_run"].startswith("automotive/synthetic/classifier/GAT/tiny/no/")
+    for baseline in metrics["baselines"].values():
+        assert baseline["n"] == metrics["test"]["n"]
+    assert 0.0 <= metrics["alpha_chosen"]["mean"] <= 1.0
+
+
+def test_missing_upstream_run_is_refused_with_the_command(tmp_path: Path) -> None:
+    result = run_train(
+        ["--model-size", "tiny", "--training-mode", "curriculum_classifier", "--runs-root", "empty"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "needs a finished VGAE run" in result.stderr
+    assert (
+        "python train.py --dataset synthetic --learning-type unsupervised --model-architecture VGAE"
+        in result.stderr
+    )
+    assert not (tmp_path / "empty").exists() or not list((tmp_path / "empty").rglob("run_*"))
+    with pytest.raises(PrerequisiteError, match="--vgae-run RUN_DIR"):
+        run_experiment(base_config(tmp_path, learning_type="fusion", model_architecture="DQN", vgae_run=None))
+
+
+def test_curriculum_admits_harder_benign_graphs_as_epochs_pass() -> None:
+    cfg = configs.resolve(ExperimentConfig(training_config=TrainingConfig(epochs=5)))
+    y = torch.tensor([1] * 10 + [0] * 100)
+    difficulty = np.r_[np.zeros(10), np.arange(100, dtype=float)]  # benign i has difficulty i
+    first = curriculum_selection(cfg, y, difficulty, 0, torch.Generator().manual_seed(0))
+    last = curriculum_selection(cfg, y, difficulty, 4, torch.Generator().manual_seed(0))
+    assert set(range(10)) <= set(first.tolist()) and set(range(10)) <= set(last.tolist())
+    benign_first = [i - 10 for i in first.tolist() if i >= 10]
+    benign_last = [i - 10 for i in last.tolist() if i >= 10]
+    assert len(benign_first) == 10 and max(benign_first) < 50  # ratio 1, easiest 50 %
+    assert len(benign_last) == 40 and max(benign_last) >= 50  # ratio 4, every benign graph eligible
+
+
+@pytest.mark.parametrize("amp", ["bf16", "off"])
+def test_amp_on_and_off_run_on_cpu(tmp_path: Path, amp: str) -> None:
+    cfg = base_config(tmp_path, training_config=TrainingConfig(epochs=1, amp=amp))
+    metrics = json.loads((run_experiment(cfg) / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and 0.0 <= metrics["test"]["f1"] <= 1.0
+
+
+def test_nan_guard_names_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdgat import tasks
+
+    original = tasks.ClassifierTask.loss
+    calls = {"n": 0}
+
+    def poisoned(self, model, batch):
+        loss, terms = original(self, model, batch)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            return loss * float("nan"), {**terms, "cross_entropy": loss * float("nan")}
+        return loss, terms
+
+    monkeypatch.setattr(tasks.ClassifierTask, "loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"epoch 0, step 2 \(batch 2 of the epoch.*cross_entropy=nan"):
+        run_experiment(base_config(tmp_path))
+    status = json.loads(next((tmp_path / "runs").rglob("status.json")).read_text())
+    assert status["state"] == "failed" and "step 2" in status["error"]
+
+
+def test_evaluate_on_a_folder_and_on_a_single_file(stage_runs: dict, capsys: pytest.CaptureFixture) -> None:
+    data = shared_data("hcrl_sa")
+    for stage in (("classifier", "GAT", "all_samples"), ("fusion", "DQN", "all_samples")):
+        run_dir = stage_runs[stage]
+        folder = data / "test_02_unknown_vehicle_known_attack"
+        assert evaluate_main([str(run_dir), "--data-root", str(folder), "--dataset", "hcrlsa"]) == 0
+        result = json.loads((run_dir / "eval_test_02_unknown_vehicle_known_attack.json").read_text())
+        assert result["trained_on"] == "synthetic" and result["evaluated_on"] == "hcrlsa"
+        assert len(result["per_file"]) == 2
+        assert result["all"]["n"] == sum(v["n"] for v in result["per_file"].values()) > 1000
+        single = folder / "DoS-spark.csv.gz"
+        assert evaluate_main([str(run_dir), "--data-root", str(single)]) == 0
+        one = json.loads((run_dir / "eval_DoS-spark.json").read_text())
+        assert list(one["per_file"]) == [str(single)]
+        assert one["all"]["n_attack"] > 0
+    assert "f1" in capsys.readouterr().out
+    assert evaluate_main([str(run_dir), "--data-root", str(data / "nope")]) == 2
