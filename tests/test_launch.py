@@ -161,6 +161,23 @@ def test_osc_preset_fills_partition(tmp_path: Path) -> None:
         assert f"#SBATCH {line}\n" in script
 
 
+def test_default_pipeline_orders_teachers_before_students(tmp_path: Path) -> None:
+    found = scripts(ok(launch(["--pipeline", "--dry-run"], tmp_path)).stdout)
+    assert list(found) == [
+        "vgae_teacher",
+        "gat_teacher",
+        "vgae_student",
+        "dqn_teacher",
+        "gat_student",
+        "dqn_student",
+    ]
+    assert "--dependency" not in found["vgae_teacher"]
+    after = "#SBATCH --dependency=afterok:JOBID_dqn_teacher:JOBID_vgae_student:JOBID_gat_student\n"
+    assert after in found["dqn_student"]
+    (tmp_path / "cycle.yaml").write_text("stages:\n  - {name: a, after: [b]}\n  - {name: b, after: [a]}\n")
+    user_error(launch(["--pipeline-file", "cycle.yaml", "--dry-run"], tmp_path), "cycle")
+
+
 # ---------------------------------------------------------------- real Slurm
 
 

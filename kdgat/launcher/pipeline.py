@@ -37,6 +37,8 @@ def _levels(arch: str, learning: str, size: str, distill: str, mode: str) -> dic
     )
 
 
+# Each stage waits for the runs it builds on: a KD student for its teacher (same arch, size teacher),
+# the curriculum for a VGAE of its size, fusion for VGAE and GAT of its size (DESIGN §2).
 KD_GAT: tuple[Stage, ...] = (
     Stage("vgae_teacher", _levels("VGAE", "unsupervised", "teacher", "no", "normals_only")),
     Stage(
@@ -57,7 +59,7 @@ KD_GAT: tuple[Stage, ...] = (
     Stage(
         "gat_student",
         _levels("GAT", "classifier", "student", "standard", "curriculum_classifier"),
-        ("gat_teacher", "vgae_teacher"),
+        ("gat_teacher", "vgae_student"),  # its teacher, and the same-size VGAE that ranks its curriculum
     ),
     Stage(
         "dqn_student",
