@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cfg, options = parse_config(argv)
         if options.print_config:
+            from kdgat.models import nominal_parameter_count
+
+            params, note = nominal_parameter_count(cfg)
             print(f"# preset: {configs.preset_name(cfg)}")
+            print(f"# parameters: {params:,} ({note})")
             print(configs.to_yaml(cfg), end="")
             return 0
         from kdgat.experiment import run_experiment

@@ -104,15 +104,17 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
     d = cfg.dataset_config
     per_file: dict[str, Any] = {}
     ys, scores, types = [], [], []
-    for path in capture_files(Path(data_root)):
+    data_root = Path(data_root)
+    for path in capture_files(data_root):
+        key = path.name if data_root.is_file() else str(path.relative_to(data_root))
         graphs = normalise(
             graphs_of_files([path], d.window, d.stride, best["vocabulary"]), best["normalisation"]
         )
         if len(graphs) == 0:
-            per_file[str(path)] = {"n": 0, "note": f"fewer than {d.window} frames: no window"}
+            per_file[key] = {"n": 0, "note": f"fewer than {d.window} frames: no window"}
             continue
         s = score(graphs)
-        per_file[str(path)] = report(graphs.y.numpy(), s, threshold, graphs.attack_type)
+        per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type)
         ys.append(graphs.y.numpy())
         scores.append(s)
         types += graphs.attack_type

@@ -16,6 +16,7 @@ from kdgat.data.dataset import load_splits
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json, atomic_write_text
 from kdgat.loop import Preempted
+from kdgat.results import write_hparams
 from kdgat.runs import claim_run_dir, experiment_dir, git_commit, now, update_status
 from kdgat.stages import stage_for
 from kdgat.upstream import find_upstream
@@ -138,4 +139,5 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
     )
     atomic_write_json(run_dir / "metrics.json", metrics)
     update_status(run_dir, state="finished", finished_at=now(), timings=timings)
+    write_hparams(run_dir)  # the HParams dashboard compares runs by knobs and final metrics
     return metrics

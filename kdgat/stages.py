@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.tensorboard import SummaryWriter
 
 import configs
 from configs import ExperimentConfig
@@ -46,6 +47,18 @@ def evaluate_scores(
     types = [t for v in tests.values() for t in v[2]]
     out["test"] = report(y, scores, threshold, types)
     return out
+
+
+def log_pr_curves(run_dir: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], step: int) -> None:
+    """TensorBoard PR curves (scores min-max scaled into [0, 1], which keeps the curve's shape)."""
+    writer = SummaryWriter(str(run_dir), filename_suffix=".kdgat_pr")
+    for name, (y, scores) in curves.items():
+        if len(y) == 0:
+            continue
+        span = scores.max() - scores.min()
+        scaled = (scores - scores.min()) / span if span > 0 else np.zeros_like(scores)
+        writer.add_pr_curve(f"pr/{name}", torch.from_numpy(y), torch.from_numpy(scaled), global_step=step)
+    writer.close()
 
 
 def _upstream_vgae(cfg: ExperimentConfig, splits: Splits, device: torch.device, purpose: str) -> UpstreamRun:
@@ -91,11 +104,13 @@ def train_graph_stage(
     model.load_state_dict(best["model"])
     val_scores = predict(task, model, val, device, cfg)
     threshold = task.threshold(val.y.numpy(), val_scores)
-    metrics = evaluate_scores(
-        (val.y.numpy(), val_scores),
-        {n: (g.y.numpy(), predict(task, model, g, device, cfg), g.attack_type) for n, g in tests.items()},
-        threshold,
-    )
+    test_scores = {
+        n: (g.y.numpy(), predict(task, model, g, device, cfg), g.attack_type) for n, g in tests.items()
+    }
+    metrics = evaluate_scores((val.y.numpy(), val_scores), test_scores, threshold)
+    curves = {"val": (val.y.numpy(), val_scores)}
+    curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
+    log_pr_curves(run_dir, curves, summary["best_epoch"])
     metrics.update(threshold=threshold, params=count_parameters(model), upstream=upstream, **summary)
     return metrics
 
@@ -136,9 +151,11 @@ def train_dqn_stage(
     def fused(x):
         return fused_probability(x, greedy_alpha(q_net, scaler(x.state), cfg))
 
-    metrics = evaluate_scores(
-        (val_in.y, fused(val_in)), {n: (x.y, fused(x), x.attack_type) for n, x in tests_in.items()}, 0.5
-    )
+    test_scores = {n: (x.y, fused(x), x.attack_type) for n, x in tests_in.items()}
+    metrics = evaluate_scores((val_in.y, fused(val_in)), test_scores, 0.5)
+    curves = {"val": (val_in.y, fused(val_in))}
+    curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
+    log_pr_curves(run_dir, curves, summary["best_epoch"])
     alpha = cfg.learning_config.fixed_alpha
     all_tests = list(tests_in.values())
     y = np.concatenate([x.y for x in all_tests])

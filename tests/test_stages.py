@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import configs
 from configs import DatasetConfig, ExperimentConfig, TrainingConfig
@@ -15,6 +16,7 @@ from kdgat.errors import PrerequisiteError, TrainingDiverged
 from kdgat.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from kdgat.fusion import STATE_FEATURES
+from kdgat.models import nominal_parameter_count
 from kdgat.tasks import curriculum_selection
 from tests.conftest import run_train, shared_data
 
@@ -76,6 +78,29 @@ def test_stage_writes_a_complete_run_directory(stage_runs: dict, stage: tuple[st
     assert set(metrics["test"]["attack_types"]) <= {"dos", "fuzzing", "spoofing"}
     if stage[0] == "fusion" or stage[2] == "curriculum_classifier":
         assert "vgae_run" in metrics["upstream"]
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=["-".join(s) for s in STAGES])
+def test_print_config_parameter_count_matches_the_trained_model(stage_runs: dict, stage: tuple) -> None:
+    run_dir = stage_runs[stage]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    cfg = configs.load_yaml(run_dir / "config.yaml")
+    nominal, note = nominal_parameter_count(cfg)
+    if stage[1] == "DQN":
+        assert note == "exact" and nominal == metrics["params"]
+    else:
+        per_id = int(note.split()[1])
+        assert nominal + per_id * metrics["data"]["vocabulary_size"] == metrics["params"]
+
+
+def test_tensorboard_has_pr_curves_and_hparams(stage_runs: dict) -> None:
+    run_dir = stage_runs[("unsupervised", "VGAE", "normals_only")]
+    events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    events.Reload()
+    tensors = set(events.Tags()["tensors"])
+    assert "pr/val" in tensors and "pr/test/test_01_known_vehicle_known_attack" in tensors
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    assert "final/test.f1" in events.Tags()["scalars"]
 
 
 def test_vgae_threshold_is_chosen_on_validation(stage_runs: dict) -> None:
@@ -163,7 +188,7 @@ def test_evaluate_on_a_folder_and_on_a_single_file(stage_runs: dict, capsys: pyt
         single = folder / "DoS-spark.csv.gz"
         assert evaluate_main([str(run_dir), "--data-root", str(single)]) == 0
         one = json.loads((run_dir / "eval_DoS-spark.json").read_text())
-        assert list(one["per_file"]) == [str(single)]
+        assert list(one["per_file"]) == ["DoS-spark.csv.gz"]
         assert one["all"]["n_attack"] > 0
     assert "f1" in capsys.readouterr().out
     assert evaluate_main([str(run_dir), "--data-root", str(data / "nope")]) == 2

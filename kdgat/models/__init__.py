@@ -40,3 +40,24 @@ def build_q_network(cfg: ExperimentConfig, state_dim: int) -> QNetwork:
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def nominal_parameter_count(cfg: ExperimentConfig) -> tuple[int, str]:
+    """Parameters of the configured model before any data is read, and what they exclude.
+
+    The CAN-ID embedding grows with the training vocabulary, so it is counted for the UNK row
+    only; metrics.json has the exact count of a trained run.
+    """
+    from kdgat.data.graphs import EDGE_FEATURES, NODE_FEATURES
+    from kdgat.fusion import STATE_FEATURES
+
+    if cfg.model_architecture == "DQN":
+        return count_parameters(build_q_network(cfg, len(STATE_FEATURES))), "exact"
+    node_dim = len(NODE_FEATURES)
+    if cfg.learning_type == "fusion":
+        node_dim += cfg.model_size_config.latent_dim + 3  # frozen VGAE latent mean and three errors
+    model = build_graph_model(cfg, 1, node_dim, len(EDGE_FEATURES))
+    per_id = cfg.model_size_config.embedding_dim
+    if cfg.model_architecture == "VGAE":
+        per_id += 2 * (cfg.model_size_config.latent_dim + 1)  # ID and neighbourhood decoders
+    return count_parameters(model), f"+ {per_id} per CAN ID in the training vocabulary"
