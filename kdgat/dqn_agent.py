@@ -215,7 +215,9 @@ def train_dqn(
                 if stop.received is not None:
                     atomic_torch_save(last_path, checkpoint(epoch, episode + 1))
                     writer.close()
-                    raise Preempted(f"signal {stop.received} at epoch {epoch}, episode {episode + 1}")
+                    raise Preempted(
+                        f"signal {stop.received} at epoch {epoch}, episode {episode + 1}", stop.signals
+                    )
             start_episode = 0
             val_fused = fused_probability(val, greedy_alpha(q_net, val_state, cfg))
             val_metrics = binary_metrics(val.y, val_fused)

@@ -28,9 +28,17 @@ from kdgat.tasks import Task
 
 
 class Preempted(Exception):
-    """A stop signal arrived; last.pt holds the exact state to resume from."""
+    """A stop signal arrived; last.pt holds the exact state to resume from.
+
+    `signals` is the live set of every stop signal the loop received (it keeps growing while the
+    handler stays installed), so a launcher can tell TERM + USR2 (requeue) from a bare TERM.
+    """
 
     run_dir: Path | None = None
+
+    def __init__(self, message: str, signals: set[int] | None = None) -> None:
+        super().__init__(message)
+        self.signals = signals if signals is not None else set()
 
 
 def seed_everything(seed: int) -> None:
@@ -134,6 +142,7 @@ class StopSignal:
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.signals: set[int] = set()
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "StopSignal":
@@ -144,6 +153,7 @@ class StopSignal:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.received = signum
+        self.signals.add(signum)
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
@@ -262,7 +272,7 @@ def fit(
                 if stop.received is not None:
                     atomic_torch_save(last_path, checkpoint(epoch, step + 1))
                     writer.close()
-                    raise Preempted(f"signal {stop.received} at epoch {epoch}, step {step + 1}")
+                    raise Preempted(f"signal {stop.received} at epoch {epoch}, step {step + 1}", stop.signals)
             start_step = 0
             train_loss = partial["loss_sum"] / max(partial["graphs"], 1)
             partial = {"loss_sum": 0.0, "graphs": 0}

@@ -8,11 +8,9 @@ handler directly and ends the same way. The run dir is also recorded in the job'
 so a job that Slurm itself requeues (preemption in REQUEUE mode) resumes in the same directory too.
 """
 
-import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,29 +32,6 @@ def _record_path(env: submitit.JobEnvironment | None) -> Path | None:
     if env is None or env.cluster != "slurm":
         return None
     return Path(env.paths.folder) / RUN_DIR_RECORD
-
-
-@contextlib.contextmanager
-def _signals_seen_by_loop(seen: set[int]) -> Iterator[None]:
-    """Record every stop signal the loop's handler receives (it keeps only the last one, and a
-    second signal arriving while it saves last.pt would otherwise be invisible here)."""
-    from kdgat import loop
-
-    StopSignal = getattr(loop, "StopSignal", None)
-    original = getattr(StopSignal, "_handle", None)
-    if StopSignal is None or original is None:  # the loop changed: submitit's handler alone decides
-        yield
-        return
-
-    def handle(stop: Any, signum: int, frame: Any) -> None:
-        seen.add(signum)
-        original(stop, signum, frame)
-
-    StopSignal._handle = handle  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        StopSignal._handle = original  # type: ignore[method-assign]
 
 
 class TrainJob(submitit.helpers.Checkpointable):
@@ -103,14 +78,12 @@ class TrainJob(submitit.helpers.Checkpointable):
         update_status(run_dir, launcher=job)
         from kdgat.loop import Preempted
 
-        seen: set[int] = set()
         try:
             from kdgat.experiment import run_experiment
 
-            with _signals_seen_by_loop(seen):
-                run_experiment(cfg, run_dir)
-        except Preempted:
-            self._hand_to_submitit(seen, env)
+            run_experiment(cfg, run_dir)
+        except Preempted as stop:
+            self._hand_to_submitit(stop.signals, env)
             raise
         except SystemExit:
             if self._requeued:  # submitit's handler requeued us outside the loop; run_experiment saw an exit
