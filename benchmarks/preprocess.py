@@ -39,7 +39,7 @@ REFERENCE_FILE = "hcrl_sa/train_01_attack_free/attack-free-kia.csv.gz"
 
 def reference_graphs(path: Path, window: int, stride: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """The straightforward way: pandas read, per-row hex parsing, a Python loop per window."""
-    table = pd.read_csv(path, dtype=str)
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
     time_s = table["timestamp"].astype(float).to_numpy()
     can_id = np.array([int(v, 16) for v in table["arbitration_id"]], dtype=np.int64)
     payload_rows = [bytes.fromhex(v.strip()) for v in table["data_field"]]

@@ -216,3 +216,29 @@ def test_graph_builder_features_by_hand(tmp_path: Path) -> None:
     assert sorted(map(tuple, edges)) == [(0, 0), (0, 1), (1, 0)]
     batch = gather_graphs(graphs, torch.tensor([1, 0]))
     assert batch.num_graphs == 2 and batch.batch.tolist() == [0, 1, 1]
+
+
+@pytest.mark.parametrize("id_range", [0x800, 1 << 29])  # 11-bit IDs (counting path) and 29-bit (sort path)
+@pytest.mark.parametrize("stride", [20, 10])
+def test_vectorised_builder_equals_per_window_reference(tmp_path: Path, id_range: int, stride: int) -> None:
+    from benchmarks.preprocess import reference_graphs
+
+    rng = np.random.default_rng(3)
+    n = 1000
+    ids = rng.choice(rng.integers(0, id_range, 30), n)
+    lengths = rng.integers(0, 9, n)
+    stamps = 1e9 + np.arange(n) * 0.0007 + rng.uniform(0, 1e-4, n)
+    payloads = [rng.bytes(int(k)).hex().upper() for k in lengths]
+    rows = [f"{stamps[i]:.6f},{ids[i]:X},{payloads[i]},{int(i % 97 == 0)}" for i in range(n)]
+    path = tmp_path / "fuzz.csv"
+    path.write_text("timestamp,arbitration_id,data_field,attack\n" + "\n".join(rows) + "\n")
+    frames = read_frames(path, "can4")
+    graphs = build_graphs(frames, 0, len(frames), 20, stride, {})
+    ref_x, ref_e, _ = reference_graphs(path, 20, stride)
+    xs = np.split(graphs.x[:, :-1].numpy(), graphs.node_ptr[1:-1].numpy())
+    es = np.split(graphs.edge_attr.numpy(), graphs.edge_ptr[1:-1].numpy())
+    assert len(xs) == len(ref_x)
+    for a, b in zip(xs, ref_x, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    for a, b in zip(es, ref_e, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)

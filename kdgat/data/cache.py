@@ -8,18 +8,17 @@ load, deleted and rebuilt. Nothing is written for a capture that fails to parse.
 """
 
 import hashlib
-import io
 import json
+import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kdgat.io import atomic_write_bytes
-
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"KDGATGRAPHS\x00"
 _HEADER = struct.Struct("<12sQI")  # magic, payload length, crc32
 
@@ -43,19 +42,40 @@ def entry_path(cache_dir: Path, key: str) -> Path:
 
 
 def save_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    meta_bytes = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    np.savez(buffer, __meta__=meta_bytes, **arrays)
-    payload = buffer.getvalue()
+    """Write an entry: header (magic, payload length, CRC-32), then a JSON table of contents and
+    the arrays' raw bytes. Temp file + rename; no fsync: an entry cut short by a crash fails its
+    length/CRC check on the next load and is rebuilt."""
+    arrays = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+    table, offset = {}, 0
+    for name, array in arrays.items():
+        table[name] = [array.dtype.str, list(array.shape), offset]
+        offset += array.nbytes
+    head = json.dumps({"meta": meta, "arrays": table}, sort_keys=True).encode()
+    parts = [struct.pack("<Q", len(head)), head, *(memoryview(a).cast("B") for a in arrays.values())]
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    length = sum(len(p) for p in parts)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_HEADER.pack(MAGIC, length, crc))
+            for part in parts:
+                handle.write(part)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The entry's arrays and metadata, or None when it is missing, partial or corrupt (a bad
     entry is deleted so that it is rebuilt)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:  # into a bytearray: the arrays are writable views
+            data = bytearray(os.fstat(handle.fileno()).st_size)
+            handle.readinto(data)
     except OSError:
         return None
     try:
@@ -63,10 +83,16 @@ def load_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | Non
         payload = memoryview(data)[_HEADER.size :]
         if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
             raise ValueError("bad header, length or checksum")
-        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
-    except (ValueError, OSError, struct.error, KeyError, zlib.error, EOFError):
+        (head_len,) = struct.unpack_from("<Q", payload)
+        head = json.loads(bytes(payload[8 : 8 + head_len]).decode())
+        body = payload[8 + head_len :]
+        arrays = {}
+        for name, (dtype, shape, offset) in head["arrays"].items():
+            count = int(np.prod(shape, dtype=np.int64))
+            array = np.frombuffer(body, dtype=np.dtype(dtype), count=count, offset=offset)
+            arrays[name] = array.reshape(shape)
+        meta = head["meta"]
+    except (ValueError, OSError, struct.error, KeyError, TypeError, zlib.error, EOFError):
         path.unlink(missing_ok=True)
         return None
     return arrays, meta

@@ -3,7 +3,15 @@
 Per window of W frames: nodes are the distinct CAN IDs, directed edges the transitions between
 consecutive frames (counted; self-loops kept). The builder consumes the canonical event table
 (`Events`; `Frames` converts itself). All windows of a frame block are built in one pass
-of numpy sorting and bincounts; there is no Python loop per window.
+of numpy sorting and bincounts; there is no Python loop per window (benchmarks/preprocess.py
+holds a per-window reference implementation, and a test checks both give the same graphs).
+
+Node features (NODE_FEATURES): occurrence count, first/last position in the window, per-byte
+mean/std/range, mean DLC, payload change rate between successive frames of the ID, mean payload
+byte entropy, log inter-arrival mean/std, in/out degree, has_timing (0 for captures without
+timestamps, whose timing features are then all 0) and is_unknown_id (ID not in the training
+vocabulary). Edge features (EDGE_FEATURES): log transition count, log gap mean/std. Plus the
+ID index for an embedding (node_id, UNK = 0), graph label y, attack_type and per-node labels.
 """
 
 import dataclasses
@@ -208,6 +216,29 @@ def payload_entropy(payload: np.ndarray, length: np.ndarray) -> np.ndarray:
     return _LOG2[n] - logs / n
 
 
+def _window_nodes(
+    window_of: np.ndarray, entity: np.ndarray, num_windows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (window, entity) pairs, window-major and by entity: (node window, node entity,
+    node of each frame). Without sorting when the entity table is small (11-bit CAN IDs):
+    entities are densified by a lookup table and nodes found by counting (window, entity)."""
+    if len(entity) and 0 <= entity.min() and entity.max() < (1 << 20):
+        present = np.zeros(int(entity.max()) + 1, dtype=bool)
+        present[entity] = True
+        distinct = np.flatnonzero(present)
+        if num_windows * len(distinct) <= 8 * len(entity) + (1 << 16):
+            dense_of = np.cumsum(present) - 1
+            key = window_of * len(distinct) + dense_of[entity]
+            used = np.zeros(num_windows * len(distinct), dtype=bool)
+            used[key] = True
+            node_keys = np.flatnonzero(used)
+            node_of_key = np.cumsum(used) - 1
+            return node_keys // len(distinct), distinct[node_keys % len(distinct)], node_of_key[key]
+    key = window_of * (1 << 32) + entity
+    node_keys, frame_node = np.unique(key, return_inverse=True)
+    return node_keys >> 32, node_keys & ((1 << 32) - 1), frame_node.reshape(-1)
+
+
 def build_raw(
     frames: Frames | Events, block_start: int, block_stop: int, window: int, stride: int
 ) -> dict[str, np.ndarray]:
@@ -224,10 +255,12 @@ def build_raw(
     lo, hi = int(starts[0]), int(starts[-1]) + window
     # Per-frame quantities once per frame, not once per window the frame is in.
     entropy_frame = payload_entropy(events.payload[lo:hi], events.payload_len[lo:hi])
-    frame_index = (starts - lo)[:, None] + np.arange(window)[None, :]  # (G, W), relative to lo
-    flat_index = frame_index.reshape(-1)
+    if stride == window:  # windows tile the block: every frame once, in order (views, no gather)
+        flat_index: slice | np.ndarray = slice(0, hi - lo)
+    else:
+        flat_index = ((starts - lo)[:, None] + np.arange(window)[None, :]).reshape(-1)  # (G*W,)
     can_id = events.entity[lo:hi][flat_index]
-    time = events.time[lo:hi][flat_index] if events.has_time else np.zeros(len(flat_index))
+    time = events.time[lo:hi][flat_index] if events.has_time else np.zeros(num_windows * window)
     payload = events.payload[lo:hi][flat_index]  # (G*W, 8) uint8
     label = events.label[lo:hi][flat_index].reshape(num_windows, window)
     dlc = events.payload_len[lo:hi][flat_index].astype(np.float64)
@@ -235,12 +268,8 @@ def build_raw(
 
     # Nodes: distinct (window, entity), sorted window-major so each graph's nodes are contiguous.
     window_of = np.repeat(np.arange(num_windows, dtype=np.int64), window)
-    key = window_of * (1 << 32) + can_id
-    node_keys, frame_node = np.unique(key, return_inverse=True)
-    frame_node = frame_node.reshape(-1)
-    num_nodes = len(node_keys)
-    node_window = node_keys >> 32
-    node_entity = node_keys & ((1 << 32) - 1)
+    node_window, node_entity, frame_node = _window_nodes(window_of, can_id, num_windows)
+    num_nodes = len(node_window)
     node_ptr = np.searchsorted(node_window, np.arange(num_windows + 1))
 
     # Frames grouped by node (stable: capture order inside each node).

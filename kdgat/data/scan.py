@@ -85,11 +85,15 @@ class Fields:
         return bytes(self.buf[self.fstart[k] : self.fend[k]]).decode("utf-8", "replace")
 
 
+PAD = 64  # zero bytes after the text, so that fixed-width reads past a field stay in bounds
+
+
 def _lines(text: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not text.endswith(b"\n"):
         text = text + b"\n"
-    buf = np.frombuffer(text, dtype=np.uint8)
-    newline = np.flatnonzero(buf == 10)
+    buf = np.zeros(len(text) + PAD, dtype=np.uint8)
+    buf[: len(text)] = np.frombuffer(text, dtype=np.uint8)
+    newline = np.flatnonzero(buf[: len(text)] == 10)
     line_start = np.concatenate([[0], newline[:-1] + 1]).astype(np.int64)
     line_end = newline.astype(np.int64)
     has_cr = (line_end > line_start) & (buf[np.maximum(line_end - 1, 0)] == 13)
@@ -99,7 +103,7 @@ def _lines(text: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def split_delimited(text: bytes, delimiter: bytes = b",", strip: bool = True) -> Fields:
     """Lines split at every delimiter (empty fields kept); white space around fields trimmed."""
     buf, line_start, line_end = _lines(text)
-    delim = np.flatnonzero(buf == delimiter[0]).astype(np.int64)
+    delim = np.flatnonzero(buf[: len(buf) - PAD] == delimiter[0]).astype(np.int64)
     line_of = np.searchsorted(line_end, delim)  # line_end sorted; a delimiter sits before its line's end
     inside = delim < line_end[np.minimum(line_of, len(line_end) - 1)]  # not in a stripped CR slot
     delim, line_of = delim[inside], line_of[inside]
@@ -122,7 +126,8 @@ def split_delimited(text: bytes, delimiter: bytes = b",", strip: bool = True) ->
 def split_whitespace(text: bytes) -> Fields:
     """Lines split into runs of non-blank characters (spaces and tabs separate fields)."""
     buf, line_start, line_end = _lines(text)
-    blank = _SPACE[buf] | (buf == 10)
+    text_part = buf[: len(buf) - PAD]
+    blank = _SPACE[text_part] | (text_part == 10)
     prev_blank = np.concatenate([[True], blank[:-1]])
     next_blank = np.concatenate([blank[1:], [True]])
     fstart = np.flatnonzero(~blank & prev_blank).astype(np.int64)
@@ -161,6 +166,8 @@ def gather(buf: np.ndarray, start: np.ndarray, end: np.ndarray, width: int) -> t
 
 def _char(buf: np.ndarray, start: np.ndarray, c: int) -> np.ndarray:
     """Byte c of every field (garbage past a field's end: callers mask with the length)."""
+    if len(buf) > PAD and not buf[-PAD:].any():  # padded by _lines: no bounds check needed
+        return buf[start + c]
     return buf[np.minimum(start + c, len(buf) - 1)]
 
 
