@@ -12,7 +12,7 @@ import torch
 
 import configs
 from configs import ExperimentConfig
-from kdgat.data.dataset import load_splits
+from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json, atomic_write_text
 from kdgat.loop import Preempted
@@ -39,6 +39,20 @@ def check_prerequisites(cfg: ExperimentConfig) -> None:
     if cfg.model_architecture == "DQN":
         modes = ("all_samples", "curriculum_classifier")
         find_upstream(cfg, "classifier", "GAT", modes, cfg.gat_run, purpose)
+
+
+def data_warnings(splits: Splits) -> list[str]:
+    """Conditions that make a run's numbers less meaningful than they look."""
+    warnings = []
+    if int(splits.val.y.sum()) == 0:
+        warnings.append(
+            "the validation split has no attack windows, so early stopping and the decision "
+            "threshold see benign data only (attacks in the training files lie outside their last "
+            "val_fraction); validation F1 is 0 by construction."
+        )
+    if int(splits.train.y.sum()) == 0:
+        warnings.append("the training split has no attack windows: a classifier cannot learn attacks.")
+    return warnings
 
 
 def resolve_device(cfg: ExperimentConfig) -> torch.device:
@@ -117,6 +131,9 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
         f"{sum(len(g) for g in splits.test.values())} test graphs from {splits.data_root}",
         flush=True,
     )
+    warnings = data_warnings(splits)
+    for warning in warnings:
+        print(f"warning: {warning}", flush=True)
     atomic_write_json(run_dir / "normalisation.json", splits.normalisation)
     extra = {
         "config": configs.to_dict(cfg),
@@ -128,6 +145,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
     timings["train_eval_s"] = time.perf_counter() - started
     metrics.update(
         preset=configs.preset_name(cfg),
+        warnings=warnings,
         data={
             "root": str(splits.data_root),
             "train_graphs": len(splits.train),

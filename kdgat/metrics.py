@@ -54,7 +54,11 @@ def best_f1_threshold(y_true: np.ndarray, score: np.ndarray) -> float:
         return float(np.nextafter(score.max(), np.inf))
     thresholds, tps, fps = _ranked(y_true, score)
     f1 = 2 * tps / (2 * tps + fps + (y_true.sum() - tps))
-    return float(thresholds[int(np.argmax(f1))])
+    best = int(np.argmax(f1))
+    if best + 1 < len(thresholds):
+        # Midway to the next lower score: same decisions on validation, more margin on new data.
+        return float((thresholds[best] + thresholds[best + 1]) / 2)
+    return float(thresholds[best])
 
 
 def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict:
