@@ -242,3 +242,12 @@ def test_vectorised_builder_equals_per_window_reference(tmp_path: Path, id_range
         np.testing.assert_allclose(a, b, atol=1e-4)
     for a, b in zip(es, ref_e, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_progress_is_quiet_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from kdgat.data.dataset import Progress
+
+    progress = Progress(3)
+    for _ in range(3):
+        progress.update(1000)
+    assert not progress.enabled and capsys.readouterr().err == ""

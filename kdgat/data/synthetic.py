@@ -76,7 +76,9 @@ def _attack_bursts(
     return t, np.concatenate(can_ids), np.concatenate(payloads), np.full(len(t), 8)
 
 
-def _to_csv(time: np.ndarray, can_id: np.ndarray, payload: np.ndarray, label: np.ndarray, dlc: np.ndarray) -> bytes:
+def _to_csv(
+    time: np.ndarray, can_id: np.ndarray, payload: np.ndarray, label: np.ndarray, dlc: np.ndarray
+) -> bytes:
     hex_payload = [row[:n].tobytes().hex().upper() for row, n in zip(payload, dlc, strict=True)]
     lines = [
         f"{t:.6f},{i:03X},{p},{y}"
@@ -118,7 +120,9 @@ def synthetic_root(cache_dir: Path, train_frames: int, test_frames: int, seed: i
     for k, attack in enumerate(ATTACKS):
         layout[f"train_02_with_attacks/{attack}.csv.gz"] = (per_attack_train, seed + 1 + k, attack)
         layout[f"test_01_known_vehicle_known_attack/{attack}.csv.gz"] = (
-            test_frames // len(ATTACKS), seed + 11 + k, attack
+            test_frames // len(ATTACKS),
+            seed + 11 + k,
+            attack,
         )
     for relative, (frames, file_seed, attack) in layout.items():
         path = root / relative
