@@ -19,7 +19,7 @@ import tyro
 import yaml
 
 Modality = Literal["automotive", "internet", "watertreatment"]
-Dataset = Literal["synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04"]
+Dataset = Literal["synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "daga", "road"]
 LearningType = Literal["unsupervised", "classifier", "fusion"]
 Architecture = Literal["VGAE", "GAT", "DQN"]
 ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
@@ -47,7 +47,7 @@ LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
 
 # Datasets per modality. internet and watertreatment get theirs with their readers (DESIGN §6).
 MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
-    "automotive": ("synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04"),
+    "automotive": ("synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "daga", "road"),
     "internet": (),
     "watertreatment": (),
 }

@@ -153,9 +153,11 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
             "test_graphs": {name: len(g) for name, g in splits.test.items()},
             "train_files": splits.files,
             "vocabulary_size": len(splits.vocabulary),
+            "skipped_rows": splits.skipped_rows,
+            "dropped_na_rows": splits.dropped_na,
         },
     )
     atomic_write_json(run_dir / "metrics.json", metrics)
-    update_status(run_dir, state="finished", finished_at=now(), timings=timings)
+    update_status(run_dir, state="finished", finished_at=now(), timings=timings, preprocess=splits.preprocess)
     write_hparams(run_dir)  # the HParams dashboard compares runs by knobs and final metrics
     return metrics
