@@ -119,6 +119,11 @@ class DatasetConfig:
     """Frames between the starts of consecutive windows (1..W)."""
     val_fraction: float = 0.2
     """Share of each training file, taken from its end, used for validation."""
+    val_placement: Literal["stratified", "end"] = "stratified"
+    """Where each training file's contiguous validation block lies: 'end' = its last val_fraction;
+    'stratified' = the val_fraction-sized block (on a grid) whose attack share is closest to the
+    file's, so validation sees attacks even when a capture's attacks all lie early. Training keeps
+    the frames before and after it; no window crosses either boundary."""
     test_dirs: tuple[str, ...] = ("test_*",)
     """Glob patterns of test folders under data_root; each is also scored on its own."""
     normalisation: Literal["standard", "none"] = "standard"

@@ -251,3 +251,34 @@ def test_progress_is_quiet_when_not_a_terminal(capsys: pytest.CaptureFixture[str
     for _ in range(3):
         progress.update(1000)
     assert not progress.enabled and capsys.readouterr().err == ""
+
+
+def test_stratified_validation_sees_attacks_that_lie_early(tmp_path: Path) -> None:
+    """can-train-and-test set_01 puts its training attacks early in each capture: the last
+    val_fraction of every file is attack-free, so 'end' validates on benign windows only."""
+    root = shared_data("can_train_and_test")
+    end = load_splits(make_cfg(tmp_path, "set01", data_root=root, val_placement="end"))
+    stratified = load_splits(make_cfg(tmp_path, "set01", data_root=root))
+    assert int(end.val.y.sum()) == 0
+    assert int(stratified.val.y.sum()) > 0
+    assert len(stratified.val) == len(end.val)
+    assert int(stratified.train.y.sum()) > 0
+
+
+@pytest.mark.parametrize("stride", [100, 50])
+def test_stratified_blocks_share_no_frame(tmp_path: Path, stride: int) -> None:
+    from kdgat.data.dataset import block_bounds
+
+    labels = np.zeros(10_000, dtype=np.int8)
+    labels[1_000:1_500] = 1  # attacks early in the capture
+    bounds = block_bounds("train_val", labels, 0.2, 0.0, "stratified")
+    # 100 attack frames in validation: its proportional share of the file's 500
+    assert bounds == {"train": (0, 1_400), "val": (1_400, 3_400), "train_tail": (3_400, 10_000)}
+    assert block_bounds("train_val", labels, 0.2, 0.0, "end") == {"train": (0, 8_000), "val": (8_000, 10_000)}
+    labels[:] = 0  # no attacks: the end, as before
+    assert block_bounds("train_val", labels, 0.2, 0.0, "stratified") == {
+        "train": (0, 8_000),
+        "val": (8_000, 10_000),
+    }
+    root = shared_data("can_train_and_test")
+    assert_no_shared_frames(load_splits(make_cfg(tmp_path, "set01", data_root=root, stride=stride)))

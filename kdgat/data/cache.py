@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAGIC = b"KDGATGRAPHS\x00"
 _HEADER = struct.Struct("<12sQI")  # magic, payload length, crc32
 

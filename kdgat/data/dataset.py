@@ -163,17 +163,42 @@ def resolve_data_root(cfg: ExperimentConfig) -> Path:
     return resolve_layout(cfg)[0]
 
 
-def block_bounds(kind: str, n: int, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
+def _val_start(labels: np.ndarray, stop: int, length: int, placement: str) -> int:
+    """Start of the validation block inside frames [0, stop).
+
+    'end': the last `length` frames. 'stratified': among blocks starting on a grid of length/10
+    frames (the last flush with `stop`), the one holding the number of attack frames closest to
+    its proportional share of the file's attacks, the latest on ties (so attack-free files keep
+    'end'); a capture whose attacks all lie early still validates on some of them.
+    """
+    if placement == "end" or length == 0 or stop <= length:
+        return stop - length
+    step = max(1, length // 10)
+    starts = np.unique(np.r_[np.arange(0, stop - length + 1, step), stop - length])
+    cumulative = np.concatenate([[0], np.cumsum(labels[:stop], dtype=np.int64)])
+    counts = cumulative[starts + length] - cumulative[starts]
+    gaps = np.abs(counts - cumulative[stop] * length / stop)
+    return int(starts[np.flatnonzero(gaps <= gaps.min() + 1e-9)[-1]])
+
+
+def block_bounds(
+    kind: str, labels: np.ndarray, val_fraction: float, test_fraction: float, placement: str = "end"
+) -> dict[str, tuple[int, int]]:
     """Contiguous frame blocks of one file: 'train_val' (training file), 'whole' (test file) or
-    'train_val_test' (flat datasets)."""
+    'train_val_test' (flat datasets; test is the file's end). Training frames after the validation
+    block form 'train_tail'; windows are cut inside each block, so none crosses a boundary."""
+    n = len(labels)
     if kind == "whole":
         return {"test": (0, n)}
-    if kind == "train_val":
-        cut = n - int(n * val_fraction)
-        return {"train": (0, cut), "val": (cut, n)}
-    b = n - int(n * test_fraction)
-    a = b - int(n * val_fraction)
-    return {"train": (0, a), "val": (a, b), "test": (b, n)}
+    stop = n if kind == "train_val" else n - int(n * test_fraction)
+    length = int(n * val_fraction)
+    a = _val_start(labels, stop, length, placement)
+    bounds = {"train": (0, a), "val": (a, a + length)}
+    if a + length < stop:
+        bounds["train_tail"] = (a + length, stop)
+    if kind == "train_val_test":
+        bounds["test"] = (stop, n)
+    return bounds
 
 
 @dataclasses.dataclass
@@ -186,18 +211,19 @@ class Prepared:
     frames: int
     skipped: int
     dropped_na: int
-    benign_ids: np.ndarray
-    benign_first: np.ndarray
+    train_ids: np.ndarray
     attack_type: str
     cached: bool
 
     def graphs(self, role: str, vocabulary: dict[int, int]) -> GraphSet:
-        return assemble(self.blocks.get(role, {}), vocabulary, self.attack_type, str(self.path))
+        parts = [role, "train_tail"] if role == "train" else [role]
+        return GraphSet.concat(
+            [assemble(self.blocks.get(r, {}), vocabulary, self.attack_type, str(self.path)) for r in parts]
+        )
 
     def vocabulary_ids(self) -> np.ndarray:
-        """Entities of benign frames inside the training block."""
-        stop = self.bounds.get("train", (0, 0))[1]
-        return self.benign_ids[self.benign_first < stop]
+        """Entities of benign frames inside the training blocks."""
+        return self.train_ids
 
 
 def _params(fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
@@ -207,6 +233,7 @@ def _params(fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
         "window": d.window,
         "stride": d.stride,
         "val_fraction": d.val_fraction if kind != "whole" else None,
+        "val_placement": d.val_placement if kind != "whole" else None,
         "test_fraction": d.test_fraction if kind == "train_val_test" else None,
         "malformed": d.malformed,
         "na_frames": d.na_frames,
@@ -233,16 +260,18 @@ def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
                 frames=meta["frames"],
                 skipped=meta["skipped"],
                 dropped_na=meta["dropped_na"],
-                benign_ids=arrays["benign_ids"],
-                benign_first=arrays["benign_first"],
+                train_ids=arrays["train_ids"],
                 attack_type=attack_type_from_name(path),
                 cached=True,
             )
     frames = read_frames(path, fmt, malformed=d.malformed, na_frames=d.na_frames)
-    bounds = block_bounds(kind, len(frames), d.val_fraction, d.test_fraction)
+    bounds = block_bounds(kind, frames.label, d.val_fraction, d.test_fraction, d.val_placement)
     blocks = {role: build_raw(frames, lo, hi, d.window, d.stride) for role, (lo, hi) in bounds.items()}
-    benign = np.flatnonzero(frames.label == 0)
-    benign_ids, first = np.unique(frames.can_id[benign], return_index=True)
+    in_training = np.zeros(len(frames), dtype=bool)
+    for role in ("train", "train_tail"):
+        if role in bounds:
+            in_training[slice(*bounds[role])] = True
+    train_ids = np.unique(frames.can_id[in_training & (frames.label == 0)])
     prepared = Prepared(
         path=path,
         blocks=blocks,
@@ -250,15 +279,13 @@ def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
         frames=len(frames),
         skipped=frames.skipped,
         dropped_na=frames.dropped_na,
-        benign_ids=benign_ids.astype(np.int64),
-        benign_first=benign[first].astype(np.int64),
+        train_ids=train_ids.astype(np.int64),
         attack_type=frames.attack_type,
         cached=False,
     )
     if target is not None:
         arrays = {f"{role}.{k}": v for role, raw in blocks.items() for k, v in raw.items()}
-        arrays["benign_ids"] = prepared.benign_ids
-        arrays["benign_first"] = prepared.benign_first
+        arrays["train_ids"] = prepared.train_ids
         meta = {
             "bounds": bounds,
             "frames": prepared.frames,
