@@ -9,6 +9,7 @@ and prints the metrics. Cross-vehicle and cross-dataset transfer in one command.
 """
 
 import argparse
+import fnmatch
 import json
 import re
 import sys
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 import configs
-from kdgat.data.dataset import graphs_of_files, normalise
+from kdgat.data.dataset import DATASETS, graphs_of_files, normalise
 from kdgat.data.graphs import GraphSet
 from kdgat.dqn_agent import StateScaler, greedy_alpha
 from kdgat.errors import DataError, UserError
@@ -32,19 +33,25 @@ from kdgat.stages import report
 from kdgat.tasks import ClassifierTask, VGAETask
 from kdgat.upstream import load_upstream, resolve_recorded
 
-CAPTURE_PATTERNS = ("*.csv", "*.csv.gz")
 
-
-def capture_files(path: Path) -> list[Path]:
-    """A single capture file, or every capture below a folder (sorted)."""
+def capture_files(path: Path, dataset: str) -> list[tuple[Path, str]]:
+    """(file, reader format) for a single capture or every capture below a folder, by the
+    file patterns of the dataset's layouts (e.g. DAGA files use the DAGA reader)."""
+    patterns: dict[str, str] = {}
+    for layout in DATASETS[dataset]:
+        for pattern, fmt in layout.patterns.items():
+            patterns.setdefault(pattern, fmt)
     if path.is_file():
-        return [path]
+        for pattern, fmt in patterns.items():
+            if fnmatch.fnmatch(path.name, pattern):
+                return [(path, fmt)]
+        raise DataError(f"{path} does not look like a {dataset} capture ({' or '.join(patterns)}).")
     if not path.is_dir():
         raise DataError(f"--data-root {path} does not exist; pass a capture file or a folder of captures.")
-    files = sorted({p for pattern in CAPTURE_PATTERNS for p in path.rglob(pattern)})
-    if not files:
-        raise DataError(f"{path} holds no *.csv or *.csv.gz capture files (searched recursively).")
-    return files
+    found = {p: fmt for pattern, fmt in reversed(patterns.items()) for p in path.rglob(pattern)}
+    if not found:
+        raise DataError(f"{path} holds no {' or '.join(patterns)} capture files (searched recursively).")
+    return sorted(found.items())
 
 
 def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device: torch.device):
@@ -105,10 +112,10 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
     per_file: dict[str, Any] = {}
     ys, scores, types = [], [], []
     data_root = Path(data_root)
-    for path in capture_files(data_root):
+    for path, fmt in capture_files(data_root, dataset or cfg.dataset):
         key = path.name if data_root.is_file() else str(path.relative_to(data_root))
         graphs = normalise(
-            graphs_of_files([path], d.window, d.stride, best["vocabulary"]), best["normalisation"]
+            graphs_of_files([path], d.window, d.stride, best["vocabulary"], fmt), best["normalisation"]
         )
         if len(graphs) == 0:
             per_file[key] = {"n": 0, "note": f"fewer than {d.window} frames: no window"}
@@ -146,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-root", type=Path, required=True, help="a capture file or a folder of captures"
     )
-    parser.add_argument("--dataset", help="name of the evaluated dataset (for the transfer matrix)")
+    parser.add_argument(
+        "--dataset",
+        help="the evaluated dataset (its file formats; the transfer matrix's column). Default: the run's",
+    )
     parser.add_argument("--name", help="suffix of the output file eval_<name>.json (default: from the path)")
     args = parser.parse_args(argv)
     try:
