@@ -178,6 +178,9 @@ class LearningConfig:
     """Curriculum: benign graphs per attack graph at the last ramp epoch."""
     curriculum_ramp_epochs: int = 0
     """Curriculum: epochs over which both rise (0 = all epochs)."""
+    dqn_fit_on: Literal["validation", "train"] = "validation"
+    """DQN fusion: learn from base-model outputs on held-out validation graphs (halved in
+    alternating blocks: learn / select), or on training graphs (where the GAT is overconfident)."""
     dqn_actions: int = 11
     """DQN fusion: number of fusion weights alpha, evenly spaced in [0, 1]."""
     dqn_gamma: float = 0.3

@@ -115,6 +115,24 @@ def train_graph_stage(
     return metrics
 
 
+DQN_BLOCK = 16  # consecutive validation windows kept together when validation is halved
+
+
+def dqn_graphs(cfg: ExperimentConfig, splits: Splits) -> tuple[GraphSet, GraphSet]:
+    """Graphs the agent learns from and graphs that select its best epoch.
+
+    'validation' (default): the frozen VGAE and GAT never trained on validation graphs, so their
+    outputs there are what they will be on new data; on training graphs the GAT is near-perfect
+    and the agent would only learn to trust it. Validation is halved in alternating blocks of
+    DQN_BLOCK consecutive windows (learn / select). 'train': learn on training graphs, select on
+    validation.
+    """
+    if cfg.learning_config.dqn_fit_on == "train":
+        return splits.train, splits.val
+    block = (torch.arange(len(splits.val)) // DQN_BLOCK) % 2
+    return splits.val.subset(block == 0), splits.val.subset(block == 1)
+
+
 def train_dqn_stage(
     cfg: ExperimentConfig, splits: Splits, run_dir: Path, device: torch.device, extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -130,7 +148,8 @@ def train_dqn_stage(
     def inputs(graphs: GraphSet):
         return fusion_inputs(cfg, graphs, vgae.model, threshold, gat.model, device)
 
-    train_in, val_in = inputs(splits.train), inputs(splits.val)
+    fit_graphs, select_graphs = dqn_graphs(cfg, splits)
+    train_in, val_in = inputs(fit_graphs), inputs(select_graphs)
     tests_in = {name: inputs(g) for name, g in splits.test.items()}
     scaler = StateScaler(train_in.state)
     torch.manual_seed(cfg.training_config.seed)

@@ -192,3 +192,22 @@ def test_evaluate_on_a_folder_and_on_a_single_file(stage_runs: dict, capsys: pyt
         assert one["all"]["n_attack"] > 0
     assert "f1" in capsys.readouterr().out
     assert evaluate_main([str(run_dir), "--data-root", str(data / "nope")]) == 2
+
+
+def test_dqn_learns_on_held_out_validation_halves(tmp_path: Path) -> None:
+    from kdgat.data.dataset import load_splits
+    from kdgat.stages import DQN_BLOCK, dqn_graphs
+
+    cfg = configs.resolve(base_config(tmp_path, learning_type="fusion", model_architecture="DQN"))
+    splits = load_splits(cfg)
+    learn, select = dqn_graphs(cfg, splits)
+    assert len(learn) + len(select) == len(splits.val) and len(learn) and len(select)
+    starts = lambda g: set(zip(g.source, g.frame_start.tolist(), strict=True))  # noqa: E731
+    assert not starts(learn) & starts(select)
+    assert starts(learn) | starts(select) == starts(splits.val)
+    assert learn.frame_start[:DQN_BLOCK].tolist() == splits.val.frame_start[:DQN_BLOCK].tolist()
+    fit_on_train = dataclasses.replace(
+        cfg, learning_config=dataclasses.replace(cfg.learning_config, dqn_fit_on="train")
+    )
+    learn, select = dqn_graphs(fit_on_train, splits)
+    assert learn is splits.train and select is splits.val
