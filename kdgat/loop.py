@@ -251,7 +251,7 @@ def fit(
                 with autocast_context(cfg, device):
                     loss, terms = task.loss(model, batch)
                 if not torch.isfinite(loss):
-                    named = ", ".join(f"{k}={float(v):.6g}" for k, v in terms.items())
+                    named = ", ".join(f"{k}={v.item():.6g}" for k, v in terms.items())
                     raise TrainingDiverged(
                         f"the loss became {float(loss)} at epoch {epoch}, step {global_step} "
                         f"(batch {step} of the epoch, first graphs {index[:8].tolist()}); loss terms: "
