@@ -5,6 +5,8 @@ the loss of a batch with its named terms, a per-graph score (higher = more likel
 the decision threshold chosen on validation, and the value early stopping maximises.
 """
 
+import abc
+
 import numpy as np
 import torch
 
@@ -14,7 +16,7 @@ from kdgat.metrics import best_f1_threshold
 from kdgat.models.vgae import VGAE, graph_scores
 
 
-class Task:
+class Task(abc.ABC):
     """Base: all training graphs every epoch; threshold 0.5; maximise validation F1."""
 
     def __init__(self, cfg: ExperimentConfig, train: GraphSet) -> None:
@@ -25,11 +27,13 @@ class Task:
         """Indices of the training graphs used in this epoch, shuffled by generator."""
         return torch.randperm(len(self.train), generator=generator)
 
+    @abc.abstractmethod
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        raise NotImplementedError
+        """The batch's loss and its named terms (the NaN guard prints them)."""
 
+    @abc.abstractmethod
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
-        raise NotImplementedError
+        """Per-graph score, higher = more likely an attack."""
 
     def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
         """Which validation graphs the validation loss averages over."""
