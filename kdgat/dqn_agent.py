@@ -20,7 +20,15 @@ from torch.utils.tensorboard import SummaryWriter
 from configs import ExperimentConfig, to_yaml
 from kdgat.fusion import FusionInputs, fused_probability
 from kdgat.io import atomic_torch_save
-from kdgat.loop import EarlyStopping, Preempted, StopSignal, rng_state, seed_everything, set_rng_state
+from kdgat.loop import (
+    EarlyStopping,
+    Preempted,
+    StopSignal,
+    rng_state,
+    save_epoch_end,
+    seed_everything,
+    set_rng_state,
+)
 from kdgat.metrics import binary_metrics
 from kdgat.models.dqn import QNetwork
 
@@ -110,7 +118,7 @@ def train_dqn(
     lc, t = cfg.learning_config, cfg.training_config
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(exist_ok=True)
-    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    last_path = ckpt_dir / "last.pt"
     seed_everything(t.seed)
     target = copy.deepcopy(q_net)
     optimizer = torch.optim.Adam(q_net.parameters(), lr=t.lr)
@@ -228,9 +236,7 @@ def train_dqn(
             writer.add_scalar("charts/val_f1", val_metrics["f1"], epoch)
             writer.add_scalar("charts/reward_sum", reward_sum, epoch)
             writer.add_scalar("charts/epoch_seconds", time.perf_counter() - started, epoch)
-            if improved:
-                atomic_torch_save(best_path, {"model": q_net.state_dict(), "epoch": epoch, **extra_state})
-            atomic_torch_save(last_path, checkpoint(epoch + 1, 0))
+            save_epoch_end(ckpt_dir, improved, q_net, epoch, extra_state, checkpoint(epoch + 1, 0))
             print(
                 f"epoch {epoch + 1}/{t.epochs}  val_f1 {val_metrics['f1']:.4f}  epsilon {epsilon:.3f}"
                 f"{'  *' if improved else ''}",

@@ -177,6 +177,20 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
+def save_epoch_end(
+    ckpt_dir: Path,
+    improved: bool,
+    model: torch.nn.Module,
+    epoch: int,
+    extra_state: dict[str, Any],
+    last_state: dict[str, Any],
+) -> None:
+    """best.pt (weights of the best validation epoch) when improved, then last.pt (resume state)."""
+    if improved:
+        atomic_torch_save(ckpt_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, **extra_state})
+    atomic_torch_save(ckpt_dir / "last.pt", last_state)
+
+
 def fit(
     cfg: ExperimentConfig,
     task: Task,
@@ -194,7 +208,7 @@ def fit(
     t = cfg.training_config
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(exist_ok=True)
-    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    last_path = ckpt_dir / "last.pt"
 
     seed_everything(t.seed)
     model.to(device)
@@ -298,9 +312,7 @@ def fit(
                 writer.add_scalar("charts/val_auroc", val_metrics["auroc"], epoch)
             writer.add_scalar("charts/learning_rate", record["lr"], epoch)
             writer.add_scalar("charts/epoch_seconds", time.perf_counter() - epoch_started, epoch)
-            if improved:
-                atomic_torch_save(best_path, {"model": model.state_dict(), "epoch": epoch, **extra_state})
-            atomic_torch_save(last_path, checkpoint(epoch + 1, 0))
+            save_epoch_end(ckpt_dir, improved, model, epoch, extra_state, checkpoint(epoch + 1, 0))
             print(
                 f"epoch {epoch + 1}/{t.epochs}  train_loss {train_loss:.4f}  val_loss {val_loss:.4f}  "
                 f"val_f1 {val_metrics['f1']:.4f}{'  *' if improved else ''}",
