@@ -159,7 +159,17 @@ class LearningConfig:
     kd_temperature: float = 4.0
     """Knowledge-distillation softmax temperature."""
     kd_alpha: float = 0.7
-    """Weight of the distillation term against the hard-label loss."""
+    """Weight of the distillation term against the student's own loss: (1 - a) own + a KD."""
+    kd_latent_weight: float = 1.0
+    """VGAE distillation: weight of matching the teacher's latent means (through a learned projection)."""
+    kd_reconstruction_weight: float = 1.0
+    """VGAE distillation: weight of matching the teacher's reconstructions (features, ID, neighbours)."""
+    kd_lsp_weight: float = 1.0
+    """topology_preserving: weight of local-structure matching (per-node neighbour similarity, LSP)."""
+    kd_lsp_temperature: float = 0.1
+    """topology_preserving: kernel bandwidth of the neighbour similarities (cosine / temperature)."""
+    kd_relational_weight: float = 1.0
+    """topology_preserving: weight of matching pairwise distances between graph embeddings in a batch."""
     vgae_feature_weight: float = 1.0
     """VGAE loss weight of node-feature reconstruction (MSE)."""
     vgae_id_weight: float = 1.0
@@ -358,6 +368,13 @@ def check_levels(levels: dict[str, str]) -> None:
             f"student from a teacher-size model. Use --model-size {' / '.join(STUDENT_SIDE_SIZES)}, "
             f"or --distillation no."
         )
+    if distill == "topology_preserving" and arch == "DQN":
+        raise ConfigError(
+            "distillation='topology_preserving' with model_architecture='DQN': it matches the "
+            "teacher's node neighbourhoods and graph-embedding geometry, and the DQN agent sees one "
+            "state vector per window, no graph. Use --distillation standard (Q-value matching) for "
+            "the DQN, or topology_preserving with --model-architecture GAT or VGAE."
+        )
 
 
 def levels_of(cfg: ExperimentConfig) -> dict[str, str]:
@@ -481,6 +498,19 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         ),
         (lc.kd_temperature > 0, "--learning-config.kd-temperature", lc.kd_temperature, "a number > 0"),
         (0 <= lc.kd_alpha <= 1, "--learning-config.kd-alpha", lc.kd_alpha, "a number in [0, 1]"),
+        (
+            min(lc.kd_latent_weight, lc.kd_reconstruction_weight, lc.kd_lsp_weight, lc.kd_relational_weight)
+            >= 0,
+            "--learning-config.kd-*-weight",
+            "a negative weight",
+            "numbers >= 0",
+        ),
+        (
+            lc.kd_lsp_temperature > 0,
+            "--learning-config.kd-lsp-temperature",
+            lc.kd_lsp_temperature,
+            "a number > 0",
+        ),
         (
             cfg.model_config.logvar_clamp > 0,
             "--model-config.logvar-clamp",

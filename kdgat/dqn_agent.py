@@ -20,6 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 from configs import ExperimentConfig, to_yaml
 from kdgat.fusion import FusionInputs, fused_probability
 from kdgat.io import atomic_torch_save
+from kdgat.kd_losses import soft_target_kl
 from kdgat.loop import (
     EarlyStopping,
     Preempted,
@@ -46,13 +47,21 @@ class ReplayBuffer:
         self.actions = torch.zeros(self.capacity, dtype=torch.long)
         self.rewards = torch.zeros(self.capacity)
         self.done = torch.zeros(self.capacity)
+        self.graphs = torch.zeros(self.capacity, dtype=torch.long)  # which window: a teacher's Q-values
 
     def push(
-        self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor
+        self,
+        s: torch.Tensor,
+        a: torch.Tensor,
+        r: torch.Tensor,
+        s2: torch.Tensor,
+        d: torch.Tensor,
+        graphs: torch.Tensor,
     ) -> None:
         for i in range(len(a)):
             self.states[self.cursor], self.actions[self.cursor], self.rewards[self.cursor] = s[i], a[i], r[i]
             self.next_states[self.cursor], self.done[self.cursor] = s2[i], d[i]
+            self.graphs[self.cursor] = graphs[i]
             self.cursor = (self.cursor + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
 
@@ -64,12 +73,13 @@ class ReplayBuffer:
             self.rewards[index],
             self.next_states[index],
             self.done[index],
+            self.graphs[index],
         )
 
     def state_dict(self) -> dict[str, Any]:
         return {
             k: getattr(self, k)
-            for k in ("size", "cursor", "states", "next_states", "actions", "rewards", "done")
+            for k in ("size", "cursor", "states", "next_states", "actions", "rewards", "done", "graphs")
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -114,7 +124,10 @@ def train_dqn(
     scaler: StateScaler,
     run_dir: Path,
     extra_state: dict[str, Any],
+    teacher_q: torch.Tensor | None = None,
 ) -> dict[str, Any]:
+    """Train the agent; with teacher_q (a teacher's Q-values per training window) the TD loss is
+    mixed with policy distillation: (1 - kd_alpha) * TD + kd_alpha * T^2 * KL(teacher || agent)."""
     lc, t = cfg.learning_config, cfg.training_config
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(exist_ok=True)
@@ -198,18 +211,22 @@ def train_dqn(
                 next_states = torch.cat([states[1:], states[-1:]])
                 done = torch.zeros(len(index))
                 done[-1] = 1.0
-                buffer.push(states, actions, rewards, next_states, done)
+                buffer.push(states, actions, rewards, next_states, done, index)
                 agent_steps += len(index)
                 reward_sum += float(rewards.sum())
                 if buffer.size >= lc.dqn_batch_size:
                     for _ in range(max(1, len(index) // 4)):
-                        s, a, r, s2, d = buffer.sample(lc.dqn_batch_size)
+                        s, a, r, s2, d, g = buffer.sample(lc.dqn_batch_size)
                         with torch.no_grad():
                             best_next = q_net(s2).argmax(1, keepdim=True)  # Double DQN: online picks,
                             next_q = target(s2).gather(1, best_next).squeeze(1)  # target evaluates
                             goal = r + lc.dqn_gamma * (1 - d) * next_q
-                        q = q_net(s).gather(1, a[:, None]).squeeze(1)
+                        all_q = q_net(s)
+                        q = all_q.gather(1, a[:, None]).squeeze(1)
                         loss = torch.nn.functional.smooth_l1_loss(q, goal)
+                        if teacher_q is not None:
+                            kd = soft_target_kl(all_q, teacher_q[g], lc.kd_temperature)
+                            loss = (1 - lc.kd_alpha) * loss + lc.kd_alpha * kd
                         optimizer.zero_grad(set_to_none=True)
                         loss.backward()
                         if t.grad_clip > 0:

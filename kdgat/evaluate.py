@@ -57,8 +57,6 @@ def capture_files(path: Path, dataset: str) -> list[tuple[Path, str]]:
 def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device: torch.device):
     """A function graphs -> per-graph scores, for any kind of finished run."""
     best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
-    stats = best["normalisation"]
-    num_ids = len(best["vocabulary"]) + 1
     if cfg.model_architecture == "DQN":
         vgae = load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
         gat = load_upstream(resolve_recorded(metrics["upstream"]["gat_run"], run_dir), device)
@@ -77,8 +75,8 @@ def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device:
         if cfg.learning_type == "fusion"
         else None
     )
-    extra = vgae.model.mu.out_features + 3 if vgae else 0
-    model = build_graph_model(cfg, num_ids, len(stats["x_mean"]) + extra, len(stats["edge_mean"]))
+    dims = best["input_dims"]
+    model = build_graph_model(cfg, dims["num_ids"], dims["node_dim"], dims["edge_dim"])
     model.load_state_dict(best["model"])
     model.to(device)
 

@@ -19,16 +19,7 @@ from kdgat.loop import Preempted
 from kdgat.results import write_hparams
 from kdgat.runs import claim_run_dir, experiment_dir, git_commit, now, update_status
 from kdgat.stages import stage_for
-from kdgat.upstream import find_upstream
-
-
-def check_implemented(cfg: ExperimentConfig) -> None:
-    if cfg.distillation != "no":
-        raise UserError(
-            f"{configs.preset_name(cfg)} is a valid experiment, but knowledge distillation "
-            f"(--distillation {cfg.distillation}) is not built in this version (--print-config works "
-            f"for it). Train without it: --distillation no."
-        )
+from kdgat.upstream import find_teacher, find_upstream
 
 
 def check_prerequisites(cfg: ExperimentConfig) -> None:
@@ -39,6 +30,8 @@ def check_prerequisites(cfg: ExperimentConfig) -> None:
     if cfg.model_architecture == "DQN":
         modes = ("all_samples", "curriculum_classifier")
         find_upstream(cfg, "classifier", "GAT", modes, cfg.gat_run, purpose)
+    if cfg.distillation != "no":
+        find_teacher(cfg, f"{purpose} (distillation)")
 
 
 def data_warnings(splits: Splits) -> list[str]:
@@ -72,7 +65,6 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     (resuming from checkpoints/last.pt when present); its config.yaml is the caller's cfg.
     """
     cfg = configs.resolve(cfg)
-    check_implemented(cfg)
     check_prerequisites(cfg)
     device = resolve_device(cfg)
     if run_dir is None:

@@ -12,10 +12,20 @@ import numpy as np
 import torch
 
 from configs import ExperimentConfig
-from kdgat.data.graphs import GraphSet, gather_graphs
+from kdgat.data.graphs import GraphBatch, GraphSet, gather_graphs
 from kdgat.loop import batches
 from kdgat.models.vgae import VGAE
 from kdgat.tasks import VGAETask
+
+
+@torch.no_grad()
+def vgae_node_extras(vgae: VGAE, x: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
+    """Per node: the VGAE's latent mean and its feature / ID / neighbourhood errors on features x."""
+    out = vgae(x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+    errors = vgae.node_errors(out, x, batch.edge_index, batch.node_id)
+    return torch.cat(
+        [out.mu.float(), errors.feature[:, None], errors.can_id[:, None], errors.neighbour[:, None]], 1
+    )
 
 
 @torch.no_grad()
@@ -24,14 +34,7 @@ def augment_with_vgae(graphs: GraphSet, vgae: VGAE, device: torch.device, batch_
     extra = []
     for index in batches(torch.arange(len(graphs)), batch_size):
         batch = gather_graphs(graphs, index).to(device)
-        out = vgae(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
-        errors = vgae.node_errors(out, batch.x, batch.edge_index, batch.node_id)
-        extra.append(
-            torch.cat(
-                [out.mu.float(), errors.feature[:, None], errors.can_id[:, None], errors.neighbour[:, None]],
-                1,
-            ).cpu()
-        )
+        extra.append(vgae_node_extras(vgae, batch.x, batch).cpu())
     width = vgae.mu.out_features + 3
     added = torch.cat(extra) if extra else torch.zeros(0, width)
     return dataclasses.replace(graphs, x=torch.cat([graphs.x, added], 1))

@@ -160,13 +160,13 @@ class StopSignal:
             signal.signal(sig, handler)
 
 
-def make_optimizer(cfg: ExperimentConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: ExperimentConfig, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     t = cfg.training_config
     if t.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        return torch.optim.AdamW(parameters, lr=t.lr, weight_decay=t.weight_decay)
     if t.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, momentum=0.9)
+        return torch.optim.Adam(parameters, lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.SGD(parameters, lr=t.lr, weight_decay=t.weight_decay, momentum=0.9)
 
 
 def make_scheduler(
@@ -212,7 +212,11 @@ def fit(
 
     seed_everything(t.seed)
     model.to(device)
-    optimizer = make_optimizer(cfg, model)
+    parameters = list(model.parameters())
+    if task.trainable is not None:
+        task.trainable.to(device)
+        parameters += list(task.trainable.parameters())
+    optimizer = make_optimizer(cfg, parameters)
     scheduler = make_scheduler(cfg, optimizer)
     scaler = torch.amp.GradScaler("cuda", enabled=uses_grad_scaler(cfg, device))
     stopper = EarlyStopping(t.patience)
@@ -223,6 +227,8 @@ def fit(
     if resumed:
         state = torch.load(last_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
+        if task.trainable is not None:
+            task.trainable.load_state_dict(state["task_trainable"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -237,6 +243,7 @@ def fit(
     def checkpoint(epoch: int, step: int) -> dict[str, Any]:
         return {
             "model": model.state_dict(),
+            "task_trainable": task.trainable.state_dict() if task.trainable is not None else None,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
@@ -256,6 +263,8 @@ def fit(
                 break
             epoch_started = time.perf_counter()
             model.train()
+            if task.trainable is not None:
+                task.trainable.train()
             # The epoch's order depends only on (seed, epoch): a resumed run sees the same batches.
             generator = torch.Generator().manual_seed(t.seed * 100_003 + epoch)
             for step, index in enumerate(batches(task.epoch_graphs(epoch, generator), t.batch_size)):
@@ -276,7 +285,7 @@ def fit(
                 scaler.scale(loss).backward()
                 if t.grad_clip > 0:
                     scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(parameters, t.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
                 partial["loss_sum"] += loss.item() * len(index)

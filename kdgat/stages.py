@@ -18,13 +18,21 @@ import configs
 from configs import ExperimentConfig
 from kdgat.data.dataset import Splits
 from kdgat.data.graphs import GraphSet
+from kdgat.distill import DistilledTask, dqn_teacher_q_values, load_graph_teacher
 from kdgat.dqn_agent import StateScaler, greedy_alpha, train_dqn
 from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
 from kdgat.loop import fit, predict
 from kdgat.metrics import binary_metrics, recall_by_attack_type
 from kdgat.models import build_graph_model, build_q_network, count_parameters
 from kdgat.tasks import ClassifierTask, Task, VGAETask
-from kdgat.upstream import UpstreamRun, check_same_data, find_upstream, load_upstream, portable
+from kdgat.upstream import (
+    UpstreamRun,
+    check_same_data,
+    find_teacher,
+    find_upstream,
+    load_upstream,
+    portable,
+)
 
 
 def report(y: np.ndarray, scores: np.ndarray, threshold: float, attack_types: list[str]) -> dict[str, Any]:
@@ -97,8 +105,18 @@ def train_graph_stage(
     else:
         task = ClassifierTask(cfg, train, curriculum)
     torch.manual_seed(cfg.training_config.seed)
-    model = build_graph_model(cfg, splits.num_ids, train.x.shape[1], train.edge_attr.shape[1])
-    summary = fit(cfg, task, model, val, run_dir, device, {**extra, "upstream": upstream})
+    dims = {"num_ids": splits.num_ids, "node_dim": train.x.shape[1], "edge_dim": train.edge_attr.shape[1]}
+    model = build_graph_model(cfg, **dims)
+    teacher_params = None
+    if cfg.distillation != "no":
+        purpose = f"{configs.preset_name(cfg)} (distillation)"
+        teacher_dir = find_teacher(cfg, purpose)
+        teacher = load_graph_teacher(teacher_dir, splits.vocabulary, splits.normalisation, device, purpose)
+        task = DistilledTask(task, teacher, model)
+        upstream["teacher_run"] = portable(teacher_dir, run_dir)
+        teacher_params = count_parameters(teacher.model)
+        print(f"distilling from {teacher_dir} ({teacher_params} parameters)", flush=True)
+    summary = fit(cfg, task, model, val, run_dir, device, {**extra, "upstream": upstream, "input_dims": dims})
 
     best = torch.load(run_dir / "checkpoints" / "best.pt", map_location=device, weights_only=False)
     model.load_state_dict(best["model"])
@@ -112,6 +130,8 @@ def train_graph_stage(
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
     metrics.update(threshold=threshold, params=count_parameters(model), upstream=upstream, **summary)
+    if teacher_params is not None:
+        metrics["teacher_params"] = teacher_params
     return metrics
 
 
@@ -152,9 +172,23 @@ def train_dqn_stage(
     train_in, val_in = inputs(fit_graphs), inputs(select_graphs)
     tests_in = {name: inputs(g) for name, g in splits.test.items()}
     scaler = StateScaler(train_in.state)
+    upstream = {"vgae_run": portable(vgae.run_dir, run_dir), "gat_run": portable(gat.run_dir, run_dir)}
+    teacher_q = None
+    if cfg.distillation != "no":
+        teacher_dir = find_teacher(cfg, purpose)
+        teacher_q = dqn_teacher_q_values(
+            teacher_dir,
+            fit_graphs,
+            splits.vocabulary,
+            splits.normalisation,
+            device,
+            purpose,
+            cfg.learning_config.dqn_actions,
+        ).cpu()
+        upstream["teacher_run"] = portable(teacher_dir, run_dir)
+        print(f"distilling Q-values from {teacher_dir}", flush=True)
     torch.manual_seed(cfg.training_config.seed)
     q_net = build_q_network(cfg, train_in.state.shape[1])  # state width derived from the data
-    upstream = {"vgae_run": portable(vgae.run_dir, run_dir), "gat_run": portable(gat.run_dir, run_dir)}
     summary = train_dqn(
         cfg,
         q_net,
@@ -163,6 +197,7 @@ def train_dqn_stage(
         scaler,
         run_dir,
         {**extra, "upstream": upstream, "state_scaler": scaler.state_dict()},
+        teacher_q,
     )
     best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)
     q_net.load_state_dict(best["model"])

@@ -13,11 +13,15 @@ import torch
 from configs import ExperimentConfig
 from kdgat.data.graphs import GraphBatch, GraphSet
 from kdgat.metrics import best_f1_threshold
-from kdgat.models.vgae import VGAE, graph_scores
+from kdgat.models.vgae import VGAE, VGAEOutput, graph_scores
 
 
 class Task(abc.ABC):
     """Base: all training graphs every epoch; threshold 0.5; maximise validation F1."""
+
+    trainable: torch.nn.Module | None = None
+    """Parameters the task itself learns besides the model's (e.g. a distillation projection);
+    the loop optimises and checkpoints them with the model."""
 
     def __init__(self, cfg: ExperimentConfig, train: GraphSet) -> None:
         self.cfg = cfg
@@ -64,10 +68,13 @@ class ClassifierTask(Task):
         return curriculum_selection(self.cfg, self.train.y, self.curriculum_scores, epoch, generator)
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id).float()
-        weights = self.weights.to(logits.device) if self.weights is not None else None
-        ce = torch.nn.functional.cross_entropy(logits, batch.y, weight=weights)
+        logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        ce = self.cross_entropy(logits, batch.y)
         return ce, {"cross_entropy": ce}
+
+    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        weights = self.weights.to(logits.device) if self.weights is not None else None
+        return torch.nn.functional.cross_entropy(logits.float(), y, weight=weights)
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id).float()
@@ -92,6 +99,12 @@ class VGAETask(Task):
 
     def _errors(self, model: VGAE, batch: GraphBatch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        return self.errors_of(model, out, batch)
+
+    def errors_of(
+        self, model: VGAE, out: VGAEOutput, batch: GraphBatch
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Mean loss terms and the per-node anomaly score of one forward pass."""
         errors = model.node_errors(out, batch.x, batch.edge_index, batch.node_id)
         lc = self.cfg.learning_config
         node_score = (
@@ -109,8 +122,10 @@ class VGAETask(Task):
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms, node_score = self._errors(model, batch)
-        total = node_score.mean() + self.cfg.learning_config.vgae_kl_weight * terms["kl"]
-        return total, terms
+        return self.total(terms, node_score), terms
+
+    def total(self, terms: dict[str, torch.Tensor], node_score: torch.Tensor) -> torch.Tensor:
+        return node_score.mean() + self.cfg.learning_config.vgae_kl_weight * terms["kl"]
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         _, node_score = self._errors(model, batch)

@@ -42,6 +42,8 @@ def _train_command(cfg: ExperimentConfig, learning_type: str, arch: str, mode: s
         "--training-mode",
         mode,
     ]
+    if cfg.distillation != "no":
+        args += ["--distillation", cfg.distillation]
     # The upstream model must see identically prepared graphs: carry every non-default data knob.
     defaults = configs.DatasetConfig()
     for field in dataclasses.fields(configs.DatasetConfig):
@@ -67,25 +69,28 @@ def find_upstream(
     purpose: str,
 ) -> Path:
     """The explicit run, or the latest finished run of the same dataset and size; else an error
-    that prints the command which makes one."""
+    that prints the command which makes one.
+
+    A distilled experiment prefers upstream runs distilled the same way (a KD study's students
+    build on distilled students), then undistilled ones.
+    """
     if explicit is not None:
-        status = read_status(Path(explicit))
-        if status.get("state") != "finished" or not (Path(explicit) / "checkpoints/best.pt").is_file():
-            raise PrerequisiteError(
-                f"{purpose}: {explicit} is not a finished run (state={status.get('state', 'missing')}); "
-                f"pass the directory of a finished {arch} run."
-            )
-        return Path(explicit)
+        return check_finished(Path(explicit), arch, purpose)
     searched = []
-    for mode in modes:
-        upstream = dataclasses.replace(
-            cfg, learning_type=learning_type, model_architecture=arch, distillation="no", training_mode=mode
-        )
-        where = experiment_dir(upstream)
-        searched.append(str(where))
-        found = latest_finished(where)
-        if found is not None:
-            return found
+    for distillation in dict.fromkeys((cfg.distillation, "no")):
+        for mode in modes:
+            upstream = dataclasses.replace(
+                cfg,
+                learning_type=learning_type,
+                model_architecture=arch,
+                distillation=distillation,
+                training_mode=mode,
+            )
+            where = experiment_dir(upstream)
+            searched.append(str(where))
+            found = latest_finished(where)
+            if found is not None:
+                return found
     raise PrerequisiteError(
         f"{purpose} needs a finished {arch} run ({learning_type}, size {cfg.model_size}) of dataset "
         f"{cfg.dataset}; none under {' or '.join(searched)}. Train it first with:\n  "
@@ -94,11 +99,54 @@ def find_upstream(
     )
 
 
+def check_finished(run_dir: Path, what: str, purpose: str) -> Path:
+    status = read_status(run_dir)
+    if status.get("state") != "finished" or not (run_dir / "checkpoints/best.pt").is_file():
+        raise PrerequisiteError(
+            f"{purpose}: {run_dir} is not a finished run (state={status.get('state', 'missing')}); "
+            f"pass the directory of a finished {what} run."
+        )
+    return run_dir
+
+
+def find_teacher(cfg: ExperimentConfig, purpose: str) -> Path:
+    """The teacher a distilled student learns from: --teacher-run, or the latest finished run of the
+    same modality, dataset, learning type, architecture and training mode at size teacher."""
+    levels = dict(model_size="teacher", distillation="no")
+    if cfg.teacher_run is not None:
+        run_dir = check_finished(Path(cfg.teacher_run), f"{cfg.model_architecture} teacher", purpose)
+        teacher = configs.load_yaml(run_dir / "config.yaml")
+        same = ("modality", "dataset", "learning_type", "model_architecture")
+        wrong = [f"{k}={getattr(teacher, k)}" for k in same if getattr(teacher, k) != getattr(cfg, k)]
+        if teacher.distillation != "no":
+            wrong.append(f"distillation={teacher.distillation}")
+        if wrong:
+            raise PrerequisiteError(
+                f"{purpose}: --teacher-run {run_dir} cannot teach this student: it has {', '.join(wrong)}. "
+                f"A teacher must be an undistilled run of the same {', '.join(same)} "
+                f"({', '.join(str(getattr(cfg, k)) for k in same)})."
+            )
+        return run_dir
+    teacher_cfg = dataclasses.replace(cfg, **levels)
+    where = experiment_dir(teacher_cfg)
+    found = latest_finished(where)
+    if found is None:
+        raise PrerequisiteError(
+            f"{purpose} distils from a finished teacher run ({cfg.model_architecture}, "
+            f"{cfg.learning_type}, {cfg.training_mode}, size teacher) of dataset {cfg.dataset}; none "
+            f"under {where}. Train it first with:\n  "
+            f"{_train_command(teacher_cfg, cfg.learning_type, cfg.model_architecture, cfg.training_mode)}"
+            f"\n(or point at one with --teacher-run RUN_DIR)."
+        )
+    return found
+
+
 def load_upstream(run_dir: Path, device: torch.device) -> UpstreamRun:
     cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
     best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
     stats = best["normalisation"]
-    model = build_graph_model(cfg, len(best["vocabulary"]) + 1, len(stats["x_mean"]), len(stats["edge_mean"]))
+    dims = best["input_dims"]  # a fusion GAT's node features are wider than the normalised ones
+    model = build_graph_model(cfg, dims["num_ids"], dims["node_dim"], dims["edge_dim"])
     model.load_state_dict(best["model"])
     model.to(device).eval()
     for parameter in model.parameters():

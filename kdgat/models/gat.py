@@ -125,6 +125,19 @@ class GATClassifier(nn.Module):
         """Graph embeddings before the head (used by fusion)."""
         return pool(self.encoder(x, edge_index, edge_attr, node_id), batch, self.pooling)
 
+    def forward_parts(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_attr: torch.Tensor,
+        batch: torch.Tensor,
+        node_id: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Node embeddings, graph embeddings and logits of one pass (distillation matches all three)."""
+        nodes = self.encoder(x, edge_index, edge_attr, node_id)
+        graphs = pool(nodes, batch, self.pooling)
+        return nodes, graphs, self.head(graphs)
+
     def forward(
         self,
         x: torch.Tensor,

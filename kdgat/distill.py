@@ -1,0 +1,204 @@
+"""Knowledge distillation: a frozen teacher's outputs become extra targets for a smaller student.
+
+standard
+  - GAT (classifier or fusion): the teacher's class distribution softened at temperature T
+    (Hinton et al. 2015), mixed with the student's own class-weighted cross-entropy:
+    (1 - kd_alpha) * own + kd_alpha * T^2 * KL(teacher || student).
+  - VGAE: the student's latent means, mapped by a learned linear projection to the teacher's
+    latent width, match the teacher's; its reconstructions (node features, CAN-ID distribution,
+    neighbourhood probabilities) match the teacher's.
+  - DQN: the teacher's Q-values as a policy (softmax at temperature T) on the same windows,
+    mixed with the TD loss (policy distillation, Rusu et al. 2016).
+topology_preserving (GAT and VGAE) adds
+  - local structure (LSP, Yang et al. 2020): for every node, the distribution of its similarity to
+    each in-neighbour (cosine / kd_lsp_temperature, softmax over the neighbours) matches the
+    teacher's, which is defined in the teacher's own embedding space, so the widths may differ;
+  - relational KD (Park et al. 2019): the pairwise distances between the batch's graph
+    embeddings, each set divided by its mean, match the teacher's.
+
+The teacher sees every batch as it saw its own training data: a fusion-GAT teacher gets the
+batch's raw node features extended by its own VGAE, not by the student's.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import configs
+from kdgat.data.graphs import GraphBatch, GraphSet
+from kdgat.dqn_agent import StateScaler
+from kdgat.errors import PrerequisiteError
+from kdgat.fusion import fusion_inputs, vgae_node_extras
+from kdgat.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
+from kdgat.models import build_q_network
+from kdgat.models.gat import pool
+from kdgat.models.vgae import VGAE, VGAEOutput
+from kdgat.tasks import ClassifierTask, Task, VGAETask
+from kdgat.upstream import UpstreamRun, check_same_data, load_upstream, resolve_recorded
+
+
+@dataclasses.dataclass
+class TeacherView:
+    """What the teacher made of one batch."""
+
+    nodes: torch.Tensor
+    graphs: torch.Tensor
+    logits: torch.Tensor | None = None
+    vgae: VGAEOutput | None = None
+
+
+class GraphTeacher:
+    """A frozen GAT or VGAE teacher (a fusion-GAT teacher with its own frozen VGAE)."""
+
+    def __init__(self, run: UpstreamRun, fusion_vgae: UpstreamRun | None, raw_node_dim: int) -> None:
+        self.run = run
+        self.model = run.model
+        self.fusion_vgae = fusion_vgae
+        self.raw_node_dim = raw_node_dim
+
+    @torch.no_grad()
+    def view(self, batch: GraphBatch) -> TeacherView:
+        x = batch.x
+        if self.fusion_vgae is not None:
+            raw = x[:, : self.raw_node_dim]
+            extras = vgae_node_extras(self.fusion_vgae.model, raw, batch)
+            x = torch.cat([raw, extras.to(raw.dtype)], 1)
+        if isinstance(self.model, VGAE):
+            out = self.model(x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+            return TeacherView(nodes=out.mu, graphs=pool(out.mu, batch.batch, "mean"), vgae=out)
+        nodes, graphs, logits = self.model.forward_parts(
+            x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
+        )
+        return TeacherView(nodes=nodes, graphs=graphs, logits=logits)
+
+
+class DistilledTask(Task):
+    """The student's own task plus distillation terms; scoring, thresholds and early stopping are
+    the own task's, so a distilled run is judged exactly like an undistilled one."""
+
+    def __init__(self, base: ClassifierTask | VGAETask, teacher: GraphTeacher, student: nn.Module) -> None:
+        super().__init__(base.cfg, base.train)
+        self.base = base
+        self.teacher = teacher
+        self.topology = base.cfg.distillation == "topology_preserving"
+        if isinstance(base, VGAETask):
+            # The student's latent space is narrower: a learned map makes the teacher's comparable.
+            self.trainable = nn.Linear(student.mu.out_features, teacher.model.mu.out_features)
+
+    def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        return self.base.epoch_graphs(epoch, generator)
+
+    def scores(self, model: nn.Module, batch: GraphBatch) -> torch.Tensor:
+        return self.base.scores(model, batch)
+
+    def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
+        return self.base.val_loss_graphs(val)
+
+    def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
+        return self.base.threshold(y, scores)
+
+    def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
+        return self.base.monitor(val_metrics, val_loss)
+
+    def loss(self, model: nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        lc = self.cfg.learning_config
+        teacher = self.teacher.view(batch)
+        if isinstance(self.base, VGAETask):
+            out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+            terms, node_score = self.base.errors_of(model, out, batch)
+            own = self.base.total(terms, node_score)
+            kd, kd_terms = self._vgae_terms(out, teacher.vgae)
+            nodes, graphs = out.mu, pool(out.mu, batch.batch, "mean")
+        else:
+            nodes, graphs, logits = model.forward_parts(
+                batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
+            )
+            own = self.base.cross_entropy(logits, batch.y)
+            kd = soft_target_kl(logits, teacher.logits, lc.kd_temperature)
+            terms, kd_terms = {"cross_entropy": own}, {"kd_soft_targets": kd}
+        total = (1 - lc.kd_alpha) * own + lc.kd_alpha * kd
+        if self.topology:
+            lsp = local_structure_loss(nodes, teacher.nodes, batch.edge_index, lc.kd_lsp_temperature)
+            relational = relational_distance_loss(graphs, teacher.graphs)
+            total = total + lc.kd_lsp_weight * lsp + lc.kd_relational_weight * relational
+            kd_terms.update(kd_local_structure=lsp, kd_relational=relational)
+        return total, {**terms, **kd_terms}
+
+    def _vgae_terms(
+        self, out: VGAEOutput, teacher: VGAEOutput
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        lc = self.cfg.learning_config
+        latent = F.mse_loss(self.trainable(out.mu.float()), teacher.mu.float())
+        reconstruction = (
+            F.mse_loss(out.x_hat.float(), teacher.x_hat.float())
+            + soft_target_kl(out.id_logits, teacher.id_logits, lc.kd_temperature)
+            + F.binary_cross_entropy_with_logits(
+                out.neighbour_logits.float(), torch.sigmoid(teacher.neighbour_logits.float())
+            )
+        )
+        kd = lc.kd_latent_weight * latent + lc.kd_reconstruction_weight * reconstruction
+        return kd, {"kd_latent": latent, "kd_reconstruction": reconstruction}
+
+
+def _recorded_upstream(
+    teacher_dir: Path, teacher_metrics: dict, key: str, device: torch.device, purpose: str
+) -> UpstreamRun:
+    recorded = teacher_metrics.get("upstream", {}).get(key)
+    path = resolve_recorded(recorded, teacher_dir) if recorded else None
+    if path is None or not (path / "checkpoints/best.pt").is_file():
+        raise PrerequisiteError(
+            f"{purpose}: the teacher {teacher_dir} was trained on the outputs of {key} "
+            f"{path or '(not recorded)'}, which is missing, so the teacher cannot see this data as it "
+            f"saw its own. Restore that run, or train the teacher again."
+        )
+    return load_upstream(path, device)
+
+
+def load_graph_teacher(
+    teacher_dir: Path, vocabulary: dict[int, int], normalisation: dict, device: torch.device, purpose: str
+) -> GraphTeacher:
+    run = load_upstream(teacher_dir, device)
+    check_same_data(run, vocabulary, normalisation, purpose)
+    fusion_vgae = None
+    if run.cfg.learning_type == "fusion":
+        fusion_vgae = _recorded_upstream(run.run_dir, run.metrics, "vgae_run", device, purpose)
+    return GraphTeacher(run, fusion_vgae, raw_node_dim=len(normalisation["x_mean"]))
+
+
+@torch.no_grad()
+def dqn_teacher_q_values(
+    teacher_dir: Path,
+    graphs: GraphSet,
+    vocabulary: dict[int, int],
+    normalisation: dict,
+    device: torch.device,
+    purpose: str,
+    num_actions: int,
+) -> torch.Tensor:
+    """The teacher agent's Q-values on every graph, computed from its own VGAE and GAT."""
+    best = torch.load(teacher_dir / "checkpoints/best.pt", map_location="cpu", weights_only=False)
+    teacher_cfg = configs.resolve(configs.load_yaml(teacher_dir / "config.yaml"))
+    if teacher_cfg.learning_config.dqn_actions != num_actions:
+        raise PrerequisiteError(
+            f"{purpose}: the teacher {teacher_dir} chooses among {teacher_cfg.learning_config.dqn_actions} "
+            f"fusion weights and this student among {num_actions}; Q-values only match action by "
+            f"action. Use --learning-config.dqn-actions {teacher_cfg.learning_config.dqn_actions}."
+        )
+    metrics = json.loads((teacher_dir / "metrics.json").read_text())
+    vgae = _recorded_upstream(teacher_dir, metrics, "vgae_run", device, purpose)
+    gat = _recorded_upstream(teacher_dir, metrics, "gat_run", device, purpose)
+    for run in (vgae, gat):
+        check_same_data(run, vocabulary, normalisation, purpose)
+    inputs = fusion_inputs(
+        teacher_cfg, graphs, vgae.model, float(vgae.metrics["threshold"]), gat.model, device
+    )
+    scaler = StateScaler.from_state(best["state_scaler"])
+    q_net = build_q_network(teacher_cfg, inputs.state.shape[1])
+    q_net.load_state_dict(best["model"])
+    q_net.eval()
+    return q_net(scaler(inputs.state))
