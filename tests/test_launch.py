@@ -229,6 +229,48 @@ def test_pipeline_runs_in_order_and_a_failed_stage_stops_its_dependants(slurm: N
     assert not list(runs.glob("*/*/*/intermediate"))  # the dependant never started
 
 
+def test_default_kd_gat_pipeline_trains_teachers_then_distilled_students(slurm: None, tmp_path: Path) -> None:
+    """The whole KD-GAT study from one command: six dependent jobs, students distilled."""
+    ok(launch([*SMALL, "--pipeline", "--wait"], tmp_path, timeout=600))
+    ids = {r["unit"]: r["job_id"] for r in launches(tmp_path)}
+    assert {name: sacct_state(job_id) for name, job_id in ids.items()} == {
+        name: "COMPLETED"
+        for name in (
+            "vgae_teacher",
+            "gat_teacher",
+            "dqn_teacher",
+            "vgae_student",
+            "gat_student",
+            "dqn_student",
+        )
+    }
+    runs = tmp_path / "runs" / "automotive" / "synthetic"
+
+    def run(pattern: str) -> Path:
+        [found] = runs.glob(pattern + "/run_001")
+        assert status(found)["state"] == "finished"
+        return found
+
+    def upstream(run_dir: Path) -> dict[str, str]:
+        return json.loads((run_dir / "metrics.json").read_text())["upstream"]
+
+    def rel(run_dir: Path) -> str:
+        return str(run_dir.relative_to(tmp_path / "runs"))
+
+    vgae_t, gat_t, dqn_t = (
+        run("unsupervised/VGAE/teacher/no/normals_only"),
+        run("classifier/GAT/teacher/no/curriculum_classifier"),
+        run("fusion/DQN/teacher/no/all_samples"),
+    )
+    vgae_s = run("unsupervised/VGAE/student/standard/normals_only")
+    gat_s = run("classifier/GAT/student/standard/curriculum_classifier")
+    dqn_s = run("fusion/DQN/student/standard/all_samples")
+    assert upstream(vgae_s) == {"teacher_run": rel(vgae_t)}
+    assert upstream(gat_s) == {"vgae_run": rel(vgae_s), "teacher_run": rel(gat_t)}
+    assert upstream(dqn_s) == {"vgae_run": rel(vgae_s), "gat_run": rel(gat_s), "teacher_run": rel(dqn_t)}
+    assert status(gat_s)["started_at"] >= max(status(gat_t)["finished_at"], status(vgae_s)["finished_at"])
+
+
 def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     slurm: None, tmp_path: Path
 ) -> None:
