@@ -3,6 +3,7 @@
     python launch.py --preset automotive_synthetic_classifier_gat_tiny_no_all_samples --executor local
     python launch.py --sweep --model-sizes teacher,student --distillations no,standard --dry-run
     python launch.py --sweep --set model_size_config.hidden_dim=32,64,128,256 --parallelism 2
+    python launch.py --sweep --model-size-config.hidden-dim 32,64 --training.lr 1e-3,3e-4
     python launch.py --pipeline --dataset hcrlch --osc-config.cluster pitzer --osc-config.account PAS1234
     python launch.py --pipeline-file my_stages.yaml --executor local
     python launch.py status [--runs-root runs]
@@ -95,13 +96,17 @@ def _pre_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str]) -> LaunchArgs:
+    from kdgat.launcher.grid import comma_flags_to_sets
+
     options, rest = _pre_parser().parse_known_args(argv)
+    rest, comma_sets = comma_flags_to_sets(rest)
     base = configs.load_yaml(options.config) if options.config else ExperimentConfig()
     if options.preset:
         base = configs.config_from_preset(options.preset, base)
     args = tyro.cli(
         LaunchArgs, args=rest, default=LaunchArgs(experiment=base), description=__doc__, prog="launch.py"
     )
+    args = dataclasses.replace(args, set=(*args.set, *comma_sets))
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism {args.parallelism}: expected an integer >= 1 (tasks at once).")
     return args

@@ -40,7 +40,21 @@ def row(dataset: str, stage: str, test: dict, seconds: float) -> str:
 
     return (
         f"| {dataset:7s} | {stage:28s} | {fmt(test['f1'])} | {fmt(test['precision'])} "
-        f"| {fmt(test['recall'])} | {fmt(test['auroc'])} | {fmt(test.get('auprc'))} | {fmt(test['benign_fpr'])} | {seconds:6.1f} |"
+        f"| {fmt(test['recall'])} | {fmt(test['auroc'])} | {fmt(test.get('auprc'))} "
+        f"| {fmt(test['benign_fpr'])} | {seconds:6.1f} |"
+    )
+
+
+def experiment(
+    dataset: str, data: Path, runs_root: Path, epochs: int, **levels: str
+) -> configs.ExperimentConfig:
+    """A CPU experiment on one of DATASETS, tested on its benchmark test folder."""
+    folder, test_dirs = DATASETS[dataset]
+    cfg = configs.ExperimentConfig(dataset=dataset, device="cpu", runs_root=runs_root, **levels)
+    return dataclasses.replace(
+        cfg,
+        dataset_config=dataclasses.replace(cfg.dataset_config, data_root=data / folder, test_dirs=test_dirs),
+        training_config=dataclasses.replace(cfg.training_config, epochs=epochs),
     )
 
 
@@ -68,23 +82,16 @@ def main() -> int:
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("-" * (len(h) + 2) for h in header) + "|"]
     for dataset in args.datasets.split(","):
-        folder, test_dirs = DATASETS[dataset]
         for label, learning_type, arch, mode in STAGES:
-            cfg = configs.ExperimentConfig(
-                dataset=dataset,
+            cfg = experiment(
+                dataset,
+                args.data,
+                runs_root,
+                args.epochs,
                 learning_type=learning_type,
                 model_architecture=arch,
                 training_mode=mode,
                 model_size=args.size,
-                device="cpu",
-                runs_root=runs_root,
-            )
-            cfg = dataclasses.replace(
-                cfg,
-                dataset_config=dataclasses.replace(
-                    cfg.dataset_config, data_root=args.data / folder, test_dirs=test_dirs
-                ),
-                training_config=dataclasses.replace(cfg.training_config, epochs=args.epochs),
             )
             started = time.perf_counter()
             run_dir = run_experiment(cfg)

@@ -122,6 +122,31 @@ def test_dry_run_lists_runs_skips_invalid_and_submits_nothing(tmp_path: Path) ->
     user_error(launch([*args, "--strict", "--dry-run"], tmp_path), "--strict", "teacher")
 
 
+def test_comma_values_in_a_field_flag_are_a_grid(tmp_path: Path) -> None:
+    """DESIGN's spelling `--model-size-config.hidden-dim 32,64` equals `--set ...=32,64`."""
+    flags = ["--model-size-config.hidden-dim", "32,64", "--training.lr=1e-3,3e-4"]
+    result = ok(launch([*SMALL, "--sweep", *flags, "--dry-run"], tmp_path))
+    assert "4 run(s) in 1 job(s)" in result.stdout
+    for dim, lr in ((32, "0.001"), (32, "0.0003"), (64, "0.001"), (64, "0.0003")):
+        assert f"hidden_dim={dim} layers=2 heads=2 lr={lr} " in result.stdout
+    same = ok(
+        launch(
+            [
+                *SMALL,
+                "--set",
+                "model_size_config.hidden_dim=32,64",
+                "training_config.lr=1e-3,3e-4",
+                "--dry-run",
+            ],
+            tmp_path,
+        )
+    )
+    assert scripts(same.stdout) == scripts(result.stdout)
+    # Free-text fields keep their commas: a setup line is not a grid.
+    setup = ok(launch([*SMALL, "--osc-config.setup", "module load a,b", "--dry-run"], tmp_path))
+    assert "1 run(s) in 1 job(s)" in setup.stdout and "module load a,b" in setup.stdout
+
+
 @pytest.mark.parametrize(
     ("flags", "words"),
     [

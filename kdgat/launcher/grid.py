@@ -6,6 +6,7 @@ the reason, for the caller to list and skip (or refuse with --strict).
 
 import dataclasses
 import itertools
+import typing
 from typing import Any
 
 import yaml
@@ -34,7 +35,65 @@ def parse_set(item: str) -> tuple[str, list[Any]]:
             f"--set {item!r} is not FIELD=VALUE[,VALUE...]: give a dotted config field and its "
             f"values, e.g. --set model_size_config.hidden_dim=32,64 or --set training_config.lr=1e-3."
         )
-    return key, [yaml.safe_load(v) for v in split_values([values])]
+    return key, [_scalar(v) for v in split_values([values])]
+
+
+def _scalar(text: str) -> Any:
+    """A grid value: number first (YAML 1.1 reads '1e-3' as a string), else YAML (true, null, text)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+# CLI name of each sub-config section (tyro renames training_config to --training).
+SECTION_FLAGS = {
+    "model-size-config": "model_size_config",
+    "model-config": "model_config",
+    "dataset-config": "dataset_config",
+    "learning-config": "learning_config",
+    "training": "training_config",
+    "osc-config": "osc_config",
+}
+GRIDDABLE_TYPES = (int, float, bool)
+
+
+def _griddable_field(flag: str) -> str | None:
+    """'--model-size-config.hidden-dim' -> 'model_size_config.hidden_dim' for a number, bool or
+    choice field; None for anything else (paths, free text and lists keep their commas)."""
+    section, dot, name = flag.removeprefix("--").partition(".")
+    if not dot or section not in SECTION_FLAGS:
+        return None
+    owner = type(getattr(ExperimentConfig(), SECTION_FLAGS[section]))
+    hints = typing.get_type_hints(owner)
+    field = name.replace("-", "_")
+    kind = hints.get(field)
+    if kind is None:
+        return None
+    options = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+    if all(o in GRIDDABLE_TYPES or typing.get_origin(o) is typing.Literal for o in options):
+        return f"{SECTION_FLAGS[section]}.{field}"
+    return None
+
+
+def comma_flags_to_sets(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Pull `--section.field V1,V2` (DESIGN's hyper-parameter grid spelling) out of argv as
+    `--set section_config.field=V1,V2` items; returns (remaining argv, set items)."""
+    remaining, sets = [], []
+    i = 0
+    while i < len(argv):
+        flag, eq, inline = argv[i].partition("=")
+        value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        dotted = _griddable_field(flag) if flag.startswith("--") else None
+        if dotted is not None and "," in value:
+            sets.append(f"{dotted}={value}")
+            i += 1 if eq else 2
+            continue
+        remaining.append(argv[i])
+        i += 1
+    return remaining, sets
 
 
 def with_field(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
