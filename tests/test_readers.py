@@ -294,3 +294,37 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         read_frames(tmp_path / "absent.csv", "can4")
     with pytest.raises(DataError, match="is a folder"):
         read_frames(tmp_path, "can4")
+
+
+# ---------------------------------------------------------------- eight-bytes-at-a-time parsers
+
+
+def test_word_parsers_agree_with_python_on_edge_cases() -> None:
+    from kdgat.data.scan import parse_decimal, split_delimited
+
+    stamps = [
+        "0", "7", "0.0", "9e-06", "1.", ".5", ".", "", "1.2.3", "-1.5", "12a", "00012.50",
+        "1513920254.785127", "1479121434.850202", "123456789012345678", "1234567890123456789",
+        "12345678901234567.5", "0.1234567890123456", "99999999.99999999", "1.0000000000000000001",
+        "123456789012345678901234567890", "3.14159265358979",
+    ]  # fmt: skip
+    text = ("\n".join(f"{s},x" for s in stamps) + "\n").encode()
+    fields = split_delimited(text)
+    values, ok = parse_decimal(fields.buf, *fields.field(0))
+    for i, stamp in enumerate(stamps):
+        try:
+            good = bool(np.isfinite(float(stamp)))  # other spellings fall back to float()
+        except ValueError:
+            good = False
+        assert bool(ok[i]) == good, stamp
+        if good:
+            assert values[i] == pytest.approx(float(stamp), rel=1e-15), stamp
+
+
+def test_blank_trimming_only_touches_lines_with_blanks() -> None:
+    from kdgat.data.scan import split_delimited
+
+    fields = split_delimited(b"a,b,c\n d ,e\t,f\r\n g,h ,i \n")
+    cells = [[fields.field_text(i, j) for j in range(3)] for i in range(3)]
+    assert cells == [["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]]
+    assert fields.width == 3

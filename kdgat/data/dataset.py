@@ -13,13 +13,11 @@ boundary and no frame is in two splits, whatever the stride (also for stride < w
   validation (val_fraction) and test (test_fraction, at the end) blocks; each file's test block is
   a test set of its own.
 
-Preprocessing (read, window, build graphs) runs per file, in parallel threads, and is cached
+Preprocessing (read, window, build graphs) runs per file, in parallel processes, and is cached
 on disk (kdgat/data/cache.py); a progress line is shown on a terminal only.
 """
 
-import concurrent.futures
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ from configs import DatasetConfig, ExperimentConfig
 from kdgat.data.cache import entry_key, entry_path, file_digest, load_entry, save_entry
 from kdgat.data.frames import Frames, attack_type_from_name
 from kdgat.data.graphs import GraphSet, assemble, build_graphs, build_raw
+from kdgat.data.pool import cores, run_jobs
 from kdgat.data.readers import read_frames
 from kdgat.data.synthetic import synthetic_root
 from kdgat.errors import DataError
@@ -240,11 +239,21 @@ def _params(fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
     }
 
 
+def _entry(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Path | None:
+    if not d.cache:
+        return None
+    return entry_path(d.cache_dir, entry_key(file_digest(path), _params(fmt, kind, d)))
+
+
 def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
     """Read, window and build one file's graphs, through the cache when it is on."""
-    target = None
-    if d.cache:
-        target = entry_path(d.cache_dir, entry_key(file_digest(path), _params(fmt, kind, d)))
+    return cached_file(path, fmt, kind, d) or build_file(path, fmt, kind, d)
+
+
+def cached_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared | None:
+    """The file's graphs from the cache, or None (cache off, no entry, or a bad entry)."""
+    target = _entry(path, fmt, kind, d)
+    if target is not None:
         hit = load_entry(target)
         if hit is not None:
             arrays, meta = hit
@@ -264,6 +273,12 @@ def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
                 attack_type=attack_type_from_name(path),
                 cached=True,
             )
+    return None
+
+
+def build_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
+    """Read, window and build one file's graphs; written to the cache when it is on."""
+    target = _entry(path, fmt, kind, d)
     frames = read_frames(path, fmt, malformed=d.malformed, na_frames=d.na_frames)
     bounds = block_bounds(kind, frames.label, d.val_fraction, d.test_fraction, d.val_placement)
     blocks = {role: build_raw(frames, lo, hi, d.window, d.stride) for role, (lo, hi) in bounds.items()}
@@ -316,25 +331,33 @@ class Progress:
             sys.stderr.flush()
 
 
+# Below this much capture data a fork costs more than it saves (tests, synthetic data).
+PROCESS_MIN_BYTES = 4 << 20
+
+
 def prepare_files(
     jobs: list[tuple[Path, str, str]], d: DatasetConfig, workers: int | None = None
 ) -> list[Prepared]:
-    """prepare_file for every (path, format, kind), in parallel threads, in order."""
+    """prepare_file for every (path, format, kind), in order: cache hits are loaded here (a
+    worker would have to send the arrays back), misses are built in parallel worker processes."""
     progress = Progress(len(jobs))
-    workers = workers or min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        results = []
-        for job in jobs:
-            results.append(prepare_file(*job, d))
+    results: list[Prepared | None] = []
+    for job in jobs:
+        results.append(cached_file(*job, d))
+        if results[-1] is not None:
             progress.update(results[-1].frames)
-        return results
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(prepare_file, *job, d) for job in jobs]
-        results = []
-        for future in futures:
-            results.append(future.result())
-            progress.update(results[-1].frames)
-    return results
+    misses = [i for i, result in enumerate(results) if result is None]
+    size = sum(jobs[i][0].stat().st_size for i in misses if jobs[i][0].is_file())
+    built = run_jobs(
+        build_file,
+        [(*jobs[i], d) for i in misses],
+        workers=workers or cores(),
+        processes=size >= PROCESS_MIN_BYTES,
+        done=lambda prepared: progress.update(prepared.frames),
+    )
+    for i, prepared in zip(misses, built, strict=True):
+        results[i] = prepared
+    return [result for result in results if result is not None]
 
 
 def _fit_normalisation(train: GraphSet, kind: str) -> dict[str, list[float]]:

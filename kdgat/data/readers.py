@@ -116,7 +116,7 @@ def _looks_like(first_line: str, wanted: str) -> str:
 
 def _load(path: Path, fmt: str) -> bytes:
     text = read_bytes(path)
-    if not text.strip():
+    if not text or text.isspace():  # isspace stops at the first other byte; strip() copies the file
         raise DataError(f"{path}: the file is empty; {EXPECTED[fmt]}.")
     return text
 
@@ -140,6 +140,8 @@ def _rows(path: Path, fields: Fields, fmt: str, header: tuple[str, ...] | None) 
 
 def _column(fields: Fields, rows: np.ndarray, j: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     start, end = fields.field(j)
+    if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows):  # consecutive: a view, no gather
+        return start[rows[0] : rows[-1] + 1], end[rows[0] : rows[-1] + 1]
     return start[rows], end[rows]
 
 

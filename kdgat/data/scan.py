@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.data import words
 from kdgat.errors import DataError
 
 _HEX = np.full(256, 255, dtype=np.uint8)
@@ -51,7 +52,8 @@ def read_bytes(path: Path) -> bytes:
 @dataclasses.dataclass
 class Fields:
     """Tokenised text. Line i spans buf[line_start[i]:line_end[i]] (no newline, no trailing CR);
-    its fields are fstart/fend[foff[i] : foff[i] + nfields[i]]."""
+    its fields are fstart/fend[foff[i] : foff[i] + nfields[i]]. `width` > 0 when every line has
+    exactly that many fields (fstart/fend are then a flattened (lines, width) matrix)."""
 
     buf: np.ndarray
     line_start: np.ndarray
@@ -60,6 +62,7 @@ class Fields:
     fend: np.ndarray
     foff: np.ndarray
     nfields: np.ndarray
+    width: int = 0
 
     def __len__(self) -> int:
         return len(self.line_start)
@@ -69,6 +72,8 @@ class Fields:
 
     def field(self, j: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) of field j of every line; lines with fewer fields get an empty field."""
+        if self.width and isinstance(j, int) and 0 <= j < self.width:  # strided views, no gather
+            return self.fstart[j :: self.width], self.fend[j :: self.width]
         has = self.nfields > j
         index = np.where(has, self.foff + np.minimum(j, self.nfields - 1), 0)
         if len(self.fstart) == 0:
@@ -103,7 +108,46 @@ def _lines(text: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def split_delimited(text: bytes, delimiter: bytes = b",", strip: bool = True) -> Fields:
     """Lines split at every delimiter (empty fields kept); white space around fields trimmed."""
     buf, line_start, line_end = _lines(text)
-    delim = np.flatnonzero(buf[: len(buf) - PAD] == delimiter[0]).astype(np.int64)
+    delim = np.flatnonzero(buf[: len(buf) - PAD] == delimiter[0])
+    fields = _uniform_fields(buf, line_start, line_end, delim)
+    if fields is None:
+        fields = _ragged_fields(buf, line_start, line_end, delim)
+    if strip:
+        _trim_blank_lines(text, fields)
+    return fields
+
+
+def _uniform_fields(
+    buf: np.ndarray, line_start: np.ndarray, line_end: np.ndarray, delim: np.ndarray
+) -> Fields | None:
+    """Fast path for the usual file where every line has the same number of delimiters: the
+    delimiters then reshape to a (lines, fields - 1) matrix, no search per delimiter. None when
+    the count or the placement says otherwise (checked: the first and last delimiter of every
+    line lie inside it, and delimiters are sorted, so each line holds exactly its row)."""
+    lines = len(line_start)
+    if lines == 0 or len(delim) % lines:
+        return None
+    per_line = len(delim) // lines
+    if per_line == 0:
+        return None
+    matrix = delim.reshape(lines, per_line)
+    if not ((matrix[:, 0] >= line_start).all() and (matrix[:, -1] < line_end).all()):
+        return None
+    width = per_line + 1
+    fstart = np.empty((lines, width), dtype=np.int64)
+    fend = np.empty((lines, width), dtype=np.int64)
+    fstart[:, 0] = line_start
+    fstart[:, 1:] = matrix + 1
+    fend[:, :-1] = matrix
+    fend[:, -1] = line_end
+    nfields = np.full(lines, width, dtype=np.int64)
+    foff = np.arange(0, lines * width, width, dtype=np.int64)
+    return Fields(buf, line_start, line_end, fstart.reshape(-1), fend.reshape(-1), foff, nfields, width)
+
+
+def _ragged_fields(
+    buf: np.ndarray, line_start: np.ndarray, line_end: np.ndarray, delim: np.ndarray
+) -> Fields:
     line_of = np.searchsorted(line_end, delim)  # line_end sorted; a delimiter sits before its line's end
     inside = delim < line_end[np.minimum(line_of, len(line_end) - 1)]  # not in a stripped CR slot
     delim, line_of = delim[inside], line_of[inside]
@@ -118,8 +162,6 @@ def split_delimited(text: bytes, delimiter: bytes = b",", strip: bool = True) ->
     fstart[k + line_of + 1] = delim + 1
     fend[k + line_of] = delim
     fend[foff + count] = line_end
-    if strip:
-        _trim(buf, fstart, fend)
     return Fields(buf, line_start, line_end, fstart, fend, foff, nfields)
 
 
@@ -136,6 +178,25 @@ def split_whitespace(text: bytes) -> Fields:
     nfields = np.bincount(line_of, minlength=len(line_start)).astype(np.int64)
     foff = np.cumsum(nfields) - nfields
     return Fields(buf, line_start, line_end, fstart, fend, foff, nfields)
+
+
+def _trim_blank_lines(text: bytes, fields: Fields) -> None:
+    """Strip blanks around the fields of the lines that contain any (usually none: one byte
+    search of the text, instead of inspecting both ends of every field)."""
+    if b" " not in text and b"\t" not in text and b"\r" not in text:
+        return
+    buf = fields.buf
+    blank = np.flatnonzero(_SPACE[buf[: len(buf) - PAD]])
+    line_of = np.searchsorted(fields.line_start, blank, side="right") - 1
+    inside = (line_of >= 0) & (blank < fields.line_end[np.maximum(line_of, 0)])  # not a line's CR
+    lines = np.unique(line_of[inside])
+    if len(lines) == 0:
+        return
+    counts = fields.nfields[lines]
+    index = np.repeat(fields.foff[lines] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    start, end = fields.fstart[index], fields.fend[index]
+    _trim(buf, start, end)
+    fields.fstart[index], fields.fend[index] = start, end
 
 
 def _trim(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
@@ -166,7 +227,7 @@ def gather(buf: np.ndarray, start: np.ndarray, end: np.ndarray, width: int) -> t
 
 def _char(buf: np.ndarray, start: np.ndarray, c: int) -> np.ndarray:
     """Byte c of every field (garbage past a field's end: callers mask with the length)."""
-    if len(buf) > PAD and not buf[-PAD:].any():  # padded by _lines: no bounds check needed
+    if _padded(buf):  # padded by _lines: no bounds check needed
         return buf[start + c]
     return buf[np.minimum(start + c, len(buf) - 1)]
 
@@ -223,7 +284,28 @@ def parse_decimal(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_chars: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative decimal numbers `123`, `123.456` (up to 18 digits) -> (float64, ok); other
-    spellings (`9e-06`) go through Python float() row by row. Agrees with float() to ~1 ulp."""
+    spellings (`9e-06`) go through Python float() row by row. Agrees with float() to ~1 ulp.
+
+    Eight characters at a time (kdgat/data/words.py) where the field allows it; the rest (long,
+    near the buffer's start, or another spelling) through the per-character parser."""
+    if not _padded(buf) or len(start) == 0:
+        return _parse_decimal_chars(buf, start, end, max_chars)
+    result, ok = words.decimal(buf, words.word_view(buf), start, end)
+    ok &= end - start <= max_chars
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        result[rest], ok[rest] = _parse_decimal_chars(buf, start[rest], end[rest], max_chars)
+    return result, ok
+
+
+def _padded(buf: np.ndarray) -> bool:
+    return len(buf) > PAD and not buf[-PAD:].any()
+
+
+def _parse_decimal_chars(
+    buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_chars: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """parse_decimal one character column at a time (any field length and position)."""
     length = end - start
     width = max(1, min(max_chars, int(length.max(initial=1))))
     value = np.zeros(len(start), dtype=np.int64)

@@ -1,0 +1,118 @@
+"""Eight text bytes at a time: field parsing on unaligned uint64 loads ("SWAR").
+
+numpy can view a byte buffer as overlapping little-endian uint64 words at every byte offset
+(stride 1), so one gather fetches 8 characters of every field, where a per-character loop would
+do 8 gathers and 8 passes of arithmetic. Digits are then combined inside each word with three
+multiply-shift steps (the classic 8-digit SWAR parse). All functions expect the buffer padded with
+at least 16 zero bytes (scan.PAD), so a load past a field's end stays in bounds.
+"""
+
+import numpy as np
+
+_ZEROS = np.uint64(0x3030303030303030)  # eight ASCII '0'
+_LOW_F = np.uint64(0x0F0F0F0F0F0F0F0F)
+_HIGH_F = np.uint64(0xF0F0F0F0F0F0F0F0)
+_SIXES = np.uint64(0x0606060606060606)
+_THREES = np.uint64(0x3333333333333333)
+_LOW_7F = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGH_80 = np.uint64(0x8080808080808080)
+_POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
+
+
+def word_view(buf: np.ndarray) -> np.ndarray:
+    """word_view(buf)[i] = the 8 bytes buf[i:i+8] as a little-endian uint64 (a view, no copy)."""
+    return np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, offset=0, strides=(1,))
+
+
+def _keep(count: np.ndarray) -> np.ndarray:
+    """Masks of the low `count` bytes of a word (count clipped to 0..8; numpy shifts by >= 64
+    give 0, so 8 bytes give all ones)."""
+    bits = np.minimum(np.maximum(count, 0), 8).astype(np.uint64) << np.uint64(3)
+    return (np.uint64(1) << bits) - np.uint64(1)
+
+
+def load(words: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Words at byte offsets `at` (clamped into the buffer; callers mask what they do not own)."""
+    return words[np.minimum(np.maximum(at, 0), len(words) - 1)]
+
+
+def _eight_digits(word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eight ASCII digits (first character in the lowest byte) -> (value 0..99999999, all digits?)."""
+    ok = ((word & _HIGH_F) | (((word + _SIXES) & _HIGH_F) >> np.uint64(4))) == _THREES
+    v = word - _ZEROS
+    v = ((v * np.uint64(10)) + (v >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    v = ((v * np.uint64(100)) + (v >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    v = ((v * np.uint64(10000)) + (v >> np.uint64(32))) & np.uint64(0x00000000FFFFFFFF)
+    return v.astype(np.int64), ok
+
+
+def _right_aligned(words: np.ndarray, begin: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """The word ending at `stop` (bytes stop-8..stop-1), with bytes before `begin` made '0'."""
+    word = load(words, stop - 8)
+    mask = _keep(8 - (stop - begin))  # the low bytes that precede the field
+    return (word & ~mask) | (_ZEROS & mask)
+
+
+def digits(words: np.ndarray, begin: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decimal digit strings buf[begin:stop] of 0..16 digits -> (int64 value, all digits?).
+
+    An empty string reads as 0 with ok True; callers check lengths. A non-empty string needs
+    stop >= 16 (words are loaded from stop - 8 and stop - 16); callers route other rows elsewhere."""
+    low, ok = _eight_digits(_right_aligned(words, begin, stop))
+    wide = stop - begin > 8
+    if not wide.any():
+        return low, ok
+    high, ok_high = _eight_digits(_right_aligned(words, begin, stop - 8))
+    value = np.where(wide, high * 100_000_000 + low, low)
+    return value, ok & (ok_high | ~wide)
+
+
+def _zero_bytes(word: np.ndarray) -> np.ndarray:
+    """The high bit of every zero byte of each word, nothing else (exact: no carries between bytes)."""
+    t = ((word & _LOW_7F) + _LOW_7F) | word
+    return ~t & _HIGH_80
+
+
+def first_byte(words: np.ndarray, start: np.ndarray, end: np.ndarray, byte: int, width: int) -> np.ndarray:
+    """Offset of the first `byte` in buf[start:min(end, start + width)], or `end` where none."""
+    found = end
+    pending = np.ones(len(start), dtype=bool)
+    pattern = np.uint64(int.from_bytes(bytes([byte]) * 8, "little"))
+    for k in range(0, width, 8):
+        inside = _keep(end - start - k)
+        hits = _zero_bytes(load(words, start + k) ^ pattern) & inside
+        lowest = hits & (~hits + np.uint64(1))  # isolate the lowest set bit (bit 8i+7 of byte i)
+        offset = np.bitwise_count(lowest - np.uint64(1)).astype(np.int64) >> 3
+        new = pending & (hits != 0)
+        found = np.where(new, start + (k + offset), found)
+        pending &= ~new
+    return found
+
+
+def decimal(
+    buf: np.ndarray, words: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`123` / `123.456` with at most 16 digits on each side of the dot and 18 in all, fields
+    of 1..24 bytes -> (float64, ok). Rows that are not ok may still be valid in another spelling
+    (too long, `9e-06`): the caller retries them with a general parser."""
+    length = end - start
+    dot = first_byte(words, start, end, ord("."), 24)
+    has_dot = dot < end
+    whole, ok_whole = digits(words, start, dot)
+    frac_len = np.maximum(end - dot - 1, 0)
+    frac, ok_frac = digits(words, dot + 1, np.where(has_dot, end, dot + 1))
+    n_digits = (dot - start) + frac_len
+    ok = (
+        ok_whole
+        & ok_frac
+        & (length >= 1)
+        & (length <= 24)
+        & (n_digits >= 1)
+        & (n_digits <= 18)
+        & (dot - start <= 16)
+        & (frac_len <= 16)
+        & ((dot == start) | (dot >= 16))  # words are loaded back from a part's end, up to 16 bytes
+        & ((frac_len == 0) | (end >= 16))
+    )
+    value = whole * _POW10[np.minimum(frac_len, 18)] + frac
+    return np.where(ok, value / _POW10[np.minimum(frac_len, 18)].astype(np.float64), np.nan), ok
