@@ -177,6 +177,11 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
+def new_partial() -> dict[str, Any]:
+    """Sums over the batches of the epoch so far (checkpointed: a resumed epoch continues them)."""
+    return {"loss_sum": 0.0, "graphs": 0, "terms": {}}
+
+
 def save_epoch_end(
     ckpt_dir: Path,
     improved: bool,
@@ -221,7 +226,7 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=uses_grad_scaler(cfg, device))
     stopper = EarlyStopping(t.patience)
     start_epoch, start_step, global_step = 0, 0, 0
-    partial = {"loss_sum": 0.0, "graphs": 0}
+    partial = new_partial()
     history: list[dict[str, Any]] = []
     resumed = last_path.is_file()
     if resumed:
@@ -290,6 +295,8 @@ def fit(
                 scaler.update()
                 partial["loss_sum"] += loss.item() * len(index)
                 partial["graphs"] += len(index)
+                for name, value in terms.items():
+                    partial["terms"][name] = partial["terms"].get(name, 0.0) + float(value) * len(index)
                 global_step += 1
                 writer.add_scalar("losses/train_step", loss.item(), global_step)
                 if stop.received is not None:
@@ -298,7 +305,9 @@ def fit(
                     raise Preempted(f"signal {stop.received} at epoch {epoch}, step {step + 1}", stop.signals)
             start_step = 0
             train_loss = partial["loss_sum"] / max(partial["graphs"], 1)
-            partial = {"loss_sum": 0.0, "graphs": 0}
+            for name, total in partial["terms"].items():  # e.g. each distillation term on its own
+                writer.add_scalar(f"loss_terms/{name}", total / max(partial["graphs"], 1), epoch)
+            partial = new_partial()
             scheduler.step()
             val_scores = predict(task, model, val, device, cfg)
             val_loss = mean_loss(task, model, val, device, cfg)

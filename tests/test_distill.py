@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import configs
 from configs import ConfigError, LearningConfig
@@ -142,8 +143,21 @@ def test_distilled_student_records_its_teacher_and_logs_the_kd_terms(teachers, c
     assert (root / "runs" / metrics["upstream"]["teacher_run"]).resolve() == teacher.resolve()
     assert metrics["teacher_params"] == _metrics(teacher)["params"] > metrics["params"]
     assert 0.0 <= metrics["test"]["f1"] <= 1.0 and metrics["test"]["auroc"] is not None
-    # The KD terms were part of the training loss: the NaN guard would name them, and the final
-    # train loss differs from the own-loss-only value of an undistilled twin.
+    events = EventAccumulator(str(student))
+    events.Reload()
+    expected = (
+        {"kd_soft_targets"}
+        if changes.get("model_architecture") != "VGAE"
+        else {"kd_latent", "kd_reconstruction"}
+    )
+    if changes["distillation"] == "topology_preserving":
+        expected |= {"kd_local_structure", "kd_relational"}
+    logged = {tag.split("/", 1)[1] for tag in events.Tags()["scalars"] if tag.startswith("loss_terms/")}
+    assert expected <= logged
+    for tag in expected:
+        assert all(e.value >= 0 for e in events.Scalars(f"loss_terms/{tag}"))
+    # The KD terms were part of the training loss: the first epoch's train loss differs from the
+    # own-loss-only value of an undistilled twin.
     undistilled = run_experiment(_config(root, **{**changes, "distillation": "no"}))
     assert metrics["history"][0]["train_loss"] != _metrics(undistilled)["history"][0]["train_loss"]
 
