@@ -4,14 +4,14 @@ import torch
 
 from configs import ExperimentConfig
 from kdgat.models.dqn import QNetwork
-from kdgat.models.gat import GATClassifier
+from kdgat.models.gat import GATClassifier, GATEncoder
 from kdgat.models.vgae import VGAE
 
 
 def build_graph_model(cfg: ExperimentConfig, num_ids: int, node_dim: int, edge_dim: int) -> torch.nn.Module:
     """VGAE for unsupervised learning, otherwise the GAT classifier (also fusion GAT)."""
     s, m = cfg.model_size_config, cfg.model_config
-    common = dict(
+    encoder = GATEncoder(
         num_ids=num_ids,
         node_dim=node_dim,
         edge_dim=edge_dim,
@@ -24,8 +24,17 @@ def build_graph_model(cfg: ExperimentConfig, num_ids: int, node_dim: int, edge_d
         use_edge_features=m.use_edge_features,
     )
     if cfg.model_architecture == "VGAE":
-        return VGAE(**common, latent_dim=s.latent_dim, logvar_clamp=m.logvar_clamp)
-    return GATClassifier(**common, pooling=m.pooling, head_layers=m.head_layers)
+        return VGAE(
+            encoder,
+            num_ids=num_ids,
+            node_dim=node_dim,
+            hidden_dim=s.hidden_dim,
+            latent_dim=s.latent_dim,
+            logvar_clamp=m.logvar_clamp,
+        )
+    return GATClassifier(
+        encoder, hidden_dim=s.hidden_dim, dropout=s.dropout, pooling=m.pooling, head_layers=m.head_layers
+    )
 
 
 def build_q_network(cfg: ExperimentConfig, state_dim: int) -> QNetwork:

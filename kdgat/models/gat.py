@@ -74,37 +74,21 @@ def pool(h: torch.Tensor, batch: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 class GATClassifier(nn.Module):
+    """Graph classification: encoder -> pooling -> MLP head."""
+
     def __init__(
         self,
+        encoder: GATEncoder,
         *,
-        num_ids: int,
-        node_dim: int,
-        edge_dim: int,
         hidden_dim: int,
-        num_layers: int,
-        heads: int,
-        embedding_dim: int,
         dropout: float,
-        jk_mode: str,
         pooling: str,
         head_layers: int,
-        use_edge_features: bool,
         num_classes: int = 2,
     ) -> None:
         super().__init__()
         self.pooling = pooling
-        self.encoder = GATEncoder(
-            num_ids=num_ids,
-            node_dim=node_dim,
-            edge_dim=edge_dim,
-            hidden_dim=hidden_dim,
-            num_layers=num_layers,
-            heads=heads,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            jk_mode=jk_mode,
-            use_edge_features=use_edge_features,
-        )
+        self.encoder = encoder
         width = self.encoder.out_dim * (2 if pooling == "mean_max" else 1)
         self.embedding_dim = width
         layers: list[nn.Module] = []

@@ -36,35 +36,18 @@ class NodeErrors:
 class VGAE(nn.Module):
     def __init__(
         self,
+        encoder: GATEncoder,
         *,
         num_ids: int,
         node_dim: int,
-        edge_dim: int,
         hidden_dim: int,
-        num_layers: int,
-        heads: int,
         latent_dim: int,
-        embedding_dim: int,
-        dropout: float,
-        jk_mode: str,
-        use_edge_features: bool,
         logvar_clamp: float,
     ) -> None:
         super().__init__()
         self.num_ids = num_ids
         self.logvar_clamp = logvar_clamp
-        self.encoder = GATEncoder(
-            num_ids=num_ids,
-            node_dim=node_dim,
-            edge_dim=edge_dim,
-            hidden_dim=hidden_dim,
-            num_layers=num_layers,
-            heads=heads,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            jk_mode=jk_mode,
-            use_edge_features=use_edge_features,
-        )
+        self.encoder = encoder
         self.mu = nn.Linear(self.encoder.out_dim, latent_dim)
         self.logvar = nn.Linear(self.encoder.out_dim, latent_dim)
         self.feature_decoder = nn.Sequential(
