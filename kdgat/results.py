@@ -1086,6 +1086,8 @@ def _main(args: argparse.Namespace) -> int:
                 grouped, args.sort if args.sort in grouped else f"{args.sort}.mean", "--sort"
             )
             grouped = grouped.sort_values(sort, ascending=not args.descending, kind="mergesort")
+        if args.columns:  # names of the grouped table, e.g. n,test.f1.mean or 'test.*'
+            grouped = grouped[_select_columns(grouped, _split_list(args.columns))]
         print(render(grouped, args.format, args.digits))
         return 0
 

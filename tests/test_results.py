@@ -515,3 +515,13 @@ def test_write_hparams_readable_by_tensorboard(real_runs: Path) -> None:
     assert scalar == pytest.approx(metrics["test"]["f1"], abs=1e-6)
     code, out, _ = run_cli(str(real_runs), "--write-hparams")
     assert code == 0 and "1 run(s)" in out
+
+
+def test_columns_choose_what_a_grouped_table_shows(tree: Path) -> None:
+    code, out, err = run_cli(
+        str(tree), "--group-by", "model_size", "--columns", "model_size,n,test.f1.mean", "--format", "csv"
+    )
+    assert code == 0, err
+    assert out.splitlines()[0] == "model_size,n,test.f1.mean"
+    code, _, err = run_cli(str(tree), "--group-by", "model_size", "--columns", "test.f1")
+    assert code == 2 and "test.f1" in err  # the grouped table has test.f1.mean / .std, not test.f1
