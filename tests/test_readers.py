@@ -328,3 +328,15 @@ def test_blank_trimming_only_touches_lines_with_blanks() -> None:
     cells = [[fields.field_text(i, j) for j in range(3)] for i in range(3)]
     assert cells == [["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"]]
     assert fields.width == 3
+
+
+def test_word_entropy_equals_the_straightforward_one() -> None:
+    from kdgat.data.graphs import payload_entropy
+    from kdgat.data.words import byte_entropy
+
+    rng = np.random.default_rng(0)
+    for values in (2, 4, 256):  # few values: many equal bytes; 256: mostly distinct
+        payload = rng.integers(0, values, (5000, 8)).astype(np.uint8)
+        length = rng.integers(0, 9, 5000).astype(np.int8)
+        payload[np.arange(8)[None, :] >= length[:, None]] = 0  # zero-padded past the DLC, as readers give
+        assert np.array_equal(byte_entropy(payload, length), payload_entropy(payload, length))

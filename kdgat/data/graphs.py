@@ -21,6 +21,7 @@ import torch
 
 from kdgat.data.events import Events
 from kdgat.data.frames import Frames
+from kdgat.data.words import byte_entropy
 
 NODE_FEATURES: tuple[str, ...] = (
     "count",
@@ -254,7 +255,7 @@ def build_raw(
         return {}
     lo, hi = int(starts[0]), int(starts[-1]) + window
     # Per-frame quantities once per frame, not once per window the frame is in.
-    entropy_frame = payload_entropy(events.payload[lo:hi], events.payload_len[lo:hi])
+    entropy_frame = byte_entropy(events.payload[lo:hi], events.payload_len[lo:hi])
     if stride == window:  # windows tile the block: every frame once, in order (views, no gather)
         flat_index: slice | np.ndarray = slice(0, hi - lo)
     else:
@@ -282,13 +283,18 @@ def build_raw(
     first = position[order[seg]]
     last = position[order[seg_last]]
     sorted_payload = payload[order]
-    as_float = sorted_payload.astype(np.float64)
-    byte_mean = np.add.reduceat(as_float, seg, axis=0) / count[:, None]
-    byte_sq = np.add.reduceat(as_float**2, seg, axis=0) / count[:, None]
+    # Per-byte sums by bincount over one contiguous row per byte (exact: integer-valued floats,
+    # so the same values as summing each node's frames in order).
+    byte_rows = payload.T.astype(np.float64)
+    byte_sum = np.stack([np.bincount(frame_node, weights=r, minlength=num_nodes) for r in byte_rows])
+    byte_rows *= byte_rows
+    byte_sq_sum = np.stack([np.bincount(frame_node, weights=r, minlength=num_nodes) for r in byte_rows])
+    byte_mean = byte_sum / count  # (8, nodes), like every per-byte array below
+    byte_sq = byte_sq_sum / count
     byte_std = np.sqrt(np.maximum(byte_sq - byte_mean**2, 0.0))
     byte_range = (
         np.maximum.reduceat(sorted_payload, seg, axis=0) - np.minimum.reduceat(sorted_payload, seg, axis=0)
-    ).astype(np.float64)
+    ).T.astype(np.float64)
     dlc_mean = np.bincount(frame_node, weights=dlc, minlength=num_nodes) / count
     entropy_mean = np.bincount(frame_node, weights=entropy, minlength=num_nodes) / count
 
@@ -297,7 +303,8 @@ def build_raw(
     same = sorted_node[1:] == sorted_node[:-1]
     prev, nxt = order[:-1][same], order[1:][same]
     log_gap = np.log1p(np.abs(time[nxt] - time[prev]) * 1e3)  # log(1 + ms); 0 without timestamps
-    changed = (payload[nxt] != payload[prev]).any(axis=1).astype(np.float64)
+    payload_word = np.ascontiguousarray(payload).view(np.uint64).reshape(-1)  # 8 bytes compared at once
+    changed = (payload_word[nxt] != payload_word[prev]).astype(np.float64)
     succ_node = sorted_node[1:][same]
     pairs = np.maximum(count - 1, 1)
     gap_mean = np.bincount(succ_node, weights=log_gap, minlength=num_nodes) / pairs
@@ -323,14 +330,15 @@ def build_raw(
     local_src = edge_src - node_ptr[edge_window]
     local_dst = edge_dst - node_ptr[edge_window]
 
+    # Written a group of columns at a time (a (8, nodes) byte group in one strided copy).
     x = np.empty((num_nodes, len(NODE_FEATURES) - 1), dtype=np.float32)
     columns = [
         count / window,
         first / window,
         last / window,
-        *(byte_mean / 255.0).T,
-        *(byte_std / 255.0).T,
-        *(byte_range / 255.0).T,
+        byte_mean / 255.0,
+        byte_std / 255.0,
+        byte_range / 255.0,
         dlc_mean / 8.0,
         change_rate,
         entropy_mean / 3.0,
@@ -340,8 +348,11 @@ def build_raw(
         out_degree,
         np.full(num_nodes, 1.0 if events.has_time else 0.0),
     ]
-    for j, column in enumerate(columns):
-        x[:, j] = column
+    row = 0
+    for column in columns:
+        block = column.reshape(-1, num_nodes)
+        x[:, row : row + len(block)] = block.T
+        row += len(block)
     node_label = np.zeros(num_nodes, dtype=np.int64)
     np.maximum.at(node_label, frame_node[label.reshape(-1) > 0], 1)
     return {

@@ -116,3 +116,35 @@ def decimal(
     )
     value = whole * _POW10[np.minimum(frac_len, 18)] + frac
     return np.where(ok, value / _POW10[np.minimum(frac_len, 18)].astype(np.float64), np.nan), ok
+
+
+def _rotl(word: np.ndarray, nbytes: int) -> np.ndarray:
+    return (word << np.uint64(8 * nbytes)) | (word >> np.uint64(64 - 8 * nbytes))
+
+
+_ONES = np.uint64(0x0101010101010101)
+_LOG2 = np.log2(np.maximum(np.arange(9), 1)).astype(np.float32)
+# _PAIR_LOG2[a + 256 b] = log2(a) + log2(b) (log2 0 := 0), summed in float32 as numpy's row sum does.
+_PAIR_LOG2 = (
+    _LOG2[np.minimum(np.arange(65536) & 255, 8)] + _LOG2[np.minimum(np.arange(65536) >> 8, 8)]
+).astype(np.float32)
+
+
+def byte_entropy(payload: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Shannon entropy (bits) of each row's first `length` bytes, as graphs.payload_entropy, on
+    whole rows as uint64 words: for each byte, how many used bytes share its value is counted by
+    comparing the word with its byte rotations (4 rotations cover all 7 other bytes, by symmetry)."""
+    word = np.ascontiguousarray(payload, dtype=np.uint8).view(np.uint64).reshape(-1)
+    used = _keep(length.astype(np.int64))
+    count = used & _ONES  # each used byte counts itself
+    for k in range(1, 5):
+        equal = _zero_bytes(word ^ _rotl(word, k)) & used & _rotl(used, k)  # byte i == byte i-k
+        count += equal >> np.uint64(7)
+        if k < 4:  # byte i == byte i+k, the same comparison seen from the other byte
+            count += _rotl(equal, 8 - k) >> np.uint64(7)
+    pairs = count.view(np.uint16).reshape(-1, 4)
+    logs = (_PAIR_LOG2[pairs[:, 0]] + _PAIR_LOG2[pairs[:, 1]]) + (
+        _PAIR_LOG2[pairs[:, 2]] + _PAIR_LOG2[pairs[:, 3]]
+    )
+    n = np.maximum(length, 1)
+    return _LOG2[n] - logs / n
