@@ -340,3 +340,34 @@ def test_word_entropy_equals_the_straightforward_one() -> None:
         length = rng.integers(0, 9, 5000).astype(np.int8)
         payload[np.arange(8)[None, :] >= length[:, None]] = 0  # zero-padded past the DLC, as readers give
         assert np.array_equal(byte_entropy(payload, length), payload_entropy(payload, length))
+
+
+def test_word_parsers_agree_with_per_character_parsers_on_random_fields() -> None:
+    from kdgat.data import scan
+
+    rng = np.random.default_rng(1)
+    alphabet = np.frombuffer(b"0123456789abcdefABCDEFgG.-e+\x00\xff\x80\xb0\xc6\x1a\x10/:@`", dtype=np.uint8)
+    hexdigits = np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)
+    cells = [bytes(rng.choice(hexdigits if i % 2 else alphabet, rng.integers(0, 24))) for i in range(6000)]
+    fields = scan.split_delimited(b"".join(b"x," + c + b"\n" for c in cells))
+    start, end = fields.field(1)
+    for digits in (3, 8):
+        fast, slow = (
+            scan.parse_hex(fields.buf, start, end, digits),
+            scan._parse_hex_chars(fields.buf, start, end, digits),
+        )
+        assert all(np.array_equal(a, b) for a, b in zip(fast, slow, strict=True))
+    fast, slow = (
+        scan.parse_hex_bytes(fields.buf, start, end),
+        scan._parse_hex_bytes_chars(fields.buf, start, end),
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(fast, slow, strict=True))
+    (fast_value, fast_ok), (slow_value, slow_ok) = (
+        scan.parse_decimal(fields.buf, start, end),
+        scan._parse_decimal_chars(fields.buf, start, end),
+    )
+    assert np.array_equal(fast_ok, slow_ok) and np.array_equal(fast_value[fast_ok], slow_value[slow_ok])
+    value, ok = scan.parse_tokens(fields.buf, start, end, {b"0": 0, b"1": 1, b"FALSE": 0, b"abc": 7})
+    expected = {b"0": 0, b"1": 1, b"FALSE": 0, b"abc": 7}
+    assert ok.tolist() == [c in expected for c in cells]
+    assert value[ok].tolist() == [expected[c] for c in cells if c in expected]

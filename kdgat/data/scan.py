@@ -235,6 +235,21 @@ def _char(buf: np.ndarray, start: np.ndarray, c: int) -> np.ndarray:
 def parse_hex(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Hex numbers of 1..max_digits digits -> (int64 values, ok); eight digits at a time
+    (kdgat/data/words.py), rows it cannot take (bad, or near the buffer's start) per digit."""
+    if max_digits > 8 or not _padded(buf) or len(start) == 0:
+        return _parse_hex_chars(buf, start, end, max_digits)
+    value, ok = words.hex_number(words.word_view(buf), start, end)
+    ok &= end - start <= max_digits
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        value[rest], ok[rest] = _parse_hex_chars(buf, start[rest], end[rest], max_digits)
+    return value, ok
+
+
+def _parse_hex_chars(
+    buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Hex numbers of 1..max_digits digits -> (int64 values, ok). Loops over digit columns."""
     length = end - start
     width = max(1, min(max_digits, int(length.max(initial=1))))
@@ -249,6 +264,22 @@ def parse_hex(
 
 
 def parse_hex_bytes(
+    buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_bytes: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hex payload strings of 2*k digits (k = 0..max_bytes) -> (uint8 (n, 8), k, ok); sixteen
+    digits in two word loads (kdgat/data/words.py), rows that fail again per digit pair."""
+    if max_bytes != 8 or not _padded(buf) or len(start) == 0:
+        return _parse_hex_bytes_chars(buf, start, end, max_bytes)
+    length = end - start
+    payload, ok = words.hex_bytes(words.word_view(buf), start, end)
+    ok &= (length <= 16) & (length % 2 == 0)
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        payload[rest], _, ok[rest] = _parse_hex_bytes_chars(buf, start[rest], end[rest], max_bytes)
+    return payload, (length // 2).astype(np.int8), ok
+
+
+def _parse_hex_bytes_chars(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_bytes: int = 8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hex payload strings of 2*k digits (k = 0..max_bytes) -> (uint8 (n, 8), k, ok)."""
@@ -344,6 +375,8 @@ def parse_tokens(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, tokens: dict[bytes, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fields equal to one of `tokens` -> (mapped int64, ok)."""
+    if max(len(t) for t in tokens) <= 8 and _padded(buf):  # one word load per field
+        return words.tokens(words.word_view(buf), start, end, tokens)
     width = max(len(t) for t in tokens)
     length = end - start
     mat, _ = gather(buf, start, np.minimum(end, start + width), width)

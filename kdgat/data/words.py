@@ -148,3 +148,68 @@ def byte_entropy(payload: np.ndarray, length: np.ndarray) -> np.ndarray:
     )
     n = np.maximum(length, 1)
     return _LOG2[n] - logs / n
+
+
+def _spread(value: int) -> np.uint64:
+    return np.uint64(value * 0x0101010101010101)
+
+
+def _hex_lanes(word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hex digits in every byte -> (nibble values 0-15 per byte, high bit set per byte that is not
+    a hex digit). Range tests on 7-bit bytes carry into no neighbour; case folded by | 0x20."""
+    low7 = word & _LOW_7F
+    folded = low7 | _spread(0x20)
+    digit = (low7 + _spread(0x80 - 0x30)) & ~(low7 + _spread(0x7F - 0x39))
+    letter = (folded + _spread(0x80 - 0x61)) & ~(folded + _spread(0x7F - 0x66))
+    bad = ~((digit | letter) & ~word) & _HIGH_80  # ~word: a byte >= 0x80 is never a digit
+    nibbles = (word & _LOW_F) + np.uint64(9) * ((word >> np.uint64(6)) & _ONES)
+    return nibbles, bad
+
+
+def _fill(word: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Keep the low `count` bytes of each word, the others become '0'."""
+    keep = _keep(count)
+    return (word & keep) | (_ZEROS & ~keep)
+
+
+def hex_bytes(words: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hex payloads of 0..16 digits, two per byte -> (uint8 (n, 8) zero-padded, digits all hex?).
+    Length rules (even, at most 16) are the caller's."""
+    length = end - start
+    halves = []
+    ok = np.ones(len(start), dtype=bool)
+    for k in (0, 8):
+        nibbles, bad = _hex_lanes(_fill(load(words, start + k), length - k))
+        ok &= bad == 0
+        pairs = ((nibbles << np.uint64(4)) | (nibbles >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+        pairs = (pairs | (pairs >> np.uint64(8))) & np.uint64(0x0000FFFF0000FFFF)
+        halves.append((pairs | (pairs >> np.uint64(16))) & np.uint64(0xFFFFFFFF))
+    payload = halves[0] | (halves[1] << np.uint64(32))
+    return payload.view(np.uint8).reshape(-1, 8), ok
+
+
+def hex_number(words: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hex numbers of 1..8 digits ending at byte 8 or later -> (int64, ok); rows outside those
+    bounds are not ok and left to the caller."""
+    length = end - start
+    nibbles, bad = _hex_lanes(_right_aligned(words, start, end))
+    v = ((nibbles << np.uint64(4)) | (nibbles >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    v = ((v << np.uint64(8)) | (v >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    v = ((v << np.uint64(16)) | (v >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
+    ok = (bad == 0) & (length >= 1) & (length <= 8) & (end >= 8)
+    return np.where(ok, v.astype(np.int64), 0), ok
+
+
+def tokens(
+    words: np.ndarray, start: np.ndarray, end: np.ndarray, table: dict[bytes, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fields equal to one of `table`'s tokens (each at most 8 bytes) -> (mapped int64, ok)."""
+    length = end - start
+    key = load(words, start) & _keep(length)
+    value = np.zeros(len(start), dtype=np.int64)
+    ok = np.zeros(len(start), dtype=bool)
+    for token, mapped in table.items():
+        hit = (key == np.uint64(int.from_bytes(token, "little"))) & (length == len(token))
+        value[hit] = mapped
+        ok |= hit
+    return value, ok
