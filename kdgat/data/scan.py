@@ -298,6 +298,22 @@ def _parse_hex_bytes_chars(
 def parse_uint(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Decimal integers of 1..max_digits digits -> (int64, ok); eight digits per word
+    (kdgat/data/words.py), rows it rejects (or near the buffer's start) one digit at a time."""
+    if max_digits > 16 or not _padded(buf) or len(start) == 0:
+        return _parse_uint_chars(buf, start, end, max_digits)
+    length = end - start
+    value, ok = words.digits(words.word_view(buf), start, end)
+    ok &= (length >= 1) & (length <= max_digits) & (end >= 16)
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        value[rest], ok[rest] = _parse_uint_chars(buf, start[rest], end[rest], max_digits)
+    return np.where(ok, value, 0), ok
+
+
+def _parse_uint_chars(
+    buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Decimal integers of 1..max_digits digits -> (int64, ok)."""
     length = end - start
     width = max(1, min(max_digits, int(length.max(initial=1))))

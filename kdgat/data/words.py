@@ -32,8 +32,10 @@ def _keep(count: np.ndarray) -> np.ndarray:
 
 
 def load(words: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Words at byte offsets `at` (clamped into the buffer; callers mask what they do not own)."""
-    return words[np.minimum(np.maximum(at, 0), len(words) - 1)]
+    """Words at byte offsets `at`. Offsets are a field's start + up to 16, inside the padding, or a
+    field's end - 8 or - 16, which for the first bytes of a buffer are negative: those wrap to the
+    end (valid memory) and the callers reject such rows, so no clamping pass is needed."""
+    return words[at]
 
 
 def _eight_digits(word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,20 +75,15 @@ def _zero_bytes(word: np.ndarray) -> np.ndarray:
     return ~t & _HIGH_80
 
 
-def first_byte(words: np.ndarray, start: np.ndarray, end: np.ndarray, byte: int, width: int) -> np.ndarray:
-    """Offset of the first `byte` in buf[start:min(end, start + width)], or `end` where none."""
-    found = end
-    pending = np.ones(len(start), dtype=bool)
-    pattern = np.uint64(int.from_bytes(bytes([byte]) * 8, "little"))
-    for k in range(0, width, 8):
-        inside = _keep(end - start - k)
-        hits = _zero_bytes(load(words, start + k) ^ pattern) & inside
-        lowest = hits & (~hits + np.uint64(1))  # isolate the lowest set bit (bit 8i+7 of byte i)
-        offset = np.bitwise_count(lowest - np.uint64(1)).astype(np.int64) >> 3
-        new = pending & (hits != 0)
-        found = np.where(new, start + (k + offset), found)
-        pending &= ~new
-    return found
+def first_byte(buf: np.ndarray, start: np.ndarray, end: np.ndarray, byte: int) -> np.ndarray:
+    """Offset of the first `byte` in each buf[start:end], or `end` where none: one scan of the
+    buffer for all its occurrences, then a binary search per field (fields ascend, as in a file,
+    so the searches walk the occurrences in order)."""
+    where = np.flatnonzero(buf == byte)
+    if len(where) == 0:
+        return end
+    found = where[np.minimum(np.searchsorted(where, start), len(where) - 1)]
+    return np.where((found >= start) & (found < end), found, end)
 
 
 def decimal(
@@ -96,7 +93,7 @@ def decimal(
     of 1..24 bytes -> (float64, ok). Rows that are not ok may still be valid in another spelling
     (too long, `9e-06`): the caller retries them with a general parser."""
     length = end - start
-    dot = first_byte(words, start, end, ord("."), 24)
+    dot = first_byte(buf, start, end, ord("."))
     has_dot = dot < end
     whole, ok_whole = digits(words, start, dot)
     frac_len = np.maximum(end - dot - 1, 0)
