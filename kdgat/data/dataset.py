@@ -348,16 +348,30 @@ def prepare_files(
             progress.update(results[-1].frames)
     misses = [i for i, result in enumerate(results) if result is None]
     size = sum(jobs[i][0].stat().st_size for i in misses if jobs[i][0].is_file())
+    processes = size >= PROCESS_MIN_BYTES
     built = run_jobs(
-        build_file,
+        _build_in_worker if processes else build_file,
         [(*jobs[i], d) for i in misses],
         workers=workers or cores(),
-        processes=size >= PROCESS_MIN_BYTES,
+        processes=processes,
         done=lambda prepared: progress.update(prepared.frames),
     )
     for i, prepared in zip(misses, built, strict=True):
+        if not prepared.blocks and d.cache:  # written to the cache by a worker: read it back
+            reread = cached_file(*jobs[i], d)
+            prepared = dataclasses.replace(reread, cached=False) if reread else build_file(*jobs[i], d)
         results[i] = prepared
     return [result for result in results if result is not None]
+
+
+def _build_in_worker(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
+    """build_file in a worker process. With the cache on, the graphs go back through the cache
+    entry it has just written (the parent reads the file once, from the page cache) instead of
+    being pickled through a pipe, which costs the parent several copies and context switches."""
+    prepared = build_file(path, fmt, kind, d)
+    if d.cache:
+        prepared = dataclasses.replace(prepared, blocks={}, train_ids=prepared.train_ids[:0])
+    return prepared
 
 
 def _fit_normalisation(train: GraphSet, kind: str) -> dict[str, list[float]]:
