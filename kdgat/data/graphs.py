@@ -283,18 +283,19 @@ def build_raw(
     first = position[order[seg]]
     last = position[order[seg_last]]
     sorted_payload = payload[order]
-    # Per-byte sums by bincount over one contiguous row per byte (exact: integer-valued floats,
-    # so the same values as summing each node's frames in order).
-    byte_rows = payload.T.astype(np.float64)
-    byte_sum = np.stack([np.bincount(frame_node, weights=r, minlength=num_nodes) for r in byte_rows])
-    byte_rows *= byte_rows
-    byte_sq_sum = np.stack([np.bincount(frame_node, weights=r, minlength=num_nodes) for r in byte_rows])
-    byte_mean = byte_sum / count  # (8, nodes), like every per-byte array below
-    byte_sq = byte_sq_sum / count
+    # Per-byte sums: one bincount over (node, byte) cells, laid out (nodes, 8) like x's columns
+    # (exact: integer-valued floats, so the same values as summing each node's frames in order).
+    cell = (frame_node[:, None] * 8 + np.arange(8)).reshape(-1)
+    values = np.ascontiguousarray(payload).reshape(-1).astype(np.float64)
+    byte_sum = np.bincount(cell, weights=values, minlength=8 * num_nodes).reshape(num_nodes, 8)
+    values *= values
+    byte_sq_sum = np.bincount(cell, weights=values, minlength=8 * num_nodes).reshape(num_nodes, 8)
+    byte_mean = byte_sum / count[:, None]
+    byte_sq = byte_sq_sum / count[:, None]
     byte_std = np.sqrt(np.maximum(byte_sq - byte_mean**2, 0.0))
     byte_range = (
         np.maximum.reduceat(sorted_payload, seg, axis=0) - np.minimum.reduceat(sorted_payload, seg, axis=0)
-    ).T.astype(np.float64)
+    ).astype(np.float64)
     dlc_mean = np.bincount(frame_node, weights=dlc, minlength=num_nodes) / count
     entropy_mean = np.bincount(frame_node, weights=entropy, minlength=num_nodes) / count
 
@@ -330,7 +331,7 @@ def build_raw(
     local_src = edge_src - node_ptr[edge_window]
     local_dst = edge_dst - node_ptr[edge_window]
 
-    # Written a group of columns at a time (a (8, nodes) byte group in one strided copy).
+    # Written a column, or a (nodes, 8) byte group, at a time.
     x = np.empty((num_nodes, len(NODE_FEATURES) - 1), dtype=np.float32)
     columns = [
         count / window,
@@ -350,17 +351,22 @@ def build_raw(
     ]
     row = 0
     for column in columns:
-        block = column.reshape(-1, num_nodes)
-        x[:, row : row + len(block)] = block.T
-        row += len(block)
+        width = 1 if column.ndim == 1 else column.shape[1]
+        x[:, row : row + width] = column.reshape(num_nodes, width)
+        row += width
     node_label = np.zeros(num_nodes, dtype=np.int64)
     np.maximum.at(node_label, frame_node[label.reshape(-1) > 0], 1)
+    edge_attr = np.empty((len(edge_keys), len(EDGE_FEATURES)), dtype=np.float32)
+    for j, column in enumerate((np.log1p(edge_count), edge_gap, edge_gap_std)):
+        edge_attr[:, j] = column
+    edge_index = np.empty((2, len(edge_keys)), dtype=np.int64)
+    edge_index[0], edge_index[1] = local_src, local_dst
     return {
         "x": x,
         "node_entity": node_entity.astype(np.int64),
         "node_label": node_label,
-        "edge_index": np.stack([local_src, local_dst]).astype(np.int64),
-        "edge_attr": np.column_stack([np.log1p(edge_count), edge_gap, edge_gap_std]).astype(np.float32),
+        "edge_index": edge_index,
+        "edge_attr": edge_attr,
         "node_ptr": node_ptr.astype(np.int64),
         "edge_ptr": edge_ptr.astype(np.int64),
         "y": label.max(axis=1).astype(np.int64),
