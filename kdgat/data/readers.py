@@ -168,15 +168,17 @@ def _finish(
             ~jumps, 0, f"the timestamp jumps back more than {MAX_BACKWARD_S} s before an earlier row's"
         )
     skipped = resolve_bad_rows(path, checks, policy, EXPECTED[fmt])
-    keep = checks.good
-    n = int(keep.sum())
+    keep: np.ndarray | slice = checks.good
+    n = int(np.count_nonzero(keep))
+    if n == len(checks.rows):  # every row kept (the usual case): no copies
+        keep = slice(None)
     return Frames(
         source=path,
         time=time[keep] if has_time else np.arange(n, dtype=np.float64),
-        can_id=can_id[keep].astype(np.int64),
+        can_id=can_id[keep].astype(np.int64, copy=False),
         payload=payload[keep],
-        dlc=dlc[keep].astype(np.int8),
-        label=label[keep].astype(np.int8),
+        dlc=dlc[keep].astype(np.int8, copy=False),
+        label=label[keep].astype(np.int8, copy=False),
         attack_type=attack_type_from_name(path),
         has_time=has_time,
         skipped=skipped,
