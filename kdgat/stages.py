@@ -6,6 +6,7 @@ fusion of a frozen VGAE and a frozen GAT. Every stage reports validation and tes
 the threshold chosen on validation, per test folder and per attack type.
 """
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ def train_dqn_stage(
     tests_in = {name: inputs(g) for name, g in splits.test.items()}
     scaler = StateScaler(train_in.state)
     upstream = {"vgae_run": portable(vgae.run_dir, run_dir), "gat_run": portable(gat.run_dir, run_dir)}
-    teacher_q = None
+    teacher_q, teacher_params = None, None
     if cfg.distillation != "no":
         teacher_dir = find_teacher(cfg, purpose)
         teacher_q = dqn_teacher_q_values(
@@ -186,7 +187,8 @@ def train_dqn_stage(
             cfg.learning_config.dqn_actions,
         ).cpu()
         upstream["teacher_run"] = portable(teacher_dir, run_dir)
-        print(f"distilling Q-values from {teacher_dir}", flush=True)
+        teacher_params = json.loads((teacher_dir / "metrics.json").read_text())["params"]
+        print(f"distilling Q-values from {teacher_dir} ({teacher_params} parameters)", flush=True)
     torch.manual_seed(cfg.training_config.seed)
     q_net = build_q_network(cfg, train_in.state.shape[1])  # state width derived from the data
     summary = train_dqn(
@@ -223,6 +225,8 @@ def train_dqn_stage(
     }
     chosen = np.concatenate([greedy_alpha(q_net, scaler(x.state), cfg) for x in all_tests])
     metrics["alpha_chosen"] = {"mean": float(chosen.mean()), "std": float(chosen.std())}
+    if teacher_params is not None:
+        metrics["teacher_params"] = teacher_params
     metrics.update(
         threshold=0.5,
         params=count_parameters(q_net),

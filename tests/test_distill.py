@@ -194,6 +194,7 @@ def test_distilled_dqn_matches_teacher_q_values(teachers) -> None:
         "gat_run": gat.resolve(),
         "teacher_run": runs["dqn"].resolve(),
     }
+    assert metrics["teacher_params"] == _metrics(runs["dqn"])["params"] > metrics["params"]
     plain = run_experiment(_config(root, **dqn, vgae_run=vgae, gat_run=gat, learning_config=small_batches))
 
     def weights(run_dir: Path) -> dict[str, torch.Tensor]:
