@@ -346,9 +346,13 @@ def prepare_files(
         results.append(cached_file(*job, d))
         if results[-1] is not None:
             progress.update(results[-1].frames)
-    misses = [i for i, result in enumerate(results) if result is None]
-    size = sum(jobs[i][0].stat().st_size for i in misses if jobs[i][0].is_file())
-    processes = size >= PROCESS_MIN_BYTES
+    sizes = {
+        i: jobs[i][0].stat().st_size if jobs[i][0].is_file() else 0
+        for i, r in enumerate(results)
+        if r is None
+    }
+    misses = sorted(sizes, key=lambda i: -sizes[i])  # largest first: no big file left for the end
+    processes = sum(sizes.values()) >= PROCESS_MIN_BYTES
     built = run_jobs(
         _build_in_worker if processes else build_file,
         [(*jobs[i], d) for i in misses],
