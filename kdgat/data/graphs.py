@@ -290,12 +290,14 @@ def build_raw(
     byte_sum = np.bincount(cell, weights=values, minlength=8 * num_nodes).reshape(num_nodes, 8)
     values *= values
     byte_sq_sum = np.bincount(cell, weights=values, minlength=8 * num_nodes).reshape(num_nodes, 8)
-    byte_mean = byte_sum / count[:, None]
-    byte_sq = byte_sq_sum / count[:, None]
-    byte_std = np.sqrt(np.maximum(byte_sq - byte_mean**2, 0.0))
-    byte_range = (
-        np.maximum.reduceat(sorted_payload, seg, axis=0) - np.minimum.reduceat(sorted_payload, seg, axis=0)
-    ).astype(np.float64)
+    # In place: (nodes, 8) float64 temporaries are the builder's largest, and fresh ones page-fault.
+    byte_mean = np.divide(byte_sum, count[:, None], out=byte_sum)
+    byte_std = np.divide(byte_sq_sum, count[:, None], out=byte_sq_sum)
+    byte_std -= byte_mean**2
+    np.sqrt(np.maximum(byte_std, 0.0, out=byte_std), out=byte_std)
+    byte_range = np.maximum.reduceat(sorted_payload, seg, axis=0) - np.minimum.reduceat(
+        sorted_payload, seg, axis=0
+    )
     dlc_mean = np.bincount(frame_node, weights=dlc, minlength=num_nodes) / count
     entropy_mean = np.bincount(frame_node, weights=entropy, minlength=num_nodes) / count
 
@@ -331,28 +333,29 @@ def build_raw(
     local_src = edge_src - node_ptr[edge_window]
     local_dst = edge_dst - node_ptr[edge_window]
 
-    # Written a column, or a (nodes, 8) byte group, at a time.
+    # (value, scale) per column or (nodes, 8) byte group, divided straight into x's float32 columns
+    # (computed in float64, rounded once, as value / scale followed by astype would).
     x = np.empty((num_nodes, len(NODE_FEATURES) - 1), dtype=np.float32)
     columns = [
-        count / window,
-        first / window,
-        last / window,
-        byte_mean / 255.0,
-        byte_std / 255.0,
-        byte_range / 255.0,
-        dlc_mean / 8.0,
-        change_rate,
-        entropy_mean / 3.0,
-        gap_mean,
-        gap_std,
-        in_degree,
-        out_degree,
-        np.full(num_nodes, 1.0 if events.has_time else 0.0),
+        (count, window),
+        (first, window),
+        (last, window),
+        (byte_mean, 255.0),
+        (byte_std, 255.0),
+        (byte_range, 255.0),
+        (dlc_mean, 8.0),
+        (change_rate, 1.0),
+        (entropy_mean, 3.0),
+        (gap_mean, 1.0),
+        (gap_std, 1.0),
+        (in_degree, 1.0),
+        (out_degree, 1.0),
+        (np.full(num_nodes, 1.0 if events.has_time else 0.0), 1.0),
     ]
     row = 0
-    for column in columns:
-        width = 1 if column.ndim == 1 else column.shape[1]
-        x[:, row : row + width] = column.reshape(num_nodes, width)
+    for value, scale in columns:
+        width = 1 if value.ndim == 1 else value.shape[1]
+        np.divide(value.reshape(num_nodes, width), scale, out=x[:, row : row + width], casting="unsafe")
         row += width
     node_label = np.zeros(num_nodes, dtype=np.int64)
     np.maximum.at(node_label, frame_node[label.reshape(-1) > 0], 1)
