@@ -59,16 +59,40 @@ def read_bytes(path: Path) -> bytes:
 class Fields:
     """Tokenised text. Line i spans buf[line_start[i]:line_end[i]] (no newline, no trailing CR);
     its fields are fstart/fend[foff[i] : foff[i] + nfields[i]]. `width` > 0 when every line has
-    exactly that many fields (fstart/fend are then a flattened (lines, width) matrix)."""
+    exactly that many fields: `delims` then holds the (lines, width - 1) delimiter offsets, and
+    fstart/fend (a flattened (lines, width) matrix) are only built if something asks for them."""
 
     buf: np.ndarray
     line_start: np.ndarray
     line_end: np.ndarray
-    fstart: np.ndarray
-    fend: np.ndarray
     foff: np.ndarray
     nfields: np.ndarray
     width: int = 0
+    delims: np.ndarray | None = None
+    starts: np.ndarray | None = None
+    ends: np.ndarray | None = None
+
+    @property
+    def fstart(self) -> np.ndarray:
+        if self.starts is None:
+            self._from_delims()
+        return self.starts
+
+    @property
+    def fend(self) -> np.ndarray:
+        if self.ends is None:
+            self._from_delims()
+        return self.ends
+
+    def _from_delims(self) -> None:
+        lines, width = len(self.line_start), self.width
+        starts = np.empty((lines, width), dtype=np.int64)
+        ends = np.empty((lines, width), dtype=np.int64)
+        starts[:, 0] = self.line_start
+        starts[:, 1:] = self.delims + 1
+        ends[:, :-1] = self.delims
+        ends[:, -1] = self.line_end
+        self.starts, self.ends = starts.reshape(-1), ends.reshape(-1)
 
     def __len__(self) -> int:
         return len(self.line_start)
@@ -78,8 +102,12 @@ class Fields:
 
     def field(self, j: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) of field j of every line; lines with fewer fields get an empty field."""
-        if self.width and isinstance(j, int) and 0 <= j < self.width:  # strided views, no gather
-            return self.fstart[j :: self.width], self.fend[j :: self.width]
+        if self.width and isinstance(j, int) and 0 <= j < self.width:  # no gather
+            if self.starts is not None:  # strided views
+                return self.fstart[j :: self.width], self.fend[j :: self.width]
+            start = self.line_start if j == 0 else self.delims[:, j - 1] + 1
+            end = self.line_end if j == self.width - 1 else self.delims[:, j]
+            return start, end
         has = self.nfields > j
         index = np.where(has, self.foff + np.minimum(j, self.nfields - 1), 0)
         if len(self.fstart) == 0:
@@ -139,16 +167,9 @@ def _uniform_fields(
     matrix = delim.reshape(lines, per_line)
     if not ((matrix[:, 0] >= line_start).all() and (matrix[:, -1] < line_end).all()):
         return None
-    width = per_line + 1
-    fstart = np.empty((lines, width), dtype=np.int64)
-    fend = np.empty((lines, width), dtype=np.int64)
-    fstart[:, 0] = line_start
-    fstart[:, 1:] = matrix + 1
-    fend[:, :-1] = matrix
-    fend[:, -1] = line_end
-    nfields = np.full(lines, width, dtype=np.int64)
-    foff = np.arange(0, lines * width, width, dtype=np.int64)
-    return Fields(buf, line_start, line_end, fstart.reshape(-1), fend.reshape(-1), foff, nfields, width)
+    nfields = np.full(lines, per_line + 1, dtype=np.int64)
+    foff = np.arange(0, lines * (per_line + 1), per_line + 1, dtype=np.int64)
+    return Fields(buf, line_start, line_end, foff, nfields, width=per_line + 1, delims=matrix)
 
 
 def _ragged_fields(
@@ -168,7 +189,7 @@ def _ragged_fields(
     fstart[k + line_of + 1] = delim + 1
     fend[k + line_of] = delim
     fend[foff + count] = line_end
-    return Fields(buf, line_start, line_end, fstart, fend, foff, nfields)
+    return Fields(buf, line_start, line_end, foff, nfields, starts=fstart, ends=fend)
 
 
 def split_whitespace(text: bytes) -> Fields:
@@ -183,7 +204,7 @@ def split_whitespace(text: bytes) -> Fields:
     line_of = np.searchsorted(line_end, fstart)
     nfields = np.bincount(line_of, minlength=len(line_start)).astype(np.int64)
     foff = np.cumsum(nfields) - nfields
-    return Fields(buf, line_start, line_end, fstart, fend, foff, nfields)
+    return Fields(buf, line_start, line_end, foff, nfields, starts=fstart, ends=fend)
 
 
 def _trim_blank_lines(text: bytes, fields: Fields) -> None:
