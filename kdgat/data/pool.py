@@ -8,6 +8,7 @@ work is too small to pay for a fork, jobs run in threads or inline.
 """
 
 import concurrent.futures
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -29,6 +30,26 @@ def _worker_init() -> None:
     # A forked worker inherits the trainer's SIGTERM handler (requeue on Slurm); it must simply
     # die with the pool instead of trying to checkpoint.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _keep_freed_memory()
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+
+
+def _keep_freed_memory() -> None:
+    """Let this worker's malloc reuse freed memory instead of returning it to the kernel.
+
+    The graph builder makes many short-lived arrays of 1-50 MB; by default glibc maps each from
+    the kernel and unmaps it on free, so every new one pays page faults and zero-filling (~17% of
+    cold preprocessing CPU, measured). A worker lives for one preprocessing pass, so keeping its
+    peak heap is harmless. glibc only; elsewhere this does nothing."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 1 << 30)
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
 
 
 def run_jobs(
