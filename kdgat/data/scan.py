@@ -10,20 +10,17 @@ parser (e.g. exponent notation like `9e-06`) are retried one by one with Python'
 """
 
 import dataclasses
-import gzip
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+# ISA-L's inflate is about 2x zlib's on these captures (isal is in requirements.txt).
+from isal import igzip as _gunzip
+from isal.isal_zlib import error as _GzipError
+
 from kdgat.data import words
 from kdgat.errors import DataError
-
-try:  # ISA-L's inflate is about 2x zlib's on these captures (requirements.txt); zlib otherwise
-    from isal import igzip as _gunzip
-    from isal.isal_zlib import error as _GzipError
-except ImportError:  # pragma: no cover - depends on the environment
-    _gunzip, _GzipError = gzip, zlib.error
 
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):
