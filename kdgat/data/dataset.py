@@ -239,7 +239,9 @@ def _params(fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
     }
 
 
-def _entry(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Path | None:
+def cache_target(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Path | None:
+    """The file's cache entry (keyed by its contents' SHA-256), or None when the cache is off.
+    Hashing reads the whole file: compute it once per file and pass it on."""
     if not d.cache:
         return None
     return entry_path(d.cache_dir, entry_key(file_digest(path), _params(fmt, kind, d)))
@@ -247,12 +249,12 @@ def _entry(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Path | None:
 
 def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
     """Read, window and build one file's graphs, through the cache when it is on."""
-    return cached_file(path, fmt, kind, d) or build_file(path, fmt, kind, d)
+    target = cache_target(path, fmt, kind, d)
+    return cached_file(path, target) or build_file(path, fmt, kind, d, target)
 
 
-def cached_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared | None:
-    """The file's graphs from the cache, or None (cache off, no entry, or a bad entry)."""
-    target = _entry(path, fmt, kind, d)
+def cached_file(path: Path, target: Path | None) -> Prepared | None:
+    """The file's graphs from its cache entry, or None (cache off, no entry, or a bad entry)."""
     if target is not None:
         hit = load_entry(target)
         if hit is not None:
@@ -276,9 +278,8 @@ def cached_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared |
     return None
 
 
-def build_file(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
-    """Read, window and build one file's graphs; written to the cache when it is on."""
-    target = _entry(path, fmt, kind, d)
+def build_file(path: Path, fmt: str, kind: str, d: DatasetConfig, target: Path | None) -> Prepared:
+    """Read, window and build one file's graphs; written to the cache entry target unless None."""
     frames = read_frames(path, fmt, malformed=d.malformed, na_frames=d.na_frames)
     bounds = block_bounds(kind, frames.label, d.val_fraction, d.test_fraction, d.val_placement)
     blocks = {role: build_raw(frames, lo, hi, d.window, d.stride) for role, (lo, hi) in bounds.items()}
@@ -341,9 +342,10 @@ def prepare_files(
     """prepare_file for every (path, format, kind), in order: cache hits are loaded here (a
     worker would have to send the arrays back), misses are built in parallel worker processes."""
     progress = Progress(len(jobs))
+    targets = [cache_target(*job, d) for job in jobs]
     results: list[Prepared | None] = []
-    for job in jobs:
-        results.append(cached_file(*job, d))
+    for job, target in zip(jobs, targets, strict=True):
+        results.append(cached_file(job[0], target))
         if results[-1] is not None:
             progress.update(results[-1].frames)
     sizes = {
@@ -355,25 +357,27 @@ def prepare_files(
     processes = sum(sizes.values()) >= PROCESS_MIN_BYTES
     built = run_jobs(
         _build_in_worker if processes else build_file,
-        [(*jobs[i], d) for i in misses],
+        [(*jobs[i], d, targets[i]) for i in misses],
         workers=workers or cores(),
         processes=processes,
         done=lambda prepared: progress.update(prepared.frames),
     )
     for i, prepared in zip(misses, built, strict=True):
         if not prepared.blocks and d.cache:  # written to the cache by a worker: read it back
-            reread = cached_file(*jobs[i], d)
-            prepared = dataclasses.replace(reread, cached=False) if reread else build_file(*jobs[i], d)
+            reread = cached_file(jobs[i][0], targets[i])
+            prepared = (
+                dataclasses.replace(reread, cached=False) if reread else build_file(*jobs[i], d, targets[i])
+            )
         results[i] = prepared
     return [result for result in results if result is not None]
 
 
-def _build_in_worker(path: Path, fmt: str, kind: str, d: DatasetConfig) -> Prepared:
+def _build_in_worker(path: Path, fmt: str, kind: str, d: DatasetConfig, target: Path | None) -> Prepared:
     """build_file in a worker process. With the cache on, the graphs go back through the cache
     entry it has just written (the parent reads the file once, from the page cache) instead of
     being pickled through a pipe, which costs the parent several copies and context switches."""
-    prepared = build_file(path, fmt, kind, d)
-    if d.cache:
+    prepared = build_file(path, fmt, kind, d, target)
+    if target is not None:
         prepared = dataclasses.replace(prepared, blocks={}, train_ids=prepared.train_ids[:0])
     return prepared
 
