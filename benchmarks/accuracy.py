@@ -58,16 +58,21 @@ def experiment(
     )
 
 
-def main() -> int:
+def benchmark_parser(description: str, size: str) -> argparse.ArgumentParser:
+    """Options every accuracy-style benchmark takes (data, runs root, epochs, size, datasets)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--runs-root", type=Path, default=None)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--size", default="student")
+    parser.add_argument("--size", default=size)
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = benchmark_parser(__doc__, "student").parse_args()
     runs_root = args.runs_root or Path(tempfile.mkdtemp(prefix="kdgat-accuracy-"))
     header = (
         "dataset",

@@ -10,18 +10,15 @@ counts and wall-clock training time. The DQN rows build on the same-size VGAE an
 same distillation (teacher DQN on the teacher VGAE and GAT).
 """
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from accuracy import DATASETS, experiment, row  # importing accuracy puts the repository on sys.path
+from accuracy import benchmark_parser, experiment, row  # importing accuracy puts the repository on sys.path
 
 from kdgat.experiment import run_experiment
-
-REPO = Path(__file__).resolve().parent.parent
 
 ARCHS = {  # learning_type, training_mode
     "VGAE": ("unsupervised", "normals_only"),
@@ -32,14 +29,7 @@ DISTILLATIONS = ("no", "standard", "topology_preserving")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--runs-root", type=Path, default=None)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--size", default="tiny")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser = benchmark_parser(__doc__, "tiny")
     parser.add_argument("--archs", default=",".join(ARCHS))
     args = parser.parse_args()
     runs_root = args.runs_root or Path(tempfile.mkdtemp(prefix="kdgat-distillation-"))
