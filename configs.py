@@ -18,8 +18,15 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import tyro
 import yaml
 
-Modality = Literal["automotive", "internet", "watertreatment"]
-Dataset = Literal["synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "daga", "road"]
+# The one table of modalities and their datasets (a test holds it against kdgat.data's registry).
+# internet: network flows as host graphs; watertreatment gets its datasets with its reader.
+MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
+    "automotive": ("synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "daga", "road"),
+    "internet": ("synthetic", "stratosphere", "cicids2017"),
+    "watertreatment": (),
+}
+Modality = Literal[tuple(MODALITY_DATASETS)]  # type: ignore[valid-type]
+Dataset = Literal[tuple(dict.fromkeys(d for names in MODALITY_DATASETS.values() for d in names))]  # type: ignore[valid-type]
 LearningType = Literal["unsupervised", "classifier", "fusion"]
 Architecture = Literal["VGAE", "GAT", "DQN"]
 ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
@@ -43,13 +50,6 @@ LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
     "model_size": get_args(ModelSize),
     "distillation": get_args(Distillation),
     "training_mode": get_args(TrainingMode),
-}
-
-# Datasets per modality. internet and watertreatment get theirs with their readers (DESIGN §6).
-MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
-    "automotive": ("synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "daga", "road"),
-    "internet": (),
-    "watertreatment": (),
 }
 LEARNING_ARCHITECTURES: dict[str, tuple[str, ...]] = {
     "unsupervised": ("VGAE",),
@@ -86,7 +86,7 @@ class ModelSizeConfig:
     latent_dim: int | None = None
     """VGAE latent dimension (unset: from --model-size)."""
     embedding_dim: int | None = None
-    """CAN-ID embedding dimension (unset: from --model-size)."""
+    """Node-identity embedding dimension: CAN ID (hosts have no identity) (unset: from --model-size)."""
     dropout: float | None = None
     """Dropout probability in [0, 1) (unset: from --model-size)."""
 
@@ -105,49 +105,100 @@ class ModelConfig:
     """Feed edge features (transition count, timing) to GATv2 attention."""
     logvar_clamp: float = 10.0
     """VGAE: |logvar| bound, so exp(logvar) cannot overflow (fp16 especially)."""
+    edge_readout: bool = True
+    """GAT on graphs whose edges carry labels (internet: flows aggregated per host pair): also
+    classify every edge (MLP over both end nodes' embeddings and the edge features), so flows
+    are scored, not only windows. Graphs without edge labels (CAN, process) have no edge head."""
 
 
 @dataclasses.dataclass
-class DatasetConfig:
-    """Where the data is and how CAN frames become graphs."""
+class AutomotiveConfig:
+    """CAN frames -> graphs: one graph per window of frames (read only with --modality automotive)."""
 
-    data_root: Annotated[Path | None, tyro.conf.arg(aliases=("--data-root",))] = None
-    """Folder holding the dataset (train_*/ and test_* folders). Not used for 'synthetic'."""
     window: int = 100
     """Frames per graph (W)."""
     stride: int = 100
     """Frames between the starts of consecutive windows (1..W)."""
+    na_frames: Literal["drop", "error"] = "drop"
+    """4-column rows with an `na` ID or payload (can-train-and-test set_02): 'drop' removes and
+    counts them, 'error' treats them as malformed."""
+    synthetic_train_frames: int = 120_000
+    """Synthetic dataset: frames in the training logs."""
+    synthetic_test_frames: int = 40_000
+    """Synthetic dataset: frames in the test logs."""
+
+
+@dataclasses.dataclass
+class InternetConfig:
+    """Network flows -> host graphs (read only with --modality internet).
+
+    A window is a run of consecutive flows in time order: `window` flows, or `window_seconds`
+    seconds of them. Nodes are hosts (never a learned identity), edges the flows between two
+    hosts aggregated per direction."""
+
+    window: int = 10
+    """Flows per graph (when window_seconds is unset)."""
+    stride: int = 10
+    """Flows between the starts of consecutive windows (1..window)."""
+    window_seconds: float | None = None
+    """Set: a window holds the flows that start within this many seconds (window and stride are
+    then not used); windows without flows give no graph."""
+    stride_seconds: float | None = None
+    """Seconds between the starts of consecutive time windows (unset: window_seconds)."""
+    unlabelled: Literal["context", "benign", "drop"] = "context"
+    """Flows that are neither attack nor verified benign (Stratosphere Background, Unknown):
+    'context' keeps them in the graphs (a deployed detector sees them too) but scores them as
+    neither class (a window of only such flows gives no graph; such edges are not scored);
+    'benign' counts them as benign; 'drop' removes them before windowing."""
+    synthetic_flows: int = 8_000
+    """Synthetic dataset: flows in each of its captures."""
+
+
+MODALITY_CONFIGS: dict[str, str] = {"automotive": "automotive", "internet": "internet"}
+"""The DatasetConfig field holding each modality's own knobs."""
+# Flat DatasetConfig fields of config.yaml files written before the modality sub-configs; they
+# are moved into dataset_config.automotive on load (every such run was automotive).
+_LEGACY_AUTOMOTIVE_FIELDS = (
+    "window",
+    "stride",
+    "na_frames",
+    "synthetic_train_frames",
+    "synthetic_test_frames",
+)
+
+
+@dataclasses.dataclass
+class DatasetConfig:
+    """Where the data is, how it is split, and each modality's own knobs."""
+
+    data_root: Annotated[Path | None, tyro.conf.arg(aliases=("--data-root",))] = None
+    """Folder holding the dataset (e.g. train_*/ and test_*/ folders). Not used for 'synthetic'."""
     val_fraction: float = 0.2
-    """Share of each training file, taken from its end, used for validation."""
+    """Share of each training file used for validation, as one contiguous block (where: val_placement)."""
     val_placement: Literal["stratified", "end"] = "stratified"
     """Where each training file's contiguous validation block lies: 'end' = its last val_fraction;
     'stratified' = the val_fraction-sized block (on a grid) whose attack share is closest to the
     file's, so validation sees attacks even when a capture's attacks all lie early. Training keeps
-    the frames before and after it; no window crosses either boundary."""
+    the records before and after it; no window crosses either boundary."""
     test_dirs: tuple[str, ...] = ("test_*",)
     """Glob patterns of test folders under data_root; each is also scored on its own."""
     normalisation: Literal["standard", "none"] = "standard"
     """Node/edge feature scaling, fitted on benign training windows only."""
     cache_dir: Path = Path(".cache/kdgat")
-    """Where generated synthetic logs are written."""
-    synthetic_train_frames: int = 120_000
-    """Synthetic dataset: frames in the training log."""
-    synthetic_test_frames: int = 40_000
-    """Synthetic dataset: frames in the test log."""
+    """Where generated synthetic data and the preprocessed-graph cache (cache_dir/graphs) live."""
     synthetic_seed: int = 7
     """Synthetic dataset: generator seed (the data, not the model)."""
     test_fraction: float = 0.2
-    """Datasets without test_* folders (daga, road, flat hcrl_ch): share of each file, taken
-    from its end, used for testing (validation is the val_fraction just before it)."""
+    """Datasets without test_* folders (daga, road, flat hcrl_ch, internet captures): share of
+    each file, taken from its end, used for testing (validation lies before it)."""
     malformed: Literal["error", "skip"] = "error"
     """A malformed row: 'error' stops with file:line and what was expected; 'skip' drops it and
-    counts it (Splits.skipped_rows)."""
-    na_frames: Literal["drop", "error"] = "drop"
-    """4-column rows with an `na` ID or payload (can-train-and-test set_02): 'drop' removes and
-    counts them, 'error' treats them as malformed."""
+    counts it (metrics.json data.skipped_rows)."""
     cache: bool = True
     """Cache preprocessed graphs under cache_dir/graphs, keyed by file contents, graph
     parameters and a format version; a second run starts in seconds."""
+    automotive: AutomotiveConfig = dataclasses.field(default_factory=AutomotiveConfig)
+    internet: InternetConfig = dataclasses.field(default_factory=InternetConfig)
 
 
 @dataclasses.dataclass
@@ -156,6 +207,9 @@ class LearningConfig:
 
     class_weighting: Literal["balanced", "none"] = "balanced"
     """Weight the classifier loss by inverse class frequency of the training split."""
+    edge_loss_weight: float = 1.0
+    """GAT with an edge read-out: weight of the (class-weighted) edge cross-entropy beside the
+    window's."""
     kd_temperature: float = 4.0
     """Knowledge-distillation softmax temperature."""
     kd_alpha: float = 0.7
@@ -332,9 +386,11 @@ def check_levels(levels: dict[str, str]) -> None:
             f"built. Use --modality automotive."
         )
     if dataset not in datasets:
+        owners = [m for m, names in MODALITY_DATASETS.items() if dataset in names]
         raise ConfigError(
             f"dataset={dataset!r} does not belong to modality={modality!r}. "
-            f"Datasets of {modality}: {', '.join(datasets)}."
+            + (f"Use --modality {' or '.join(owners)} for it, or c" if owners else "C")
+            + f"hoose a dataset of {modality}: {', '.join(datasets)}."
         )
     if arch not in LEARNING_ARCHITECTURES[learning]:
         fit = [k for k, v in LEARNING_ARCHITECTURES.items() if arch in v]
@@ -449,8 +505,89 @@ def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
         if sizes[key] is None:
             sizes[key] = value
     cfg = dataclasses.replace(cfg, model_size_config=ModelSizeConfig(**sizes))
+    _check_other_modality_knobs(cfg)
     _check_ranges(cfg)
     return cfg
+
+
+def _window_rules(flag: str, window: int, stride: int, unit: str) -> list[tuple[bool, str, Any, str]]:
+    return [
+        (window >= 2, f"{flag}.window", window, f"an integer >= 2 ({unit} per graph)"),
+        (1 <= stride <= window, f"{flag}.stride", stride, f"an integer in 1..window ({window})"),
+    ]
+
+
+def _modality_rules(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
+    """Range rules of the active modality's knobs (the others must be left at their defaults)."""
+    d = cfg.dataset_config
+    if cfg.modality == "automotive":
+        a, flag = d.automotive, "--dataset-config.automotive"
+        return [
+            *_window_rules(flag, a.window, a.stride, "frames"),
+            (
+                a.synthetic_train_frames >= 10 * a.window,
+                f"{flag}.synthetic-train-frames",
+                a.synthetic_train_frames,
+                "at least 10 windows of frames",
+            ),
+            (
+                a.synthetic_test_frames >= 2 * a.window,
+                f"{flag}.synthetic-test-frames",
+                a.synthetic_test_frames,
+                "at least 2 windows of frames",
+            ),
+        ]
+    if cfg.modality == "internet":
+        n, flag = d.internet, "--dataset-config.internet"
+        rules = [
+            *_window_rules(flag, n.window, n.stride, "flows"),
+            (
+                n.synthetic_flows >= 20 * n.window,
+                f"{flag}.synthetic-flows",
+                n.synthetic_flows,
+                "at least 20 windows of flows",
+            ),
+        ]
+        if n.window_seconds is not None:
+            stride = n.stride_seconds if n.stride_seconds is not None else n.window_seconds
+            rules += [
+                (n.window_seconds > 0, f"{flag}.window-seconds", n.window_seconds, "a number > 0"),
+                (
+                    0 < stride <= n.window_seconds,
+                    f"{flag}.stride-seconds",
+                    stride,
+                    f"a number in (0, window_seconds ({n.window_seconds:g})]",
+                ),
+            ]
+        else:
+            rules.append(
+                (
+                    n.stride_seconds is None,
+                    f"{flag}.stride-seconds",
+                    n.stride_seconds,
+                    "unset unless --dataset-config.internet.window-seconds is set (windows of flows)",
+                )
+            )
+        return rules
+    return []
+
+
+def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:
+    """A knob of another modality's sub-config would be ignored: refuse it instead."""
+    d = cfg.dataset_config
+    for modality, field in MODALITY_CONFIGS.items():
+        if modality == cfg.modality:
+            continue
+        given, default = getattr(d, field), type(getattr(d, field))()
+        changed = [
+            f.name for f in dataclasses.fields(given) if getattr(given, f.name) != getattr(default, f.name)
+        ]
+        if changed:
+            flags = ", ".join(f"--dataset-config.{field}.{name.replace('_', '-')}" for name in changed)
+            raise ConfigError(
+                f"{flags} belong(s) to modality {modality!r}, but --modality is {cfg.modality!r}: "
+                f"they would be ignored. Drop them, or use --modality {modality}."
+            )
 
 
 def _check_ranges(cfg: ExperimentConfig) -> None:
@@ -468,13 +605,6 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
             cfg.model_config.head_layers,
             "an integer >= 1",
         ),
-        (d.window >= 2, "--dataset-config.window", d.window, "an integer >= 2"),
-        (
-            1 <= d.stride <= d.window,
-            "--dataset-config.stride",
-            d.stride,
-            f"an integer in 1..window ({d.window})",
-        ),
         (0 < d.val_fraction < 1, "--dataset-config.val-fraction", d.val_fraction, "a number in (0, 1)"),
         (len(d.test_dirs) >= 1, "--dataset-config.test-dirs", d.test_dirs, "at least one folder pattern"),
         (0 < d.test_fraction < 1, "--dataset-config.test-fraction", d.test_fraction, "a number in (0, 1)"),
@@ -484,17 +614,12 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
             d.test_fraction,
             f"a number below 1 - val_fraction ({1 - d.val_fraction:g})",
         ),
+        *_modality_rules(cfg),
         (
-            d.synthetic_train_frames >= 10 * d.window,
-            "--dataset-config.synthetic-train-frames",
-            d.synthetic_train_frames,
-            "at least 10 windows of frames",
-        ),
-        (
-            d.synthetic_test_frames >= 2 * d.window,
-            "--dataset-config.synthetic-test-frames",
-            d.synthetic_test_frames,
-            "at least 2 windows of frames",
+            lc.edge_loss_weight >= 0,
+            "--learning-config.edge-loss-weight",
+            lc.edge_loss_weight,
+            "a number >= 0",
         ),
         (lc.kd_temperature > 0, "--learning-config.kd-temperature", lc.kd_temperature, "a number > 0"),
         (0 <= lc.kd_alpha <= 1, "--learning-config.kd-alpha", lc.kd_alpha, "a number in [0, 1]"),
@@ -714,11 +839,28 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
 
 
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping in today's layout; older layouts are moved field by field (nothing else
+    changes): the flat CAN knobs of dataset_config (before the modality sub-configs) go to
+    dataset_config.automotive."""
+    dataset = data.get("dataset_config")
+    if isinstance(dataset, dict) and any(k in dataset for k in _LEGACY_AUTOMOTIVE_FIELDS):
+        dataset = dict(dataset)
+        automotive = dict(dataset.get("automotive") or {})
+        for key in _LEGACY_AUTOMOTIVE_FIELDS:
+            if key in dataset:
+                automotive[key] = dataset.pop(key)
+        dataset["automotive"] = automotive
+        data = {**data, "dataset_config": dataset}
+    return data
+
+
 def from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
-    """Build a config from a mapping, rejecting unknown fields and wrong types."""
+    """Build a config from a mapping, rejecting unknown fields and wrong types (older layouts of
+    config.yaml are migrated first, so old run directories keep loading)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of config fields, got {type(data).__name__}.")
-    return _from_dict(ExperimentConfig, data, source)
+    return _from_dict(ExperimentConfig, _migrate(data), source)
 
 
 def load_yaml(path: Path) -> ExperimentConfig:

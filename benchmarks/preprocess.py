@@ -26,8 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import configs  # noqa: E402
-from kdgat.data.dataset import load_splits, prepare_file, prepare_files  # noqa: E402
-from kdgat.data.graphs import payload_entropy  # noqa: E402
+from kdgat.data.automotive import AUTOMOTIVE  # noqa: E402
+from kdgat.data.automotive.graphs import payload_entropy  # noqa: E402
+from kdgat.data.dataset import load_splits  # noqa: E402
+from kdgat.data.internet import INTERNET  # noqa: E402
+from kdgat.data.prepare import prepare_file, prepare_files  # noqa: E402
 
 CAN_SETS = {
     "can_train_and_test": "can4",
@@ -119,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {data.resolve()}  files: {len(jobs)}  cores: {cores}  window=stride={args.window}")
 
     with tempfile.TemporaryDirectory() as cache:
-        d = dataclasses.replace(
-            configs.DatasetConfig(), window=args.window, stride=args.window, cache_dir=Path(cache)
+        d = configs.DatasetConfig(
+            automotive=configs.AutomotiveConfig(window=args.window, stride=args.window), cache_dir=Path(cache)
         )
         begin, cpu_begin = time.perf_counter(), _cpu_seconds()
-        prepared = prepare_files(jobs, d, workers=args.workers)
+        prepared = prepare_files(jobs, d, AUTOMOTIVE, workers=args.workers)
         cold, cpu = time.perf_counter() - begin, _cpu_seconds() - cpu_begin
         frames = sum(p.frames for p in prepared)
         print(
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             f"load average {os.getloadavg()[0]:.2f})"
         )
 
-        cfg = configs.ExperimentConfig(dataset="hcrlsa")
+        cfg = configs.ExperimentConfig(dataset="hcrlsa")  # type: ignore[arg-type]
         cfg = dataclasses.replace(cfg, dataset_config=dataclasses.replace(d, data_root=data))
         load_splits(cfg)  # fills the cache with hcrl_sa's train/val blocks
         begin = time.perf_counter()
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         path = data / REFERENCE_FILE
         d1 = dataclasses.replace(d, cache=False)
         begin = time.perf_counter()
-        ours = prepare_file(path, "can4", "whole", d1)
+        ours = prepare_file(path, "can4", "whole", d1, AUTOMOTIVE)
         ours_s = time.perf_counter() - begin
         begin = time.perf_counter()
         ref_x, ref_e, ref_frames = reference_graphs(path, args.window, args.window)
@@ -166,7 +169,32 @@ def main(argv: list[str] | None = None) -> int:
             f"cold (all files) / reference {frames / cold / (ref_frames / ref_s):.1f}x; "
             f"graphs equal: {same}"
         )
+        internet_cold(data, Path(cache) / "internet", args.workers, frames / cold)
     return 0
+
+
+INTERNET_SETS = {
+    "internet_stratosphere_zeek": ("*conn.log.labeled.gz", "zeek"),
+    "internet_cicids2017_improved_sampled": ("*.csv.gz", "cicflowmeter"),
+}
+
+
+def internet_cold(data: Path, cache: Path, workers: int | None, can_rate: float) -> None:
+    """Raw flow captures -> cached host graphs, beside the CAN rate just measured."""
+    d = configs.DatasetConfig(cache_dir=cache)
+    for name, (pattern, fmt) in INTERNET_SETS.items():
+        jobs = [(p, fmt, "train_val_test") for p in sorted((data / name).glob(pattern))]
+        if not jobs:
+            print(f"internet: {data / name} absent, skipped")
+            continue
+        begin, cpu_begin = time.perf_counter(), _cpu_seconds()
+        prepared = prepare_files(jobs, d, INTERNET, workers=workers)
+        cold, cpu = time.perf_counter() - begin, _cpu_seconds() - cpu_begin
+        flows = sum(p.frames for p in prepared)
+        print(
+            f"cold  {name}: {flows:,} flows in {cold:.2f} s = {flows / cold:,.0f} flows/s (CPU {cpu:.2f} s; "
+            f"CAN above: {can_rate:,.0f} frames/s, ratio {can_rate / (flows / cold):.1f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import configs
-from kdgat.data.graphs import GraphBatch, GraphSet
+from kdgat.data.graphset import GraphBatch, GraphSet
 from kdgat.dqn_agent import StateScaler
 from kdgat.errors import PrerequisiteError
 from kdgat.fusion import fusion_inputs, vgae_node_extras
@@ -38,7 +38,7 @@ from kdgat.kd_losses import local_structure_loss, relational_distance_loss, soft
 from kdgat.models import build_q_network
 from kdgat.models.gat import pool
 from kdgat.models.vgae import VGAE, VGAEOutput
-from kdgat.tasks import ClassifierTask, Task, VGAETask
+from kdgat.tasks import ClassifierTask, Task, VGAETask, reads_edges
 from kdgat.upstream import UpstreamRun, check_same_data, load_upstream, resolve_recorded
 
 
@@ -50,6 +50,7 @@ class TeacherView:
     graphs: torch.Tensor
     logits: torch.Tensor | None = None
     vgae: VGAEOutput | None = None
+    edge_logits: torch.Tensor | None = None
 
 
 class GraphTeacher:
@@ -74,7 +75,10 @@ class GraphTeacher:
         nodes, graphs, logits = self.model.forward_parts(
             x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
         )
-        return TeacherView(nodes=nodes, graphs=graphs, logits=logits)
+        edge_logits = None
+        if reads_edges(self.model, batch):
+            edge_logits = self.model.edge_logits(nodes, batch.edge_index, batch.edge_attr)
+        return TeacherView(nodes=nodes, graphs=graphs, logits=logits, edge_logits=edge_logits)
 
 
 class DistilledTask(Task):
@@ -95,6 +99,9 @@ class DistilledTask(Task):
 
     def scores(self, model: nn.Module, batch: GraphBatch) -> torch.Tensor:
         return self.base.scores(model, batch)
+
+    def edge_scores(self, model: nn.Module, batch: GraphBatch) -> torch.Tensor:
+        return self.base.edge_scores(model, batch)
 
     def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
         return self.base.val_loss_graphs(val)
@@ -121,6 +128,15 @@ class DistilledTask(Task):
             own = self.base.cross_entropy(logits, batch.y)
             kd = soft_target_kl(logits, teacher.logits, lc.kd_temperature)
             terms, kd_terms = {"cross_entropy": own}, {"kd_soft_targets": kd}
+            if reads_edges(model, batch):
+                edge_logits = model.edge_logits(nodes, batch.edge_index, batch.edge_attr)
+                edge_ce = self.base.edge_cross_entropy(edge_logits, batch.edge_label)
+                own = own + lc.edge_loss_weight * edge_ce
+                terms["edge_cross_entropy"] = edge_ce
+                if teacher.edge_logits is not None:  # the teacher's flow scores are soft targets too
+                    edge_kd = soft_target_kl(edge_logits, teacher.edge_logits, lc.kd_temperature)
+                    kd = kd + lc.edge_loss_weight * edge_kd
+                    kd_terms["kd_edge_soft_targets"] = edge_kd
         total = (1 - lc.kd_alpha) * own + lc.kd_alpha * kd
         if self.topology:
             lsp = local_structure_loss(nodes, teacher.nodes, batch.edge_index, lc.kd_lsp_temperature)

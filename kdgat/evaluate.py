@@ -9,6 +9,7 @@ and prints the metrics. Cross-vehicle and cross-dataset transfer in one command.
 """
 
 import argparse
+import dataclasses
 import fnmatch
 import json
 import re
@@ -20,32 +21,34 @@ import numpy as np
 import torch
 
 import configs
-from kdgat.data.dataset import DATASETS, graphs_of_files, normalise
-from kdgat.data.graphs import GraphSet
+from kdgat.data.dataset import evaluation_graphs
+from kdgat.data.graphset import GraphSet
+from kdgat.data.registry import layouts_of, modality_of
 from kdgat.dqn_agent import StateScaler, greedy_alpha
 from kdgat.errors import DataError, UserError
+from kdgat.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
 from kdgat.io import atomic_write_json
-from kdgat.loop import predict
-from kdgat.models import build_graph_model, build_q_network
+from kdgat.loop import predict, predict_edges
+from kdgat.models import build_from_dims, build_q_network
 from kdgat.runs import read_status
 from kdgat.stages import report
 from kdgat.tasks import ClassifierTask, VGAETask
 from kdgat.upstream import load_upstream, resolve_recorded
 
 
-def capture_files(path: Path, dataset: str) -> list[tuple[Path, str]]:
+def capture_files(path: Path, cfg: configs.ExperimentConfig) -> list[tuple[Path, str]]:
     """(file, reader format) for a single capture or every capture below a folder, by the
     file patterns of the dataset's layouts (e.g. DAGA files use the DAGA reader)."""
     patterns: dict[str, str] = {}
-    for layout in DATASETS[dataset]:
+    for layout in layouts_of(cfg):
         for pattern, fmt in layout.patterns.items():
             patterns.setdefault(pattern, fmt)
     if path.is_file():
         for pattern, fmt in patterns.items():
             if fnmatch.fnmatch(path.name, pattern):
                 return [(path, fmt)]
-        raise DataError(f"{path} does not look like a {dataset} capture ({' or '.join(patterns)}).")
+        raise DataError(f"{path} does not look like a {cfg.dataset} capture ({' or '.join(patterns)}).")
     if not path.is_dir():
         raise DataError(f"--data-root {path} does not exist; pass a capture file or a folder of captures.")
     found = {p: fmt for pattern, fmt in reversed(patterns.items()) for p in path.rglob(pattern)}
@@ -55,7 +58,8 @@ def capture_files(path: Path, dataset: str) -> list[tuple[Path, str]]:
 
 
 def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device: torch.device):
-    """A function graphs -> per-graph scores, for any kind of finished run."""
+    """Functions graphs -> per-graph scores and graphs -> per-edge scores (None without an edge
+    read-out), for any kind of finished run."""
     best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
     if cfg.model_architecture == "DQN":
         vgae = load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
@@ -69,14 +73,13 @@ def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device:
             inputs = fusion_inputs(cfg, graphs, vgae.model, threshold, gat.model, device)
             return fused_probability(inputs, greedy_alpha(q_net, scaler(inputs.state), cfg))
 
-        return score_dqn
+        return score_dqn, None
     vgae = (
         load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
         if cfg.learning_type == "fusion"
         else None
     )
-    dims = best["input_dims"]
-    model = build_graph_model(cfg, dims["num_ids"], dims["node_dim"], dims["edge_dim"])
+    model = build_from_dims(cfg, best["input_dims"])
     model.load_state_dict(best["model"])
     model.to(device)
 
@@ -86,7 +89,28 @@ def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device:
         task = VGAETask(cfg, graphs) if cfg.model_architecture == "VGAE" else ClassifierTask(cfg, graphs)
         return predict(task, model, graphs, device, cfg)
 
-    return score_graphs
+    if getattr(model, "edge_head", None) is None:
+        return score_graphs, None
+
+    def score_edges(graphs: GraphSet) -> np.ndarray:
+        if vgae is not None:
+            graphs = augment_with_vgae(graphs, vgae.model, device)
+        return predict_edges(ClassifierTask(cfg, graphs), model, graphs, device, cfg)
+
+    return score_graphs, score_edges
+
+
+def _flow_metrics(
+    parts: list[tuple[GraphSet, np.ndarray]], score_edges, threshold: float
+) -> dict[str, Any] | None:
+    """Flow-level metrics over the files' graphs (edge read-out, else window decisions)."""
+    if not parts or not all(g.has_edge_labels for g, _ in parts):
+        return None
+    graphs = GraphSet.concat([g for g, _ in parts])
+    if score_edges is not None:
+        return flow_report(graphs, np.concatenate([score_edges(g) for g, _ in parts]), 0.5, "edge_readout")
+    edge_scores = np.concatenate([window_scores_on_edges(g, s) for g, s in parts])
+    return flow_report(graphs, edge_scores, threshold, "window")
 
 
 def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, name: str | None = None) -> Path:
@@ -104,27 +128,33 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
     metrics = json.loads((run_dir / "metrics.json").read_text())
     device = torch.device("cpu")
     best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
-    score = _scorer(run_dir, cfg, metrics, device)
+    score, score_edges = _scorer(run_dir, cfg, metrics, device)
     threshold = float(metrics["threshold"])
-    d = cfg.dataset_config
+    data_cfg = dataclasses.replace(cfg, dataset=dataset) if dataset is not None else cfg
     per_file: dict[str, Any] = {}
-    ys, scores, types = [], [], []
+    ys, scores, types, scored = [], [], [], []
     data_root = Path(data_root)
-    for path, fmt in capture_files(data_root, dataset or cfg.dataset):
+    files = capture_files(data_root, data_cfg)
+    prepared = evaluation_graphs(files, data_cfg, best["vocabulary"], best["normalisation"])
+    for path, graphs, _ in prepared:
         key = path.name if data_root.is_file() else str(path.relative_to(data_root))
-        graphs = normalise(
-            graphs_of_files([path], d.window, d.stride, best["vocabulary"], fmt), best["normalisation"]
-        )
         if len(graphs) == 0:
-            per_file[key] = {"n": 0, "note": f"fewer than {d.window} frames: no window"}
+            per_file[key] = {
+                "n": 0,
+                "note": f"no window: {modality_of(cfg).window_description(cfg.dataset_config)}",
+            }
             continue
         s = score(graphs)
         per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type)
         ys.append(graphs.y.numpy())
         scores.append(s)
         types += graphs.attack_type
+        scored.append((graphs, s))
     if not ys:
-        raise DataError(f"{data_root}: no capture holds a full window of {d.window} frames.")
+        raise DataError(
+            f"{data_root}: no capture gives a full window "
+            f"({modality_of(cfg).window_description(cfg.dataset_config)})."
+        )
     label = name or re.sub(r"\.csv(\.gz)?$", "", Path(data_root).name)
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
     out = {
@@ -135,7 +165,15 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
         "threshold": threshold,
         "all": report(np.concatenate(ys), np.concatenate(scores), threshold, types),
         "per_file": per_file,
+        "data": {
+            "label_counts": {
+                str(p): info["label_counts"] for p, _, info in prepared if "label_counts" in info
+            }
+        },
     }
+    flows = _flow_metrics(scored, score_edges, threshold)
+    if flows is not None:
+        out["all"]["flows"] = flows
     target = run_dir / f"eval_{label}.json"
     atomic_write_json(target, out)
     return target

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from configs import ExperimentConfig
-from kdgat.data.graphs import GraphBatch, GraphSet, gather_graphs
+from kdgat.data.graphset import GraphBatch, GraphSet, gather_graphs
 from kdgat.loop import batches
 from kdgat.models.vgae import VGAE
 from kdgat.tasks import VGAETask

@@ -20,7 +20,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig, to_yaml
-from kdgat.data.graphs import GraphSet, gather_graphs
+from kdgat.data.graphset import GraphSet, gather_graphs
 from kdgat.errors import TrainingDiverged
 from kdgat.io import atomic_torch_save
 from kdgat.metrics import binary_metrics
@@ -95,6 +95,22 @@ def predict(
         batch = gather_graphs(graphs, index).to(device)
         with autocast_context(cfg, device):
             scores.append(task.scores(model, batch).float().cpu())
+    if not scores:
+        return np.zeros(0)
+    return torch.cat(scores).numpy().astype(np.float64)
+
+
+@torch.no_grad()
+def predict_edges(
+    task: Task, model: torch.nn.Module, graphs: GraphSet, device: torch.device, cfg: ExperimentConfig
+) -> np.ndarray:
+    """The task's per-edge score for every edge, in order (models with an edge read-out)."""
+    model.eval()
+    scores = []
+    for index in batches(torch.arange(len(graphs)), cfg.training_config.batch_size):
+        batch = gather_graphs(graphs, index).to(device)
+        with autocast_context(cfg, device):
+            scores.append(task.edge_scores(model, batch).float().cpu())
     if not scores:
         return np.zeros(0)
     return torch.cat(scores).numpy().astype(np.float64)

@@ -18,13 +18,15 @@ from torch.utils.tensorboard import SummaryWriter
 import configs
 from configs import ExperimentConfig
 from kdgat.data.dataset import Splits
-from kdgat.data.graphs import GraphSet
+from kdgat.data.graphset import GraphSet
 from kdgat.distill import DistilledTask, dqn_teacher_q_values, load_graph_teacher
 from kdgat.dqn_agent import StateScaler, greedy_alpha, train_dqn
+from kdgat.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
-from kdgat.loop import fit, predict
+from kdgat.loop import fit, predict, predict_edges
 from kdgat.metrics import binary_metrics, recall_by_attack_type
-from kdgat.models import build_graph_model, build_q_network, count_parameters
+from kdgat.models import build_from_dims, build_q_network, count_parameters, wants_edge_readout
+from kdgat.predictions import write_predictions
 from kdgat.tasks import ClassifierTask, Task, VGAETask
 from kdgat.upstream import (
     UpstreamRun,
@@ -46,8 +48,14 @@ def evaluate_scores(
     val: tuple[np.ndarray, np.ndarray],
     tests: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
     threshold: float,
+    flows: dict[str, tuple[GraphSet, np.ndarray]] | None = None,
+    flow_source: str = "window",
+    flow_threshold: float = 0.5,
 ) -> dict[str, Any]:
-    """Validation and test metrics at one threshold: all test folders together and each alone."""
+    """Validation and test metrics at one threshold: all test folders together and each alone.
+
+    flows (graphs whose edges stand for labelled flows): each test set's graphs and edge scores;
+    flow-level metrics go under 'flows' beside the window-level ones (kdgat/flow_metrics.py)."""
     out: dict[str, Any] = {"val": binary_metrics(val[0], val[1], threshold), "test_by_split": {}}
     for name, (y, scores, types) in tests.items():
         out["test_by_split"][name] = report(y, scores, threshold, types)
@@ -55,7 +63,24 @@ def evaluate_scores(
     scores = np.concatenate([v[1] for v in tests.values()])
     types = [t for v in tests.values() for t in v[2]]
     out["test"] = report(y, scores, threshold, types)
+    if flows:
+        for name, (graphs, edge_scores) in flows.items():
+            out["test_by_split"][name]["flows"] = flow_report(
+                graphs, edge_scores, flow_threshold, flow_source
+            )
+        every = GraphSet.concat([g for g, _ in flows.values()])
+        edge_scores = np.concatenate([s for _, s in flows.values()])
+        out["test"]["flows"] = flow_report(every, edge_scores, flow_threshold, flow_source)
     return out
+
+
+def window_flows(
+    tests: dict[str, GraphSet], scores: dict[str, np.ndarray]
+) -> dict[str, tuple[GraphSet, np.ndarray]] | None:
+    """Flow inputs where each edge takes its window's score (models without an edge read-out)."""
+    if not tests or not all(g.has_edge_labels for g in tests.values()):
+        return None
+    return {name: (g, window_scores_on_edges(g, scores[name])) for name, g in tests.items()}
 
 
 def log_pr_curves(run_dir: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], step: int) -> None:
@@ -107,7 +132,9 @@ def train_graph_stage(
         task = ClassifierTask(cfg, train, curriculum)
     torch.manual_seed(cfg.training_config.seed)
     dims = {"num_ids": splits.num_ids, "node_dim": train.x.shape[1], "edge_dim": train.edge_attr.shape[1]}
-    model = build_graph_model(cfg, **dims)
+    if wants_edge_readout(cfg, train.has_edge_labels):
+        dims["edge_readout"] = True
+    model = build_from_dims(cfg, dims)
     teacher_params = None
     if cfg.distillation != "no":
         purpose = f"{configs.preset_name(cfg)} (distillation)"
@@ -126,7 +153,16 @@ def train_graph_stage(
     test_scores = {
         n: (g.y.numpy(), predict(task, model, g, device, cfg), g.attack_type) for n, g in tests.items()
     }
-    metrics = evaluate_scores((val.y.numpy(), val_scores), test_scores, threshold)
+    window_scores = {n: s for n, (_, s, _) in test_scores.items()}
+    if dims.get("edge_readout"):
+        flows = {n: (g, predict_edges(task, model, g, device, cfg)) for n, g in tests.items()}
+        metrics = evaluate_scores((val.y.numpy(), val_scores), test_scores, threshold, flows, "edge_readout")
+    else:
+        flows = window_flows(tests, window_scores)
+        metrics = evaluate_scores(
+            (val.y.numpy(), val_scores), test_scores, threshold, flows, "window", threshold
+        )
+    write_predictions(run_dir, splits.test, window_scores, threshold)
     curves = {"val": (val.y.numpy(), val_scores)}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
@@ -208,7 +244,10 @@ def train_dqn_stage(
         return fused_probability(x, greedy_alpha(q_net, scaler(x.state), cfg))
 
     test_scores = {n: (x.y, fused(x), x.attack_type) for n, x in tests_in.items()}
-    metrics = evaluate_scores((val_in.y, fused(val_in)), test_scores, 0.5)
+    window_scores = {n: s for n, (_, s, _) in test_scores.items()}
+    flows = window_flows(splits.test, window_scores)
+    metrics = evaluate_scores((val_in.y, fused(val_in)), test_scores, 0.5, flows, "window", 0.5)
+    write_predictions(run_dir, splits.test, window_scores, 0.5)
     curves = {"val": (val_in.y, fused(val_in))}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])

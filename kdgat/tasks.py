@@ -11,9 +11,14 @@ import numpy as np
 import torch
 
 from configs import ExperimentConfig
-from kdgat.data.graphs import GraphBatch, GraphSet
+from kdgat.data.graphset import GraphBatch, GraphSet
 from kdgat.metrics import best_f1_threshold
 from kdgat.models.vgae import VGAE, VGAEOutput, graph_scores
+
+
+def reads_edges(model: torch.nn.Module, batch: GraphBatch) -> bool:
+    """The model has an edge read-out and the batch labels its edges."""
+    return getattr(model, "edge_head", None) is not None and batch.edge_label is not None
 
 
 class Task(abc.ABC):
@@ -61,6 +66,11 @@ class ClassifierTask(Task):
             counts = torch.bincount(train.y, minlength=2).double().clamp_min(1)
             self.weights = (counts.sum() / (2 * counts)).float()
         self.curriculum_scores = curriculum_scores
+        self.edge_weights = None
+        if train.edge_label is not None and cfg.learning_config.class_weighting == "balanced":
+            labelled = train.edge_label[train.edge_label >= 0]
+            counts = torch.bincount(labelled, minlength=2).double().clamp_min(1)
+            self.edge_weights = (counts.sum() / (2 * counts)).float()
 
     def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
         if self.curriculum_scores is None:
@@ -68,17 +78,40 @@ class ClassifierTask(Task):
         return curriculum_selection(self.cfg, self.train.y, self.curriculum_scores, epoch, generator)
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        if not reads_edges(model, batch):
+            logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+            ce = self.cross_entropy(logits, batch.y)
+            return ce, {"cross_entropy": ce}
+        nodes, _, logits = model.forward_parts(
+            batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
+        )
         ce = self.cross_entropy(logits, batch.y)
-        return ce, {"cross_entropy": ce}
+        edge_ce = self.edge_cross_entropy(
+            model.edge_logits(nodes, batch.edge_index, batch.edge_attr), batch.edge_label
+        )
+        total = ce + self.cfg.learning_config.edge_loss_weight * edge_ce
+        return total, {"cross_entropy": ce, "edge_cross_entropy": edge_ce}
 
     def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         weights = self.weights.to(logits.device) if self.weights is not None else None
         return torch.nn.functional.cross_entropy(logits.float(), y, weight=weights)
 
+    def edge_cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Class-weighted cross-entropy over the edges that stand for labelled flows (label -1:
+        only unlabelled flows, not learned from)."""
+        if not bool((labels >= 0).any()):
+            return logits.float().sum() * 0.0
+        weights = self.edge_weights.to(logits.device) if self.edge_weights is not None else None
+        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights, ignore_index=-1)
+
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id).float()
         return torch.softmax(logits, -1)[:, 1]
+
+    def edge_scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
+        """Attack probability of every edge of the batch (the model's edge read-out)."""
+        nodes = model.encoder(batch.x, batch.edge_index, batch.edge_attr, batch.node_id)
+        return torch.softmax(model.edge_logits(nodes, batch.edge_index, batch.edge_attr).float(), -1)[:, 1]
 
 
 class VGAETask(Task):

@@ -13,7 +13,7 @@ import torch
 import configs
 from configs import ExperimentConfig
 from kdgat.errors import PrerequisiteError
-from kdgat.models import build_graph_model
+from kdgat.models import build_from_dims
 from kdgat.runs import experiment_dir, latest_finished, read_status
 
 
@@ -44,20 +44,28 @@ def _train_command(cfg: ExperimentConfig, learning_type: str, arch: str, mode: s
     ]
     if cfg.distillation != "no":
         args += ["--distillation", cfg.distillation]
+    if cfg.modality != "automotive":
+        args[2:2] = ["--modality", cfg.modality]
     # The upstream model must see identically prepared graphs: carry every non-default data knob.
-    defaults = configs.DatasetConfig()
-    for field in dataclasses.fields(configs.DatasetConfig):
-        value = getattr(cfg.dataset_config, field.name)
-        if value != getattr(defaults, field.name):
-            flag = (
-                "--data-root"
-                if field.name == "data_root"
-                else f"--dataset-config.{field.name.replace('_', '-')}"
-            )
-            args += [flag, *(map(str, value) if isinstance(value, tuple) else [str(value)])]
+    for name, value in changed_fields(cfg.dataset_config, configs.DatasetConfig()):
+        flag = "--data-root" if name == "data_root" else f"--dataset-config.{name.replace('_', '-')}"
+        args += [flag, *(map(str, value) if isinstance(value, tuple) else [str(value)])]
     if cfg.runs_root != Path("runs"):
         args += ["--runs-root", str(cfg.runs_root)]
     return shlex.join(args)
+
+
+def changed_fields(value: Any, default: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted name, value) of every field of a config dataclass that differs from its default,
+    walking nested sub-configs (dataset_config.automotive.window)."""
+    out = []
+    for field in dataclasses.fields(value):
+        mine, theirs = getattr(value, field.name), getattr(default, field.name)
+        if dataclasses.is_dataclass(mine):
+            out += changed_fields(mine, theirs, f"{prefix}{field.name}.")
+        elif mine != theirs:
+            out.append((f"{prefix}{field.name}", mine))
+    return out
 
 
 def find_upstream(
@@ -146,7 +154,7 @@ def load_upstream(run_dir: Path, device: torch.device) -> UpstreamRun:
     best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
     stats = best["normalisation"]
     dims = best["input_dims"]  # a fusion GAT's node features are wider than the normalised ones
-    model = build_graph_model(cfg, dims["num_ids"], dims["node_dim"], dims["edge_dim"])
+    model = build_from_dims(cfg, dims)
     model.load_state_dict(best["model"])
     model.to(device).eval()
     for parameter in model.parameters():

@@ -15,9 +15,9 @@ sys.path.insert(0, str(REPO))
 FAST = [
     "--model-size",
     "tiny",
-    "--dataset-config.synthetic-train-frames",
+    "--dataset-config.automotive.synthetic-train-frames",
     "30000",
-    "--dataset-config.synthetic-test-frames",
+    "--dataset-config.automotive.synthetic-test-frames",
     "9000",
     "--device",
     "cpu",

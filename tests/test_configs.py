@@ -92,7 +92,8 @@ def test_every_valid_preset_prints_its_config_and_round_trips() -> None:
 @pytest.mark.parametrize(
     ("levels", "fragment"),
     [
-        ({"modality": "internet"}, "no datasets yet"),
+        ({"modality": "watertreatment"}, "no datasets yet"),
+        ({"modality": "internet", "dataset": "hcrlsa"}, "Use --modality automotive"),
         ({"learning_type": "unsupervised"}, "cannot do learning_type='unsupervised'"),
         ({"model_architecture": "DQN"}, "cannot do learning_type='classifier'"),
         ({"training_mode": "normals_only"}, "one class"),
@@ -118,9 +119,9 @@ def test_bad_values_exit_2_without_traceback(tmp_path: Path) -> None:
     cases = {
         ("--training.epochs", "0"): "--training.epochs 0 is out of range",
         (
-            "--dataset-config.stride",
+            "--dataset-config.automotive.stride",
             "500",
-        ): "--dataset-config.stride 500 is out of range",
+        ): "--dataset-config.automotive.stride 500 is out of range",
         ("--model-size-config.dropout", "1.5"): "dropout 1.5 is out of range",
         ("--model-size-config.hidden-dim", "30"): "not divisible",
     }

@@ -10,23 +10,29 @@ import pytest
 import torch
 
 import configs
-from kdgat.data.dataset import Splits, load_splits, prepare_file
-from kdgat.data.graphs import EDGE_FEATURES, NODE_FEATURES, GraphSet, build_graphs, gather_graphs
-from kdgat.data.readers import read_frames
+from kdgat.data.automotive import AUTOMOTIVE
+from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_graphs
+from kdgat.data.automotive.readers import read_frames
+from kdgat.data.dataset import Splits, load_splits
+from kdgat.data.graphset import GraphSet, gather_graphs
+from kdgat.data.prepare import prepare_file
 from kdgat.errors import DataError
 from tests.conftest import shared_data
+
+AUTOMOTIVE_KNOBS = {f.name for f in dataclasses.fields(configs.AutomotiveConfig)}
 
 
 def make_cfg(
     tmp_path: Path, dataset: str = "synthetic", **dataset_config: object
 ) -> configs.ExperimentConfig:
+    """A CAN config; CAN knobs (window, stride, na_frames) go to dataset_config.automotive."""
     cfg = configs.ExperimentConfig(dataset=dataset)  # type: ignore[arg-type]
+    can = {k: dataset_config.pop(k) for k in list(dataset_config) if k in AUTOMOTIVE_KNOBS}
+    automotive = dataclasses.replace(
+        cfg.dataset_config.automotive, synthetic_train_frames=20_000, synthetic_test_frames=6_000, **can
+    )
     d = dataclasses.replace(
-        cfg.dataset_config,
-        cache_dir=tmp_path / "cache",
-        synthetic_train_frames=20_000,
-        synthetic_test_frames=6_000,
-        **dataset_config,
+        cfg.dataset_config, cache_dir=tmp_path / "cache", automotive=automotive, **dataset_config
     )
     return dataclasses.replace(cfg, dataset_config=d)
 
@@ -112,10 +118,10 @@ def test_cache_follows_file_contents(tmp_path: Path) -> None:
     rows = [f"{i * 0.001:.6f},{0x100 + i % 7:03X},00112233,0" for i in range(400)]
     path.write_text("timestamp,arbitration_id,data_field,attack\n" + "\n".join(rows) + "\n")
     d = make_cfg(tmp_path, window=10, stride=10).dataset_config
-    assert not prepare_file(path, "can4", "whole", d).cached
-    assert prepare_file(path, "can4", "whole", d).cached
+    assert not prepare_file(path, "can4", "whole", d, AUTOMOTIVE).cached
+    assert prepare_file(path, "can4", "whole", d, AUTOMOTIVE).cached
     path.write_text(path.read_text().replace("00112233,0\n", "00112244,0\n", 1))
-    assert not prepare_file(path, "can4", "whole", d).cached
+    assert not prepare_file(path, "can4", "whole", d, AUTOMOTIVE).cached
 
 
 def test_registry_mismatch_lists_expected_and_found(tmp_path: Path) -> None:
@@ -245,7 +251,7 @@ def test_vectorised_builder_equals_per_window_reference(tmp_path: Path, id_range
 
 
 def test_progress_is_quiet_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    from kdgat.data.dataset import Progress
+    from kdgat.data.prepare import Progress
 
     progress = Progress(3)
     for _ in range(3):
@@ -267,7 +273,7 @@ def test_stratified_validation_sees_attacks_that_lie_early(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("stride", [100, 50])
 def test_stratified_blocks_share_no_frame(tmp_path: Path, stride: int) -> None:
-    from kdgat.data.dataset import block_bounds
+    from kdgat.data.splits import block_bounds
 
     labels = np.zeros(10_000, dtype=np.int8)
     labels[1_000:1_500] = 1  # attacks early in the capture

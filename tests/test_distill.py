@@ -222,7 +222,12 @@ def test_teacher_of_another_architecture_or_data_is_refused(teachers, tmp_path: 
     )
     differently_prepared = dataclasses.replace(
         differently_prepared,
-        dataset_config=dataclasses.replace(differently_prepared.dataset_config, window=40, stride=40),
+        dataset_config=dataclasses.replace(
+            differently_prepared.dataset_config,
+            automotive=dataclasses.replace(
+                differently_prepared.dataset_config.automotive, window=40, stride=40
+            ),
+        ),
     )
     with pytest.raises(PrerequisiteError, match="differently prepared"):
         run_experiment(differently_prepared)
@@ -244,7 +249,8 @@ def test_killed_distilled_vgae_resumes_to_identical_weights_and_projection(teach
         "--model-size", "tiny", "--learning-type", "unsupervised", "--model-architecture", "VGAE",
         "--training-mode", "normals_only", "--distillation", "standard", "--teacher-run", str(runs["vgae"]),
         "--device", "cpu", "--training.epochs", "3", "--dataset-config.cache-dir", str(root / "cache"),
-        "--dataset-config.synthetic-train-frames", "30000", "--dataset-config.synthetic-test-frames", "9000",
+        "--dataset-config.automotive.synthetic-train-frames", "30000",
+        "--dataset-config.automotive.synthetic-test-frames", "9000",
     ]  # fmt: skip
     straight = run_train([*args, "--runs-root", str(tmp_path / "straight")], cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr

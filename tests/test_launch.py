@@ -18,8 +18,8 @@ SMALL = [
     "--model-size", "tiny",
     "--device", "cpu",
     "--training.epochs", "1",
-    "--dataset-config.synthetic-train-frames", "20000",
-    "--dataset-config.synthetic-test-frames", "6000",
+    "--dataset-config.automotive.synthetic-train-frames", "20000",
+    "--dataset-config.automotive.synthetic-test-frames", "6000",
     "--osc-config.cpus-per-task", "1",
     "--osc-config.mem-gb", "1",
 ]  # fmt: skip

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from configs import DatasetConfig
-from kdgat.data.dataset import prepare_file
-from kdgat.data.readers import MAX_BACKWARD_S, read_frames
+from configs import AutomotiveConfig, DatasetConfig
+from kdgat.data.automotive import AUTOMOTIVE
+from kdgat.data.automotive.readers import MAX_BACKWARD_S, read_frames
+from kdgat.data.prepare import prepare_file
 from kdgat.errors import DataError
 from tests.conftest import shared_data
 
@@ -50,15 +51,6 @@ def test_every_real_file_parses_with_source_md_counts(name: str, fmt: str) -> No
         if frames.has_time:
             steps = np.diff(frames.time)
             assert steps.min() > -MAX_BACKWARD_S
-
-
-def test_ohira_logs_parse_smoke() -> None:
-    folder = shared_data("ohira_similarity_dos")
-    for name in ("test_data.log", "test_data2.log"):
-        frames = read_frames(folder / name, "ohira")
-        assert (len(frames), int(frames.label.sum())) == (2000, 1000)
-        assert not frames.has_time
-        assert frames.label[:1000].sum() == 0 and frames.label[1000:].all()
 
 
 def test_backward_steps_of_real_captures_are_data() -> None:
@@ -109,7 +101,6 @@ DAGA = (
     b"9e-06,1D0,64,0000000000000061,False\n0.5,1,64,3933D9C3729E4D33,True\n"
 )
 ROAD = b"852,32,10,0,0,0,2,116,128,0.0\n1505,137,63,192,11,10,1,56,128,1.0\n"
-OHIRA = b"0 080#0017dc09161116bb\r\n1 00B#98A35654BFF2FDFA\r\n0 5a0\r\n"
 
 
 def write(tmp_path: Path, name: str, data: bytes, gz: bool = False) -> Path:
@@ -146,8 +137,6 @@ def test_small_fixtures_of_every_format(tmp_path: Path) -> None:
     f = read_frames(write(tmp_path, "c.csv", ROAD), "road")
     assert f.can_id.tolist() == [852, 1505] and f.payload[1].tolist() == [137, 63, 192, 11, 10, 1, 56, 128]
     assert not f.has_time and f.time.tolist() == [0.0, 1.0]
-    f = read_frames(write(tmp_path, "d.log", OHIRA), "ohira")
-    assert f.can_id.tolist() == [0x80, 0xB, 0x5A0] and f.dlc.tolist() == [8, 8, 0]
 
 
 # ---------------------------------------------------------------- malformed inputs
@@ -157,7 +146,6 @@ HD = b"timestamp,CAN_ID,DLC,PAYLOAD_HEX,ANOMALY\n0.1,10,64,000000002FB031F8,Fals
 HC = b"1478198376.389427,0316,8,05,21,68,09,21,21,00,6f,R\n"
 HL = HCRL_LOG.split(b"\n")[0] + b"\n"
 HR = b"852,32,10,0,0,0,2,116,128,0.0\n"
-HO = b"0 080#0017dc09161116bb\n"
 
 # (id, format, file bytes, message pattern, line of the bad row or None for file-level errors)
 MALFORMED: list[tuple[str, str, bytes, str, int | None]] = [
@@ -227,14 +215,14 @@ MALFORMED: list[tuple[str, str, bytes, str, int | None]] = [
     ("road_label", "road", HR + b"852,32,10,0,0,0,2,116,128,2.0\n", "label is not 0.0 or 1.0", 2),
     ("road_fields", "road", HR + b"852,32,10,0,0,0,2,116,0.0\n", "wrong number of fields", 2),
     ("road_float_id", "road", HR + b"85.2,32,10,0,0,0,2,116,128,0.0\n", "not a decimal CAN ID", 2),
-    ("ohira_two_hashes", "ohira", HO + b"0 080#00#11\n", "at most one '#'", 2),
-    ("ohira_bad_label", "ohira", HO + b"x 080#0011\n", "label is not 0 or 1", 2),
 ]
 
 
 def config(tmp_path: Path, malformed: str = "error", na_frames: str = "drop") -> DatasetConfig:
     return DatasetConfig(
-        window=2, stride=2, cache_dir=tmp_path / "cache", malformed=malformed, na_frames=na_frames
+        automotive=AutomotiveConfig(window=2, stride=2, na_frames=na_frames),
+        cache_dir=tmp_path / "cache",
+        malformed=malformed,
     )
 
 
@@ -249,7 +237,7 @@ def test_malformed_input_gives_clear_error_and_no_cache_entry(
     path = write(tmp_path, f"{case}.csv", data)
     policy_na = "error" if case == "na_with_error_policy" else "drop"
     with pytest.raises(DataError) as info:
-        prepare_file(path, fmt, "whole", config(tmp_path, "error", policy_na))
+        prepare_file(path, fmt, "whole", config(tmp_path, "error", policy_na), AUTOMOTIVE)
     message = str(info.value)
     assert str(path) in message and "Traceback" not in message
     assert re.search(re.escape(pattern), message), message
@@ -268,7 +256,7 @@ def test_malformed_row_is_counted_under_skip(
 ) -> None:
     path = write(tmp_path, f"{case}.csv", data)
     policy_na = "error" if case == "na_with_error_policy" else "drop"
-    prepared = prepare_file(path, fmt, "whole", config(tmp_path, "skip", policy_na))
+    prepared = prepare_file(path, fmt, "whole", config(tmp_path, "skip", policy_na), AUTOMOTIVE)
     assert prepared.skipped == 1
     non_blank = len([x for x in data.split(b"\n") if x.strip()])
     good = non_blank - (fmt in ("can4", "daga")) - (case != "blank_line")
@@ -279,7 +267,7 @@ def test_malformed_row_is_counted_under_skip(
 def test_all_rows_bad_is_an_error_even_under_skip(tmp_path: Path) -> None:
     path = write(tmp_path, "x.csv", b"852;32;10\n853;32;10\n")
     with pytest.raises(DataError, match="none of its 2 row"):
-        prepare_file(path, "road", "whole", config(tmp_path, "skip"))
+        prepare_file(path, "road", "whole", config(tmp_path, "skip"), AUTOMOTIVE)
     assert cache_files(tmp_path) == []
 
 
@@ -331,7 +319,7 @@ def test_blank_trimming_only_touches_lines_with_blanks() -> None:
 
 
 def test_word_entropy_equals_the_straightforward_one() -> None:
-    from kdgat.data.graphs import payload_entropy
+    from kdgat.data.automotive.graphs import payload_entropy
     from kdgat.data.words import byte_entropy
 
     rng = np.random.default_rng(0)

@@ -34,7 +34,7 @@ def test_default_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
     run_dir = tmp_path / run_dir_from(result.stdout)
     assert run_dir.parent == tmp_path / "runs/automotive/synthetic/classifier/GAT/student/no/all_samples"
     assert run_dir.name == "run_001"
-    assert "test: f1" in result.stdout
+    assert "test windows: f1" in result.stdout
     for name in (
         "config.yaml",
         "status.json",

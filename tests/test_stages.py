@@ -11,7 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import configs
-from configs import DatasetConfig, ExperimentConfig, TrainingConfig
+from configs import AutomotiveConfig, DatasetConfig, ExperimentConfig, TrainingConfig
 from kdgat.errors import PrerequisiteError, TrainingDiverged
 from kdgat.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
@@ -37,7 +37,8 @@ def base_config(root: Path, **changes) -> ExperimentConfig:
         device="cpu",
         runs_root=root / "runs",
         dataset_config=DatasetConfig(
-            cache_dir=root / "cache", synthetic_train_frames=30_000, synthetic_test_frames=9_000
+            cache_dir=root / "cache",
+            automotive=AutomotiveConfig(synthetic_train_frames=30_000, synthetic_test_frames=9_000),
         ),
         training_config=TrainingConfig(epochs=2),
     )

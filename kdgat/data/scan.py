@@ -249,6 +249,21 @@ def gather(buf: np.ndarray, start: np.ndarray, end: np.ndarray, width: int) -> t
     return mat, length
 
 
+def distinct_fields(
+    buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_len: int
+) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+    """The distinct texts of a column (sorted), each row's index into them, and ok = the field
+    is 1..max_len bytes long. One (rows, width) byte matrix and np.unique, no loop per row."""
+    length = end - start
+    ok = (length >= 1) & (length <= max_len)
+    width = max(1, min(max_len, int(length.max(initial=1))))
+    mat, _ = gather(buf, start, np.minimum(end, start + width), width)
+    mat[~ok] = 0
+    text = np.ascontiguousarray(mat).view(f"S{width}").reshape(-1)
+    values, inverse = np.unique(text, return_inverse=True)
+    return [bytes(v) for v in values.tolist()], inverse.reshape(-1).astype(np.int64), ok
+
+
 def _char(buf: np.ndarray, start: np.ndarray, c: int) -> np.ndarray:
     """Byte c of every field (garbage past a field's end: callers mask with the length)."""
     if _padded(buf):  # padded by _lines: no bounds check needed

@@ -8,8 +8,11 @@ from kdgat.models.gat import GATClassifier, GATEncoder
 from kdgat.models.vgae import VGAE
 
 
-def build_graph_model(cfg: ExperimentConfig, num_ids: int, node_dim: int, edge_dim: int) -> torch.nn.Module:
-    """VGAE for unsupervised learning, otherwise the GAT classifier (also fusion GAT)."""
+def build_graph_model(
+    cfg: ExperimentConfig, num_ids: int, node_dim: int, edge_dim: int, edge_readout: bool = False
+) -> torch.nn.Module:
+    """VGAE for unsupervised learning, otherwise the GAT classifier (also fusion GAT); edge_readout
+    adds the GAT's per-edge head (graphs with edge labels, when --model-config.edge-readout)."""
     s, m = cfg.model_size_config, cfg.model_config
     encoder = GATEncoder(
         num_ids=num_ids,
@@ -33,8 +36,25 @@ def build_graph_model(cfg: ExperimentConfig, num_ids: int, node_dim: int, edge_d
             logvar_clamp=m.logvar_clamp,
         )
     return GATClassifier(
-        encoder, hidden_dim=s.hidden_dim, dropout=s.dropout, pooling=m.pooling, head_layers=m.head_layers
+        encoder,
+        hidden_dim=s.hidden_dim,
+        dropout=s.dropout,
+        pooling=m.pooling,
+        head_layers=m.head_layers,
+        edge_dim=edge_dim if edge_readout else None,
     )
+
+
+def build_from_dims(cfg: ExperimentConfig, dims: dict) -> torch.nn.Module:
+    """The graph model a run trained, from the input_dims its checkpoint records."""
+    return build_graph_model(
+        cfg, dims["num_ids"], dims["node_dim"], dims["edge_dim"], bool(dims.get("edge_readout", False))
+    )
+
+
+def wants_edge_readout(cfg: ExperimentConfig, has_edge_labels: bool) -> bool:
+    """A GAT classifies edges too when its graphs label them and the knob allows it."""
+    return cfg.model_architecture == "GAT" and cfg.model_config.edge_readout and has_edge_labels
 
 
 def build_q_network(cfg: ExperimentConfig, state_dim: int) -> QNetwork:
@@ -54,19 +74,23 @@ def count_parameters(model: torch.nn.Module) -> int:
 def nominal_parameter_count(cfg: ExperimentConfig) -> tuple[int, str]:
     """Parameters of the configured model before any data is read, and what they exclude.
 
-    The CAN-ID embedding grows with the training vocabulary, so it is counted for the UNK row
-    only; metrics.json has the exact count of a trained run.
+    The node-identity embedding (CAN IDs) grows with the training vocabulary, so it is counted
+    for the UNK row only; metrics.json has the exact count of a trained run.
     """
-    from kdgat.data.graphs import EDGE_FEATURES, NODE_FEATURES
+    from kdgat.data.registry import MODALITIES
     from kdgat.fusion import STATE_FEATURES
 
     if cfg.model_architecture == "DQN":
         return count_parameters(build_q_network(cfg, len(STATE_FEATURES))), "exact"
-    node_dim = len(NODE_FEATURES)
+    modality = MODALITIES[cfg.modality]
+    node_dim, edge_dim = modality.widths
     if cfg.learning_type == "fusion":
         node_dim += cfg.model_size_config.latent_dim + 3  # frozen VGAE latent mean and three errors
-    model = build_graph_model(cfg, 1, node_dim, len(EDGE_FEATURES))
+    edge_readout = wants_edge_readout(cfg, has_edge_labels=cfg.modality == "internet")
+    model = build_graph_model(cfg, 1, node_dim, edge_dim, edge_readout)
+    if not modality.learns_identity:
+        return count_parameters(model), "exact"
     per_id = cfg.model_size_config.embedding_dim
     if cfg.model_architecture == "VGAE":
         per_id += 2 * (cfg.model_size_config.latent_dim + 1)  # ID and neighbourhood decoders
-    return count_parameters(model), f"+ {per_id} per CAN ID in the training vocabulary"
+    return count_parameters(model), f"+ {per_id} per {modality.record} identity in the training vocabulary"

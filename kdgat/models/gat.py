@@ -74,7 +74,8 @@ def pool(h: torch.Tensor, batch: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 class GATClassifier(nn.Module):
-    """Graph classification: encoder -> pooling -> MLP head."""
+    """Graph classification: encoder -> pooling -> MLP head; with edge_dim, also an edge read-out
+    (edge_logits) for graphs whose edges carry labels."""
 
     def __init__(
         self,
@@ -85,6 +86,7 @@ class GATClassifier(nn.Module):
         pooling: str,
         head_layers: int,
         num_classes: int = 2,
+        edge_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.pooling = pooling
@@ -97,6 +99,23 @@ class GATClassifier(nn.Module):
             width = hidden_dim
         layers.append(nn.Linear(width, num_classes))
         self.head = nn.Sequential(*layers)
+        self.edge_head = None
+        if edge_dim is not None:
+            # Per edge: both end nodes' embeddings and the edge's own features (E-GraphSAGE's
+            # read-out), so that each aggregated flow edge gets its own attack probability.
+            self.edge_head = nn.Sequential(
+                nn.Linear(2 * self.encoder.out_dim + edge_dim, hidden_dim),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden_dim, num_classes),
+            )
+
+    def edge_logits(
+        self, nodes: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
+    ) -> torch.Tensor:
+        """Class logits of every edge from the node embeddings of one pass."""
+        src, dst = edge_index
+        return self.edge_head(torch.cat([nodes[src], nodes[dst], edge_attr.to(nodes.dtype)], dim=-1))
 
     def embed_graphs(
         self,

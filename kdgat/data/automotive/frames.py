@@ -5,8 +5,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kdgat.data.events import Events
-
 
 @dataclasses.dataclass
 class Frames:
@@ -53,20 +51,6 @@ class Frames:
             payload=self.payload[keep],
             dlc=self.dlc[keep],
             label=self.label[keep],
-        )
-
-    def to_events(self) -> Events:
-        """The canonical event table: source entity = arbitration ID, no target entity."""
-        return Events(
-            source=self.source,
-            time=self.time,
-            entity=self.can_id,
-            target=None,
-            payload=self.payload,
-            payload_len=self.dlc,
-            label=self.label,
-            attack_type=self.attack_type,
-            has_time=self.has_time,
         )
 
 

@@ -11,7 +11,6 @@
 | daga       | header `timestamp,CAN_ID,DLC,PAYLOAD_HEX,ANOMALY`; DLC in bits (64 = 8 bytes);     |
 |            | ANOMALY FALSE/False/True (any case)                                               |
 | road       | headerless `ID,D0,...,D7,label`, all decimal, label 0.0/1.0; no timestamps         |
-| ohira      | `label CANID#DATAHEX` (space separated, no timestamps; `label CANID` = no data)   |
 
 Policies:
 - Malformed rows (`malformed`): 'error' raises a DataError naming file:line, the row, the problem
@@ -23,7 +22,7 @@ Policies:
 - `na` in the 4-column layout (can-train-and-test set_02 has `na` IDs/payloads: frames the logger
   could not decode): policy `na_frames` 'drop' (default) removes them and counts them
   (`Frames.dropped_na`), since there is no ID to make a node of; 'error' treats them as malformed.
-- No timestamps (road, ohira): time is the frame index and `has_time` is False; the graph builder
+- No timestamps (road): time is the frame index and `has_time` is False; the graph builder
   then sets every timing feature to 0 and the node feature `has_timing` to 0.
 - White space around a field is not data (set_03 fuzzing-3 line 19 has a tab after the payload):
   it is stripped, not refused.
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdgat.data.frames import Frames, attack_type_from_name
+from kdgat.data.automotive.frames import Frames, attack_type_from_name
 from kdgat.data.scan import (
     Fields,
     RowChecks,
@@ -78,7 +77,6 @@ EXPECTED: dict[str, str] = {
         "expected ROAD (StatGraph) `ID,D0,D1,D2,D3,D4,D5,D6,D7,label`: a decimal ID, 8 decimal "
         "bytes 0-255 and the label 0.0 or 1.0"
     ),
-    "ohira": "expected `label CANID#DATAHEX`: 0 or 1, a space, a hex ID, '#', 0-16 hex digits",
 }
 
 _SNIFF: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -86,7 +84,6 @@ _SNIFF: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("daga", re.compile(r"^timestamp,CAN_ID,DLC,PAYLOAD_HEX,ANOMALY")),
     ("hcrl_log", re.compile(r"^Timestamp:\s")),
     ("road", re.compile(r"^\d+(,\d+){8},[01](\.0)?\s*$")),
-    ("ohira", re.compile(r"^[01] [0-9A-Fa-f]+#")),
     ("hcrl_csv", re.compile(r"^[\d.]+,[0-9A-Fa-f]+,\d,.*,[RT]\s*$")),
 )
 DESCRIPTION: dict[str, str] = {
@@ -95,7 +92,6 @@ DESCRIPTION: dict[str, str] = {
     "hcrl_log": "the HCRL Car-Hacking text log",
     "daga": "the DAGA CSV",
     "road": "the ROAD (StatGraph) CSV",
-    "ohira": "the Ohira candump-like log",
 }
 
 
@@ -209,7 +205,7 @@ def read_can4(path: Path, malformed: str = "error", na_frames: str = "drop") -> 
     time, ok = parse_decimal(buf, *_column(fields, rows, 0))
     checks.check(ok, 0, "the timestamp is not a finite decimal number")
     if na_frames == "error":
-        checks.check(~na, 1, "`na` ID or payload (policy --dataset-config.na-frames error)")
+        checks.check(~na, 1, "`na` ID or payload (policy --dataset-config.automotive.na-frames error)")
     can_id, ok = parse_hex(buf, id_s, id_e, 8)
     checks.check(ok, 1, "the arbitration_id is not 1-8 hex digits")
     payload, dlc, ok = parse_hex_bytes(buf, pay_s, pay_e)
@@ -336,40 +332,12 @@ def read_road(path: Path, malformed: str = "error", na_frames: str = "drop") -> 
     return _finish(path, checks, malformed, "road", time, can_id, payload, dlc, label, has_time=False)
 
 
-def read_ohira(path: Path, malformed: str = "error", na_frames: str = "drop") -> Frames:
-    """Ohira et al.'s `label CANID#DATAHEX` logs (no timestamps)."""
-    path = Path(path)
-    fields = split_whitespace(_load(path, "ohira"))
-    rows = _rows(path, fields, "ohira", None)
-    buf = fields.buf
-    checks = RowChecks(fields, rows)
-    _check_count(checks, fields.nfields[rows], 2)
-    label, ok = parse_tokens(buf, *_column(fields, rows, 0), {b"0": 0, b"1": 1})
-    checks.check(ok, 0, "the label is not 0 or 1")
-    start, end = _column(fields, rows, 1)
-    width = 32
-    cols = np.arange(width)[None, :]
-    index = np.minimum(start[:, None] + cols, len(buf) - 1)
-    is_hash = (buf[index] == ord("#")) & (cols < (end - start)[:, None])
-    hashes = is_hash.sum(axis=1)
-    checks.check(hashes <= 1, 1, "expected at most one '#' between ID and data")
-    # test_data.log has 31 rows with an ID and no `#DATA` (e.g. `0 5a0`): read as 0 data bytes.
-    hash_at = np.where(hashes == 1, start + np.argmax(is_hash, axis=1), end)
-    can_id, ok = parse_hex(buf, start, hash_at, 8)
-    checks.check(ok, 1, "the ID before '#' is not 1-8 hex digits")
-    payload, dlc, ok = parse_hex_bytes(buf, np.minimum(hash_at + 1, end), end)
-    checks.check(ok, 1, "the data after '#' is not an even number (0-16) of hex digits")
-    time = np.zeros(len(rows))
-    return _finish(path, checks, malformed, "ohira", time, can_id, payload, dlc, label, has_time=False)
-
-
 READERS: dict[str, Callable[..., Frames]] = {
     "can4": read_can4,
     "hcrl_csv": read_hcrl_csv,
     "hcrl_log": read_hcrl_log,
     "daga": read_daga,
     "road": read_road,
-    "ohira": read_ohira,
 }
 
 

@@ -1,8 +1,7 @@
 """CAN frames -> one graph per window, vectorised over all windows at once.
 
 Per window of W frames: nodes are the distinct CAN IDs, directed edges the transitions between
-consecutive frames (counted; self-loops kept). The builder consumes the canonical event table
-(`Events`; `Frames` converts itself). All windows of a frame block are built in one pass
+consecutive frames (counted; self-loops kept). All windows of a frame block are built in one pass
 of numpy sorting and bincounts; there is no Python loop per window (benchmarks/preprocess.py
 holds a per-window reference implementation, and a test checks both give the same graphs).
 
@@ -14,13 +13,10 @@ vocabulary). Edge features (EDGE_FEATURES): log transition count, log gap mean/s
 ID index for an embedding (node_id, UNK = 0), graph label y, attack_type and per-node labels.
 """
 
-import dataclasses
-
 import numpy as np
-import torch
 
-from kdgat.data.events import Events
-from kdgat.data.frames import Frames
+from kdgat.data.automotive.frames import Frames
+from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.words import byte_entropy
 
 NODE_FEATURES: tuple[str, ...] = (
@@ -41,153 +37,6 @@ NODE_FEATURES: tuple[str, ...] = (
     "is_unknown_id",
 )
 EDGE_FEATURES: tuple[str, ...] = ("log_count", "log_gap_mean", "log_gap_std")
-UNKNOWN_ID = 0
-
-
-@dataclasses.dataclass
-class GraphSet:
-    """Many graphs stored flat: graph g owns nodes node_ptr[g]:node_ptr[g+1], same for edges.
-
-    edge_index holds node indices local to each graph. frame_start/frame_stop give each
-    window's frames in its source file (used to prove splits share no frame).
-    """
-
-    x: torch.Tensor
-    node_id: torch.Tensor
-    node_label: torch.Tensor
-    edge_index: torch.Tensor
-    edge_attr: torch.Tensor
-    node_ptr: torch.Tensor
-    edge_ptr: torch.Tensor
-    y: torch.Tensor
-    attack_type: list[str]
-    source: list[str]
-    frame_start: torch.Tensor
-    frame_stop: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    @staticmethod
-    def concat(parts: list["GraphSet"]) -> "GraphSet":
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return empty_graph_set()
-        node_offsets = np.cumsum([0] + [int(p.node_ptr[-1]) for p in parts[:-1]])
-        edge_offsets = np.cumsum([0] + [int(p.edge_ptr[-1]) for p in parts[:-1]])
-        return GraphSet(
-            x=torch.cat([p.x for p in parts]),
-            node_id=torch.cat([p.node_id for p in parts]),
-            node_label=torch.cat([p.node_label for p in parts]),
-            edge_index=torch.cat([p.edge_index for p in parts], dim=1),
-            edge_attr=torch.cat([p.edge_attr for p in parts]),
-            node_ptr=torch.cat(
-                [torch.zeros(1, dtype=torch.long)]
-                + [p.node_ptr[1:] + int(o) for p, o in zip(parts, node_offsets, strict=True)]
-            ),
-            edge_ptr=torch.cat(
-                [torch.zeros(1, dtype=torch.long)]
-                + [p.edge_ptr[1:] + int(o) for p, o in zip(parts, edge_offsets, strict=True)]
-            ),
-            y=torch.cat([p.y for p in parts]),
-            attack_type=[t for p in parts for t in p.attack_type],
-            source=[s for p in parts for s in p.source],
-            frame_start=torch.cat([p.frame_start for p in parts]),
-            frame_stop=torch.cat([p.frame_stop for p in parts]),
-        )
-
-    def subset(self, mask: torch.Tensor) -> "GraphSet":
-        """Graphs where mask is True, in order."""
-        index = torch.nonzero(mask).flatten()
-        batch = gather_graphs(self, index)
-        keep = index.tolist()
-        return GraphSet(
-            x=batch.x,
-            node_id=batch.node_id,
-            node_label=batch.node_label,
-            edge_index=batch.edge_index_local,
-            edge_attr=batch.edge_attr,
-            node_ptr=batch.node_ptr,
-            edge_ptr=batch.edge_ptr,
-            y=batch.y,
-            attack_type=[self.attack_type[i] for i in keep],
-            source=[self.source[i] for i in keep],
-            frame_start=self.frame_start[index],
-            frame_stop=self.frame_stop[index],
-        )
-
-
-def empty_graph_set() -> GraphSet:
-    zeros = torch.zeros(0, dtype=torch.long)
-    return GraphSet(
-        x=torch.zeros(0, len(NODE_FEATURES)),
-        node_id=zeros,
-        node_label=zeros,
-        edge_index=torch.zeros(2, 0, dtype=torch.long),
-        edge_attr=torch.zeros(0, len(EDGE_FEATURES)),
-        node_ptr=torch.zeros(1, dtype=torch.long),
-        edge_ptr=torch.zeros(1, dtype=torch.long),
-        y=zeros,
-        attack_type=[],
-        source=[],
-        frame_start=zeros,
-        frame_stop=zeros,
-    )
-
-
-@dataclasses.dataclass
-class GraphBatch:
-    """A mini-batch in PyG's flat form: node tensors plus a `batch` vector."""
-
-    x: torch.Tensor
-    node_id: torch.Tensor
-    node_label: torch.Tensor
-    edge_index: torch.Tensor
-    edge_index_local: torch.Tensor
-    edge_attr: torch.Tensor
-    batch: torch.Tensor
-    node_ptr: torch.Tensor
-    edge_ptr: torch.Tensor
-    y: torch.Tensor
-
-    @property
-    def num_graphs(self) -> int:
-        return int(self.y.shape[0])
-
-    def to(self, device: torch.device) -> "GraphBatch":
-        return GraphBatch(**{k: v.to(device) for k, v in dataclasses.asdict(self).items()})
-
-
-def _ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Concatenated aranges [s, s+c) for each (s, c)."""
-    total = int(counts.sum())
-    offsets = torch.cumsum(counts, 0) - counts
-    within = torch.arange(total) - torch.repeat_interleave(offsets, counts)
-    return torch.repeat_interleave(starts, counts) + within
-
-
-def gather_graphs(graphs: GraphSet, index: torch.Tensor) -> GraphBatch:
-    """Collate the graphs at `index` into one batch with one indexing pass."""
-    node_counts = graphs.node_ptr[index + 1] - graphs.node_ptr[index]
-    edge_counts = graphs.edge_ptr[index + 1] - graphs.edge_ptr[index]
-    nodes = _ranges(graphs.node_ptr[index], node_counts)
-    edges = _ranges(graphs.edge_ptr[index], edge_counts)
-    new_node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(node_counts, 0)])
-    new_edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(edge_counts, 0)])
-    local = graphs.edge_index[:, edges]
-    shift = torch.repeat_interleave(new_node_ptr[:-1], edge_counts)
-    return GraphBatch(
-        x=graphs.x[nodes],
-        node_id=graphs.node_id[nodes],
-        node_label=graphs.node_label[nodes],
-        edge_index=local + shift,
-        edge_index_local=local,
-        edge_attr=graphs.edge_attr[edges],
-        batch=torch.repeat_interleave(torch.arange(len(index)), node_counts),
-        node_ptr=new_node_ptr,
-        edge_ptr=new_edge_ptr,
-        y=graphs.y[index],
-    )
 
 
 def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
@@ -241,30 +90,29 @@ def _window_nodes(
 
 
 def build_raw(
-    frames: Frames | Events, block_start: int, block_stop: int, window: int, stride: int
+    frames: Frames, block_start: int, block_stop: int, window: int, stride: int
 ) -> dict[str, np.ndarray]:
     """Vocabulary-free graphs of every full window inside frames[block_start:block_stop].
 
     Returns flat numpy arrays (what the cache stores); `assemble` maps node entities through a
     vocabulary and appends the is_unknown_id feature.
     """
-    events = frames.to_events() if isinstance(frames, Frames) else frames
     starts = block_start + window_starts(block_stop - block_start, window, stride)
     num_windows = len(starts)
     if num_windows == 0:
         return {}
     lo, hi = int(starts[0]), int(starts[-1]) + window
     # Per-frame quantities once per frame, not once per window the frame is in.
-    entropy_frame = byte_entropy(events.payload[lo:hi], events.payload_len[lo:hi])
+    entropy_frame = byte_entropy(frames.payload[lo:hi], frames.dlc[lo:hi])
     if stride == window:  # windows tile the block: every frame once, in order (views, no gather)
         flat_index: slice | np.ndarray = slice(0, hi - lo)
     else:
         flat_index = ((starts - lo)[:, None] + np.arange(window)[None, :]).reshape(-1)  # (G*W,)
-    can_id = events.entity[lo:hi][flat_index]
-    time = events.time[lo:hi][flat_index] if events.has_time else np.zeros(num_windows * window)
-    payload = events.payload[lo:hi][flat_index]  # (G*W, 8) uint8
-    label = events.label[lo:hi][flat_index].reshape(num_windows, window)
-    dlc = events.payload_len[lo:hi][flat_index].astype(np.float64)
+    can_id = frames.can_id[lo:hi][flat_index]
+    time = frames.time[lo:hi][flat_index] if frames.has_time else np.zeros(num_windows * window)
+    payload = frames.payload[lo:hi][flat_index]  # (G*W, 8) uint8
+    label = frames.label[lo:hi][flat_index].reshape(num_windows, window)
+    dlc = frames.dlc[lo:hi][flat_index].astype(np.float64)
     entropy = entropy_frame[flat_index]
 
     # Nodes: distinct (window, entity), sorted window-major so each graph's nodes are contiguous.
@@ -350,7 +198,7 @@ def build_raw(
         (gap_std, 1.0),
         (in_degree, 1.0),
         (out_degree, 1.0),
-        (np.full(num_nodes, 1.0 if events.has_time else 0.0), 1.0),
+        (np.full(num_nodes, 1.0 if frames.has_time else 0.0), 1.0),
     ]
     row = 0
     for value, scale in columns:
@@ -378,51 +226,10 @@ def build_raw(
     }
 
 
-def vocabulary_lookup(entities: np.ndarray, vocabulary: dict[int, int]) -> np.ndarray:
-    """Vocabulary index of each entity (UNKNOWN_ID for entities not in it), vectorised."""
-    if not vocabulary:
-        return np.zeros(len(entities), dtype=np.int64)
-    keys = np.fromiter(vocabulary.keys(), dtype=np.int64, count=len(vocabulary))
-    values = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-    order = np.argsort(keys)
-    keys, values = keys[order], values[order]
-    at = np.minimum(np.searchsorted(keys, entities), len(keys) - 1)
-    return np.where(keys[at] == entities, values[at], UNKNOWN_ID)
-
-
-def assemble(
-    raw: dict[str, np.ndarray], vocabulary: dict[int, int], attack_type: str, source: str
-) -> GraphSet:
-    """Raw graphs + vocabulary -> GraphSet (node_id from the vocabulary, is_unknown_id appended)."""
-    if not raw or len(raw["y"]) == 0:
-        return empty_graph_set()
-    node_id = vocabulary_lookup(raw["node_entity"], vocabulary)
-    unknown = (node_id == UNKNOWN_ID).astype(np.float32)[:, None]
-    y = raw["y"]
-    return GraphSet(
-        x=torch.from_numpy(np.concatenate([raw["x"], unknown], axis=1)),
-        node_id=torch.from_numpy(node_id),
-        node_label=torch.from_numpy(raw["node_label"]),
-        edge_index=torch.from_numpy(raw["edge_index"]),
-        edge_attr=torch.from_numpy(raw["edge_attr"]),
-        node_ptr=torch.from_numpy(raw["node_ptr"]),
-        edge_ptr=torch.from_numpy(raw["edge_ptr"]),
-        y=torch.from_numpy(y),
-        attack_type=[attack_type if v else "benign" for v in y.tolist()],
-        source=[source] * len(y),
-        frame_start=torch.from_numpy(raw["frame_start"]),
-        frame_stop=torch.from_numpy(raw["frame_stop"]),
-    )
-
-
 def build_graphs(
-    frames: Frames | Events,
-    block_start: int,
-    block_stop: int,
-    window: int,
-    stride: int,
-    vocabulary: dict[int, int],
+    frames: Frames, block_start: int, block_stop: int, window: int, stride: int, vocabulary: dict[int, int]
 ) -> GraphSet:
-    """Graphs of every full window inside frames[block_start:block_stop]."""
+    """Graphs of every full window inside frames[block_start:block_stop] (tests, references)."""
     raw = build_raw(frames, block_start, block_stop, window, stride)
-    return assemble(raw, vocabulary, frames.attack_type, str(frames.source))
+    widths = (len(NODE_FEATURES), len(EDGE_FEATURES))
+    return assemble(raw, vocabulary, frames.attack_type, str(frames.source), widths)

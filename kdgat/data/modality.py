@@ -1,0 +1,110 @@
+"""What a modality plugs into the shared data layer (DESIGN §6).
+
+The core (kdgat/data/: graph store, splits, vocabulary, normalisation, cache, worker pool, text
+scanning) is the same for every modality. A modality brings, in its own sub-package:
+- its dataset entries: the layouts a dataset may have under its data root (`Layout`);
+- its readers: capture file -> a record table (CAN frames, network flows, process hours) with a
+  per-record `label` (1 attack, 0 benign, -1 unlabelled), in capture order;
+- its graph builder: records[lo:hi] -> the raw arrays of every window inside that block
+  (kdgat/data/graphset.py describes them), vectorised over all windows at once;
+- its synthetic generator, written in a real format so the real reader path runs offline.
+
+The builder is a pure function of one block of records, so a streaming detector can rebuild the
+window ending at each new record with it, and a feature-set knob only selects the columns it
+computes; neither reaches into the core.
+"""
+
+import abc
+import dataclasses
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from configs import MODALITY_CONFIGS, DatasetConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """One way a dataset can be laid out under its data root."""
+
+    folders: tuple[str, ...]
+    """Sub-folders of the data root tried after the root itself."""
+    patterns: dict[str, str]
+    """File glob -> reader format of the modality."""
+    split_folders: bool
+    """True: train_*/ and test_*/ folders; False: capture files directly in the folder, each cut
+    into train, validation and test blocks."""
+
+    def describe(self, root: Path) -> str:
+        files = " or ".join(self.patterns)
+        where = [root, *(root / f for f in self.folders)]
+        if self.split_folders:
+            return " or ".join(f"{w}/train_*/{{{files}}} with test_*/ beside" for w in where)
+        return " or ".join(f"{w}/{{{files}}}" for w in where)
+
+
+class Records(Protocol):
+    """A reader's table of one capture: whatever columns its builder needs, plus these."""
+
+    label: np.ndarray
+    """int8 per record: 1 attack, 0 benign, -1 unlabelled (neither)."""
+    skipped: int
+    """Malformed rows dropped under policy malformed=skip."""
+
+    def __len__(self) -> int: ...
+
+
+class Modality(abc.ABC):
+    """One modality's readers, graph builder, synthetic data and dataset entries."""
+
+    name: str
+    record: str
+    """What one record is, for messages: 'frame', 'flow', 'hour'."""
+    node_features: tuple[str, ...]
+    """Node features of the assembled graphs (is_unknown_id last where identities are learned)."""
+    edge_features: tuple[str, ...]
+    learns_identity: bool
+    """True: node identities (CAN IDs) get a vocabulary and an embedding; False: every node is
+    UNKNOWN_ID (hosts: an address is never a learned identity)."""
+    datasets: dict[str, tuple[Layout, ...]]
+
+    def settings(self, d: DatasetConfig) -> Any:
+        """This modality's own sub-config of the dataset config."""
+        return getattr(d, MODALITY_CONFIGS[self.name])
+
+    @property
+    def widths(self) -> tuple[int, int]:
+        return len(self.node_features), len(self.edge_features)
+
+    @abc.abstractmethod
+    def read(self, path: Path, fmt: str, d: DatasetConfig) -> Records:
+        """Read one capture with the named format; DataError names file:line on bad input."""
+
+    @abc.abstractmethod
+    def build(self, records: Records, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
+        """Raw arrays of every window inside records[lo:hi] ({} when none fits)."""
+
+    @abc.abstractmethod
+    def cache_params(self, fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
+        """Everything besides the file's bytes that changes what read + build produce."""
+
+    @abc.abstractmethod
+    def synthetic_root(self, d: DatasetConfig) -> Path:
+        """Write (once) the seeded synthetic dataset and return its root folder."""
+
+    @abc.abstractmethod
+    def window_description(self, d: DatasetConfig) -> str:
+        """'windows of 100 frames' and how to change it, for messages."""
+
+    def info(self, records: Records) -> dict[str, Any]:
+        """What a capture adds to its cache entry's metadata (counts, attack names)."""
+        return {}
+
+    def identities(self, records: Records, mask: np.ndarray) -> np.ndarray:
+        """Node identities of the records in mask, for the training vocabulary."""
+        return np.zeros(0, dtype=np.int64)
+
+    def file_attack_type(self, path: Path) -> str:
+        """Attack name of a capture whose windows carry no per-window attack id."""
+        return "attack"

@@ -1,0 +1,220 @@
+"""One capture file -> its blocks' raw graphs, through the content-keyed cache, in worker processes.
+
+The same path serves training (load_splits) and evaluation (kdgat.evaluate): read with the
+modality's reader and the run's row policies, cut into leak-free blocks, build every block's
+windows, and store the result under the file's cache key. Nothing is written for a capture that
+fails to parse, so a failed step leaves no partial entry.
+"""
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from configs import DatasetConfig
+from kdgat.data.cache import entry_key, entry_path, file_digest, load_entry, save_entry
+from kdgat.data.graphset import GraphSet, assemble
+from kdgat.data.modality import Modality
+from kdgat.data.pool import cores, run_jobs
+from kdgat.data.splits import block_bounds
+
+
+@dataclasses.dataclass
+class Prepared:
+    """One capture file, preprocessed: raw graphs of each block and what the vocabulary needs."""
+
+    path: Path
+    blocks: dict[str, dict[str, np.ndarray]]
+    bounds: dict[str, tuple[int, int]]
+    frames: int
+    """Records read (CAN frames, flows, hours)."""
+    skipped: int
+    info: dict[str, Any]
+    """The modality's own metadata of the capture (e.g. dropped_na, label_counts, attack_names)."""
+    train_ids: np.ndarray
+    attack_type: str
+    cached: bool
+
+    @property
+    def dropped_na(self) -> int:
+        return int(self.info.get("dropped_na", 0))
+
+    def graphs(self, role: str, vocabulary: dict[int, int], modality: Modality) -> GraphSet:
+        parts = [role, "train_tail"] if role == "train" else [role]
+        names = self.info.get("attack_names")
+        return GraphSet.concat(
+            [
+                assemble(
+                    self.blocks.get(r, {}),
+                    vocabulary if modality.learns_identity else None,
+                    self.attack_type,
+                    str(self.path),
+                    modality.widths,
+                    names,
+                )
+                for r in parts
+            ]
+        )
+
+    def num_graphs(self) -> int:
+        return sum(len(raw.get("y", ())) for raw in self.blocks.values())
+
+    def vocabulary_ids(self) -> np.ndarray:
+        """Node identities of benign records inside the training blocks."""
+        return self.train_ids
+
+
+def cache_target(path: Path, fmt: str, kind: str, d: DatasetConfig, modality: Modality) -> Path | None:
+    """The file's cache entry (keyed by its contents' SHA-256), or None when the cache is off.
+    Hashing reads the whole file: compute it once per file and pass it on."""
+    if not d.cache:
+        return None
+    return entry_path(d.cache_dir, entry_key(file_digest(path), modality.cache_params(fmt, kind, d)))
+
+
+def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig, modality: Modality) -> Prepared:
+    """Read, cut and build one file's graphs, through the cache when it is on."""
+    target = cache_target(path, fmt, kind, d, modality)
+    return cached_file(path, target, modality) or build_file(path, fmt, kind, d, target, modality)
+
+
+_META_KEYS = ("bounds", "frames", "skipped", "source")
+
+
+def cached_file(path: Path, target: Path | None, modality: Modality) -> Prepared | None:
+    """The file's graphs from its cache entry, or None (cache off, no entry, or a bad entry)."""
+    if target is None:
+        return None
+    hit = load_entry(target)
+    if hit is None:
+        return None
+    arrays, meta = hit
+    blocks: dict[str, dict[str, np.ndarray]] = {}
+    for name, array in arrays.items():
+        if "." in name:
+            role, field = name.split(".", 1)
+            blocks.setdefault(role, {})[field] = array
+    return Prepared(
+        path=path,
+        blocks=blocks,
+        bounds={k: tuple(v) for k, v in meta["bounds"].items()},
+        frames=meta["frames"],
+        skipped=meta["skipped"],
+        info={k: v for k, v in meta.items() if k not in _META_KEYS},
+        train_ids=arrays["train_ids"],
+        attack_type=modality.file_attack_type(path),
+        cached=True,
+    )
+
+
+def build_file(
+    path: Path, fmt: str, kind: str, d: DatasetConfig, target: Path | None, modality: Modality
+) -> Prepared:
+    """Read, cut and build one file's graphs; written to the cache entry target unless None."""
+    records = modality.read(path, fmt, d)
+    bounds = block_bounds(kind, records.label, d.val_fraction, d.test_fraction, d.val_placement)
+    blocks = {role: modality.build(records, lo, hi, d) for role, (lo, hi) in bounds.items()}
+    in_training = np.zeros(len(records), dtype=bool)
+    for role in ("train", "train_tail"):
+        if role in bounds:
+            in_training[slice(*bounds[role])] = True
+    train_ids = modality.identities(records, in_training & (records.label == 0))
+    prepared = Prepared(
+        path=path,
+        blocks=blocks,
+        bounds=bounds,
+        frames=len(records),
+        skipped=records.skipped,
+        info=modality.info(records),
+        train_ids=train_ids.astype(np.int64),
+        attack_type=modality.file_attack_type(path),
+        cached=False,
+    )
+    if target is not None:
+        arrays = {f"{role}.{k}": v for role, raw in blocks.items() for k, v in raw.items()}
+        arrays["train_ids"] = prepared.train_ids
+        meta = {
+            "bounds": bounds,
+            "frames": prepared.frames,
+            "skipped": prepared.skipped,
+            **prepared.info,
+            "source": path.name,
+        }
+        save_entry(target, arrays, meta)
+    return prepared
+
+
+class Progress:
+    """One self-overwriting line on stderr while files are preprocessed; silent when not a TTY."""
+
+    def __init__(self, total: int, record: str = "frame", label: str = "preprocessing") -> None:
+        self.total, self.label, self.record, self.done, self.frames = total, label, record, 0, 0
+        self.start = time.perf_counter()
+        self.enabled = sys.stderr.isatty() and total > 1
+
+    def update(self, frames: int) -> None:
+        self.done += 1
+        self.frames += frames
+        if self.enabled:
+            rate = self.frames / max(time.perf_counter() - self.start, 1e-9)
+            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} files, {rate:,.0f} {self.record}s/s")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+# Below this much capture data a fork costs more than it saves (tests, synthetic data).
+PROCESS_MIN_BYTES = 4 << 20
+
+
+def prepare_files(
+    jobs: list[tuple[Path, str, str]], d: DatasetConfig, modality: Modality, workers: int | None = None
+) -> list[Prepared]:
+    """prepare_file for every (path, format, kind), in order: cache hits are loaded here (a
+    worker would have to send the arrays back), misses are built in parallel worker processes."""
+    progress = Progress(len(jobs), modality.record)
+    targets = [cache_target(*job, d, modality) for job in jobs]
+    results: list[Prepared | None] = []
+    for job, target in zip(jobs, targets, strict=True):
+        results.append(cached_file(job[0], target, modality))
+        if results[-1] is not None:
+            progress.update(results[-1].frames)
+    sizes = {
+        i: jobs[i][0].stat().st_size if jobs[i][0].is_file() else 0
+        for i, r in enumerate(results)
+        if r is None
+    }
+    misses = sorted(sizes, key=lambda i: -sizes[i])  # largest first: no big file left for the end
+    processes = sum(sizes.values()) >= PROCESS_MIN_BYTES
+    built = run_jobs(
+        _build_in_worker if processes else build_file,
+        [(*jobs[i], d, targets[i], modality) for i in misses],
+        workers=workers or cores(),
+        processes=processes,
+        done=lambda prepared: progress.update(prepared.frames),
+    )
+    for i, prepared in zip(misses, built, strict=True):
+        if not prepared.blocks and d.cache:  # written to the cache by a worker: read it back
+            reread = cached_file(jobs[i][0], targets[i], modality)
+            prepared = (
+                dataclasses.replace(reread, cached=False)
+                if reread
+                else build_file(*jobs[i], d, targets[i], modality)
+            )
+        results[i] = prepared
+    return [result for result in results if result is not None]
+
+
+def _build_in_worker(
+    path: Path, fmt: str, kind: str, d: DatasetConfig, target: Path | None, modality: Modality
+) -> Prepared:
+    """build_file in a worker process. With the cache on, the graphs go back through the cache
+    entry it has just written (the parent reads the file once, from the page cache) instead of
+    being pickled through a pipe, which costs the parent several copies and context switches."""
+    prepared = build_file(path, fmt, kind, d, target, modality)
+    if target is not None:
+        prepared = dataclasses.replace(prepared, blocks={}, train_ids=prepared.train_ids[:0])
+    return prepared

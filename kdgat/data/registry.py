@@ -1,0 +1,78 @@
+"""The registry: (modality, dataset) -> the modality plug-in and the dataset's layouts.
+
+configs.MODALITY_DATASETS is the plain table the CLI and the compatibility rules read; this
+registry is what the code behind them provides, and tests/test_modalities.py holds the two equal.
+"""
+
+from pathlib import Path
+
+from configs import ExperimentConfig
+from kdgat.data.automotive import AUTOMOTIVE
+from kdgat.data.internet import INTERNET
+from kdgat.data.modality import Layout, Modality
+from kdgat.errors import DataError
+
+MODALITIES: dict[str, Modality] = {m.name: m for m in (AUTOMOTIVE, INTERNET)}
+
+
+def modality_of(cfg: ExperimentConfig) -> Modality:
+    if cfg.modality not in MODALITIES:
+        raise DataError(f"modality {cfg.modality!r} has no data layer yet; known: {', '.join(MODALITIES)}.")
+    return MODALITIES[cfg.modality]
+
+
+def layouts_of(cfg: ExperimentConfig) -> tuple[Layout, ...]:
+    modality = modality_of(cfg)
+    if cfg.dataset not in modality.datasets:
+        raise DataError(
+            f"dataset {cfg.dataset!r} has no reader in modality {cfg.modality!r}; known: "
+            f"{', '.join(modality.datasets)}."
+        )
+    return modality.datasets[cfg.dataset]
+
+
+def capture_files(folder: Path, layout: Layout) -> list[tuple[Path, str]]:
+    """(file, reader format) of every capture directly in folder, sorted."""
+    found: dict[Path, str] = {}
+    for pattern, fmt in layout.patterns.items():
+        for path in folder.glob(pattern):
+            if path.is_file():
+                found.setdefault(path, fmt)
+    return sorted(found.items())
+
+
+def _matches(candidate: Path, layout: Layout) -> bool:
+    if not candidate.is_dir():
+        return False
+    if layout.split_folders:
+        return any(p.is_dir() for p in candidate.glob("train_*"))
+    return bool(capture_files(candidate, layout))
+
+
+def resolve_layout(cfg: ExperimentConfig) -> tuple[Path, Layout]:
+    """The folder holding this dataset and the layout it matched, or a DataError saying why not."""
+    d = cfg.dataset_config
+    layouts = layouts_of(cfg)
+    if cfg.dataset == "synthetic":
+        return modality_of(cfg).synthetic_root(d), layouts[0]
+    if d.data_root is None:
+        raise DataError(
+            f"dataset {cfg.dataset!r} needs its data folder: pass --data-root PATH; expected "
+            f"{' or '.join(layout.describe(Path('PATH')) for layout in layouts)}."
+        )
+    root = Path(d.data_root)
+    if not root.is_dir():
+        raise DataError(
+            f"data root {root} does not exist or is not a folder; set it with --data-root PATH "
+            f"(alias of --dataset-config.data-root)."
+        )
+    for layout in layouts:
+        for candidate in [root, *(root / name for name in layout.folders)]:
+            if _matches(candidate, layout):
+                return candidate, layout
+    found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())[:20]
+    raise DataError(
+        f"data root {root} does not hold dataset {cfg.dataset!r}. Expected "
+        f"{' or '.join(layout.describe(root) for layout in layouts)}; found: "
+        f"{', '.join(found) or 'nothing'}."
+    )
