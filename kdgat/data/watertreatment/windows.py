@@ -84,7 +84,10 @@ def build_raw(
     kind = np.zeros((n_nodes, len(NODE_KINDS)))
     kind[np.arange(n_nodes), graph.kind] = 1.0
     x = np.concatenate(
-        [features.reshape(count, n_nodes, len(SLOTS) * len(STATS)), np.broadcast_to(kind, (count, n_nodes, len(NODE_KINDS)))],
+        [
+            features.reshape(count, n_nodes, len(SLOTS) * len(STATS)),
+            np.broadcast_to(kind, (count, n_nodes, len(NODE_KINDS))),
+        ],
         axis=2,
     )
 
