@@ -36,6 +36,7 @@ tiny test network
  P3   JC   T1   10   100   100
  P4   JC   JD   10   100   100
  P5   T1   JE   10   100   100   0   CV
+ P6   JB   JE   10   100   100   Closed
 
 [PUMPS]
  PU1  JA   JB   HEAD C1
@@ -94,7 +95,7 @@ def test_tiny_network(tmp_path: Path) -> None:
         net = read_network(source)
         assert net.junctions == ("JA", "JB", "JC", "JD", "JE", "JF")
         assert net.nodes == (*net.junctions, "R1", "T1")
-        assert net.pipes[4] == ("P5", "T1", "JE")
+        assert net.pipes[4] == ("P5", "T1", "JE") and len(net.pipes) == 6
         assert net.pumps == (("PU1", "JA", "JB"),)
         assert net.valves == (("V1", "JD", "JE", "PRV"), ("V2", "JE", "JF", "TCV"))
         assert net.controls == (("PU1", "OPEN", "T1", "BELOW", 1.0), ("PU1", "CLOSED", "T1", "ABOVE", 4.0))
@@ -119,6 +120,8 @@ def test_tiny_network(tmp_path: Path) -> None:
         ("PRIORITY 1", "PRIO 1", "expected RULE, IF"),
         (" PU1  JA   JB   HEAD C1", " PU1  JA   JB   FLOW C1", "HEAD/POWER/SPEED/PATTERN"),
         (" P1   R1   JA", " P1   JA   JA", "joins node 'JA' to itself"),
+        ("10   100   100   0   Open", "10   100   100   0   Shut", "pipe status 'Shut'"),
+        ("10   100   100   0   Open", "10   100   100   x   Open", "minor loss 'x' is not a number"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, old: str, new: str, needle: str) -> None:

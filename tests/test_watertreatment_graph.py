@@ -53,12 +53,12 @@ def test_tiny_network_hand_worked(tmp_path: Path) -> None:
     assert graph.nodes == ("T1", "PU1", "V2", "JA", "JD", "JF")
     assert graph.kind.tolist() == [0, 1, 2, 3, 3, 3]
     assert graph.readings == [(0,), (1, 2), (3, 4), (5,), (6,), (7,)]
-    # Worked by hand from TINY_INP: PU1 (JA -> JB) reaches T1 and JD over JB-JC (2 pipes); T1
-    # reaches V2 over the CV pipe P5 to JE (1 link), JD over JC or over JE and the PRV V1 (2
-    # links); JD reaches V2 over the PRV (1). JA lies behind PU1 only, JF behind V2 only.
-    expected = both(
-        {("T1", "PU1"): 2, ("T1", "JD"): 2, ("T1", "V2"): 1, ("PU1", "JD"): 2, ("JD", "V2"): 1}, 0
-    )
+    # Worked by hand from TINY_INP: PU1 (JA -> JB) reaches T1 and JD over JB-JC (2 pipes) and V2
+    # over the closed pipe P6 to JE (1: an initial status, passable); T1 reaches V2 over the CV
+    # pipe P5 to JE (1), JD over JC or over JE and the PRV V1 (2); JD reaches V2 over the PRV (1).
+    # JA lies behind PU1 only, JF behind V2 only.
+    paths = {("T1", "PU1"): 2, ("T1", "JD"): 2, ("T1", "V2"): 1, ("PU1", "JD"): 2, ("JD", "V2"): 1}
+    expected = both({**paths, ("PU1", "V2"): 1}, 0)
     expected |= both({("PU1", "JA"): 0, ("V2", "JF"): 0}, 1)
     expected |= {("T1", "PU1", CONTROL): 0.0, ("T1", "V2", CONTROL): 0.0}  # [CONTROLS] and [RULES]
     assert edge_set(graph) == expected

@@ -33,7 +33,8 @@ from kdgat.errors import DataError
 
 VALVE_TYPES = ("PRV", "PSV", "PBV", "FCV", "TCV", "GPV")
 PUMP_KEYWORDS = ("HEAD", "POWER", "SPEED", "PATTERN")
-RELATIONS = {"BELOW": "BELOW", "ABOVE": "ABOVE", "<": "BELOW", "<=": "BELOW", ">": "ABOVE", ">=": "ABOVE"}
+RELATIONS = ("BELOW", "ABOVE", "<", "<=", ">", ">=", "=", "<>", "IS", "NOT")  # of [RULES] conditions
+PIPE_STATUS = ("OPEN", "CLOSED", "CV")
 
 
 @dataclasses.dataclass
@@ -105,8 +106,13 @@ class _Parser:
                 raise self.fail(line, text, "a [PIPES] row needs ID Node1 Node2 Length Diameter Roughness")
             for token in tokens[3:6]:
                 self.number(line, text, token, "value")
-            if len(tokens) > 7 and tokens[7].upper() not in ("OPEN", "CLOSED", "CV"):
-                raise self.fail(line, text, f"pipe status {tokens[7]!r} is not Open, Closed or CV")
+            minor, status = tokens[6:7], tokens[7:8]
+            if minor and minor[0].upper() in PIPE_STATUS and not status:
+                minor, status = [], minor  # EPANET also takes the status without a minor loss
+            for token in minor:
+                self.number(line, text, token, "minor loss")
+            if status and status[0].upper() not in PIPE_STATUS:
+                raise self.fail(line, text, f"pipe status {status[0]!r} is not Open, Closed or CV")
             self.link(section, line, text, tokens[:3])
         elif section == "PUMPS":
             keys = tokens[3::2]
@@ -172,7 +178,7 @@ class _Parser:
         if head in ("IF", "OR") or (head == "AND" and not actions):
             # object id attribute relation value (SYSTEM has no id)
             if len(words) >= 5 and words[1] != "SYSTEM":
-                if words[4] not in RELATIONS and words[4] not in ("IS", "NOT", "=", "<>"):
+                if words[4] not in RELATIONS:
                     raise self.fail(line, text, f"{tokens[4]!r} is not a relation")
                 conditions.append((line, words[1], tokens[2] if words[3] in ("LEVEL", "HEAD") else ""))
             elif not (len(words) >= 4 and words[1] == "SYSTEM"):
