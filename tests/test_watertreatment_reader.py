@@ -124,7 +124,7 @@ def write(
     """A BATADAL-like CSV: rows of (DATETIME, ATT_FLAG); reading k of row r = r + k / 100."""
     columns = FILE_ORDER if columns is None else columns
     sep = ", " if spaces else ","
-    lines = [",".join(["DATETIME", *columns, "ATT_FLAG"])]
+    lines = [sep.join(["DATETIME", *columns, "ATT_FLAG"])]  # dataset04 as SOURCE.md describes it
     for r, (when, flag) in enumerate(rows):
         lines.append(sep.join([when, *(f"{r + k / 100:.2f}" for k in range(len(columns))), flag]))
     path = tmp_path / name
