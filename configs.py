@@ -19,11 +19,11 @@ import tyro
 import yaml
 
 # The one table of modalities and their datasets (a test holds it against kdgat.data's registry).
-# internet: network flows as host graphs; watertreatment gets its datasets with its reader.
+# internet: network flows as host graphs; watertreatment: hourly process logs on the plant graph.
 MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
     "automotive": ("synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "daga", "road"),
     "internet": ("synthetic", "stratosphere", "cicids2017"),
-    "watertreatment": (),
+    "watertreatment": ("synthetic", "batadal"),
 }
 Modality = Literal[tuple(MODALITY_DATASETS)]  # type: ignore[valid-type]
 Dataset = Literal[tuple(dict.fromkeys(d for names in MODALITY_DATASETS.values() for d in names))]  # type: ignore[valid-type]
@@ -154,7 +154,42 @@ class InternetConfig:
     """Synthetic dataset: flows in each of its captures."""
 
 
-MODALITY_CONFIGS: dict[str, str] = {"automotive": "automotive", "internet": "internet"}
+@dataclasses.dataclass
+class WaterTreatmentConfig:
+    """Hourly process logs -> one process graph per hour (read only with --modality watertreatment).
+
+    A window of `window` hours slides by one hour and decides its last hour, as the BATADAL
+    competition does. Nodes are the plant's monitored elements (tanks, pumps, valves, pressure
+    junctions), edges come from its EPANET network model or from correlations."""
+
+    window: int = 24
+    """Hours per graph (W); the first W - 1 hours of each split are not decided."""
+    split: Literal["auto", "competition", "dataset04_blocks"] = "auto"
+    """'competition': BATADAL_dataset03 (attack-free) trains, BATADAL_dataset04_fully_labelled
+    (attacks 1-7) validates, BATADAL_test_dataset_labelled (attacks 8-14) tests. 'dataset04_blocks':
+    dataset03 and a training block of dataset04 train (with attacks, for models that learn from
+    labels), a contiguous validation block of dataset04 (val_fraction, val_placement) validates;
+    the same test. 'auto' (resolved into config.yaml): competition for unsupervised runs,
+    dataset04_blocks for the others (a classifier cannot learn attacks from attack-free data)."""
+    edges: Literal["network", "correlation", "both"] = "network"
+    """'network': hydraulic paths, pump/valve end junctions and level controls from the plant's
+    EPANET .inp beside the logs; 'correlation': node pairs whose main readings correlate on benign
+    training hours only (plants with no model); 'both': the union."""
+    correlation_threshold: float = 0.8
+    """|Pearson r| at or above which two nodes are linked (edges correlation or both)."""
+    synthetic_train_hours: int = 2000
+    """Synthetic plant: attack-free training hours."""
+    synthetic_val_hours: int = 1000
+    """Synthetic plant: validation hours (with attacks)."""
+    synthetic_test_hours: int = 1000
+    """Synthetic plant: test hours (with attacks)."""
+
+
+MODALITY_CONFIGS: dict[str, str] = {
+    "automotive": "automotive",
+    "internet": "internet",
+    "watertreatment": "watertreatment",
+}
 """The DatasetConfig field holding each modality's own knobs."""
 # Flat DatasetConfig fields of config.yaml files written before the modality sub-configs; they
 # are moved into dataset_config.automotive on load (every such run was automotive).
@@ -199,6 +234,7 @@ class DatasetConfig:
     parameters and a format version; a second run starts in seconds."""
     automotive: AutomotiveConfig = dataclasses.field(default_factory=AutomotiveConfig)
     internet: InternetConfig = dataclasses.field(default_factory=InternetConfig)
+    watertreatment: WaterTreatmentConfig = dataclasses.field(default_factory=WaterTreatmentConfig)
 
 
 @dataclasses.dataclass
@@ -380,11 +416,6 @@ def check_levels(levels: dict[str, str]) -> None:
     learning, arch = levels["learning_type"], levels["model_architecture"]
     size, distill, mode = levels["model_size"], levels["distillation"], levels["training_mode"]
     datasets = MODALITY_DATASETS[modality]
-    if not datasets:
-        raise ConfigError(
-            f"modality={modality!r} has no datasets yet: its readers and graph mapping are not "
-            f"built. Use --modality automotive."
-        )
     if dataset not in datasets:
         owners = [m for m, names in MODALITY_DATASETS.items() if dataset in names]
         raise ConfigError(
@@ -505,9 +536,31 @@ def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
         if sizes[key] is None:
             sizes[key] = value
     cfg = dataclasses.replace(cfg, model_size_config=ModelSizeConfig(**sizes))
+    cfg = _resolve_water_split(cfg)
     _check_other_modality_knobs(cfg)
     _check_ranges(cfg)
     return cfg
+
+
+def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
+    """watertreatment split 'auto' -> the split this learning type can learn from; a supervised
+    run on the attack-free competition training file is refused."""
+    if cfg.modality != "watertreatment":
+        return cfg
+    w = cfg.dataset_config.watertreatment
+    supervised = cfg.learning_type != "unsupervised"
+    if w.split == "competition" and supervised:
+        raise ConfigError(
+            f"--dataset-config.watertreatment.split competition trains on BATADAL_dataset03, which has "
+            f"no attacks, so learning_type={cfg.learning_type!r} ({cfg.model_architecture}) would never "
+            f"see one. Use --dataset-config.watertreatment.split dataset04_blocks (or auto), or "
+            f"--learning-type unsupervised --model-architecture VGAE."
+        )
+    if w.split != "auto":
+        return cfg
+    split = "dataset04_blocks" if supervised else "competition"
+    water = dataclasses.replace(w, split=split)
+    return dataclasses.replace(cfg, dataset_config=dataclasses.replace(cfg.dataset_config, watertreatment=water))
 
 
 def _window_rules(flag: str, window: int, stride: int, unit: str) -> list[tuple[bool, str, Any, str]]:
@@ -569,7 +622,31 @@ def _modality_rules(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
                 )
             )
         return rules
-    return []
+    w, flag = d.watertreatment, "--dataset-config.watertreatment"
+    return [
+        (w.window >= 1, f"{flag}.window", w.window, "an integer >= 1 (hours per graph)"),
+        (
+            0 < w.correlation_threshold <= 1,
+            f"{flag}.correlation-threshold",
+            w.correlation_threshold,
+            "a number in (0, 1]",
+        ),
+        (
+            w.synthetic_train_hours >= max(48, 2 * w.window),
+            f"{flag}.synthetic-train-hours",
+            w.synthetic_train_hours,
+            f"at least {max(48, 2 * w.window)} hours",
+        ),
+        *(
+            (
+                hours >= max(168, 4 * w.window),
+                f"{flag}.synthetic-{name}-hours",
+                hours,
+                f"at least {max(168, 4 * w.window)} hours",
+            )
+            for name, hours in (("val", w.synthetic_val_hours), ("test", w.synthetic_test_hours))
+        ),
+    ]
 
 
 def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:

@@ -120,6 +120,14 @@ def summary_lines(test: dict[str, Any]) -> str:
             f"  ({flows['n_flows']} flows, scored by {flows['scored_by']}; flagging every flow: f1 "
             f"{flows['flag_all']['f1']:.4f})"
         )
+    batadal = test.get("batadal")
+    if batadal:
+        floor = batadal["flag_all"]
+        lines.append(
+            f"  BATADAL:      S {batadal['S']:.4f}  S_TTD {batadal['S_TTD']:.4f}  S_CM {batadal['S_CM']:.4f}"
+            f"  attacks detected {batadal['attacks_detected']}/{batadal['attacks']}  (flagging every hour: "
+            f"S {floor['S']:.4f})"
+        )
     return "\n".join(lines)
 
 
@@ -127,6 +135,9 @@ def modality_data_policy(cfg: ExperimentConfig) -> dict[str, Any]:
     """Label policies that change what the counts mean, recorded beside them."""
     if cfg.modality == "internet":
         return {"unlabelled_policy": cfg.dataset_config.internet.unlabelled}
+    if cfg.modality == "watertreatment":
+        w = cfg.dataset_config.watertreatment
+        return {"split_policy": w.split, "edge_source": w.edges}
     return {}
 
 

@@ -19,6 +19,7 @@ import configs
 from configs import ExperimentConfig
 from kdgat.data.dataset import Splits
 from kdgat.data.graphset import GraphSet
+from kdgat.data.registry import modality_of
 from kdgat.distill import DistilledTask, dqn_teacher_q_values, load_graph_teacher
 from kdgat.dqn_agent import StateScaler, greedy_alpha, train_dqn
 from kdgat.flow_metrics import flow_report, window_scores_on_edges
@@ -72,6 +73,22 @@ def evaluate_scores(
         edge_scores = np.concatenate([s for _, s in flows.values()])
         out["test"]["flows"] = flow_report(every, edge_scores, flow_threshold, flow_source)
     return out
+
+
+def add_modality_reports(
+    metrics: dict[str, Any],
+    cfg: ExperimentConfig,
+    tests: dict[str, GraphSet],
+    scores: dict[str, np.ndarray],
+    threshold: float,
+) -> None:
+    """The modality's own figures (BATADAL's S) beside each test set's, and beside the overall test
+    figures when there is one test set."""
+    modality = modality_of(cfg)
+    for name, graphs in tests.items():
+        metrics["test_by_split"][name].update(modality.report(graphs, scores[name], threshold))
+    if len(tests) == 1:
+        metrics["test"].update(modality.report(*tests.values(), *scores.values(), threshold))
 
 
 def window_flows(
@@ -162,6 +179,7 @@ def train_graph_stage(
         metrics = evaluate_scores(
             (val.y.numpy(), val_scores), test_scores, threshold, flows, "window", threshold
         )
+    add_modality_reports(metrics, cfg, splits.test, window_scores, threshold)
     write_predictions(run_dir, splits.test, window_scores, threshold)
     curves = {"val": (val.y.numpy(), val_scores)}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
@@ -247,6 +265,7 @@ def train_dqn_stage(
     window_scores = {n: s for n, (_, s, _) in test_scores.items()}
     flows = window_flows(splits.test, window_scores)
     metrics = evaluate_scores((val_in.y, fused(val_in)), test_scores, 0.5, flows, "window", 0.5)
+    add_modality_reports(metrics, cfg, splits.test, window_scores, 0.5)
     write_predictions(run_dir, splits.test, window_scores, 0.5)
     curves = {"val": (val_in.y, fused(val_in))}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})

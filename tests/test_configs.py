@@ -92,7 +92,7 @@ def test_every_valid_preset_prints_its_config_and_round_trips() -> None:
 @pytest.mark.parametrize(
     ("levels", "fragment"),
     [
-        ({"modality": "watertreatment"}, "no datasets yet"),
+        ({"modality": "watertreatment", "dataset": "road"}, "Use --modality automotive"),
         ({"modality": "internet", "dataset": "hcrlsa"}, "Use --modality automotive"),
         ({"learning_type": "unsupervised"}, "cannot do learning_type='unsupervised'"),
         ({"model_architecture": "DQN"}, "cannot do learning_type='classifier'"),

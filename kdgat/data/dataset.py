@@ -66,6 +66,9 @@ def _stem(path: Path) -> str:
 def _jobs(cfg: ExperimentConfig) -> tuple[Path, list[tuple[Path, str, str]], dict[str, list[int]]]:
     """The dataset's root, its files with their format and block kind, and the test groups."""
     root, layout = resolve_layout(cfg)
+    planned = modality_of(cfg).plan(root, layout, cfg.dataset_config)
+    if planned is not None:
+        return root, *planned
     jobs: list[tuple[Path, str, str]] = []
     test_groups: dict[str, list[int]] = {}
     if not layout.split_folders:
@@ -106,7 +109,7 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
     training = [p for p in prepared if "train" in p.bounds]
     vocabulary = build_vocabulary([p.vocabulary_ids() for p in training]) if modality.learns_identity else {}
     train = GraphSet.concat([p.graphs("train", vocabulary, modality) for p in training])
-    val = GraphSet.concat([p.graphs("val", vocabulary, modality) for p in training])
+    val = GraphSet.concat([p.graphs("val", vocabulary, modality) for p in prepared if "val" in p.bounds])
     if len(train) == 0 or len(val) == 0:
         raise DataError(
             f"{root}: the training files give {len(train)} training and {len(val)} validation "

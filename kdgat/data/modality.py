@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from configs import MODALITY_CONFIGS, DatasetConfig
+from kdgat.data.graphset import GraphSet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Modality(abc.ABC):
     name: str
     record: str
     """What one record is, for messages: 'frame', 'flow', 'hour'."""
+    identity: str = "node identity"
+    """What a learned node identity is, for messages ('CAN ID', 'plant element')."""
     node_features: tuple[str, ...]
     """Node features of the assembled graphs (is_unknown_id last where identities are learned)."""
     edge_features: tuple[str, ...]
@@ -68,6 +71,8 @@ class Modality(abc.ABC):
     """True: node identities (CAN IDs) get a vocabulary and an embedding; False: every node is
     UNKNOWN_ID (hosts: an address is never a learned identity)."""
     datasets: dict[str, tuple[Layout, ...]]
+    labels_edges: bool = False
+    """True: edges stand for labelled records (internet flows), scored at edge level too."""
 
     def settings(self, d: DatasetConfig) -> Any:
         """This modality's own sub-config of the dataset config."""
@@ -86,8 +91,9 @@ class Modality(abc.ABC):
         """Raw arrays of every window inside records[lo:hi] ({} when none fits)."""
 
     @abc.abstractmethod
-    def cache_params(self, fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
-        """Everything besides the file's bytes that changes what read + build produce."""
+    def cache_params(self, fmt: str, kind: str, d: DatasetConfig, path: Path) -> dict[str, Any]:
+        """Everything besides the file's bytes that changes what read + build produce (including
+        the contents of companion files the reader uses, e.g. a plant's network model)."""
 
     @abc.abstractmethod
     def synthetic_root(self, d: DatasetConfig) -> Path:
@@ -96,6 +102,17 @@ class Modality(abc.ABC):
     @abc.abstractmethod
     def window_description(self, d: DatasetConfig) -> str:
         """'windows of 100 frames' and how to change it, for messages."""
+
+    def plan(
+        self, root: Path, layout: Layout, d: DatasetConfig
+    ) -> tuple[list[tuple[Path, str, str]], dict[str, list[int]]] | None:
+        """Files of a dataset whose files have fixed roles: (file, format, block kind) and the test
+        groups (name -> job indices); None: the generic train_*/test_* or flat layout."""
+        return None
+
+    def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+        """The field's own figures for one test set (e.g. BATADAL's S), beside the common ones."""
+        return {}
 
     def info(self, records: Records) -> dict[str, Any]:
         """What a capture adds to its cache entry's metadata (counts, attack names)."""

@@ -72,7 +72,7 @@ def cache_target(path: Path, fmt: str, kind: str, d: DatasetConfig, modality: Mo
     Hashing reads the whole file: compute it once per file and pass it on."""
     if not d.cache:
         return None
-    return entry_path(d.cache_dir, entry_key(file_digest(path), modality.cache_params(fmt, kind, d)))
+    return entry_path(d.cache_dir, entry_key(file_digest(path), modality.cache_params(fmt, kind, d, path)))
 
 
 def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig, modality: Modality) -> Prepared:

@@ -10,9 +10,10 @@ from configs import ExperimentConfig
 from kdgat.data.automotive import AUTOMOTIVE
 from kdgat.data.internet import INTERNET
 from kdgat.data.modality import Layout, Modality
+from kdgat.data.watertreatment import WATERTREATMENT
 from kdgat.errors import DataError
 
-MODALITIES: dict[str, Modality] = {m.name: m for m in (AUTOMOTIVE, INTERNET)}
+MODALITIES: dict[str, Modality] = {m.name: m for m in (AUTOMOTIVE, INTERNET, WATERTREATMENT)}
 
 
 def modality_of(cfg: ExperimentConfig) -> Modality:

@@ -34,12 +34,15 @@ def _val_start(labels: np.ndarray, stop: int, length: int, placement: str) -> in
 def block_bounds(
     kind: str, labels: np.ndarray, val_fraction: float, test_fraction: float, placement: str = "end"
 ) -> dict[str, tuple[int, int]]:
-    """Contiguous record blocks of one file: 'train_val' (training file), 'whole' (test file) or
-    'train_val_test' (flat datasets; test is the file's end). Training records after the
-    validation block form 'train_tail'. labels: 1 attack, 0 benign, -1 unlabelled."""
+    """Contiguous record blocks of one file: 'train_val' (training file), 'whole' (test file),
+    'train_val_test' (flat datasets; test is the file's end), or 'train' / 'val' (all of it).
+    Training records after the validation block form 'train_tail'. labels: 1 attack, 0 benign,
+    -1 unlabelled."""
     n = len(labels)
     if kind == "whole":
         return {"test": (0, n)}
+    if kind in ("train", "val"):  # a file with a fixed role (BATADAL's competition split)
+        return {kind: (0, n)}
     stop = n if kind == "train_val" else n - int(n * test_fraction)
     length = int(n * val_fraction)
     a = _val_start(labels, stop, length, placement)

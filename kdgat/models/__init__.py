@@ -86,11 +86,11 @@ def nominal_parameter_count(cfg: ExperimentConfig) -> tuple[int, str]:
     node_dim, edge_dim = modality.widths
     if cfg.learning_type == "fusion":
         node_dim += cfg.model_size_config.latent_dim + 3  # frozen VGAE latent mean and three errors
-    edge_readout = wants_edge_readout(cfg, has_edge_labels=cfg.modality == "internet")
+    edge_readout = wants_edge_readout(cfg, has_edge_labels=modality.labels_edges)
     model = build_graph_model(cfg, 1, node_dim, edge_dim, edge_readout)
     if not modality.learns_identity:
         return count_parameters(model), "exact"
     per_id = cfg.model_size_config.embedding_dim
     if cfg.model_architecture == "VGAE":
         per_id += 2 * (cfg.model_size_config.latent_dim + 1)  # ID and neighbourhood decoders
-    return count_parameters(model), f"+ {per_id} per {modality.record} identity in the training vocabulary"
+    return count_parameters(model), f"+ {per_id} per {modality.identity} in the training vocabulary"

@@ -38,6 +38,7 @@ DATASETS: dict[str, tuple[Layout, ...]] = {
 class Automotive(Modality):
     name = "automotive"
     record = "frame"
+    identity = "CAN ID"
     node_features = NODE_FEATURES
     edge_features = EDGE_FEATURES
     learns_identity = True
@@ -49,7 +50,7 @@ class Automotive(Modality):
     def build(self, records: Frames, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
         return build_raw(records, lo, hi, d.automotive.window, d.automotive.stride)
 
-    def cache_params(self, fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
+    def cache_params(self, fmt: str, kind: str, d: DatasetConfig, path: Path) -> dict[str, Any]:
         # These exact keys and values: cache entries written before the modality layer stay valid.
         return {
             "format": fmt,

@@ -38,6 +38,7 @@ class Internet(Modality):
     node_features = NODE_FEATURES
     edge_features = EDGE_FEATURES
     learns_identity = False
+    labels_edges = True
     datasets = DATASETS
 
     def read(self, path: Path, fmt: str, d: DatasetConfig) -> Flows:
@@ -50,7 +51,7 @@ class Internet(Modality):
         n = d.internet
         return build_raw(records, lo, hi, n.window, n.stride, n.window_seconds, n.stride_seconds)
 
-    def cache_params(self, fmt: str, kind: str, d: DatasetConfig) -> dict[str, Any]:
+    def cache_params(self, fmt: str, kind: str, d: DatasetConfig, path: Path) -> dict[str, Any]:
         n = d.internet
         seconds = n.window_seconds is not None
         return {

@@ -19,3 +19,7 @@ BATADAL_dataset04_fully_labelled (attacks 1-7) for validation, BATADAL_test_data
 its BATADAL_test_dataset_attack_ids twin (attacks 8-14) for test; the process graph from
 c-town.inp.gz beside them.
 """
+
+from kdgat.data.watertreatment.modality import WATERTREATMENT
+
+__all__ = ["WATERTREATMENT"]

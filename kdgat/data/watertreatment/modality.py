@@ -1,0 +1,220 @@
+"""The watertreatment plug-in: BATADAL files with fixed roles, the plant graph, hourly windows."""
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from configs import DatasetConfig
+from kdgat.data.cache import file_digest
+from kdgat.data.graphset import GraphSet
+from kdgat.data.modality import Layout, Modality
+from kdgat.data.splits import block_bounds
+from kdgat.data.watertreatment.batadal import ProcessLog, read_batadal
+from kdgat.data.watertreatment.epanet import read_network
+from kdgat.data.watertreatment.process_graph import (
+    ProcessGraph,
+    correlation_graph,
+    merge_graphs,
+    network_graph,
+)
+from kdgat.data.watertreatment.scoring import batadal_score
+from kdgat.data.watertreatment.synthetic import synthetic_root
+from kdgat.data.watertreatment.windows import EDGE_FEATURES, NODE_FEATURES, build_raw
+from kdgat.errors import DataError
+
+# Bump when the reader, the graph or the windows change what they produce (the cache key holds it).
+BUILDER_VERSION = 1
+TRAIN, VAL, TEST, TWIN = (
+    "BATADAL_dataset03",
+    "BATADAL_dataset04_fully_labelled",
+    "BATADAL_test_dataset_labelled",
+    "BATADAL_test_dataset_attack_ids",
+)
+BATADAL = {"BATADAL_*.csv": "batadal", "BATADAL_*.csv.gz": "batadal"}
+DATASETS: dict[str, tuple[Layout, ...]] = {
+    "synthetic": (Layout((), BATADAL, False),),
+    "batadal": (Layout(("watertreatment_batadal", "batadal"), BATADAL, False),),
+}
+
+
+@dataclasses.dataclass
+class PlantHours:
+    """One log's hours and the plant graph its windows are built on."""
+
+    log: ProcessLog
+    graph: ProcessGraph
+
+    @property
+    def label(self) -> np.ndarray:
+        return self.log.label
+
+    @property
+    def skipped(self) -> int:
+        return self.log.skipped
+
+    def __len__(self) -> int:
+        return len(self.log)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (f"{stem}.csv.gz", f"{stem}.csv"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _required(folder: Path, stem: str) -> Path:
+    path = _find(folder, stem)
+    if path is None:
+        raise DataError(
+            f"{folder} has no {stem}.csv(.gz); a BATADAL folder holds {TRAIN}, {VAL}, {TEST} (and its "
+            f"twin {TWIN}) beside the plant's .inp network model."
+        )
+    return path
+
+
+def network_file(folder: Path) -> Path:
+    """The plant's EPANET model beside its logs (exactly one *.inp or *.inp.gz)."""
+    found = sorted([*folder.glob("*.inp"), *folder.glob("*.inp.gz")])
+    if len(found) != 1:
+        raise DataError(
+            f"{folder} holds {len(found)} EPANET network files "
+            f"({', '.join(p.name for p in found) or 'none'}); "
+            f"the process graph needs exactly one *.inp(.gz) beside the logs (C-Town: c-town.inp.gz), or "
+            f"use --dataset-config.watertreatment.edges correlation."
+        )
+    return found[0]
+
+
+def _twin(path: Path) -> Path | None:
+    """The attack_ids twin that names the attacks of the labelled test file."""
+    if path.name.startswith(TEST):
+        return _find(path.parent, TWIN)
+    return None
+
+
+class WaterTreatment(Modality):
+    name = "watertreatment"
+    record = "hour"
+    identity = "plant element"
+    node_features = (*NODE_FEATURES, "is_unknown_id")
+    edge_features = EDGE_FEATURES
+    learns_identity = True  # a plant's elements are fixed: T1's normal range is T1's own
+    datasets = DATASETS
+
+    def plan(
+        self, root: Path, layout: Layout, d: DatasetConfig
+    ) -> tuple[list[tuple[Path, str, str]], dict[str, list[int]]]:
+        train, val, test = (_required(root, stem) for stem in (TRAIN, VAL, TEST))
+        if d.watertreatment.split == "competition":
+            jobs = [(train, "batadal", "train"), (val, "batadal", "val")]
+        else:
+            jobs = [(train, "batadal", "train"), (val, "batadal", "train_val")]
+        return [*jobs, (test, "batadal", "whole")], {TEST: [2]}
+
+    def _training_hours(self, folder: Path, d: DatasetConfig) -> np.ndarray:
+        """Readings of the benign training hours (correlation edges are learned from them only)."""
+        parts = [read_batadal(_required(folder, TRAIN), d.malformed)]
+        if d.watertreatment.split == "dataset04_blocks":
+            log = read_batadal(_required(folder, VAL), d.malformed)
+            bounds = block_bounds("train_val", log.label, d.val_fraction, d.test_fraction, d.val_placement)
+            keep = np.zeros(len(log), dtype=bool)
+            for role in ("train", "train_tail"):
+                if role in bounds:
+                    keep[slice(*bounds[role])] = True
+            parts.append(dataclasses.replace(log, values=log.values[keep], label=log.label[keep]))
+        return np.concatenate([p.values[p.label == 0] for p in parts])
+
+    def graph(self, folder: Path, columns: tuple[str, ...], d: DatasetConfig) -> ProcessGraph:
+        w = d.watertreatment
+        graphs = []
+        if w.edges in ("network", "both"):
+            inp = network_file(folder)
+            graphs.append(network_graph(read_network(inp), columns, inp))
+        if w.edges in ("correlation", "both"):
+            graphs.append(
+                correlation_graph(self._training_hours(folder, d), columns, w.correlation_threshold)
+            )
+        return merge_graphs(*graphs)
+
+    def read(self, path: Path, fmt: str, d: DatasetConfig) -> PlantHours:
+        if fmt != "batadal":
+            raise DataError(f"unknown process-log format {fmt!r}; known: batadal.")
+        log = read_batadal(Path(path), d.malformed, attack_ids=_twin(Path(path)))
+        return PlantHours(log, self.graph(Path(path).parent, log.columns, d))
+
+    def build(self, records: PlantHours, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
+        raw = build_raw(records.log, records.graph, lo, hi, d.watertreatment.window)
+        return raw if len(raw["y"]) else {}
+
+    def cache_params(self, fmt: str, kind: str, d: DatasetConfig, path: Path) -> dict[str, Any]:
+        w, folder = d.watertreatment, Path(path).parent
+        companions = {}
+        twin = _twin(Path(path))
+        if twin is not None:
+            companions["attack_ids"] = file_digest(twin)
+        if w.edges in ("network", "both"):
+            companions["network"] = file_digest(network_file(folder))
+        if w.edges in ("correlation", "both"):
+            companions["training"] = [file_digest(_required(folder, s)) for s in (TRAIN, VAL)]
+        return {
+            "modality": self.name,
+            "builder": BUILDER_VERSION,
+            "format": fmt,
+            "kind": kind,
+            "window": w.window,
+            "split": w.split,
+            "edges": w.edges,
+            "correlation_threshold": w.correlation_threshold if w.edges != "network" else None,
+            "val_fraction": d.val_fraction if kind == "train_val" else None,
+            "val_placement": d.val_placement if kind == "train_val" else None,
+            "malformed": d.malformed,
+            "companions": companions,
+        }
+
+    def synthetic_root(self, d: DatasetConfig) -> Path:
+        w = d.watertreatment
+        return synthetic_root(
+            d.cache_dir,
+            w.synthetic_train_hours,
+            w.synthetic_val_hours,
+            w.synthetic_test_hours,
+            d.synthetic_seed,
+        )
+
+    def window_description(self, d: DatasetConfig) -> str:
+        return f"windows of {d.watertreatment.window} hours (--dataset-config.watertreatment.window)"
+
+    def info(self, records: PlantHours) -> dict[str, Any]:
+        top = int(records.log.attack_id.max(initial=0))
+        return {"attack_names": ["benign", *(f"attack{k}" for k in range(1, top + 1))]}
+
+    def identities(self, records: PlantHours, mask: np.ndarray) -> np.ndarray:
+        if not mask.any():
+            return np.zeros(0, dtype=np.int64)
+        return np.arange(1, len(records.graph.nodes) + 1, dtype=np.int64)
+
+    def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+        """BATADAL's S, S_TTD, S_CM, attacks detected and delays over the decided hours, beside
+        what flagging every hour scores; one log's hours only (attack ids are per log)."""
+        if len(graphs) == 0 or len(set(graphs.source)) != 1:
+            return {}
+        label = graphs.y.numpy()
+        attack_id = np.array(
+            [0 if t == "benign" else int(t.removeprefix("attack")) for t in graphs.attack_type]
+        )
+        attack_id = np.where(label == 1, attack_id, 0)
+        decision = (np.asarray(scores) >= threshold).astype(np.int64)
+        out = batadal_score(label, decision, attack_id)
+        out["flag_all"] = {
+            k: v
+            for k, v in batadal_score(label, np.ones_like(decision), attack_id).items()
+            if k.startswith("S")
+        }
+        out["decided_hours"] = len(label)
+        return {"batadal": out}
+
+
+WATERTREATMENT = WaterTreatment()
