@@ -560,7 +560,8 @@ def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
         return cfg
     split = "dataset04_blocks" if supervised else "competition"
     water = dataclasses.replace(w, split=split)
-    return dataclasses.replace(cfg, dataset_config=dataclasses.replace(cfg.dataset_config, watertreatment=water))
+    dataset = dataclasses.replace(cfg.dataset_config, watertreatment=water)
+    return dataclasses.replace(cfg, dataset_config=dataset)
 
 
 def _window_rules(flag: str, window: int, stride: int, unit: str) -> list[tuple[bool, str, Any, str]]:

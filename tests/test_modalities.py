@@ -39,7 +39,7 @@ def test_a_config_yaml_from_before_the_modality_sub_configs_loads() -> None:
 
 def test_a_knob_of_another_modality_is_refused() -> None:
     water = dataclasses.replace(DatasetConfig(), watertreatment=WaterTreatmentConfig(window=12))
-    with pytest.raises(ConfigError, match="watertreatment.window belong.*--modality is 'automotive'"):
+    with pytest.raises(ConfigError, match=r"watertreatment.window belong.*--modality is 'automotive'"):
         configs.resolve(ExperimentConfig(dataset_config=water))
     configs.resolve(ExperimentConfig(modality="watertreatment", dataset_config=water))
 
@@ -123,7 +123,8 @@ def test_correlation_edges_come_from_benign_training_hours(tmp_path: Path) -> No
 def test_watertreatment_default_trains_and_reports_batadal_scores(tmp_path: Path) -> None:
     args = [
         "--modality", "watertreatment", "--learning-type", "unsupervised", "--model-architecture", "VGAE",
-        "--training-mode", "normals_only", "--model-size", "tiny", "--device", "cpu", "--training.epochs", "2",
+        "--training-mode", "normals_only", "--model-size", "tiny", "--device", "cpu",
+        "--training.epochs", "2",
         "--dataset-config.watertreatment.window", "12",
         "--dataset-config.watertreatment.synthetic-train-hours", "600",
         "--dataset-config.watertreatment.synthetic-val-hours", "400",
