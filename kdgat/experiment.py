@@ -34,7 +34,7 @@ def check_prerequisites(cfg: ExperimentConfig) -> None:
         find_teacher(cfg, f"{purpose} (distillation)")
 
 
-def data_warnings(splits: Splits) -> list[str]:
+def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
     """Conditions that make a run's numbers less meaningful than they look."""
     warnings = []
     if int(splits.val.y.sum()) == 0:
@@ -43,7 +43,7 @@ def data_warnings(splits: Splits) -> list[str]:
             "threshold see benign data only (attacks in the training files lie outside their last "
             "val_fraction); validation F1 is 0 by construction."
         )
-    if int(splits.train.y.sum()) == 0:
+    if int(splits.train.y.sum()) == 0 and cfg.learning_type != "unsupervised":
         warnings.append("the training split has no attack windows: a classifier cannot learn attacks.")
     for path in splits.no_window:
         warnings.append(f"{path} is shorter than one window: it contributes no graph.")
@@ -157,7 +157,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
         f"{sum(len(g) for g in splits.test.values())} test graphs from {splits.data_root}",
         flush=True,
     )
-    warnings = data_warnings(splits)
+    warnings = data_warnings(splits, cfg)
     for warning in warnings:
         print(f"warning: {warning}", flush=True)
     atomic_write_json(run_dir / "normalisation.json", splits.normalisation)
