@@ -17,14 +17,14 @@ import torch
 import configs
 from configs import DatasetConfig, InternetConfig
 from kdgat.data.dataset import load_splits
-from kdgat.data.graphset import UNKNOWN_ID
+from kdgat.data.graphset import UNKNOWN_ID, empty_graph_set
 from kdgat.data.internet import INTERNET
 from kdgat.data.internet.flows import Flows, host_flags
 from kdgat.data.internet.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.data.internet.synthetic import generate_capture
 from kdgat.data.internet.zeek import read_zeek
 from kdgat.data.prepare import prepare_file
-from kdgat.flow_metrics import flow_metrics, weighted_auroc, window_scores_on_edges
+from kdgat.flow_metrics import flow_metrics, flow_report, weighted_auroc, window_scores_on_edges
 from tests.conftest import shared_data
 from tests.test_data_splits import assert_no_shared_frames
 
@@ -458,6 +458,15 @@ def test_per_type_recall_counts_flows_of_each_edges_majority_type() -> None:
         "ddos": {"n_flows": 4, "recall": pytest.approx(3 / 4)},
         "portscan": {"n_flows": 2, "recall": 1.0},
     }
+
+
+def test_an_empty_test_set_scores_no_flow() -> None:
+    """A capture whose test block holds no full window (CICIDS Heartbleed: 11 flows) gives an
+    empty graph set without edge parts; its flow report counts nothing instead of failing."""
+    empty = empty_graph_set(len(NODE_FEATURES), len(EDGE_FEATURES))
+    out = flow_report(empty, np.zeros(0), 0.5, "edge_readout")
+    assert (out["n_flows"], out["auroc"], out["scored_by"]) == (0, None, "edge_readout")
+    assert out["confusion_matrix"] == {"tn": 0, "fp": 0, "fn": 0, "tp": 0} and out["attack_types"] == {}
 
 
 def test_window_scores_spread_to_every_edge_of_the_window(tmp_path: Path) -> None:
