@@ -17,7 +17,7 @@ import configs
 from configs import DatasetConfig, InternetConfig
 from kdgat.data.dataset import load_splits
 from kdgat.data.internet import INTERNET
-from kdgat.data.internet.flows import Flows
+from kdgat.data.internet.flows import Flows, host_flags
 from kdgat.data.prepare import cache_target, prepare_file
 from kdgat.errors import DataError
 from tests.conftest import run_train, shared_data
@@ -268,6 +268,56 @@ def cic_row(src: str = "192.168.10.5", fwd_bytes: str = "196", label: str = "Bot
 GOOD_CIC = CIC_HEADER + cic_row() * 3
 MANY_ZEEK = ZEEK_HEADER + "".join(zeek_row(f"1655071231.{i:06d}") for i in range(300))
 MANY_CIC = CIC_HEADER + cic_row() * 300
+
+
+def test_cicflowmeter_original_column_names_and_padded_fields(tmp_path: Path) -> None:
+    """The original CIC-IDS2017 CSVs spell the columns differently and pad them with blanks."""
+    header = (
+        "Flow ID, Source IP, Source Port, Destination IP, Destination Port, Protocol, Timestamp, "
+        "Flow Duration, Total Fwd Packets, Total Backward Packets,Total Length of Fwd Packets, "
+        "Total Length of Bwd Packets, Label\n"
+    )
+    row = "x, 192.168.10.5 , 53709,8.8.8.8, 53 , 17 , 2017-07-07 13:39:36 , 2500000 , 2, 1, 80 , 120 , {} \n"
+    path = tmp_path / "original.csv"
+    path.write_text(header + row.format("BENIGN") + row.format("Web Attack \u2013 Brute Force"))
+    flows = INTERNET.read(path, "cicflowmeter", DatasetConfig())
+    assert flows.label.tolist() == [0, 1] and flows.attack_names == ("benign", "Web Attack - Brute Force")
+    assert flows.src_port.tolist() == [53709] * 2 and flows.dst_port.tolist() == [53] * 2
+    assert flows.proto.tolist() == [1, 1] and flows.duration.tolist() == [2.5, 2.5]
+    assert flows.orig_bytes.tolist() == [80, 80] and flows.resp_pkts.tolist() == [1, 1]
+    assert flows.host_flags[flows.src, 0].tolist() == [1, 1]  # 192.168.10.5: private
+    assert flows.host_flags[flows.dst, 0].tolist() == [0, 0]  # 8.8.8.8: public
+    assert flows.label_counts == {"BENIGN": 1, "Web Attack \u2013 Brute Force": 1}
+
+
+HOSTS = {  # address -> (private, IPv6, multicast or broadcast), from the IANA special-purpose registries
+    "192.168.1.7": (1, 0, 0),
+    "10.0.0.1": (1, 0, 0),
+    "172.31.255.255": (1, 0, 0),
+    "172.32.0.1": (0, 0, 0),
+    "147.32.81.167": (0, 0, 0),
+    "100.64.0.1": (0, 0, 0),  # shared (carrier NAT) space: neither private nor global, not private
+    "192.0.0.9": (0, 0, 0),  # globally reachable inside 192.0.0.0/24
+    "192.0.0.100": (1, 0, 0),
+    "127.0.0.1": (1, 0, 0),
+    "224.0.0.251": (0, 0, 1),
+    "255.255.255.255": (1, 0, 1),
+    "fe80::1%eth0": (1, 1, 0),  # the zone is not part of the address
+    "::ffff:10.0.0.1": (1, 1, 0),
+    "fd12::1": (1, 1, 0),
+    "2001:db8::1": (1, 1, 0),
+    "2a00:1450::200e": (0, 1, 0),
+    "ff02::fb": (0, 1, 1),
+}
+
+
+def test_host_flags_follow_a_fixed_table_not_the_python_release() -> None:
+    """ipaddress.is_private changed in Python 3.11.10 / 3.12.4 (192.0.0.0/24, 2002::/16, ...): a
+    node feature must not, so the table is frozen in kdgat/data/internet/flows.py."""
+    flags, bad = host_flags([*HOSTS, "01.2.3.4", "256.1.1.1", "gateway", "", "1.2.3.4 "])
+    assert [tuple(int(v) for v in row) for row in flags[: len(HOSTS)]] == list(HOSTS.values())
+    assert bad == list(range(len(HOSTS), len(HOSTS) + 5))
+
 
 # (id, format, file text or bytes, message pattern, line of the bad row or None)
 BAD_INPUT: list[tuple[str, str, str | bytes, str, int | None]] = [
