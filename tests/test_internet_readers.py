@@ -432,6 +432,7 @@ def test_cli_exits_2_without_traceback_and_leaves_no_cache_entry(tmp_path: Path)
             *("--modality", "internet", "--dataset", "stratosphere", "--data-root", str(root)),
             *("--dataset-config.cache-dir", str(cache), "--runs-root", str(tmp_path / "runs")),
             *("--model-size", "tiny", "--device", "cpu", "--training.epochs", "1"),
+            *("--dataset-config.internet.unlabelled", "drop"),  # the policy knob parses on the CLI
         ],
         cwd=tmp_path,
     )
