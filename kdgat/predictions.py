@@ -2,10 +2,13 @@
 significance tests without retraining.
 
 Columns: split (the test set), source (capture file), window (its index within that file's test
-graphs), frame_start / frame_stop (the window's record span in the file: CAN frames, flows or
-process hours, stop exclusive), time_start / time_stop (first and last record time where the
-modality keeps them; empty for CAN), label (1 attack), attack_type, score (higher = more likely
-an attack) and decision (score >= the run's validation threshold).
+graphs), frame_start / frame_stop (the window's record span, stop exclusive, as positions in the
+capture's records in the order the reader gives them: CAN frames in file order; flows sorted by
+start time, which is not Zeek's file order (it writes a connection when it ends), and after any
+dropped rows (malformed=skip, unlabelled=drop); process hours), time_start / time_stop (first
+and last record time where the modality keeps them; empty for CAN), label (1 attack),
+attack_type, score (higher = more likely an attack) and decision (score >= the run's
+validation threshold).
 """
 
 import csv

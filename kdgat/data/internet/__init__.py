@@ -20,7 +20,7 @@ from kdgat.data.modality import Layout, Modality
 from kdgat.errors import DataError
 
 # Bump when a reader or the builder changes what it produces (the cache key holds it).
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 ZEEK = {"*conn.log.labeled": "zeek", "*conn.log.labeled.gz": "zeek"}
 CICFLOWMETER = {"*.csv": "cicflowmeter", "*.csv.gz": "cicflowmeter"}
 READERS = {"zeek": read_zeek, "cicflowmeter": read_cicflowmeter}

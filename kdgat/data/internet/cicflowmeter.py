@@ -24,6 +24,7 @@ from kdgat.data.scan import (
     resolve_bad_rows,
     split_delimited,
 )
+from kdgat.data.scan import _trim as trim_blanks
 from kdgat.errors import DataError
 
 # Column used -> the names it has in the improved and the original CIC-IDS2017 CSVs.
@@ -134,8 +135,10 @@ def read_cicflowmeter(path: Path, malformed: str = "error") -> Flows:
     text = read_bytes(path)
     if not text or text.isspace():
         raise DataError(f"{path}: the file is empty; {EXPECTED}.")
-    fields = split_delimited(text, b",", strip=True)
-    names = [fields.field_text(0, j) for j in range(int(fields.nfields[0]))]
+    # Blanks are trimmed from the used columns only: every row has one inside its Timestamp, so
+    # trimming while splitting would visit all 91 fields of every row (half the read time).
+    fields = split_delimited(text, b",", strip=False)
+    names = [fields.field_text(0, j).strip() for j in range(int(fields.nfields[0]))]
     column = _columns(path, names)
     rows = np.arange(1, len(fields), dtype=np.int64)
     if len(rows) == 0:
@@ -146,7 +149,9 @@ def read_cicflowmeter(path: Path, malformed: str = "error") -> Flows:
 
     def col(key: str) -> tuple[np.ndarray, np.ndarray]:
         start, end = fields.field(column[key])
-        return start[rows], end[rows]
+        start, end = start[rows], end[rows]  # copies: trimming them leaves the table as read
+        trim_blanks(buf, start, end)  # the original CIC-IDS2017 CSVs pad their fields
+        return start, end
 
     ends = []
     for key in ("src", "dst"):

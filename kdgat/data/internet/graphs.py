@@ -2,9 +2,9 @@
 
 A window is a run of consecutive flows in start-time order: `window` flows stepping by `stride`,
 or the flows starting within `window_seconds` seconds, stepping by `stride_seconds`. Within a
-window, nodes are the hosts that appear in it and directed edges the flows originator ->
-responder, aggregated per host pair. Features describe behaviour, never identity (there is no
-node_id to embed):
+window, nodes are the hosts that appear in it, numbered by first appearance (never by address),
+and directed edges the flows originator -> responder, aggregated per host pair. Features describe
+behaviour, never identity (there is no node_id to embed):
 
 - nodes (NODE_FEATURES): flows out and in, distinct peers out and in, bytes and packets sent
   and received, distinct destination ports contacted, distinct own ports contacted by others,
@@ -84,7 +84,20 @@ def window_ranges(
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     t = time[lo:hi]
     step = stride_s if stride_s is not None else seconds
-    begin = t[0] + step * np.arange(int(np.floor((t[-1] - t[0]) / step)) + 1)
+    last = int(np.floor((t[-1] - t[0]) / step))
+    # Window k spans [t0 + k*step, t0 + k*step + seconds). Sparse traffic leaves most of them
+    # empty (CICIDS BENIGN: 5,000 flows over 4 days, 7 million 50 ms windows), so only the
+    # windows that can hold a flow are listed: flow i lies in windows k with
+    # floor((t_i - t0) / step) - ceil(seconds / step) <= k <= floor((t_i - t0) / step), one more
+    # on each side for rounding; the emptiness check below keeps exactly the windows with flows.
+    reach = int(np.ceil(seconds / step))
+    occupied = np.unique(np.floor((t - t[0]) / step).astype(np.int64))
+    if len(occupied) * (reach + 3) < last + 1:
+        k = np.unique((occupied[:, None] - np.arange(-1, reach + 2)[None, :]).reshape(-1))
+        k = k[(k >= 0) & (k <= last)]
+    else:
+        k = np.arange(last + 1)
+    begin = t[0] + step * k
     starts = lo + np.searchsorted(t, begin, side="left")
     stops = lo + np.searchsorted(t, begin + seconds, side="left")
     keep = stops > starts
@@ -139,11 +152,19 @@ def build_raw(
         return {}
     hosts = int(flows.host_flags.shape[0])
 
-    # Nodes: distinct (window, host) over both ends of every flow, window-major.
+    # Nodes: distinct (window, host) over both ends of every flow, numbered in order of first
+    # appearance in the window (a flow's originator before its responder). Numbering them by
+    # host index would order them by address text, so renaming the addresses would permute
+    # every graph: the order must depend on behaviour only, like the features.
     src_key = window_of * hosts + flows.src[flow]
     dst_key = window_of * hosts + flows.dst[flow]
-    node_keys, inverse = np.unique(np.concatenate([src_key, dst_key]), return_inverse=True)
-    src_node, dst_node = inverse[: len(flow)], inverse[len(flow) :]
+    ends = np.stack([src_key, dst_key], axis=1).reshape(-1)  # flow by flow, originator first
+    keys, first, inverse = np.unique(ends, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # flows are window-major, so this order is window-major too
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    node_keys, inverse = keys[order], rank[inverse.reshape(-1)]
+    src_node, dst_node = inverse[0::2], inverse[1::2]
     num_nodes = len(node_keys)
     node_window, node_host = node_keys // hosts, node_keys % hosts
     node_ptr = np.searchsorted(node_window, np.arange(num_windows + 1))
