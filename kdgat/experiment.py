@@ -182,6 +182,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
             "skipped_rows": splits.skipped_rows,
             "dropped_na_rows": splits.dropped_na,
             "label_counts": splits.label_counts,
+            "dropped_unlabelled_rows": splits.dropped_unlabelled,
             "no_window": splits.no_window,
             **modality_data_policy(cfg),
         },

@@ -42,6 +42,8 @@ class Splits:
     label_counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     """Records per label value as written in each file (e.g. Benign / Malicious / Background),
     for modalities whose labels are more than attack / benign."""
+    dropped_unlabelled: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Unlabelled records removed before windowing (internet policy unlabelled=drop) per file."""
     no_window: list[str] = dataclasses.field(default_factory=list)
     """Files that gave no graph at all (shorter than one window)."""
     preprocess: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -99,6 +101,10 @@ def _label_counts(prepared: list[Prepared]) -> dict[str, dict[str, int]]:
     return {str(p.path): p.info["label_counts"] for p in prepared if "label_counts" in p.info}
 
 
+def _dropped_unlabelled(prepared: list[Prepared]) -> dict[str, int]:
+    return {str(p.path): p.info["dropped_unlabelled"] for p in prepared if p.info.get("dropped_unlabelled")}
+
+
 def load_splits(cfg: ExperimentConfig) -> Splits:
     d = cfg.dataset_config
     modality = modality_of(cfg)
@@ -133,6 +139,7 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
         skipped_rows={str(p.path): p.skipped for p in prepared if p.skipped},
         dropped_na={str(p.path): p.dropped_na for p in prepared if p.dropped_na},
         label_counts=_label_counts(prepared),
+        dropped_unlabelled=_dropped_unlabelled(prepared),
         no_window=[str(p.path) for p in prepared if p.num_graphs() == 0],
         preprocess={
             "frames": float(sum(p.frames for p in prepared)),

@@ -1,7 +1,8 @@
 """Strict, vectorised reader of CICFlowMeter CSV flows (CIC-IDS2017, the "improved" release).
 
-A header row names the columns (91 in the improved CIC-IDS2017; the original release's names are
-accepted too, e.g. `Source IP` for `Src IP`), then one flow per row with exactly as many fields.
+A header row names the columns (91 in the improved CIC-IDS2017; the original release's column
+names are accepted too, e.g. `Source IP` for `Src IP`, but its `7/7/2017 8:59` timestamps are not:
+they are local times without seconds), then one flow per row with exactly as many fields.
 Used columns: Src IP, Src Port, Dst IP, Dst Port, Protocol (IANA number), Timestamp
 (`YYYY-MM-DD HH:MM:SS[.ffffff]`, capture local time as released), Flow Duration (microseconds),
 the forward/backward packet counts and byte totals, and Label: BENIGN or one of the CIC-IDS2017
