@@ -34,6 +34,7 @@ def build_graph_model(
             hidden_dim=s.hidden_dim,
             latent_dim=s.latent_dim,
             logvar_clamp=m.logvar_clamp,
+            decoder=m.vgae_decoder,
         )
     return GATClassifier(
         encoder,

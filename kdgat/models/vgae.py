@@ -43,15 +43,21 @@ class VGAE(nn.Module):
         hidden_dim: int,
         latent_dim: int,
         logvar_clamp: float,
+        decoder: str = "node",
     ) -> None:
         super().__init__()
         self.num_ids = num_ids
         self.logvar_clamp = logvar_clamp
         self.encoder = encoder
+        self.decoder = decoder
         self.mu = nn.Linear(self.encoder.out_dim, latent_dim)
         self.logvar = nn.Linear(self.encoder.out_dim, latent_dim)
+        # 'graph': each node's features are decoded from its graph's mean latent and the node's
+        # identity embedding, a bottleneck over the whole window (as an autoencoder over the
+        # joint sensor vector has); 'node': from the node's own latent.
+        decoder_in = latent_dim + (encoder.embed.embedding_dim if decoder == "graph" else 0)
         self.feature_decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, node_dim)
+            nn.Linear(decoder_in, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, node_dim)
         )
         self.id_decoder = nn.Linear(latent_dim, num_ids)
         self.neighbour_decoder = nn.Linear(latent_dim, num_ids)
@@ -68,11 +74,16 @@ class VGAE(nn.Module):
         mu = self.mu(h)
         logvar = self.logvar(h).clamp(-self.logvar_clamp, self.logvar_clamp)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        decoder_in = z
+        if self.decoder == "graph":
+            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+            window = global_mean_pool(z, batch, num_graphs)[batch]
+            decoder_in = torch.cat([window, self.encoder.embed(node_id).to(z.dtype)], dim=-1)
         return VGAEOutput(
             mu=mu,
             logvar=logvar,
             z=z,
-            x_hat=self.feature_decoder(z),
+            x_hat=self.feature_decoder(decoder_in),
             id_logits=self.id_decoder(z),
             neighbour_logits=self.neighbour_decoder(z),
         )
