@@ -29,6 +29,15 @@ SMALL = [
     "--osc-config.mem-gb", "1",
 ]  # fmt: skip
 RUN_GLOB = "runs/*/*/*/*/*/*/*/run_*"
+# Sweeps and pipelines set model_size per run; these keep teacher-size runs as small as tiny ones
+# (distillation only needs the teacher level, not a wider model).
+TINY_DIMS = [
+    "--model-size-config.hidden-dim", "16",
+    "--model-size-config.num-layers", "2",
+    "--model-size-config.heads", "2",
+    "--model-size-config.latent-dim", "8",
+    "--model-size-config.embedding-dim", "4",
+]  # fmt: skip
 
 
 def launch(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -320,7 +329,8 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     slurm: None, tmp_path: Path
 ) -> None:
     """The whole KD-GAT study for seeds 0, 1, 2 from one command: six dependent arrays of three."""
-    ok(launch([*SMALL, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"], tmp_path, timeout=900))
+    args = [*SMALL, *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"]
+    ok(launch(args, tmp_path, timeout=900))
     records = launches(tmp_path)
     assert [r["unit"] for r in records] == [
         "vgae_teacher", "gat_teacher", "vgae_student", "dqn_teacher", "gat_student", "dqn_student"
@@ -374,7 +384,7 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
 def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
     slurm: None, tmp_path: Path
 ) -> None:
-    args = [*SMALL, *README_SWEEP, "--parallelism", "2"]
+    args = [*SMALL, *TINY_DIMS, *README_SWEEP, "--parallelism", "2"]
     dry = ok(launch([*args, "--dry-run"], tmp_path))
     planned = planned_jobs(dry.stdout)
     assert planned == {"kdgat_1": ((), 2), "kdgat_2": (("kdgat_1",), 1)}
@@ -382,7 +392,7 @@ def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
     records = launches(tmp_path)
     unit_of = {r["job_id"]: r["unit"] for r in records}
     submitted = {
-        r["unit"]: (tuple(unit_of[i] for i in (r["dependency"] or "afterok:").split(":")[1:]), r["tasks"])
+        r["unit"]: (tuple(unit_of[i] for i in (r["dependency"] or "afterok").split(":")[1:]), r["tasks"])
         for r in records
     }
     assert submitted == planned
@@ -407,9 +417,10 @@ def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
 def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_stale_one(
     tmp_path: Path,
 ) -> None:
-    ok(launch([*SMALL, "--model-size", "teacher", "--executor", "debug"], tmp_path))  # an older teacher
+    ok(launch([*SMALL, *TINY_DIMS, "--model-size", "teacher", "--executor", "debug"], tmp_path))  # older
     [stale] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_001")
-    result = ok(launch([*SMALL, *README_SWEEP, "--executor", "local", "--parallelism", "2"], tmp_path))
+    sweep = [*SMALL, *TINY_DIMS, *README_SWEEP, "--executor", "local", "--parallelism", "2"]
+    result = ok(launch(sweep, tmp_path))
     assert "2 of 2 job(s) finished" in result.stdout
     teacher = stale.parent / "run_002"  # the sweep's own
     [student] = tmp_path.glob("runs/*/*/*/*/student/standard/*/run_001")
@@ -438,9 +449,10 @@ def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_s
         f"└── teacher_run: {rel(teacher, tmp_path)}  finished  "
         f"test.f1={json.loads((teacher / 'metrics.json').read_text())['test']['f1']:.4f}  {digest}"
     )
-    assert results("runs", "--format", "csv", cwd=tmp_path)["stale"].isna().all()
+    columns = ["--format", "csv", "--columns", "run,stale"]
+    assert results("runs", *columns, cwd=tmp_path)["stale"].isna().all()
     shutil.rmtree(teacher)  # results now flag the student: the teacher it used is gone
-    stale_column = results("runs", "--format", "csv", cwd=tmp_path).set_index("run")["stale"]
+    stale_column = results("runs", *columns, cwd=tmp_path).set_index("run")["stale"]
     assert stale_column[rel(student, tmp_path)] == f"teacher_run {rel(teacher, tmp_path)} was deleted"
 
 

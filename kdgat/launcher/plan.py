@@ -223,12 +223,15 @@ def _units(groups: list[Group], runs: list[PlannedRun]) -> list[Unit]:
             units[name] = Unit(name, [runs[i].cfg for i in indices], indices=indices)
             rank[name] = (g_index, d)
     group_after = {g.name: g.after for g in groups}
+    units_of: dict[str, list[str]] = {}
+    for name, unit in units.items():
+        units_of.setdefault(runs[unit.indices[0]].group, []).append(name)
     for unit in units.values():
-        waits = {runs[j].unit for i in unit.indices for j in runs[i].binds.values()}
-        explicit = group_after[runs[unit.indices[0]].group]
-        waits |= {u.name for u in units.values() if runs[u.indices[0]].group in explicit}
-        waits.discard(unit.name)
-        unit.after = tuple(sorted(waits, key=rank.__getitem__))
+        # the stages a pipeline file names, in its order, then those holding the runs it builds on
+        named = [u for g in group_after[runs[unit.indices[0]].group] for u in units_of.get(g, [])]
+        derived = {runs[j].unit for i in unit.indices for j in runs[i].binds.values()}
+        waits = [*named, *sorted(derived, key=rank.__getitem__)]
+        unit.after = tuple(u for u in dict.fromkeys(waits) if u != unit.name)
     ordered: list[Unit] = []
     pending = sorted(units.values(), key=lambda u: rank[u.name])
     while pending:
