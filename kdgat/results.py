@@ -434,8 +434,9 @@ def load_runs(root: str | os.PathLike[str] = "runs", workers: int | None = None)
     1 reads in this process.
     """
     frame = _load_table(root, workers)
-    frame["stale"] = lineage.stale_reasons(frame, read_run)
-    return frame[_column_order(frame.columns)]
+    at = list(frame.columns).index("warning") + 1 if "warning" in frame.columns else len(frame.columns)
+    frame.insert(at, "stale", lineage.stale_reasons(frame, read_run))  # in place: no copy of the table
+    return frame
 
 
 def _load_table(root: str | os.PathLike[str], workers: int | None) -> pd.DataFrame:
