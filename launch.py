@@ -193,6 +193,8 @@ def build_plan(args: LaunchArgs):
 
 
 def print_runs(the_plan) -> None:
+    from kdgat.stage_graph import needed
+
     units = the_plan.units
     n = sum(len(u.cfgs) for u in units)
     print(f"{n} run(s) in {len(units)} job(s):")
@@ -212,6 +214,8 @@ def print_runs(the_plan) -> None:
                 print(f"        {field} <- job {name} [{task}] (claimed at submission)")
             for field, path in run.on_disk.items():
                 print(f"        {field} = {path} (on disk)")
+            for field in [p.field for p in needed(cfg) if p.field not in {**run.binds, **run.on_disk}]:
+                print(f"        {field} = {getattr(cfg, field)} (given)")
 
 
 def launch(args: LaunchArgs) -> int:
