@@ -5,14 +5,18 @@
     python launch.py --sweep --set model_size_config.hidden_dim=32,64,128,256 --parallelism 2
     python launch.py --sweep --model-size-config.hidden-dim 32,64 --training.lr 1e-3,3e-4
     python launch.py --pipeline --dataset hcrlch --osc-config.cluster pitzer --osc-config.account PAS1234
+    python launch.py --pipeline --set training_config.seed=0,1,2
     python launch.py --pipeline-file my_stages.yaml --executor local
     python launch.py status [--runs-root runs]
 
 Every job runs `kdgat.experiment.run_experiment`, the function behind `python train.py`. A grid
-is one Slurm array job (at most --parallelism tasks at once); each task claims its own run dir and
-records its Slurm ids and log paths in status.json. Invalid grid combinations are listed and
-skipped (--strict refuses them). Pipeline stages are dependent jobs (afterok): a failed stage
-stops its dependants. On USR2/TERM a job saves last.pt, requeues and resumes in the same run dir.
+is split into stages by what its runs build on (teachers before students, VGAE before curriculum
+and fusion GAT, GAT before DQN), each stage one Slurm array job (at most --parallelism tasks at
+once) that waits (afterok) for the stages it needs; a failed stage stops its dependants. Run dirs
+are claimed at submission, and each dependant is bound to the exact upstream run of its own launch
+(same data, seed and grid axes), recorded in its config.yaml. Invalid grid combinations are listed
+and skipped (--strict refuses them). On USR2/TERM a job saves last.pt, requeues and resumes in the
+same run dir.
 
 Options read before the config flags: --preset NAME, --config PATH (as in train.py).
 A bad value exits with code 2 and says what, why and how to fix, before anything is submitted.
@@ -75,7 +79,8 @@ class LaunchArgs:
     dry_run: bool = False
     """Print the runs and the exact sbatch script(s); submit nothing."""
     pipeline: bool = False
-    """Submit the KD-GAT study: VGAE -> GAT (curriculum) -> DQN teachers, then KD students."""
+    """Submit the KD-GAT study: VGAE -> GAT (curriculum) -> DQN teachers, then KD students (grid
+    flags apply to every stage, e.g. --set training_config.seed=0,1,2)."""
     pipeline_file: Path | None = None
     """A YAML list of stages to submit as a pipeline instead of the default study."""
     parallelism: int = 8
@@ -141,20 +146,15 @@ def extra_sbatch(items: tuple[str, ...]) -> dict[str, str]:
     return extra
 
 
-def build_units(args: LaunchArgs) -> list:
-    from kdgat.launcher import grid, pipeline
-    from kdgat.launcher.submit import Unit
+def _expand(base: ExperimentConfig, args: LaunchArgs, sets: list, what: str) -> list[ExperimentConfig]:
+    """The grid (levels x --set values) over base; invalid combinations listed, or refused (--strict)."""
+    from kdgat.launcher import grid
 
-    base = args.experiment
-    if args.pipeline or args.pipeline_file:
-        stages = pipeline.load_stages(args.pipeline_file) if args.pipeline_file else pipeline.KD_GAT
-        return [Unit(s.name, [pipeline.stage_config(base, s)], s.after) for s in pipeline.ordered(stages)]
-    sets = [grid.parse_set(item) for item in args.set]
     result = grid.expand(base, grid_levels(args), sets)
     if result.skipped:
-        print(f"skipped {len(result.skipped)} invalid combination(s):", file=sys.stderr)
-        for what, why in result.skipped:
-            print(f"  {what}: {why}", file=sys.stderr)
+        print(f"{what}skipped {len(result.skipped)} invalid combination(s):", file=sys.stderr)
+        for combination, why in result.skipped:
+            print(f"  {combination}: {why}", file=sys.stderr)
         if args.strict:
             raise ConfigError(
                 f"--strict: {len(result.skipped)} combination(s) of the grid cannot run "
@@ -162,24 +162,61 @@ def build_units(args: LaunchArgs) -> list:
             )
     if not result.valid:
         raise ConfigError(
-            "no valid combination left in the grid (see the list above). Change the grid values."
+            f"{what}no valid combination left in the grid (see the list above). Change the grid values."
         )
-    return [Unit(args.job_name, result.valid)]
+    return result.valid
 
 
-def print_runs(units: list) -> None:
+def build_plan(args: LaunchArgs):
+    """The launch's runs in dependent units, each run bound to the runs it builds on
+    (kdgat.launcher.plan). A pipeline is one group per stage, each stage times the grid."""
+    from kdgat.launcher import grid, pipeline, plan
+
+    base = args.experiment
+    sets = [grid.parse_set(item) for item in args.set]
+    axes = [key for key, _ in sets]
+    if not (args.pipeline or args.pipeline_file):
+        return plan.plan([plan.Group(args.job_name, _expand(base, args, sets, ""))], axes)
+    stages = pipeline.load_stages(args.pipeline_file) if args.pipeline_file else pipeline.KD_GAT
+    gridded = {*axes, *(level for level, values in grid_levels(args).items() if values)}
+    groups = []
+    base = pipeline.shared_data(base, list(stages))
+    for stage in pipeline.ordered(stages):
+        clash = sorted(gridded & set(stage.changes))
+        if clash:
+            raise ConfigError(
+                f"pipeline stage {stage.name!r} sets {', '.join(clash)} itself, and the command line "
+                f"makes it a grid axis too. A stage fixes its own values: drop that grid flag."
+            )
+        cfgs = _expand(pipeline.stage_config(base, stage), args, sets, f"stage {stage.name}: ")
+        groups.append(plan.Group(stage.name, cfgs, stage.after))
+    return plan.plan(groups, axes)
+
+
+def print_runs(the_plan) -> None:
+    from kdgat.stage_graph import needed
+
+    units = the_plan.units
     n = sum(len(u.cfgs) for u in units)
     print(f"{n} run(s) in {len(units)} job(s):")
     for unit in units:
         after = f" (after {', '.join(unit.after)})" if unit.after else ""
         print(f"  job {unit.name}{after}: {len(unit.cfgs)} task(s)")
-        for i, cfg in enumerate(unit.cfgs):
-            size = cfg.model_size_config
+        for i, index in enumerate(unit.indices):
+            run = the_plan.runs[index]
+            cfg, size = run.cfg, run.cfg.model_size_config
             print(
                 f"    [{i}] {configs.preset_name(cfg)}  hidden_dim={size.hidden_dim} "
                 f"layers={size.num_layers} heads={size.heads} lr={cfg.training_config.lr} "
-                f"epochs={cfg.training_config.epochs}"
+                f"epochs={cfg.training_config.epochs} seed={cfg.training_config.seed}"
             )
+            for field, j in run.binds.items():
+                name, task = the_plan.position(j)
+                print(f"        {field} <- job {name} [{task}] (claimed at submission)")
+            for field, path in run.on_disk.items():
+                print(f"        {field} = {path} (on disk)")
+            for field in [p.field for p in needed(cfg) if p.field not in {**run.binds, **run.on_disk}]:
+                print(f"        {field} = {getattr(cfg, field)} (given)")
 
 
 def launch(args: LaunchArgs) -> int:
@@ -187,7 +224,8 @@ def launch(args: LaunchArgs) -> int:
 
     from kdgat.launcher import slurm_params, submit
 
-    units = build_units(args)
+    the_plan = build_plan(args)
+    units = the_plan.units
     osc_all = {repr(c.osc_config) for u in units for c in u.cfgs}
     if len(osc_all) > 1:
         raise ConfigError(
@@ -200,7 +238,7 @@ def launch(args: LaunchArgs) -> int:
     params = slurm_params.slurm_parameters(
         osc, args.job_name, extra_sbatch(args.sbatch), args.parallelism, submit.setup_lines()
     )
-    print_runs(units)
+    print_runs(the_plan)
     if args.dry_run:
         for name, script in submit.dry_run(params, folder, units):
             print(f"\n# ---- sbatch script for job {name} ----")
@@ -212,7 +250,7 @@ def launch(args: LaunchArgs) -> int:
         p for p in (str(submit.REPO), os.environ.get("PYTHONPATH")) if p
     )
     if args.executor != "slurm":
-        outcomes = submit.run_here(args.executor, folder, units, args.parallelism, osc.time_min)
+        outcomes = submit.run_here(args.executor, folder, the_plan, args.parallelism, osc.time_min)
         bad = [o.unit.name for o in outcomes if o.state != "finished"]
         print(
             f"{len(outcomes) - len(bad)} of {len(outcomes)} job(s) finished"
@@ -221,7 +259,7 @@ def launch(args: LaunchArgs) -> int:
         return EXIT_JOBS_FAILED if bad else 0
     slurm_params.check_partition_exists(osc)
     try:
-        outcomes = submit.submit_slurm(params, folder, units, runs_root)
+        outcomes = submit.submit_slurm(params, folder, the_plan, runs_root)
     except submitit.core.utils.FailedJobError as err:
         raise ConfigError(
             f"sbatch refused the job: {str(err).strip()}. Jobs submitted before it (see "
@@ -232,6 +270,8 @@ def launch(args: LaunchArgs) -> int:
             f"submitted {o.unit.name}: Slurm job {o.job_id} ({len(o.jobs)} task(s)), "
             f"logs {o.jobs[0].paths.stdout.parent}"
         )
+        for i, run_dir in enumerate(o.unit.run_dirs):
+            print(f"    [{i}] {run_dir}")
     print(f"follow with: python launch.py status --runs-root {runs_root}")
     if not args.wait:
         return 0
@@ -257,9 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["status"]:
         return status_main(argv[1:])
+    from kdgat.errors import UserError
+
     try:
         return launch(parse(argv))
-    except ConfigError as err:
+    except (ConfigError, UserError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
 

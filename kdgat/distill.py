@@ -21,7 +21,6 @@ batch's raw node features extended by its own VGAE, not by the student's.
 """
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +28,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import configs
 from kdgat.data.graphset import GraphBatch, GraphSet
 from kdgat.dqn_agent import StateScaler
 from kdgat.errors import PrerequisiteError
 from kdgat.fusion import fusion_inputs, vgae_node_extras
 from kdgat.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
-from kdgat.models import build_q_network
 from kdgat.models.gat import pool
 from kdgat.models.vgae import VGAE, VGAEOutput
+from kdgat.runs import Run
 from kdgat.tasks import ClassifierTask, Task, VGAETask, reads_edges
-from kdgat.upstream import UpstreamRun, check_same_data, load_upstream, resolve_recorded
+from kdgat.upstream import check_same_data
 
 
 @dataclasses.dataclass
@@ -56,7 +54,7 @@ class TeacherView:
 class GraphTeacher:
     """A frozen GAT or VGAE teacher (a fusion-GAT teacher with its own frozen VGAE)."""
 
-    def __init__(self, run: UpstreamRun, fusion_vgae: UpstreamRun | None, raw_node_dim: int) -> None:
+    def __init__(self, run: Run, fusion_vgae: Run | None, raw_node_dim: int) -> None:
         self.run = run
         self.model = run.model
         self.fusion_vgae = fusion_vgae
@@ -161,28 +159,26 @@ class DistilledTask(Task):
         return kd, {"kd_latent": latent, "kd_reconstruction": reconstruction}
 
 
-def _recorded_upstream(
-    teacher_dir: Path, teacher_metrics: dict, key: str, device: torch.device, purpose: str
-) -> UpstreamRun:
-    recorded = teacher_metrics.get("upstream", {}).get(key)
-    path = resolve_recorded(recorded, teacher_dir) if recorded else None
-    if path is None or not (path / "checkpoints/best.pt").is_file():
+def _teacher_upstream(teacher: Run, key: str, device: torch.device, purpose: str) -> Run:
+    """A run the teacher itself built on (its recorded upstream), loaded on device."""
+    run = teacher.upstream.get(key)
+    if run is None or not (run.path / "checkpoints/best.pt").is_file():
         raise PrerequisiteError(
-            f"{purpose}: the teacher {teacher_dir} was trained on the outputs of {key} "
-            f"{path or '(not recorded)'}, which is missing, so the teacher cannot see this data as it "
-            f"saw its own. Restore that run, or train the teacher again."
+            f"{purpose}: the teacher {teacher.path} was trained on the outputs of {key} "
+            f"{run.path if run else '(not recorded)'}, which is missing, so the teacher cannot see this "
+            f"data as it saw its own. Restore that run, or train the teacher again."
         )
-    return load_upstream(path, device)
+    return Run.open(run.path, device)
 
 
 def load_graph_teacher(
     teacher_dir: Path, vocabulary: dict[int, int], normalisation: dict, device: torch.device, purpose: str
 ) -> GraphTeacher:
-    run = load_upstream(teacher_dir, device)
+    run = Run.open(teacher_dir, device)
     check_same_data(run, vocabulary, normalisation, purpose)
     fusion_vgae = None
-    if run.cfg.learning_type == "fusion":
-        fusion_vgae = _recorded_upstream(run.run_dir, run.metrics, "vgae_run", device, purpose)
+    if run.config.learning_type == "fusion":
+        fusion_vgae = _teacher_upstream(run, "vgae_run", device, purpose)
     return GraphTeacher(run, fusion_vgae, raw_node_dim=len(normalisation["x_mean"]))
 
 
@@ -197,24 +193,20 @@ def dqn_teacher_q_values(
     num_actions: int,
 ) -> torch.Tensor:
     """The teacher agent's Q-values on every graph, computed from its own VGAE and GAT."""
-    best = torch.load(teacher_dir / "checkpoints/best.pt", map_location="cpu", weights_only=False)
-    teacher_cfg = configs.resolve(configs.load_yaml(teacher_dir / "config.yaml"))
+    teacher = Run.open(teacher_dir)  # the Q-network scores on the CPU, as during its training
+    teacher_cfg = teacher.config
     if teacher_cfg.learning_config.dqn_actions != num_actions:
         raise PrerequisiteError(
             f"{purpose}: the teacher {teacher_dir} chooses among {teacher_cfg.learning_config.dqn_actions} "
             f"fusion weights and this student among {num_actions}; Q-values only match action by "
             f"action. Use --learning-config.dqn-actions {teacher_cfg.learning_config.dqn_actions}."
         )
-    metrics = json.loads((teacher_dir / "metrics.json").read_text())
-    vgae = _recorded_upstream(teacher_dir, metrics, "vgae_run", device, purpose)
-    gat = _recorded_upstream(teacher_dir, metrics, "gat_run", device, purpose)
+    vgae = _teacher_upstream(teacher, "vgae_run", device, purpose)
+    gat = _teacher_upstream(teacher, "gat_run", device, purpose)
     for run in (vgae, gat):
         check_same_data(run, vocabulary, normalisation, purpose)
     inputs = fusion_inputs(
         teacher_cfg, graphs, vgae.model, float(vgae.metrics["threshold"]), gat.model, device
     )
-    scaler = StateScaler.from_state(best["state_scaler"])
-    q_net = build_q_network(teacher_cfg, inputs.state.shape[1])
-    q_net.load_state_dict(best["model"])
-    q_net.eval()
-    return q_net(scaler(inputs.state))
+    scaler = StateScaler.from_state(teacher.best["state_scaler"])
+    return teacher.model(scaler(inputs.state))

@@ -14,24 +14,18 @@ import configs
 from configs import ExperimentConfig
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
-from kdgat.io import atomic_write_json, atomic_write_text
+from kdgat.io import atomic_write_json
 from kdgat.loop import Preempted
 from kdgat.results import write_hparams
-from kdgat.runs import claim_run_dir, experiment_dir, git_commit, now, update_status
+from kdgat.runs import Run, git_commit, now, update_status
 from kdgat.stages import stage_for
-from kdgat.upstream import find_teacher, find_upstream
+from kdgat.upstream import bind, lineage
 
 
-def check_prerequisites(cfg: ExperimentConfig) -> None:
-    """Refuse before anything runs when a run this one builds on is missing."""
-    purpose = f"{configs.preset_name(cfg)}"
-    if cfg.learning_type == "fusion" or cfg.training_mode == "curriculum_classifier":
-        find_upstream(cfg, "unsupervised", "VGAE", ("normals_only", "all_samples"), cfg.vgae_run, purpose)
-    if cfg.model_architecture == "DQN":
-        modes = ("all_samples", "curriculum_classifier")
-        find_upstream(cfg, "classifier", "GAT", modes, cfg.gat_run, purpose)
-    if cfg.distillation != "no":
-        find_teacher(cfg, f"{purpose} (distillation)")
+def check_prerequisites(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Refuse before anything runs when a run this one builds on is missing (the table in
+    kdgat.stage_graph); returns cfg bound to the exact run directories it builds on."""
+    return bind(cfg)
 
 
 def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
@@ -65,14 +59,12 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
 
     With run_dir=None a new run_NNN is claimed. With an existing run_dir the run continues there
     (resuming from checkpoints/last.pt when present); its config.yaml is the caller's cfg.
+    The runs it builds on are bound first and recorded in its config.yaml (exact reruns).
     """
-    cfg = configs.resolve(cfg)
-    check_prerequisites(cfg)
+    cfg = check_prerequisites(configs.resolve(cfg))
     device = resolve_device(cfg)
     if run_dir is None:
-        run_dir = claim_run_dir(experiment_dir(cfg))
-        atomic_write_text(run_dir / "config.yaml", configs.to_yaml(cfg))
-        update_status(run_dir, state="queued", created_at=now(), preset=configs.preset_name(cfg))
+        run_dir = Run.claim(cfg).path
     print(f"run directory: {run_dir}", flush=True)
     update_status(
         run_dir,
@@ -81,6 +73,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         git=git_commit(),
         device=str(device),
         error=None,
+        lineage=lineage(cfg, run_dir),
     )
     try:
         metrics = _train_and_evaluate(cfg, run_dir, device)
@@ -171,6 +164,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
     timings["train_eval_s"] = time.perf_counter() - started
     metrics.update(
         preset=configs.preset_name(cfg),
+        lineage=lineage(cfg, run_dir),  # every upstream run, its config digest and when it finished
         warnings=warnings,
         data={
             "root": str(splits.data_root),

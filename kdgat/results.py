@@ -43,7 +43,9 @@ import pandas as pd
 import yaml
 
 from configs import LEVEL_CHOICES, LEVELS
+from kdgat import lineage
 from kdgat.errors import UserError
+from kdgat.runs import config_digest
 
 RUN_PATTERN = re.compile(r"^run_(\d{3,})$")
 EVAL_PATTERN = re.compile(r"^eval_(.+)\.json$")
@@ -58,10 +60,11 @@ ALIASES = {
     "seed": "training_config.seed",
     "lr": "training_config.lr",
     "epochs": "training_config.epochs",
+    "stage": "launcher.stage",
 }
 HPARAMS_SUFFIX = ".kdgat_hparams"
 STATE_HINTS = {
-    "queued": "; it has not started yet",
+    "queued": "; it has not started yet (or never will: its job was cancelled, see python launch.py status)",
     "running": "; still training, or its job died without a word (check host and pid in status.json)",
     "preempted": "; continue it with python train.py --resume {run_dir}",
 }
@@ -294,8 +297,10 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     # config.yaml: every knob.
     if "config.yaml" in files:
         try:
-            with open(run_dir + os.sep + "config.yaml", encoding="utf-8") as handle:
-                config = parse_config_yaml(handle.read())
+            with open(run_dir + os.sep + "config.yaml", "rb") as handle:
+                raw = handle.read()
+            row["config_digest"] = config_digest(raw)  # what a dependant's lineage recorded
+            config = parse_config_yaml(raw.decode("utf-8"))
             if not isinstance(config, dict):
                 raise ValueError("top level is not a mapping")
         except (OSError, ValueError, yaml.YAMLError) as err:
@@ -385,7 +390,7 @@ def find_run_dirs(root: str | os.PathLike[str]) -> list[str]:
 
 
 def _column_order(columns: Iterable[str]) -> list[str]:
-    first = ["run", *LEVELS, "run_number", "training_config.seed", "state", "problem", "warning"]
+    first = ["run", *LEVELS, "run_number", "training_config.seed", "state", "problem", "warning", "stale"]
     first += [*DEFAULT_METRICS, "val.f1", "params"]
     present = list(dict.fromkeys(columns))
     head = [c for c in first if c in present]
@@ -423,9 +428,18 @@ def load_runs(root: str | os.PathLike[str] = "runs", workers: int | None = None)
     """Every run directory below ``root`` as one DataFrame row (see the module docstring).
 
     Broken or unfinished runs are rows too, with the reason in ``problem``; use ``usable(df)``
-    for the finished ones and ``problems(df)`` for the rest. Large trees are read by ``workers``
-    processes (default: one per CPU from PARALLEL_MIN_RUNS runs on); 1 reads in this process.
+    for the finished ones and ``problems(df)`` for the rest. ``stale`` says why the runs a run
+    built on are no longer what it used (deleted, retrained after it), see kdgat.lineage. Large
+    trees are read by ``workers`` processes (default: one per CPU from PARALLEL_MIN_RUNS runs on);
+    1 reads in this process.
     """
+    frame = _load_table(root, workers)
+    at = list(frame.columns).index("warning") + 1 if "warning" in frame.columns else len(frame.columns)
+    frame.insert(at, "stale", lineage.stale_reasons(frame, read_run))  # in place: no copy of the table
+    return frame
+
+
+def _load_table(root: str | os.PathLike[str], workers: int | None) -> pd.DataFrame:
     root_path = Path(root)
     if not root_path.exists():
         raise ResultsError(
@@ -452,7 +466,7 @@ def load_runs(root: str | os.PathLike[str] = "runs", workers: int | None = None)
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             outputs = list(pool.map(_read_chunk, chunks))
     except Exception:  # no worker processes here (daemonic parent, sandbox): read serially
-        return load_runs(root, workers=1)
+        return _load_table(root, workers=1)
     parts = [pd.DataFrame.from_records(values, columns=names) for names, values in outputs]
     frame = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
     return frame[_column_order(frame.columns)]
@@ -964,6 +978,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--digits", type=int, default=4, help="decimals in table/markdown/latex (default 4)")
     parser.add_argument("--list-columns", action="store_true", help="print every column name and exit")
     parser.add_argument(
+        "--lineage",
+        metavar="RUN",
+        help="print the tree of runs RUN (a run below RUNS_ROOT, or its path) builds on, each with its "
+        "state, test.f1 and config digest, flagging upstream runs deleted or retrained after it",
+    )
+    parser.add_argument(
         "--write-hparams",
         action="store_true",
         help="write a TensorBoard HParams entry into every selected finished run, then exit",
@@ -974,6 +994,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _default_columns(df: pd.DataFrame) -> list[str]:
     varying = [level for level in LEVELS if df[level].astype(object).nunique(dropna=False) > 1]
     wanted = ["run", *varying, "training_config.seed", *DEFAULT_METRICS, "val.f1", "params", "state"]
+    if "stale" in df.columns and df["stale"].notna().any():
+        wanted.append("stale")
     return [c for c in wanted if c in df.columns]
 
 
@@ -988,6 +1010,20 @@ def _select_columns(df: pd.DataFrame, patterns: list[str]) -> list[str]:
         else:
             chosen.append(resolve_column(df, pattern, "--columns"))
     return list(dict.fromkeys(chosen))
+
+
+def _report_stale(df: pd.DataFrame) -> None:
+    """Runs whose upstream runs were deleted or retrained after them (kdgat.lineage)."""
+    stale = df[df["stale"].notna()] if "stale" in df.columns else df.iloc[:0]
+    if stale.empty:
+        return
+    print(
+        f"{len(stale)} run(s) build on runs that are no longer the ones they used (column 'stale'; "
+        f"--lineage RUN shows the tree):",
+        file=sys.stderr,
+    )
+    for row in stale.itertuples(index=False):
+        print(f"  {row.run}: {row.stale}", file=sys.stderr)
 
 
 def _report_problems(df: pd.DataFrame) -> None:
@@ -1028,11 +1064,21 @@ def _main(args: argparse.Namespace) -> int:
     if args.list_columns:
         print("\n".join(str(c) for c in df.columns))
         return 0
+    if args.lineage:
+        try:
+            print(lineage.tree(df, args.lineage, read_run))
+        except LookupError:
+            raise ResultsError(
+                f"--lineage {args.lineage}: no run directory of that name under {args.root} or at "
+                f"that path. Give a `run` value of the table (e.g. automotive/.../run_001) or a path."
+            ) from None
+        return 0
     metrics = [resolve_column(df, m, "--metrics") for m in _split_list(args.metrics)] or [
         m for m in DEFAULT_METRICS if m in df.columns
     ]
     selected = apply_where(df, args.where)
     _report_problems(selected)
+    _report_stale(selected)
     table = selected if args.include_problems else usable(selected)
     if table.empty:
         present = {

@@ -1,6 +1,12 @@
-"""Run directories: deterministic paths, atomic claiming, status.json."""
+"""Run directories: deterministic paths, atomic claiming, status.json, and the `Run` type through
+which every finished run is read (config, metrics, weights, upstream links).
+
+torch is imported only when a run's weights are loaded: the launcher claims runs without it.
+"""
 
 import datetime
+import functools
+import hashlib
 import json
 import os
 import re
@@ -9,8 +15,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import configs
 from configs import LEVELS, ExperimentConfig
-from kdgat.io import atomic_write_json
+from kdgat.errors import UserError
+from kdgat.io import atomic_write_json, atomic_write_text
 
 RUN_PATTERN = re.compile(r"^run_(\d{3,})$")
 SLURM_VARIABLES = (
@@ -111,3 +119,145 @@ def latest_finished(exp_dir: Path) -> Path | None:
         if read_status(run_dir).get("state") == "finished" and (run_dir / "metrics.json").is_file():
             return run_dir
     return None
+
+
+# ---------------------------------------------------------------- the Run type
+
+
+def runs_root_of(run_dir: Path) -> Path:
+    """runs/<7 levels>/run_NNN -> runs."""
+    return Path(run_dir).parents[len(LEVELS)]
+
+
+def portable(upstream_dir: Path, run_dir: Path) -> str:
+    """An upstream run's path relative to this run's runs root, so a moved tree still resolves."""
+    return os.path.relpath(upstream_dir, runs_root_of(run_dir))
+
+
+def resolve_recorded(recorded: str, run_dir: Path) -> Path:
+    """The inverse of `portable`: a recorded upstream path as a path of this machine."""
+    return runs_root_of(run_dir) / recorded
+
+
+def config_digest(config_yaml: bytes) -> str:
+    """Digest of a run's config.yaml as written at claim time (never rewritten afterwards)."""
+    return "sha256:" + hashlib.sha256(config_yaml).hexdigest()[:16]
+
+
+class Run:
+    """One run directory. Cheap to make; each part is read when first asked for.
+
+    `Run.claim(cfg)` makes a new one (config.yaml + status.json queued); `Run.open(path)` reads an
+    existing one. Weights are loaded on `device`, frozen: a run read this way is an upstream.
+    """
+
+    def __init__(self, path: Path | str, device: Any = "cpu") -> None:
+        self.path = Path(path)
+        self.device = device
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @classmethod
+    def claim(cls, cfg: ExperimentConfig, **status: Any) -> "Run":
+        """Claim the next run_NNN of cfg's experiment (atomic mkdir) and write its config.yaml."""
+        path = claim_run_dir(experiment_dir(cfg))
+        atomic_write_text(path / "config.yaml", configs.to_yaml(cfg))
+        update_status(path, state="queued", created_at=now(), preset=configs.preset_name(cfg), **status)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: Path | str, device: Any = "cpu") -> "Run":
+        """An existing run directory; refused with the reason when it is not one."""
+        run = cls(path, device)
+        if not (run.path / "config.yaml").is_file():
+            raise UserError(
+                f"{run.path} is not a run directory (no config.yaml); pass a runs/<levels>/run_NNN "
+                f"directory written by train.py or launch.py."
+            )
+        return run
+
+    # -- what is on disk
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """status.json, read afresh ({} when missing or being replaced)."""
+        return read_status(self.path)
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "missing")
+
+    @property
+    def finished(self) -> bool:
+        return (
+            self.state == "finished"
+            and (self.path / "metrics.json").is_file()
+            and (self.path / "checkpoints/best.pt").is_file()
+        )
+
+    @functools.cached_property
+    def config(self) -> ExperimentConfig:
+        return configs.resolve(configs.load_yaml(self.path / "config.yaml"))
+
+    @functools.cached_property
+    def config_digest(self) -> str:
+        return config_digest((self.path / "config.yaml").read_bytes())
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.path / "metrics.json").read_text())
+
+    @functools.cached_property
+    def best(self) -> dict[str, Any]:
+        """checkpoints/best.pt: weights, vocabulary, normalisation, input dims, upstream links."""
+        import torch
+
+        return torch.load(self.path / "checkpoints/best.pt", map_location=self.device, weights_only=False)
+
+    @property
+    def vocabulary(self) -> dict[int, int]:
+        return self.best["vocabulary"]
+
+    @property
+    def normalisation(self) -> dict[str, list[float]]:
+        return self.best["normalisation"]
+
+    @functools.cached_property
+    def model(self) -> Any:
+        """The best weights in their module (GAT, VGAE or Q-network), frozen, in eval mode."""
+        from kdgat.models import build_from_dims, build_q_network
+
+        cfg, best = self.config, self.best
+        if cfg.model_architecture == "DQN":
+            model = build_q_network(cfg, len(best["state_scaler"]["mean"]))
+        else:
+            # input_dims: a fusion GAT's node features are wider than the normalised ones, and a
+            # GAT on flows has an edge read-out.
+            model = build_from_dims(cfg, best["input_dims"])
+        model.load_state_dict(best["model"])
+        model.to(self.device).eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        return model
+
+    @functools.cached_property
+    def upstream(self) -> dict[str, "Run"]:
+        """The runs this one built on, by field (vgae_run, gat_run, teacher_run): as recorded in
+        metrics.json once finished, else as bound in config.yaml."""
+        if (self.path / "metrics.json").is_file():
+            recorded = self.metrics.get("upstream", {})
+            return {k: Run(resolve_recorded(v, self.path), self.device) for k, v in recorded.items()}
+        from kdgat.stage_graph import FIELDS
+
+        cfg = self.config
+        return {f: Run(getattr(cfg, f), self.device) for f in FIELDS if getattr(cfg, f) is not None}
+
+    def reference(self, dependant: Path) -> dict[str, Any]:
+        """How a dependant records this run: its path (relative to the runs root), config digest and
+        the time it finished, so that a later deletion or retraining is detected (kdgat.results)."""
+        return {
+            "run": portable(self.path, dependant),
+            "config_digest": self.config_digest,
+            "finished_at": self.status.get("finished_at"),
+        }

@@ -6,7 +6,6 @@ fusion of a frozen VGAE and a frozen GAT. Every stage reports validation and tes
 the threshold chosen on validation, per test folder and per attack type.
 """
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,21 +21,17 @@ from kdgat.data.graphset import GraphSet
 from kdgat.data.registry import modality_of
 from kdgat.distill import DistilledTask, dqn_teacher_q_values, load_graph_teacher
 from kdgat.dqn_agent import StateScaler, greedy_alpha, train_dqn
+from kdgat.errors import PrerequisiteError
 from kdgat.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
 from kdgat.loop import fit, predict, predict_edges
 from kdgat.metrics import binary_metrics, recall_by_attack_type
 from kdgat.models import build_from_dims, build_q_network, count_parameters, wants_edge_readout
 from kdgat.predictions import write_predictions
+from kdgat.runs import Run, portable
+from kdgat.stage_graph import needs
 from kdgat.tasks import ClassifierTask, Task, VGAETask
-from kdgat.upstream import (
-    UpstreamRun,
-    check_same_data,
-    find_teacher,
-    find_upstream,
-    load_upstream,
-    portable,
-)
+from kdgat.upstream import check_same_data
 
 
 def report(y: np.ndarray, scores: np.ndarray, threshold: float, attack_types: list[str]) -> dict[str, Any]:
@@ -114,16 +109,27 @@ def log_pr_curves(run_dir: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]
     writer.close()
 
 
-def _upstream_vgae(cfg: ExperimentConfig, splits: Splits, device: torch.device, purpose: str) -> UpstreamRun:
-    run_dir = find_upstream(
-        cfg, "unsupervised", "VGAE", ("normals_only", "all_samples"), cfg.vgae_run, purpose
-    )
-    vgae = load_upstream(run_dir, device)
-    check_same_data(vgae, splits.vocabulary, splits.normalisation, purpose)
-    return vgae
+def _bound(cfg: ExperimentConfig, field: str, purpose: str) -> Path:
+    """The run bound to a prerequisite field (kdgat.stage_graph): run_experiment binds them all."""
+    path = getattr(cfg, field)
+    if path is None:
+        raise PrerequisiteError(
+            f"{purpose}: {field} is not bound. Train through kdgat.experiment.run_experiment "
+            f"(train.py, launch.py), which binds every run an experiment builds on, or set {field}."
+        )
+    return Path(path)
 
 
-def _vgae_threshold(vgae: UpstreamRun) -> float:
+def _upstream_run(
+    cfg: ExperimentConfig, field: str, splits: Splits, device: torch.device, purpose: str
+) -> Run:
+    """A bound upstream run, frozen on device, checked to have seen identically prepared graphs."""
+    run = Run.open(_bound(cfg, field, purpose), device)
+    check_same_data(run, splits.vocabulary, splits.normalisation, purpose)
+    return run
+
+
+def _vgae_threshold(vgae: Run) -> float:
     return float(vgae.metrics["threshold"])
 
 
@@ -133,13 +139,13 @@ def train_graph_stage(
     train, val, tests = splits.train, splits.val, dict(splits.test)
     upstream: dict[str, str] = {}
     vgae = None
-    if cfg.learning_type == "fusion" or cfg.training_mode == "curriculum_classifier":
+    if needs(cfg, "vgae_run"):
         purpose = f"{configs.preset_name(cfg)} ({cfg.learning_type}, {cfg.training_mode})"
-        vgae = _upstream_vgae(cfg, splits, device, purpose)
-        upstream["vgae_run"] = portable(vgae.run_dir, run_dir)
+        vgae = _upstream_run(cfg, "vgae_run", splits, device, purpose)
+        upstream["vgae_run"] = portable(vgae.path, run_dir)
     curriculum = None
     if cfg.training_mode == "curriculum_classifier":
-        curriculum = predict(VGAETask(vgae.cfg, train), vgae.model, train, device, vgae.cfg)
+        curriculum = predict(VGAETask(vgae.config, train), vgae.model, train, device, vgae.config)
     if cfg.learning_type == "fusion":
         train, val = augment_with_vgae(train, vgae.model, device), augment_with_vgae(val, vgae.model, device)
         tests = {name: augment_with_vgae(g, vgae.model, device) for name, g in tests.items()}
@@ -155,9 +161,9 @@ def train_graph_stage(
         dims["edge_readout"] = True
     model = build_from_dims(cfg, dims)
     teacher_params = None
-    if cfg.distillation != "no":
+    if needs(cfg, "teacher_run"):
         purpose = f"{configs.preset_name(cfg)} (distillation)"
-        teacher_dir = find_teacher(cfg, purpose)
+        teacher_dir = _bound(cfg, "teacher_run", purpose)
         teacher = load_graph_teacher(teacher_dir, splits.vocabulary, splits.normalisation, device, purpose)
         task = DistilledTask(task, teacher, model)
         upstream["teacher_run"] = portable(teacher_dir, run_dir)
@@ -214,12 +220,8 @@ def train_dqn_stage(
     cfg: ExperimentConfig, splits: Splits, run_dir: Path, device: torch.device, extra: dict[str, Any]
 ) -> dict[str, Any]:
     purpose = f"{configs.preset_name(cfg)} (DQN fusion)"
-    vgae = _upstream_vgae(cfg, splits, device, purpose)
-    gat_dir = find_upstream(
-        cfg, "classifier", "GAT", ("all_samples", "curriculum_classifier"), cfg.gat_run, purpose
-    )
-    gat = load_upstream(gat_dir, device)
-    check_same_data(gat, splits.vocabulary, splits.normalisation, purpose)
+    vgae = _upstream_run(cfg, "vgae_run", splits, device, purpose)
+    gat = _upstream_run(cfg, "gat_run", splits, device, purpose)
     threshold = _vgae_threshold(vgae)
 
     def inputs(graphs: GraphSet):
@@ -229,10 +231,10 @@ def train_dqn_stage(
     train_in, val_in = inputs(fit_graphs), inputs(select_graphs)
     tests_in = {name: inputs(g) for name, g in splits.test.items()}
     scaler = StateScaler(train_in.state)
-    upstream = {"vgae_run": portable(vgae.run_dir, run_dir), "gat_run": portable(gat.run_dir, run_dir)}
+    upstream = {"vgae_run": portable(vgae.path, run_dir), "gat_run": portable(gat.path, run_dir)}
     teacher_q, teacher_params = None, None
-    if cfg.distillation != "no":
-        teacher_dir = find_teacher(cfg, purpose)
+    if needs(cfg, "teacher_run"):
+        teacher_dir = _bound(cfg, "teacher_run", purpose)
         teacher_q = dqn_teacher_q_values(
             teacher_dir,
             fit_graphs,
@@ -243,7 +245,7 @@ def train_dqn_stage(
             cfg.learning_config.dqn_actions,
         ).cpu()
         upstream["teacher_run"] = portable(teacher_dir, run_dir)
-        teacher_params = json.loads((teacher_dir / "metrics.json").read_text())["params"]
+        teacher_params = Run.open(teacher_dir).metrics["params"]
         print(f"distilling Q-values from {teacher_dir} ({teacher_params} parameters)", flush=True)
     torch.manual_seed(cfg.training_config.seed)
     q_net = build_q_network(cfg, train_in.state.shape[1])  # state width derived from the data

@@ -1,195 +1,179 @@
-"""Finished runs an experiment builds on (VGAE for curriculum and fusion, GAT for DQN fusion),
-found by their deterministic paths, loaded frozen."""
+"""The finished runs an experiment builds on (the table in kdgat.stage_graph): bound to exact run
+directories before it starts, found by deterministic path when not given, checked, recorded.
+
+A bound run is recorded in config.yaml (`vgae_run`, `gat_run`, `teacher_run`), so a rerun with
+`--config` builds on the same runs. No torch here: the launcher binds runs when it submits.
+"""
 
 import dataclasses
-import json
-import os
 import shlex
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import configs
 from configs import ExperimentConfig
 from kdgat.errors import PrerequisiteError
-from kdgat.models import build_from_dims
-from kdgat.runs import experiment_dir, latest_finished, read_status
+from kdgat.runs import Run, experiment_dir, resolve_recorded, run_dirs
+from kdgat.stage_graph import Prerequisite, candidate_levels, fits, match_key, needed
+
+__all__ = ["bind", "check_given", "check_same_data", "find_on_disk", "lineage", "load_upstream"]
+__all__ += ["missing_message", "resolve_recorded", "train_command"]
 
 
-@dataclasses.dataclass
-class UpstreamRun:
-    run_dir: Path
-    cfg: ExperimentConfig
-    model: torch.nn.Module
-    metrics: dict[str, Any]
-    vocabulary: dict[int, int]
-    normalisation: dict[str, list[float]]
+def bind(cfg: ExperimentConfig, purpose: str | None = None) -> ExperimentConfig:
+    """cfg with every prerequisite bound to a run directory: the one given (checked), else the one
+    found on disk. A missing one raises PrerequisiteError with the command that trains it."""
+    purpose = purpose or configs.preset_name(cfg)
+    changes: dict[str, Path] = {}
+    for p in needed(cfg):
+        given = getattr(cfg, p.field)
+        if given is not None:
+            check_given(p, cfg, Path(given), purpose)
+            continue
+        found = find_on_disk(p, cfg)
+        if found is None:
+            raise PrerequisiteError(missing_message(p, cfg, purpose))
+        changes[p.field] = found
+    return dataclasses.replace(cfg, **changes)
 
 
-def _train_command(cfg: ExperimentConfig, learning_type: str, arch: str, mode: str) -> str:
-    args = [
-        "python",
-        "train.py",
+def _finished_runs(exp_dir: Path, cache: dict[Path, list[Run]] | None) -> list[Run]:
+    """Finished runs of one experiment, newest first (cached per planning pass)."""
+    if cache is not None and exp_dir in cache:
+        return cache[exp_dir]
+    found = []
+    for run_dir in reversed(run_dirs(exp_dir)):
+        run = Run(run_dir)
+        if not run.finished:
+            continue
+        try:
+            run.config  # noqa: B018  (a run whose config.yaml no longer loads cannot be matched)
+        except (configs.ConfigError, OSError):
+            continue
+        found.append(run)
+    if cache is not None:
+        cache[exp_dir] = found
+    return found
+
+
+def find_on_disk(
+    p: Prerequisite, cfg: ExperimentConfig, cache: dict[Path, list[Run]] | None = None
+) -> Path | None:
+    """The run on disk that serves as `p` for `cfg`: in the first of its candidate experiments
+    (kdgat.stage_graph.candidate_levels) that holds a finished run, the latest one with the same
+    data and seed, else the latest with the same data, else the latest."""
+    want = match_key(cfg)
+    want_data = {k: v for k, v in want.items() if k.startswith("dataset_config.")}
+    for levels in candidate_levels(p, cfg):
+        runs = _finished_runs(experiment_dir(dataclasses.replace(cfg, **levels)), cache)
+        if not runs:
+            continue
+        keys = [match_key(run.config) for run in runs]
+        for rank in (
+            lambda key: key == want,
+            lambda key: {k: v for k, v in key.items() if k.startswith("dataset_config.")} == want_data,
+            lambda key: True,
+        ):
+            for run, key in zip(runs, keys, strict=True):
+                if rank(key):
+                    return run.path
+    return None
+
+
+def check_given(p: Prerequisite, cfg: ExperimentConfig, path: Path, purpose: str) -> None:
+    """A run given (or bound by a launch) as `p` must be finished and of the right levels."""
+    run = Run(path)
+    if not run.finished:
+        raise PrerequisiteError(
+            f"{purpose}: {path} is not a finished run (state={run.state}); {p.flag} needs the "
+            f"directory of a finished {p.what} run."
+        )
+    wrong = fits(p, cfg, run.config)
+    if wrong:
+        must = [f"{k}={getattr(cfg, k)}" for k in p.shares] + [f"{k}={v}" for k, v in p.fixed.items()]
+        raise PrerequisiteError(
+            f"{purpose}: {p.flag} {path} cannot serve as its {p.what}: it has {', '.join(wrong)}. "
+            f"A {p.what} run for it has {', '.join(must)}."
+        )
+
+
+def missing_message(p: Prerequisite, cfg: ExperimentConfig, purpose: str) -> str:
+    candidates = candidate_levels(p, cfg)
+    searched = [str(experiment_dir(dataclasses.replace(cfg, **levels))) for levels in candidates]
+    first = dataclasses.replace(cfg, **candidates[0])
+    return (
+        f"{purpose} needs a finished {p.what} run ({first.learning_type}, {first.model_architecture}, "
+        f"size {first.model_size}) of dataset {cfg.dataset}, which {p.purpose}; none under "
+        f"{' or '.join(searched)}. Train it first with:\n  {train_command(first)}\n"
+        f"(or point at one with {p.flag} RUN_DIR)."
+    )
+
+
+def _changed_flags(value: Any, default: Any, flag: str) -> list[str]:
+    """CLI flags for every field of a (nested) config section that differs from its default."""
+    args = []
+    for field in dataclasses.fields(value):
+        mine, theirs = getattr(value, field.name), getattr(default, field.name)
+        name = f"{flag}.{field.name.replace('_', '-')}"
+        if dataclasses.is_dataclass(mine):
+            args += _changed_flags(mine, theirs, name)
+        elif mine != theirs:
+            name = "--data-root" if name == "--dataset-config.data-root" else name
+            args += [name, *(map(str, mine) if isinstance(mine, tuple) else [str(mine)])]
+    return args
+
+
+def train_command(cfg: ExperimentConfig) -> str:
+    """The train.py command of a run with cfg's levels, data and seed (what a missing upstream needs)."""
+    default = ExperimentConfig()
+    args = ["python", "train.py"]
+    if cfg.modality != default.modality:
+        args += ["--modality", cfg.modality]
+    args += [
         "--dataset",
         cfg.dataset,
         "--learning-type",
-        learning_type,
+        cfg.learning_type,
         "--model-architecture",
-        arch,
+        cfg.model_architecture,
         "--model-size",
         cfg.model_size,
         "--training-mode",
-        mode,
+        cfg.training_mode,
     ]
     if cfg.distillation != "no":
         args += ["--distillation", cfg.distillation]
-    if cfg.modality != "automotive":
-        args[2:2] = ["--modality", cfg.modality]
     # The upstream model must see identically prepared graphs: carry every non-default data knob.
-    for name, value in changed_fields(cfg.dataset_config, configs.DatasetConfig()):
-        flag = "--data-root" if name == "data_root" else f"--dataset-config.{name.replace('_', '-')}"
-        args += [flag, *(map(str, value) if isinstance(value, tuple) else [str(value)])]
-    if cfg.runs_root != Path("runs"):
+    args += _changed_flags(cfg.dataset_config, default.dataset_config, "--dataset-config")
+    if cfg.training_config.seed != default.training_config.seed:
+        args += ["--training.seed", str(cfg.training_config.seed)]
+    if cfg.runs_root != default.runs_root:
         args += ["--runs-root", str(cfg.runs_root)]
     return shlex.join(args)
 
 
-def changed_fields(value: Any, default: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """(dotted name, value) of every field of a config dataclass that differs from its default,
-    walking nested sub-configs (dataset_config.automotive.window)."""
-    out = []
-    for field in dataclasses.fields(value):
-        mine, theirs = getattr(value, field.name), getattr(default, field.name)
-        if dataclasses.is_dataclass(mine):
-            out += changed_fields(mine, theirs, f"{prefix}{field.name}.")
-        elif mine != theirs:
-            out.append((f"{prefix}{field.name}", mine))
-    return out
+def lineage(cfg: ExperimentConfig, run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every run cfg builds on, by field: path (relative to the runs root), config digest and the
+    time it finished. Written to status.json and metrics.json."""
+    return {
+        p.field: Run(getattr(cfg, p.field)).reference(run_dir)
+        for p in needed(cfg)
+        if getattr(cfg, p.field) is not None
+    }
 
 
-def find_upstream(
-    cfg: ExperimentConfig,
-    learning_type: str,
-    arch: str,
-    modes: tuple[str, ...],
-    explicit: Path | None,
-    purpose: str,
-) -> Path:
-    """The explicit run, or the latest finished run of the same dataset and size; else an error
-    that prints the command which makes one.
-
-    A distilled experiment prefers upstream runs distilled the same way (a KD study's students
-    build on distilled students), then undistilled ones.
-    """
-    if explicit is not None:
-        return check_finished(Path(explicit), arch, purpose)
-    searched = []
-    for distillation in dict.fromkeys((cfg.distillation, "no")):
-        for mode in modes:
-            upstream = dataclasses.replace(
-                cfg,
-                learning_type=learning_type,
-                model_architecture=arch,
-                distillation=distillation,
-                training_mode=mode,
-            )
-            where = experiment_dir(upstream)
-            searched.append(str(where))
-            found = latest_finished(where)
-            if found is not None:
-                return found
-    raise PrerequisiteError(
-        f"{purpose} needs a finished {arch} run ({learning_type}, size {cfg.model_size}) of dataset "
-        f"{cfg.dataset}; none under {' or '.join(searched)}. Train it first with:\n  "
-        f"{_train_command(cfg, learning_type, arch, modes[0])}\n(or point at one with "
-        f"--{'vgae' if arch == 'VGAE' else 'gat'}-run RUN_DIR)."
-    )
+def load_upstream(run_dir: Path, device: Any) -> Run:
+    """A finished run with its frozen model loaded on device (kdgat.evaluate's entry point)."""
+    run = Run.open(run_dir, device)
+    run.model  # noqa: B018  (load now: a broken checkpoint fails here, not mid-evaluation)
+    return run
 
 
-def check_finished(run_dir: Path, what: str, purpose: str) -> Path:
-    status = read_status(run_dir)
-    if status.get("state") != "finished" or not (run_dir / "checkpoints/best.pt").is_file():
-        raise PrerequisiteError(
-            f"{purpose}: {run_dir} is not a finished run (state={status.get('state', 'missing')}); "
-            f"pass the directory of a finished {what} run."
-        )
-    return run_dir
-
-
-def find_teacher(cfg: ExperimentConfig, purpose: str) -> Path:
-    """The teacher a distilled student learns from: --teacher-run, or the latest finished run of the
-    same modality, dataset, learning type, architecture and training mode at size teacher."""
-    levels = dict(model_size="teacher", distillation="no")
-    if cfg.teacher_run is not None:
-        run_dir = check_finished(Path(cfg.teacher_run), f"{cfg.model_architecture} teacher", purpose)
-        teacher = configs.load_yaml(run_dir / "config.yaml")
-        same = ("modality", "dataset", "learning_type", "model_architecture")
-        wrong = [f"{k}={getattr(teacher, k)}" for k in same if getattr(teacher, k) != getattr(cfg, k)]
-        if teacher.distillation != "no":
-            wrong.append(f"distillation={teacher.distillation}")
-        if wrong:
-            raise PrerequisiteError(
-                f"{purpose}: --teacher-run {run_dir} cannot teach this student: it has {', '.join(wrong)}. "
-                f"A teacher must be an undistilled run of the same {', '.join(same)} "
-                f"({', '.join(str(getattr(cfg, k)) for k in same)})."
-            )
-        return run_dir
-    teacher_cfg = dataclasses.replace(cfg, **levels)
-    where = experiment_dir(teacher_cfg)
-    found = latest_finished(where)
-    if found is None:
-        raise PrerequisiteError(
-            f"{purpose} distils from a finished teacher run ({cfg.model_architecture}, "
-            f"{cfg.learning_type}, {cfg.training_mode}, size teacher) of dataset {cfg.dataset}; none "
-            f"under {where}. Train it first with:\n  "
-            f"{_train_command(teacher_cfg, cfg.learning_type, cfg.model_architecture, cfg.training_mode)}"
-            f"\n(or point at one with --teacher-run RUN_DIR)."
-        )
-    return found
-
-
-def load_upstream(run_dir: Path, device: torch.device) -> UpstreamRun:
-    cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
-    best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
-    stats = best["normalisation"]
-    dims = best["input_dims"]  # a fusion GAT's node features are wider than the normalised ones
-    model = build_from_dims(cfg, dims)
-    model.load_state_dict(best["model"])
-    model.to(device).eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    return UpstreamRun(
-        run_dir=run_dir,
-        cfg=cfg,
-        model=model,
-        metrics=json.loads((run_dir / "metrics.json").read_text()),
-        vocabulary=best["vocabulary"],
-        normalisation=stats,
-    )
-
-
-def runs_root_of(run_dir: Path) -> Path:
-    """runs/<7 levels>/run_NNN -> runs."""
-    return Path(run_dir).parents[len(configs.LEVELS)]
-
-
-def portable(upstream_dir: Path, run_dir: Path) -> str:
-    """An upstream run's path relative to this run's runs root, so a moved tree still resolves."""
-    return os.path.relpath(upstream_dir, runs_root_of(run_dir))
-
-
-def resolve_recorded(recorded: str, run_dir: Path) -> Path:
-    return runs_root_of(run_dir) / recorded
-
-
-def check_same_data(
-    upstream: UpstreamRun, vocabulary: dict[int, int], normalisation: dict, purpose: str
-) -> None:
+def check_same_data(upstream: Run, vocabulary: dict[int, int], normalisation: dict, purpose: str) -> None:
     """Frozen models only make sense on graphs prepared exactly as during their training."""
     if upstream.vocabulary != vocabulary or upstream.normalisation != normalisation:
         raise PrerequisiteError(
-            f"{purpose}: {upstream.run_dir} was trained on differently prepared graphs (its CAN-ID "
+            f"{purpose}: {upstream.path} was trained on differently prepared graphs (its CAN-ID "
             f"vocabulary or normalisation differs: other data files, window, stride or val_fraction). "
             f"Train it again with this experiment's --dataset-config, or pass a matching run."
         )

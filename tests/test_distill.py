@@ -3,6 +3,7 @@ synthetic data for every distilled architecture (GAT, fusion GAT, VGAE, DQN)."""
 
 import dataclasses
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from configs import ConfigError, LearningConfig
 from kdgat.errors import PrerequisiteError
 from kdgat.experiment import run_experiment
 from kdgat.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
+from kdgat.upstream import bind
 from tests.conftest import REPO, run_train
 from tests.test_stages import base_config
 
@@ -202,6 +204,24 @@ def test_distilled_dqn_matches_teacher_q_values(teachers) -> None:
 
     a, b = weights(student), weights(plain)
     assert a.keys() == b.keys() and not all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_teacher_found_is_recorded_in_config_yaml_so_a_rerun_uses_it(teachers) -> None:
+    root, runs = teachers
+    student = run_experiment(_config(root, distillation="standard"))
+    saved = configs.load_yaml(student / "config.yaml")
+    assert saved.teacher_run.resolve() == runs["gat"].resolve()
+    # A newer finished teacher of the same data and seed appears; the rerun keeps the recorded one.
+    newer = runs["gat"].parent / "run_999"
+    shutil.copytree(runs["gat"], newer)
+    try:
+        unbound = bind(configs.resolve(_config(root, distillation="standard")))
+        assert unbound.teacher_run == newer  # a student without a recorded teacher takes the newest
+        rerun = run_experiment(saved)
+        assert (root / "runs" / _metrics(rerun)["upstream"]["teacher_run"]).resolve() == runs["gat"].resolve()
+        assert _metrics(rerun)["lineage"]["teacher_run"]["config_digest"].startswith("sha256:")
+    finally:
+        shutil.rmtree(newer)
 
 
 def test_missing_teacher_is_refused_with_the_command_that_trains_it(tmp_path: Path) -> None:

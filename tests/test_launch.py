@@ -3,15 +3,20 @@
 Tiny models, 1-3 epochs and small synthetic logs keep the file to a few minutes on 2 cores.
 """
 
+import hashlib
+import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = [
@@ -24,6 +29,15 @@ SMALL = [
     "--osc-config.mem-gb", "1",
 ]  # fmt: skip
 RUN_GLOB = "runs/*/*/*/*/*/*/*/run_*"
+# Sweeps and pipelines set model_size per run; these keep teacher-size runs as small as tiny ones
+# (distillation only needs the teacher level, not a wider model).
+TINY_DIMS = [
+    "--model-size-config.hidden-dim", "16",
+    "--model-size-config.num-layers", "2",
+    "--model-size-config.heads", "2",
+    "--model-size-config.latent-dim", "8",
+    "--model-size-config.embedding-dim", "4",
+]  # fmt: skip
 
 
 def launch(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -36,6 +50,20 @@ def launch(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Compl
         timeout=timeout,
         env=env,
     )
+
+
+def results(*args: str, cwd: Path) -> pd.DataFrame:
+    """`python -m kdgat.results ... --format csv` read back as a table."""
+    out = subprocess.run(
+        [sys.executable, "-m", "kdgat.results", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr
+    return pd.read_csv(io.StringIO(out.stdout))
 
 
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -112,11 +140,15 @@ def slurm() -> None:
 def test_dry_run_lists_runs_skips_invalid_and_submits_nothing(tmp_path: Path) -> None:
     args = [*SMALL, "--sweep", "--model-sizes", "tiny,teacher", "--distillations", "no,standard"]
     result = ok(launch([*args, "--parallelism", "2", "--dry-run"], tmp_path))
-    assert "3 run(s) in 1 job(s)" in result.stdout
+    assert "3 run(s) in 2 job(s)" in result.stdout  # the distilled student waits for the teacher
     assert "model_size=teacher distillation=standard" in result.stderr  # listed as skipped, with why
     assert "distillation trains a smaller student" in result.stderr
-    script = scripts(result.stdout)["kdgat"]
-    assert "#SBATCH --array=0-2%2\n" in script and "submitit.core._submit" in script
+    found = scripts(result.stdout)
+    assert list(found) == ["kdgat_1", "kdgat_2"]
+    assert "#SBATCH --array=0-1%2\n" in found["kdgat_1"] and "submitit.core._submit" in found["kdgat_1"]
+    assert "--dependency" not in found["kdgat_1"]
+    assert "#SBATCH --dependency=afterok:JOBID_kdgat_1\n" in found["kdgat_2"]
+    assert "teacher_run <- job kdgat_1 [1] (claimed at submission)" in result.stdout
     assert "nothing submitted" in result.stdout
     assert not (tmp_path / "runs").exists()
     user_error(launch([*args, "--strict", "--dry-run"], tmp_path), "--strict", "teacher")
@@ -203,6 +235,24 @@ def test_default_pipeline_orders_teachers_before_students(tmp_path: Path) -> Non
     user_error(launch(["--pipeline-file", "cycle.yaml", "--dry-run"], tmp_path), "cycle")
 
 
+README_SWEEP = ["--sweep", "--model-sizes", "teacher,student", "--distillations", "no,standard"]
+JOB_LINE = re.compile(r"^  job (\S+)(?: \(after ([^)]*)\))?: (\d+) task\(s\)$")
+
+
+def planned_jobs(stdout: str) -> dict[str, tuple[tuple[str, ...], int]]:
+    """job name -> (jobs it waits for, tasks), as launch.py lists them."""
+    found = {}
+    for line in stdout.splitlines():
+        if match := JOB_LINE.match(line):
+            after = tuple(a.strip() for a in (match.group(2) or "").split(",") if a.strip())
+            found[match.group(1)] = (after, int(match.group(3)))
+    return found
+
+
+def rel(run_dir: Path, tmp_path: Path) -> str:
+    return str(run_dir.relative_to(tmp_path / "runs"))
+
+
 # ---------------------------------------------------------------- real Slurm
 
 
@@ -251,30 +301,51 @@ def test_pipeline_runs_in_order_and_a_failed_stage_stops_its_dependants(slurm: N
     assert second["started_at"] >= first["finished_at"]
     broken = status(next(runs.glob("hcrlch/*/*/*/*/*/run_001")))
     assert broken["state"] == "failed" and "no-such-data" in broken["error"]
-    assert not list(runs.glob("*/*/*/intermediate"))  # the dependant never started
+    # The dependant's run dir was claimed at submission; it never started, and `status` says why.
+    never = status(next(runs.glob("*/*/*/intermediate/*/*/run_001")))
+    assert never["state"] == "queued" and "started_at" not in never
+    assert never["slurm"]["slurm_array_job_id"] == ids["never"]
+    row = next(
+        line for line in ok(launch(["status"], tmp_path)).stdout.splitlines() if "intermediate" in line
+    )
+    assert "queued" in row and "CANCELLED" in row
 
 
-def test_default_kd_gat_pipeline_trains_teachers_then_distilled_students(slurm: None, tmp_path: Path) -> None:
-    """The whole KD-GAT study from one command: six dependent jobs, students distilled."""
-    ok(launch([*SMALL, "--pipeline", "--wait"], tmp_path, timeout=600))
-    ids = {r["unit"]: r["job_id"] for r in launches(tmp_path)}
-    assert {name: sacct_state(job_id) for name, job_id in ids.items()} == {
-        name: "COMPLETED"
-        for name in (
-            "vgae_teacher",
-            "gat_teacher",
-            "dqn_teacher",
-            "vgae_student",
-            "gat_student",
-            "dqn_student",
-        )
+PIPELINE_STAGES = (
+    ("vgae_teacher", "unsupervised/VGAE/teacher/no/normals_only"),
+    ("gat_teacher", "classifier/GAT/teacher/no/curriculum_classifier"),
+    ("dqn_teacher", "fusion/DQN/teacher/no/all_samples"),
+    ("vgae_student", "unsupervised/VGAE/student/standard/normals_only"),
+    ("gat_student", "classifier/GAT/student/standard/curriculum_classifier"),
+    ("dqn_student", "fusion/DQN/student/standard/all_samples"),
+)
+
+
+def seed_of(run_dir: Path) -> int:
+    return yaml.safe_load((run_dir / "config.yaml").read_text())["training_config"]["seed"]
+
+
+def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
+    slurm: None, tmp_path: Path
+) -> None:
+    """The whole KD-GAT study for seeds 0, 1, 2 from one command: six dependent arrays of three."""
+    args = [*SMALL, *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"]
+    ok(launch(args, tmp_path, timeout=900))
+    records = launches(tmp_path)
+    assert [r["unit"] for r in records] == [
+        "vgae_teacher", "gat_teacher", "vgae_student", "dqn_teacher", "gat_student", "dqn_student"
+    ]  # fmt: skip
+    assert {r["unit"]: sacct_state(r["job_id"]) for r in records} == {
+        name: "COMPLETED" for name, _ in PIPELINE_STAGES
     }
+    assert all(r["tasks"] == 3 for r in records)
     runs = tmp_path / "runs" / "automotive" / "synthetic"
-
-    def run(pattern: str) -> Path:
-        [found] = runs.glob(pattern + "/run_001")
-        assert status(found)["state"] == "finished"
-        return found
+    by_seed: dict[int, dict[str, Path]] = {0: {}, 1: {}, 2: {}}
+    for name, pattern in PIPELINE_STAGES:
+        found = sorted(runs.glob(pattern + "/run_*"))
+        assert len(found) == 3 and all(status(d)["state"] == "finished" for d in found)
+        for run_dir in found:
+            by_seed[seed_of(run_dir)][name] = run_dir
 
     def upstream(run_dir: Path) -> dict[str, str]:
         return json.loads((run_dir / "metrics.json").read_text())["upstream"]
@@ -282,18 +353,111 @@ def test_default_kd_gat_pipeline_trains_teachers_then_distilled_students(slurm: 
     def rel(run_dir: Path) -> str:
         return str(run_dir.relative_to(tmp_path / "runs"))
 
-    vgae_t, gat_t, dqn_t = (
-        run("unsupervised/VGAE/teacher/no/normals_only"),
-        run("classifier/GAT/teacher/no/curriculum_classifier"),
-        run("fusion/DQN/teacher/no/all_samples"),
+    for seed, stage in by_seed.items():
+        assert upstream(stage["vgae_student"]) == {"teacher_run": rel(stage["vgae_teacher"])}, seed
+        assert upstream(stage["gat_teacher"]) == {"vgae_run": rel(stage["vgae_teacher"])}
+        assert upstream(stage["gat_student"]) == {
+            "vgae_run": rel(stage["vgae_student"]),
+            "teacher_run": rel(stage["gat_teacher"]),
+        }
+        assert upstream(stage["dqn_student"]) == {
+            "vgae_run": rel(stage["vgae_student"]),
+            "gat_run": rel(stage["gat_student"]),
+            "teacher_run": rel(stage["dqn_teacher"]),
+        }
+        # config.yaml holds the same binding, so --config reruns exactly
+        config = yaml.safe_load((stage["dqn_student"] / "config.yaml").read_text())
+        assert config["teacher_run"] == str(Path("runs") / rel(stage["dqn_teacher"]))
+        gat_s = status(stage["gat_student"])
+        assert gat_s["started_at"] >= max(
+            status(stage["gat_teacher"])["finished_at"], status(stage["vgae_student"])["finished_at"]
+        )
+    # One row per seed and stage; --group-by gives each stage's mean +- std over the three seeds.
+    table = results("runs", "--format", "csv", "--columns", "run,training_config.seed,stale", cwd=tmp_path)
+    assert len(table) == 18 and table["stale"].isna().all()
+    grouped = results("runs", "--group-by", "stage", "--format", "csv", cwd=tmp_path)
+    assert sorted(grouped["launcher.stage"]) == sorted(name for name, _ in PIPELINE_STAGES)
+    assert (grouped["n"] == 3).all() and (grouped["seeds"] == 3).all()
+    assert grouped["test.f1.std"].notna().all()
+
+
+def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
+    slurm: None, tmp_path: Path
+) -> None:
+    args = [*SMALL, *TINY_DIMS, *README_SWEEP, "--parallelism", "2"]
+    dry = ok(launch([*args, "--dry-run"], tmp_path))
+    planned = planned_jobs(dry.stdout)
+    assert planned == {"kdgat_1": ((), 2), "kdgat_2": (("kdgat_1",), 1)}
+    ok(launch([*args, "--wait"], tmp_path, timeout=400))
+    records = launches(tmp_path)
+    unit_of = {r["job_id"]: r["unit"] for r in records}
+    submitted = {
+        r["unit"]: (tuple(unit_of[i] for i in (r["dependency"] or "afterok").split(":")[1:]), r["tasks"])
+        for r in records
+    }
+    assert submitted == planned
+    printed = scripts(dry.stdout)
+    for r in records:  # the scripts sbatch received are the dry run's, with the real job ids
+        expected = printed[r["unit"]]
+        for job_id, unit in unit_of.items():
+            expected = expected.replace(f"JOBID_{unit}", job_id)
+        assert (
+            tmp_path / "runs" / "slurm" / r["job_id"] / f"{r['job_id']}_submission.sh"
+        ).read_text() == expected
+        assert sacct_state(r["job_id"]) == "COMPLETED"
+    [teacher] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_001")
+    [student] = tmp_path.glob("runs/*/*/*/*/student/standard/*/run_001")
+    assert json.loads((student / "metrics.json").read_text())["upstream"] == {
+        "teacher_run": rel(teacher, tmp_path)
+    }
+    assert status(student)["started_at"] >= status(teacher)["finished_at"]
+    assert status(student)["slurm"]["slurm_array_job_id"] == records[1]["job_id"]
+
+
+def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_stale_one(
+    tmp_path: Path,
+) -> None:
+    ok(launch([*SMALL, *TINY_DIMS, "--model-size", "teacher", "--executor", "debug"], tmp_path))  # older
+    [stale] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_001")
+    # --parallelism 1: the first array's two tasks run in two waves (LocalExecutor ignores array caps)
+    sweep = [*SMALL, *TINY_DIMS, *README_SWEEP, "--executor", "local", "--parallelism", "1"]
+    result = ok(launch(sweep, tmp_path))
+    assert "2 of 2 job(s) finished" in result.stdout
+    teacher = stale.parent / "run_002"  # the sweep's own
+    [student] = tmp_path.glob("runs/*/*/*/*/student/standard/*/run_001")
+    swept = [teacher, student, *tmp_path.glob("runs/*/*/*/*/student/no/*/run_001")]
+    assert len(swept) == 3
+    for run_dir in swept:
+        assert status(run_dir)["state"] == "finished" and status(run_dir)["launcher"]["executor"] == "local"
+    metrics = json.loads((student / "metrics.json").read_text())
+    assert metrics["upstream"]["teacher_run"] == rel(teacher, tmp_path)
+    digest = "sha256:" + hashlib.sha256((teacher / "config.yaml").read_bytes()).hexdigest()[:16]
+    assert metrics["lineage"]["teacher_run"] == {
+        "run": rel(teacher, tmp_path),
+        "config_digest": digest,
+        "finished_at": status(teacher)["finished_at"],
+    }
+    assert status(student)["lineage"] == metrics["lineage"]
+    config = yaml.safe_load((student / "config.yaml").read_text())
+    assert config["teacher_run"] == str(Path("runs") / rel(teacher, tmp_path))  # --config reruns exactly
+    assert status(student)["started_at"] >= status(teacher)["finished_at"]
+    tree = subprocess.run(
+        [sys.executable, "-m", "kdgat.results", "runs", "--lineage", rel(student, tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    vgae_s = run("unsupervised/VGAE/student/standard/normals_only")
-    gat_s = run("classifier/GAT/student/standard/curriculum_classifier")
-    dqn_s = run("fusion/DQN/student/standard/all_samples")
-    assert upstream(vgae_s) == {"teacher_run": rel(vgae_t)}
-    assert upstream(gat_s) == {"vgae_run": rel(vgae_s), "teacher_run": rel(gat_t)}
-    assert upstream(dqn_s) == {"vgae_run": rel(vgae_s), "gat_run": rel(gat_s), "teacher_run": rel(dqn_t)}
-    assert status(gat_s)["started_at"] >= max(status(gat_t)["finished_at"], status(vgae_s)["finished_at"])
+    assert tree.returncode == 0, tree.stderr
+    assert tree.stdout.splitlines()[1] == (
+        f"└── teacher_run: {rel(teacher, tmp_path)}  finished  "
+        f"test.f1={json.loads((teacher / 'metrics.json').read_text())['test']['f1']:.4f}  {digest}"
+    )
+    columns = ["--format", "csv", "--columns", "run,stale"]
+    assert results("runs", *columns, cwd=tmp_path)["stale"].isna().all()
+    shutil.rmtree(teacher)  # results now flag the student: the teacher it used is gone
+    stale_column = results("runs", *columns, cwd=tmp_path).set_index("run")["stale"]
+    assert stale_column[rel(student, tmp_path)] == f"teacher_run {rel(teacher, tmp_path)} was deleted"
 
 
 def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
@@ -328,19 +492,8 @@ def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     assert resumed["test"] == uninterrupted["test"]
 
 
-def test_same_sweep_runs_with_the_local_executor(tmp_path: Path) -> None:
-    grid = [*SMALL, "--set", "model_size_config.hidden_dim=8,16", "training_config.lr=0.003,0.001"]
-    result = ok(launch([*grid, "--executor", "local", "--parallelism", "2"], tmp_path))
-    assert "1 of 1 job(s) finished" in result.stdout
-    run_dirs = sorted(tmp_path.glob(RUN_GLOB))
-    assert len(run_dirs) == 4
-    for run_dir in run_dirs:
-        st = status(run_dir)
-        assert st["state"] == "finished" and st["launcher"]["executor"] == "local"
-        assert (run_dir / "metrics.json").is_file()
-
-
 def test_what_this_slurm_refuses_is_a_clear_error(slurm: None, tmp_path: Path) -> None:
     user_error(launch([*SMALL, "--osc-config.partition", "nosuch"], tmp_path), "nosuch", "sinfo")
     user_error(launch([*SMALL, "--osc-config.gpus-per-node", "64"], tmp_path), "sbatch refused the job")
     assert not launches(tmp_path)
+    assert not list(tmp_path.glob(RUN_GLOB))  # the run dir claimed for the refused job is released

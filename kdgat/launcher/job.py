@@ -44,17 +44,16 @@ class TrainJob(submitit.helpers.Checkpointable):
         self._requeued = False
 
     def claim(self, cfg: configs.ExperimentConfig, env: submitit.JobEnvironment | None) -> Path:
-        """The run dir of this job: the one already claimed (requeue), the recorded one, or a new one."""
-        from kdgat.runs import claim_run_dir, experiment_dir, now, update_status
+        """The run dir of this job: the one claimed at submission (or before a requeue), the
+        recorded one, or a new one (bound to its upstream runs first, as run_experiment would)."""
+        from kdgat.runs import Run
+        from kdgat.upstream import bind
 
         record = _record_path(env)
         if self.run_dir is None and record is not None and record.is_file():
             self.run_dir = record.read_text().strip()
         if self.run_dir is None:
-            run_dir = claim_run_dir(experiment_dir(cfg))
-            (run_dir / "config.yaml").write_text(configs.to_yaml(cfg))
-            update_status(run_dir, state="queued", created_at=now(), preset=configs.preset_name(cfg))
-            self.run_dir = str(run_dir)
+            self.run_dir = str(Run.claim(bind(cfg)).path)
         if record is not None:
             record.write_text(self.run_dir + "\n")
         return Path(self.run_dir)

@@ -1,12 +1,14 @@
-"""The KD-GAT study as stages with dependencies: teachers first, students (KD) after their teachers.
+"""The KD-GAT study as stages: teachers first, students (KD) after their teachers.
 
-A stage is a name, the config fields it changes from the base config, and the stages it waits
-for. `--pipeline` submits the default study; `--pipeline-file FILE.yaml` submits any other list
-of stages in the same shape (tests inject trainable stages that way):
+A stage is a name, the config fields it changes from the base config, and optionally stages it
+waits for whatever its runs build on. The planner (kdgat.launcher.plan) adds the stages holding
+the runs it builds on, and binds each run to them. `--pipeline` submits the default study;
+`--pipeline-file FILE.yaml` submits any other list of stages in the same shape:
 
     stages:
       - {name: teacher, set: {model_size: teacher}}
-      - {name: student, after: [teacher], set: {model_size: student, distillation: standard}}
+      - {name: student, set: {model_size: student, distillation: standard}}   # after teacher
+      - {name: report, after: [student], set: {...}}                          # explicit order
 """
 
 import dataclasses
@@ -37,35 +39,16 @@ def _levels(arch: str, learning: str, size: str, distill: str, mode: str) -> dic
     )
 
 
-# Each stage waits for the runs it builds on: a KD student for its teacher (same arch, size teacher),
-# the curriculum for a VGAE of its size, fusion for VGAE and GAT of its size (DESIGN §2).
+# The KD-GAT study. What each stage waits for is not written here: the planner derives it from
+# what its runs build on (kdgat.stage_graph), e.g. gat_student after gat_teacher (its teacher) and
+# vgae_student (the same-size VGAE that ranks its curriculum), and binds each run to those runs.
 KD_GAT: tuple[Stage, ...] = (
     Stage("vgae_teacher", _levels("VGAE", "unsupervised", "teacher", "no", "normals_only")),
-    Stage(
-        "gat_teacher",
-        _levels("GAT", "classifier", "teacher", "no", "curriculum_classifier"),
-        ("vgae_teacher",),
-    ),
-    Stage(
-        "dqn_teacher",
-        _levels("DQN", "fusion", "teacher", "no", "all_samples"),
-        ("vgae_teacher", "gat_teacher"),
-    ),
-    Stage(
-        "vgae_student",
-        _levels("VGAE", "unsupervised", "student", "standard", "normals_only"),
-        ("vgae_teacher",),
-    ),
-    Stage(
-        "gat_student",
-        _levels("GAT", "classifier", "student", "standard", "curriculum_classifier"),
-        ("gat_teacher", "vgae_student"),  # its teacher, and the same-size VGAE that ranks its curriculum
-    ),
-    Stage(
-        "dqn_student",
-        _levels("DQN", "fusion", "student", "standard", "all_samples"),
-        ("dqn_teacher", "vgae_student", "gat_student"),
-    ),
+    Stage("gat_teacher", _levels("GAT", "classifier", "teacher", "no", "curriculum_classifier")),
+    Stage("dqn_teacher", _levels("DQN", "fusion", "teacher", "no", "all_samples")),
+    Stage("vgae_student", _levels("VGAE", "unsupervised", "student", "standard", "normals_only")),
+    Stage("gat_student", _levels("GAT", "classifier", "student", "standard", "curriculum_classifier")),
+    Stage("dqn_student", _levels("DQN", "fusion", "student", "standard", "all_samples")),
 )
 
 
@@ -109,6 +92,22 @@ def ordered(stages: tuple[Stage, ...]) -> list[Stage]:
         done += ready
         pending = [s for s in pending if s not in ready]
     return done
+
+
+def shared_data(base: ExperimentConfig, stages: list[Stage]) -> ExperimentConfig:
+    """The base config with data knobs every stage can share: the stages are bound to each other,
+    and a frozen upstream model must see its dependant's graphs prepared exactly as its own. A
+    watertreatment split 'auto' would pick per stage (competition for the VGAE); a pipeline with
+    any supervised stage fixes dataset04_blocks for all of them."""
+    if base.modality != "watertreatment" or base.dataset_config.watertreatment.split != "auto":
+        return base
+    learning = [stage.changes.get("learning_type", base.learning_type) for stage in stages]
+    if all(kind == "unsupervised" for kind in learning):
+        return base
+    water = dataclasses.replace(base.dataset_config.watertreatment, split="dataset04_blocks")
+    return dataclasses.replace(
+        base, dataset_config=dataclasses.replace(base.dataset_config, watertreatment=water)
+    )
 
 
 def stage_config(base: ExperimentConfig, stage: Stage) -> ExperimentConfig:

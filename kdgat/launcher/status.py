@@ -7,14 +7,24 @@ from typing import Any
 import configs
 from kdgat.launcher.sacct import slurm_states
 from kdgat.launcher.submit import LAUNCH_LOG
+from kdgat.runs import Run
 
 
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """status.json as a dict ({} while it is being replaced); kdgat.runs without importing torch."""
-    try:
-        return json.loads((run_dir / "status.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+def _state_of(job: str, states: dict[str, str]) -> str:
+    """The Slurm state of one array task; a task still pending (or cancelled while pending) is
+    only listed inside a range row such as '12_[0-3%2]'."""
+    if job in states:
+        return states[job]
+    base, _, task = job.partition("_")
+    for key, state in states.items():
+        head, _, rest = key.partition("_[")
+        if head != base or not task.isdigit():
+            continue
+        for part in rest.split("]")[0].split("%")[0].split(","):
+            low, _, high = part.partition("-")
+            if low.isdigit() and int(low) <= int(task) <= int(high or low):
+                return state
+    return states.get(base, "-")
 
 
 def _slurm_id(status: dict[str, Any]) -> str | None:
@@ -28,11 +38,14 @@ def rows(runs_root: Path) -> list[dict[str, Any]]:
     pattern = "/".join(["*"] * len(configs.LEVELS) + ["run_*", "status.json"])
     found = []
     for path in sorted(Path(runs_root).glob(pattern)):
-        status = read_status(path.parent)
-        metrics_path = path.parent / "metrics.json"
+        run = Run(path.parent)
+        status = run.status
         f1 = None
-        if metrics_path.is_file():
-            f1 = json.loads(metrics_path.read_text()).get("test", {}).get("f1")
+        if (run.path / "metrics.json").is_file():
+            try:
+                f1 = run.metrics.get("test", {}).get("f1")
+            except json.JSONDecodeError:  # being written
+                f1 = None
         found.append(
             {
                 "run": str(path.parent.relative_to(runs_root)),
@@ -61,7 +74,7 @@ def rows(runs_root: Path) -> list[dict[str, Any]]:
             )
     states = slurm_states([r["slurm_job"] for r in found if r["slurm_job"]])
     for r in found:
-        r["slurm_state"] = states.get(r["slurm_job"] or "", "-")
+        r["slurm_state"] = _state_of(r["slurm_job"], states) if r["slurm_job"] else "-"
     return found
 
 

@@ -1,8 +1,10 @@
 """Hand jobs to submitit: Slurm arrays with dependencies, or local / debug execution in order.
 
-A Unit is one Slurm job: an array job when it holds several configs (a sweep), a plain job for
-one. `--dry-run` renders the sbatch script with submitit's own generator on an executor holding
-the same parameters, so what is printed is what `sbatch` receives.
+A Unit (kdgat.launcher.plan) is one Slurm job: an array job when it holds several configs, a
+plain job for one. Its run directories are claimed just before it is submitted (`Plan.claim`),
+after those of the units it waits for, and released again if sbatch refuses it. `--dry-run`
+renders the sbatch script with submitit's own generator on an executor holding the same
+parameters, so what is printed is what `sbatch` receives.
 """
 
 import dataclasses
@@ -17,19 +19,12 @@ import submitit
 from submitit.slurm.slurm import SlurmExecutor
 
 import configs
-from configs import ExperimentConfig
 from kdgat.launcher.job import TrainJob
+from kdgat.launcher.plan import Plan, Unit
 from kdgat.launcher.sacct import all_ended, slurm_states
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_LOG = "launches.jsonl"  # under runs_root: one line per submitted Slurm job, read by `status`
-
-
-@dataclasses.dataclass
-class Unit:
-    name: str
-    cfgs: list[ExperimentConfig]
-    after: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -59,7 +54,11 @@ class _ScriptOnly(SlurmExecutor):
 
 
 def _tasks(unit: Unit) -> list[TrainJob]:
-    return [TrainJob(configs.to_dict(cfg), stage=unit.name) for cfg in unit.cfgs]
+    run_dirs = [str(d) for d in unit.run_dirs] or [None] * len(unit.cfgs)
+    return [
+        TrainJob(configs.to_dict(cfg), stage=unit.name, run_dir=run_dir)
+        for cfg, run_dir in zip(unit.cfgs, run_dirs, strict=True)
+    ]
 
 
 def _dependency(unit: Unit, ids: dict[str, str]) -> str | None:
@@ -83,18 +82,24 @@ def dry_run(params: dict[str, Any], folder: Path, units: list[Unit]) -> list[tup
     return [(u.name, sbatch_script(params, folder, u, ids)) for u in units]
 
 
-def submit_slurm(params: dict[str, Any], folder: Path, units: list[Unit], runs_root: Path) -> list[Outcome]:
+def submit_slurm(params: dict[str, Any], folder: Path, plan: Plan, runs_root: Path) -> list[Outcome]:
     """Submit every unit in order; a unit waits (afterok) for the units it names."""
     ex = SlurmExecutor(folder)
     ids: dict[str, str] = {}
     outcomes = []
-    for unit in units:
+    for unit in plan.units:
         ex.update_parameters(**params)
         ex.parameters.pop("dependency", None)
         dependency = _dependency(unit, ids)
         if dependency:
             ex.update_parameters(dependency=dependency)
-        jobs = ex.submit_array(_tasks(unit))
+        plan.claim(unit)
+        try:
+            jobs = ex.submit_array(_tasks(unit))
+        except BaseException:
+            plan.release(unit)  # no job will ever run in them
+            raise
+        plan.record_jobs(unit, [j.job_id for j in jobs])
         job_id = jobs[0].job_id.split("_")[0]
         ids[unit.name] = job_id
         outcomes.append(Outcome(unit, job_id, jobs))
@@ -119,9 +124,10 @@ def _log_launch(
         f.write(json.dumps(record) + "\n")
 
 
-def run_here(kind: str, folder: Path, units: list[Unit], parallelism: int, timeout_min: int) -> list[Outcome]:
-    """local: subprocesses, at most `parallelism` at once; debug: in this process. A unit whose
-    dependencies failed is skipped, as afterok does on Slurm."""
+def run_here(kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min: int) -> list[Outcome]:
+    """local: subprocesses, at most `parallelism` at once; debug: in this process. Units run in the
+    plan's order; a unit whose dependencies failed is skipped (never claimed), as afterok does on
+    Slurm."""
     ex: submitit.Executor
     if kind == "local":
         ex = submitit.LocalExecutor(folder)
@@ -130,7 +136,7 @@ def run_here(kind: str, folder: Path, units: list[Unit], parallelism: int, timeo
         ex = submitit.DebugExecutor(folder)
     states: dict[str, str] = {}
     outcomes = []
-    for unit in units:
+    for unit in plan.units:
         failed = [a for a in unit.after if states.get(a) != "finished"]
         if failed:
             states[unit.name] = "skipped"
@@ -139,6 +145,7 @@ def run_here(kind: str, folder: Path, units: list[Unit], parallelism: int, timeo
             )
             outcomes.append(Outcome(unit, None, [], "skipped"))
             continue
+        plan.claim(unit)
         tasks, jobs, ok = _tasks(unit), [], True
         for start in range(0, len(tasks), max(1, parallelism)):  # LocalExecutor ignores array caps
             wave = ex.submit_array(tasks[start : start + parallelism])
