@@ -19,14 +19,17 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL = [
+ANY_MODALITY = [
     "--model-size", "tiny",
     "--device", "cpu",
     "--training.epochs", "1",
-    "--dataset-config.automotive.synthetic-train-frames", "20000",
-    "--dataset-config.automotive.synthetic-test-frames", "6000",
     "--osc-config.cpus-per-task", "1",
     "--osc-config.mem-gb", "1",
+]  # fmt: skip
+SMALL = [
+    *ANY_MODALITY,
+    "--dataset-config.automotive.synthetic-train-frames", "20000",
+    "--dataset-config.automotive.synthetic-test-frames", "6000",
 ]  # fmt: skip
 RUN_GLOB = "runs/*/*/*/*/*/*/*/run_*"
 # Sweeps and pipelines set model_size per run; these keep teacher-size runs as small as tiny ones
@@ -379,6 +382,33 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     assert sorted(grouped["launcher.stage"]) == sorted(name for name, _ in PIPELINE_STAGES)
     assert (grouped["n"] == 3).all() and (grouped["seeds"] == 3).all()
     assert grouped["test.f1.std"].notna().all()
+
+
+def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, tmp_path: Path) -> None:
+    """The default study on real network flows (issue 10): six dependent jobs, flows scored."""
+    from tests.conftest import shared_data
+
+    data = shared_data("internet_stratosphere_zeek")
+    args = [
+        *ANY_MODALITY, *TINY_DIMS, "--pipeline", "--modality", "internet", "--dataset", "stratosphere",
+        "--data-root", str(data), "--training.num-workers", "1", "--wait",
+    ]  # fmt: skip
+    ok(launch(args, tmp_path, timeout=900))
+    records = launches(tmp_path)
+    assert {r["unit"]: sacct_state(r["job_id"]) for r in records} == {
+        name: "COMPLETED" for name, _ in PIPELINE_STAGES
+    }
+    runs = tmp_path / "runs" / "internet" / "stratosphere"
+    for name, pattern in PIPELINE_STAGES:
+        (run_dir,) = runs.glob(pattern + "/run_*")
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert metrics["test"]["flows"]["n_flows"] > 0, name
+        expected = "edge_readout" if "gat" in name else "window"
+        assert metrics["test"]["flows"]["scored_by"] == expected, name
+        assert (run_dir / "predictions.csv").is_file()
+    (dqn_student,) = runs.glob("fusion/DQN/student/standard/all_samples/run_*")
+    upstream = json.loads((dqn_student / "metrics.json").read_text())["upstream"]
+    assert set(upstream) == {"vgae_run", "gat_run", "teacher_run"}
 
 
 def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
