@@ -33,8 +33,12 @@ _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 _POW10_F = _POW10.astype(np.float64)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"  # byte-order mark: no part of the first field
+
+
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip (by magic number, not by name)."""
+    """The file's bytes, gunzipped when it is gzip (by magic number, not by name), without a leading
+    UTF-8 byte-order mark."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file.")
@@ -46,10 +50,10 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"cannot read {path}: {err.strerror}.") from None
     if raw[:2] == b"\x1f\x8b":
         try:
-            return _gunzip.decompress(raw)
+            raw = _gunzip.decompress(raw)
         except (OSError, EOFError, zlib.error, _GzipError) as err:
             raise DataError(f"{path}: gzip data is corrupt or truncated ({err}).") from None
-    return raw
+    return raw.removeprefix(UTF8_BOM)  # spreadsheets' "CSV UTF-8" starts so; line numbers stay
 
 
 @dataclasses.dataclass
