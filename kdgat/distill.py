@@ -31,14 +31,13 @@ from torch.nn import functional as F
 
 import configs
 from kdgat.data.graphset import GraphBatch, GraphSet
-from kdgat.dqn_agent import StateScaler
 from kdgat.errors import PrerequisiteError
-from kdgat.fusion import fusion_inputs, vgae_node_extras
-from kdgat.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
+from kdgat.fusion import StateScaler, fusion_inputs, vgae_node_extras
 from kdgat.models import build_q_network
 from kdgat.models.gat import pool
 from kdgat.models.vgae import VGAE, VGAEOutput
-from kdgat.tasks import ClassifierTask, Task, VGAETask, reads_edges
+from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
+from kdgat.training.tasks import ClassifierTask, Task, VGAETask, reads_edges
 from kdgat.upstream import UpstreamRun, check_same_data, load_upstream, resolve_recorded
 
 

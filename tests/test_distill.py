@@ -16,7 +16,7 @@ import configs
 from configs import ConfigError, LearningConfig
 from kdgat.errors import PrerequisiteError
 from kdgat.experiment import run_experiment
-from kdgat.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
+from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
 from tests.conftest import REPO, run_train
 from tests.test_stages import base_config
 
@@ -57,7 +57,7 @@ def test_local_structure_matches_across_widths_when_the_geometry_is_the_same() -
 
 
 def test_local_structure_distribution_sums_to_one_per_node() -> None:
-    from kdgat.kd_losses import neighbour_log_distribution
+    from kdgat.training.kd_losses import neighbour_log_distribution
 
     edges = _edges(10, seed=3)
     log_p = neighbour_log_distribution(torch.randn(10, 5), edges, 0.5)
