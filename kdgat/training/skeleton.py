@@ -255,8 +255,8 @@ def train(
             bar.update(sum(map(len, batches[:start_step])))
             for step in range(start_step, len(batches)):
                 trainer.step(epoch, step, batches[step], opt, writer)
+                bar.set_postfix_str(f"batch {step + 1}/{len(batches)}", refresh=False)  # drawn by update
                 bar.update(len(batches[step]))
-                bar.set_postfix_str(f"batch {step + 1}/{len(batches)}", refresh=False)
                 if stop.received is not None:
                     bar.close()
                     trainer.sync(writer)
