@@ -33,12 +33,8 @@ _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 _POW10_F = _POW10.astype(np.float64)
 
 
-UTF8_BOM = b"\xef\xbb\xbf"  # byte-order mark: no part of the first field
-
-
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip (by magic number, not by name), without a leading
-    UTF-8 byte-order mark."""
+    """The file's bytes, gunzipped when it is gzip (by magic number, not by name), less a UTF-8 BOM."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file.")
@@ -53,7 +49,7 @@ def read_bytes(path: Path) -> bytes:
             raw = _gunzip.decompress(raw)
         except (OSError, EOFError, zlib.error, _GzipError) as err:
             raise DataError(f"{path}: gzip data is corrupt or truncated ({err}).") from None
-    return raw.removeprefix(UTF8_BOM)  # spreadsheets' "CSV UTF-8" starts so; line numbers stay
+    return raw.removeprefix(b"\xef\xbb\xbf")  # spreadsheets' "CSV UTF-8"; no line number moves
 
 
 @dataclasses.dataclass
