@@ -836,6 +836,12 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
             "--training.amp fp16 needs CUDA (fp16 autocast with GradScaler); on CPU use "
             "--training.amp bf16 or off."
         )
+    if t.amp == "fp16" and cfg.model_architecture == "DQN":
+        raise ConfigError(
+            "--training.amp fp16 needs CUDA, and the DQN agent trains on the CPU (an MLP over ~11 "
+            "numbers per window gains nothing from a GPU). Use --training.amp bf16 (CPU autocast), "
+            "off, or auto (fp16 for the graph stages on CUDA, off for the DQN)."
+        )
 
 
 # ---------------------------------------------------------------- YAML round trip

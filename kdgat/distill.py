@@ -29,14 +29,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from kdgat.data.graphset import GraphBatch, GraphSet
-from kdgat.dqn_agent import StateScaler
 from kdgat.errors import PrerequisiteError
-from kdgat.fusion import fusion_inputs, vgae_node_extras
-from kdgat.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
+from kdgat.fusion import StateScaler, fusion_inputs, vgae_node_extras
 from kdgat.models.gat import pool
 from kdgat.models.vgae import VGAE, VGAEOutput
 from kdgat.runs import Run
-from kdgat.tasks import ClassifierTask, Task, VGAETask, reads_edges
+from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
+from kdgat.training.tasks import ClassifierTask, Task, VGAETask, reads_edges
 from kdgat.upstream import check_same_data
 
 

@@ -24,16 +24,15 @@ import configs
 from kdgat.data.dataset import evaluation_graphs
 from kdgat.data.graphset import GraphSet
 from kdgat.data.registry import layouts_of, modality_of
-from kdgat.dqn_agent import StateScaler, greedy_alpha
 from kdgat.errors import DataError, UserError
 from kdgat.flow_metrics import flow_report, window_scores_on_edges
-from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
+from kdgat.fusion import StateScaler, augment_with_vgae, fused_probability, fusion_inputs, greedy_alpha
 from kdgat.io import atomic_write_json
-from kdgat.loop import predict, predict_edges
 from kdgat.models import build_from_dims, build_q_network
 from kdgat.runs import read_status
 from kdgat.stages import report
-from kdgat.tasks import ClassifierTask, VGAETask
+from kdgat.training.graph_trainer import predict, predict_edges
+from kdgat.training.tasks import ClassifierTask, VGAETask
 from kdgat.upstream import load_upstream, resolve_recorded
 
 

@@ -15,10 +15,10 @@ from configs import ExperimentConfig
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json
-from kdgat.loop import Preempted
 from kdgat.results import write_hparams
 from kdgat.runs import Run, git_commit, now, update_status
 from kdgat.stages import stage_for
+from kdgat.training.skeleton import Preempted
 from kdgat.upstream import bind, lineage
 
 

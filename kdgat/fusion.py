@@ -2,7 +2,8 @@
 
 Feature level (fusion GAT): every node's features are extended with the VGAE's latent mean and
 its three reconstruction errors. Decision level (DQN): per graph, a state built from VGAE errors
-and latent statistics plus GAT probability and embedding statistics; the agent picks a fusion
+and latent statistics plus GAT probability and embedding statistics (columns:
+kdgat.models.dqn.STATE_FEATURES), standardised by StateScaler; the agent picks a fusion
 weight alpha and the fused probability alpha * p_gat + (1 - alpha) * p_vgae decides.
 """
 
@@ -13,9 +14,9 @@ import torch
 
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphBatch, GraphSet, gather_graphs
-from kdgat.loop import batches
+from kdgat.models.dqn import QNetwork
 from kdgat.models.vgae import VGAE
-from kdgat.tasks import VGAETask
+from kdgat.training.tasks import VGAETask
 
 
 @torch.no_grad()
@@ -32,7 +33,7 @@ def vgae_node_extras(vgae: VGAE, x: torch.Tensor, batch: GraphBatch) -> torch.Te
 def augment_with_vgae(graphs: GraphSet, vgae: VGAE, device: torch.device, batch_size: int = 256) -> GraphSet:
     """Node features + VGAE latent mean + per-node feature / ID / neighbourhood errors."""
     extra = []
-    for index in batches(torch.arange(len(graphs)), batch_size):
+    for index in torch.arange(len(graphs)).split(batch_size):
         batch = gather_graphs(graphs, index).to(device)
         extra.append(vgae_node_extras(vgae, batch.x, batch).cpu())
     width = vgae.mu.out_features + 3
@@ -52,22 +53,9 @@ class FusionInputs:
     attack_type: list[str]
 
 
-STATE_FEATURES: tuple[str, ...] = (
-    "vgae_feature_error",
-    "vgae_id_error",
-    "vgae_neighbour_error",
-    "vgae_log_score_over_threshold",
-    "vgae_latent_abs_mean",
-    "vgae_latent_std",
-    "gat_p_attack",
-    "gat_entropy",
-    "gat_embedding_norm",
-    "gat_embedding_mean",
-    "gat_embedding_std",
-)
+torch.no_grad()
 
 
-@torch.no_grad()
 def fusion_inputs(
     cfg: ExperimentConfig,
     graphs: GraphSet,
@@ -78,7 +66,7 @@ def fusion_inputs(
 ) -> FusionInputs:
     task = VGAETask(cfg, graphs)
     rows, p_gat, scores = [], [], []
-    for index in batches(torch.arange(len(graphs)), cfg.training_config.batch_size):
+    for index in torch.arange(len(graphs)).split(cfg.training_config.batch_size):
         batch = gather_graphs(graphs, index).to(device)
         out = vgae(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
         errors = vgae.node_errors(out, batch.x, batch.edge_index, batch.node_id)
@@ -128,3 +116,34 @@ def fusion_inputs(
 
 def fused_probability(inputs: FusionInputs, alpha: np.ndarray | float) -> np.ndarray:
     return alpha * inputs.p_gat + (1.0 - alpha) * inputs.p_vgae
+
+
+class StateScaler:
+    """Standardises fusion states with statistics of the training states."""
+
+    def __init__(self, train_state: np.ndarray) -> None:
+        self.mean = train_state.mean(0)
+        self.std = np.maximum(train_state.std(0), 1e-6)
+
+    def state_dict(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, list[float]]) -> "StateScaler":
+        scaler = cls.__new__(cls)
+        scaler.mean, scaler.std = np.asarray(state["mean"]), np.asarray(state["std"])
+        return scaler
+
+    def __call__(self, state: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy((state - self.mean) / self.std).float()
+
+
+def alphas(cfg: ExperimentConfig) -> np.ndarray:
+    """The agent's actions: fusion weights of the GAT probability, evenly spaced in [0, 1]."""
+    return np.linspace(0.0, 1.0, cfg.learning_config.dqn_actions)
+
+
+def greedy_alpha(q_net: QNetwork, states: torch.Tensor, cfg: ExperimentConfig) -> np.ndarray:
+    """The fusion weight the agent picks for each (scaled) state."""
+    with torch.no_grad():
+        return alphas(cfg)[q_net(states).argmax(1).numpy()]

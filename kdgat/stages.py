@@ -20,17 +20,17 @@ from kdgat.data.dataset import Splits
 from kdgat.data.graphset import GraphSet
 from kdgat.data.registry import modality_of
 from kdgat.distill import DistilledTask, dqn_teacher_q_values, load_graph_teacher
-from kdgat.dqn_agent import StateScaler, greedy_alpha, train_dqn
+from kdgat.dqn_agent import train_dqn
 from kdgat.errors import PrerequisiteError
 from kdgat.flow_metrics import flow_report, window_scores_on_edges
-from kdgat.fusion import augment_with_vgae, fused_probability, fusion_inputs
-from kdgat.loop import fit, predict, predict_edges
+from kdgat.fusion import StateScaler, augment_with_vgae, fused_probability, fusion_inputs, greedy_alpha
 from kdgat.metrics import binary_metrics, recall_by_attack_type
 from kdgat.models import build_from_dims, build_q_network, count_parameters, wants_edge_readout
 from kdgat.predictions import write_predictions
 from kdgat.runs import Run, portable
 from kdgat.stage_graph import needs
-from kdgat.tasks import ClassifierTask, Task, VGAETask
+from kdgat.training.graph_trainer import fit, predict, predict_edges
+from kdgat.training.tasks import ClassifierTask, Task, VGAETask
 from kdgat.upstream import check_same_data
 
 

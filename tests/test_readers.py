@@ -139,6 +139,35 @@ def test_small_fixtures_of_every_format(tmp_path: Path) -> None:
     assert not f.has_time and f.time.tolist() == [0.0, 1.0]
 
 
+BOM = b"\xef\xbb\xbf"  # what spreadsheet programs put before a CSV saved as "CSV UTF-8"
+CIC = (
+    b"Flow ID,Src IP,Src Port,Dst IP,Dst Port,Protocol,Timestamp,Flow Duration,Total Fwd Packet,"
+    b"Total Bwd packets,Total Length of Fwd Packet,Total Length of Bwd Packet,Label\n"
+    b"f1,192.168.10.5,51000,192.168.10.3,53,17,2017-07-03 08:55:58.123456,1200,2,2,74,180,BENIGN\n"
+    b"f2,172.16.0.1,40000,192.168.10.50,80,6,2017-07-05 09:10:00,3000000,6,4,320,0,DoS Hulk\n"
+)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_capture_starting_with_a_utf8_byte_order_mark_reads_as_without(tmp_path: Path, gz: bool) -> None:
+    from kdgat.data.internet.cicflowmeter import read_cicflowmeter
+
+    plain = read_frames(write(tmp_path, "plain.csv", CAN4, gz), "can4")
+    marked = read_frames(write(tmp_path, "bom.csv", BOM + CAN4, gz), "can4")
+    for field in ("time", "can_id", "dlc", "payload", "label"):
+        assert np.array_equal(getattr(marked, field), getattr(plain, field)), field
+    assert len(marked) == 3 and marked.can_id.tolist() == [0x1E5, 0, 0x7FF]
+    plain = read_cicflowmeter(write(tmp_path, "plain_flows.csv", CIC, gz))
+    marked = read_cicflowmeter(write(tmp_path, "bom_flows.csv", BOM + CIC, gz))
+    assert marked.label.tolist() == plain.label.tolist() == [0, 1]
+    assert marked.attack_names == plain.attack_names == ("benign", "DoS Hulk")
+    for field in ("time", "src_port", "dst_port", "duration", "orig_bytes"):
+        assert np.array_equal(getattr(marked, field), getattr(plain, field)), field
+    # A bad row is still named by its line: the mark moves no line number.
+    with pytest.raises(DataError, match=r"bom_bad.csv:4:"):
+        read_frames(write(tmp_path, "bom_bad.csv", BOM + H4 + b"1.2,XYZ,00,0\n", gz), "can4")
+
+
 # ---------------------------------------------------------------- malformed inputs
 
 H4 = b"timestamp,arbitration_id,data_field,attack\n1.0,123,0011,0\n1.1,124,0011,0\n"

@@ -31,6 +31,7 @@ def test_default_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
     """`python train.py` with no arguments: synthetic data, student GAT, CPU."""
     result = run_train([], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no warning, and no progress bar where stderr is not a terminal
     run_dir = tmp_path / run_dir_from(result.stdout)
     assert run_dir.parent == tmp_path / "runs/automotive/synthetic/classifier/GAT/student/no/all_samples"
     assert run_dir.name == "run_001"

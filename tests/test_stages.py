@@ -2,7 +2,11 @@
 VGAE (normals_only, all_samples), GAT (all_samples, curriculum), fusion GAT, DQN fusion."""
 
 import dataclasses
+import io
 import json
+import math
+import signal
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +19,9 @@ from configs import AutomotiveConfig, DatasetConfig, ExperimentConfig, TrainingC
 from kdgat.errors import PrerequisiteError, TrainingDiverged
 from kdgat.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
-from kdgat.fusion import STATE_FEATURES
 from kdgat.models import nominal_parameter_count
-from kdgat.tasks import curriculum_selection
+from kdgat.models.dqn import STATE_FEATURES
+from kdgat.training.tasks import curriculum_selection
 from tests.conftest import run_train, shared_data
 
 STAGES = [  # dependency order: VGAE first, GAT next, fusion last
@@ -157,7 +161,7 @@ def test_amp_on_and_off_run_on_cpu(tmp_path: Path, amp: str) -> None:
 
 
 def test_nan_guard_names_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kdgat import tasks
+    from kdgat.training import tasks
 
     original = tasks.ClassifierTask.loss
     calls = {"n": 0}
@@ -212,3 +216,84 @@ def test_dqn_learns_on_held_out_validation_halves(tmp_path: Path) -> None:
     )
     learn, select = dqn_graphs(fit_on_train, splits)
     assert learn is splits.train and select is splits.val
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_killed_dqn_resumes_to_identical_weights_and_honours_the_training_flags(
+    stage_runs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DQN agent runs on the shared skeleton: a real SIGTERM mid-epoch saves last.pt (replay
+    buffer, target network, RNGs) and the resumed run ends with the straight run's weights and
+    metrics. --training.optimizer / scheduler / amp reach the agent."""
+    from kdgat.dqn_agent import DQNTrainer
+    from kdgat.training.skeleton import Preempted
+
+    stage_root = stage_runs[("classifier", "GAT", "all_samples")].parents[8]
+    cfg = base_config(
+        tmp_path,
+        learning_type="fusion",
+        model_architecture="DQN",
+        vgae_run=stage_runs[("unsupervised", "VGAE", "normals_only")],
+        gat_run=stage_runs[("classifier", "GAT", "all_samples")],
+        training_config=TrainingConfig(
+            epochs=3, patience=10, optimizer="sgd", scheduler="cosine", amp="bf16"
+        ),
+    )
+    cfg = dataclasses.replace(
+        cfg,
+        dataset_config=dataclasses.replace(cfg.dataset_config, cache_dir=stage_root / "cache"),
+        learning_config=dataclasses.replace(cfg.learning_config, dqn_episode_length=8, dqn_batch_size=8),
+    )
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    straight = run_experiment(dataclasses.replace(cfg, runs_root=tmp_path / "straight"))
+    monkeypatch.undo()
+    assert "window/s" in terminal.getvalue() and "epoch 3/3" in terminal.getvalue()  # the bar, on a TTY
+
+    original = DQNTrainer.step
+
+    def step_then_signal(self, epoch: int, step: int, *args) -> None:
+        original(self, epoch, step, *args)
+        if (epoch, step) == (1, 1):
+            signal.raise_signal(signal.SIGTERM)  # delivered to the skeleton's handler before it returns
+
+    monkeypatch.setattr(DQNTrainer, "step", step_then_signal)
+    with pytest.raises(Preempted) as stop:
+        run_experiment(dataclasses.replace(cfg, runs_root=tmp_path / "killed"))
+    monkeypatch.undo()
+    run_dir = stop.value.run_dir
+    assert stop.value.signals == {signal.SIGTERM}
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "preempted"
+    saved = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    assert (saved["epoch"], saved["step"]) == (1, 2) and saved["buffer"]["size"] > 0
+    assert not (run_dir / "metrics.json").exists()
+    assert run_experiment(dataclasses.replace(cfg, runs_root=tmp_path / "killed"), run_dir) == run_dir
+
+    a = torch.load(straight / "checkpoints/last.pt", weights_only=False)
+    b = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
+    for part in ("model", "target"):
+        assert a[part].keys() == b[part].keys()
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    metrics = json.loads((straight / "metrics.json").read_text())
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    assert metrics["history"][-1]["updates"] > 0  # the agent learnt: TD updates happened
+    assert b["optimizer"]["param_groups"][0]["momentum"] == 0.9  # SGD, as asked, not a fixed Adam
+    base_lr = cfg.training_config.lr
+    cosine = [base_lr * (1 + math.cos(math.pi * (e + 1) / 3)) / 2 for e in range(3)]
+    assert [h["lr"] for h in metrics["history"]] == pytest.approx(cosine, abs=1e-12)
+
+
+def test_dqn_refuses_fp16_with_the_reason() -> None:
+    with pytest.raises(configs.ConfigError, match="DQN agent trains on the CPU"):
+        configs.resolve(
+            ExperimentConfig(
+                learning_type="fusion",
+                model_architecture="DQN",
+                device="cuda",
+                training_config=TrainingConfig(amp="fp16"),
+            )
+        )

@@ -7,8 +7,6 @@ fails to parse, so a failed step leaves no partial entry.
 """
 
 import dataclasses
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.modality import Modality
 from kdgat.data.pool import cores, run_jobs
 from kdgat.data.splits import block_bounds
+from kdgat.progress import progress_bar
 
 
 @dataclasses.dataclass
@@ -148,22 +147,22 @@ def build_file(
 
 
 class Progress:
-    """One self-overwriting line on stderr while files are preprocessed; silent when not a TTY."""
+    """A tqdm bar over the files being preprocessed, with the records/s; drawn only on a terminal."""
 
     def __init__(self, total: int, record: str = "frame", label: str = "preprocessing") -> None:
-        self.total, self.label, self.record, self.done, self.frames = total, label, record, 0, 0
-        self.start = time.perf_counter()
-        self.enabled = sys.stderr.isatty() and total > 1
+        self.total, self.record, self.done, self.frames = total, record, 0, 0
+        self.bar = progress_bar(total, unit="file", desc=label, show=total > 1)
+        self.enabled = not self.bar.disable
 
     def update(self, frames: int) -> None:
         self.done += 1
         self.frames += frames
         if self.enabled:
-            rate = self.frames / max(time.perf_counter() - self.start, 1e-9)
-            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} files, {rate:,.0f} {self.record}s/s")
-            if self.done == self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+            rate = self.frames / max(self.bar.format_dict["elapsed"], 1e-9)
+            self.bar.set_postfix_str(f"{rate:,.0f} {self.record}s/s", refresh=False)
+        self.bar.update(1)
+        if self.done == self.total:
+            self.bar.close()
 
 
 # Below this much capture data a fork costs more than it saves (tests, synthetic data).

@@ -34,7 +34,7 @@ _POW10_F = _POW10.astype(np.float64)
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip (by magic number, not by name)."""
+    """The file's bytes, gunzipped when it is gzip (by magic number, not by name), less a UTF-8 BOM."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file.")
@@ -46,10 +46,10 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"cannot read {path}: {err.strerror}.") from None
     if raw[:2] == b"\x1f\x8b":
         try:
-            return _gunzip.decompress(raw)
+            raw = _gunzip.decompress(raw)
         except (OSError, EOFError, zlib.error, _GzipError) as err:
             raise DataError(f"{path}: gzip data is corrupt or truncated ({err}).") from None
-    return raw
+    return raw.removeprefix(b"\xef\xbb\xbf")  # spreadsheets' "CSV UTF-8"; no line number moves
 
 
 @dataclasses.dataclass

@@ -75,7 +75,7 @@ class TrainJob(submitit.helpers.Checkpointable):
                 "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0")),
             }
         update_status(run_dir, launcher=job)
-        from kdgat.loop import Preempted
+        from kdgat.training.skeleton import Preempted
 
         try:
             from kdgat.experiment import run_experiment

@@ -3,7 +3,7 @@
 import torch
 
 from configs import ExperimentConfig
-from kdgat.models.dqn import QNetwork
+from kdgat.models.dqn import STATE_FEATURES, QNetwork
 from kdgat.models.gat import GATClassifier, GATEncoder
 from kdgat.models.vgae import VGAE
 
@@ -79,7 +79,6 @@ def nominal_parameter_count(cfg: ExperimentConfig) -> tuple[int, str]:
     for the UNK row only; metrics.json has the exact count of a trained run.
     """
     from kdgat.data.registry import MODALITIES
-    from kdgat.fusion import STATE_FEATURES
 
     if cfg.model_architecture == "DQN":
         return count_parameters(build_q_network(cfg, len(STATE_FEATURES))), "exact"

@@ -3,6 +3,22 @@
 import torch
 from torch import nn
 
+# The columns of the fusion state the Q-network reads (built by kdgat.fusion.fusion_inputs). Here,
+# beside the network, so that a parameter count needs no stage module.
+STATE_FEATURES: tuple[str, ...] = (
+    "vgae_feature_error",
+    "vgae_id_error",
+    "vgae_neighbour_error",
+    "vgae_log_score_over_threshold",
+    "vgae_latent_abs_mean",
+    "vgae_latent_std",
+    "gat_p_attack",
+    "gat_entropy",
+    "gat_embedding_norm",
+    "gat_embedding_mean",
+    "gat_embedding_std",
+)
+
 
 class QNetwork(nn.Module):
     def __init__(self, *, state_dim: int, num_actions: int, hidden_dim: int, num_layers: int) -> None:

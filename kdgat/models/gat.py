@@ -3,7 +3,8 @@ the graph classifier built on it (pooling + MLP head)."""
 
 import torch
 from torch import nn
-from torch_geometric.nn import (
+
+from kdgat.models.pyg import (
     GATv2Conv,
     JumpingKnowledge,
     global_add_pool,

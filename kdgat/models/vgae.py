@@ -10,9 +10,9 @@ import dataclasses
 
 import torch
 from torch import nn
-from torch_geometric.nn import global_max_pool, global_mean_pool
 
 from kdgat.models.gat import GATEncoder
+from kdgat.models.pyg import global_max_pool, global_mean_pool
 
 
 @dataclasses.dataclass
