@@ -73,21 +73,56 @@ class ConfigError(ValueError):
     """A configuration the user can fix; the message says what, why and how."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric field may take, declared beside the field (`Annotated[int, AT_LEAST_1]`)
+    and checked by resolve(); an unset (None) value is not checked."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self, integer: bool) -> str:
+        kind = "an integer" if integer else "a number"
+        if self.high is None:
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+
+
+AT_LEAST_0 = Range(0)
+AT_LEAST_1 = Range(1)
+AT_LEAST_2 = Range(2)
+POSITIVE = Range(0, low_open=True)
+UNIT = Range(0, 1)
+FRACTION = Range(0, 1, low_open=True, high_open=True)
+PERCENT = Range(0, 100, low_open=True)
+
+
 @dataclasses.dataclass
 class ModelSizeConfig:
     """Width and depth. Fields left unset take the value of --model-size (see SIZE_TABLE)."""
 
-    hidden_dim: int | None = None
-    """Hidden channels per attention head group (unset: from --model-size)."""
-    num_layers: int | None = None
+    hidden_dim: Annotated[int | None, AT_LEAST_1] = None
+    """Hidden channels (split evenly over the attention heads) (unset: from --model-size)."""
+    num_layers: Annotated[int | None, AT_LEAST_1] = None
     """Number of message-passing layers (unset: from --model-size)."""
-    heads: int | None = None
+    heads: Annotated[int | None, AT_LEAST_1] = None
     """Attention heads per GAT layer (unset: from --model-size)."""
-    latent_dim: int | None = None
+    latent_dim: Annotated[int | None, AT_LEAST_1] = None
     """VGAE latent dimension (unset: from --model-size)."""
-    embedding_dim: int | None = None
-    """Node-identity embedding dimension: CAN ID (hosts have no identity) (unset: from --model-size)."""
-    dropout: float | None = None
+    embedding_dim: Annotated[int | None, AT_LEAST_1] = None
+    """Node-identity embedding dimension: CAN IDs, plant elements; hosts have no identity
+    (unset: from --model-size)."""
+    dropout: Annotated[float | None, Range(0, 1, high_open=True)] = None
     """Dropout probability in [0, 1) (unset: from --model-size)."""
 
 
@@ -99,11 +134,12 @@ class ModelConfig:
     """GAT jumping-knowledge aggregation over layer outputs."""
     pooling: Literal["mean", "max", "add", "mean_max"] = "mean_max"
     """Graph readout."""
-    head_layers: int = 2
+    head_layers: Annotated[int, AT_LEAST_1] = 2
     """Layers of the MLP classification head."""
     use_edge_features: bool = True
-    """Feed edge features (transition count, timing) to GATv2 attention."""
-    logvar_clamp: float = 10.0
+    """Feed edge features (transition count and timing; flow statistics; edge kind) to GATv2
+    attention."""
+    logvar_clamp: Annotated[float, POSITIVE] = 10.0
     """VGAE: |logvar| bound, so exp(logvar) cannot overflow (fp16 especially)."""
     vgae_decoder: Literal["node", "graph"] = "node"
     """VGAE feature decoder input: 'node' = the node's own latent; 'graph' = the window's mean
@@ -119,16 +155,16 @@ class ModelConfig:
 class AutomotiveConfig:
     """CAN frames -> graphs: one graph per window of frames (read only with --modality automotive)."""
 
-    window: int = 100
+    window: Annotated[int, AT_LEAST_2] = 100
     """Frames per graph (W)."""
-    stride: int = 100
+    stride: Annotated[int, AT_LEAST_1] = 100
     """Frames between the starts of consecutive windows (1..W)."""
     na_frames: Literal["drop", "error"] = "drop"
     """4-column rows with an `na` ID or payload (can-train-and-test set_02): 'drop' removes and
     counts them, 'error' treats them as malformed."""
-    synthetic_train_frames: int = 120_000
+    synthetic_train_frames: Annotated[int, AT_LEAST_1] = 120_000
     """Synthetic dataset: frames in the training logs."""
-    synthetic_test_frames: int = 40_000
+    synthetic_test_frames: Annotated[int, AT_LEAST_1] = 40_000
     """Synthetic dataset: frames in the test logs."""
 
 
@@ -140,21 +176,21 @@ class InternetConfig:
     seconds of them. Nodes are hosts (never a learned identity), edges the flows between two
     hosts aggregated per direction."""
 
-    window: int = 10
+    window: Annotated[int, AT_LEAST_2] = 10
     """Flows per graph (when window_seconds is unset)."""
-    stride: int = 10
+    stride: Annotated[int, AT_LEAST_1] = 10
     """Flows between the starts of consecutive windows (1..window)."""
-    window_seconds: float | None = None
+    window_seconds: Annotated[float | None, POSITIVE] = None
     """Set: a window holds the flows that start within this many seconds (window and stride are
     then not used); windows without flows give no graph."""
-    stride_seconds: float | None = None
+    stride_seconds: Annotated[float | None, POSITIVE] = None
     """Seconds between the starts of consecutive time windows (unset: window_seconds)."""
     unlabelled: Literal["context", "benign", "drop"] = "context"
     """Flows that are neither attack nor verified benign (Stratosphere Background, Unknown):
     'context' keeps them in the graphs (a deployed detector sees them too) but scores them as
     neither class (a window of only such flows gives no graph; such edges are not scored);
     'benign' counts them as benign; 'drop' removes them before windowing."""
-    synthetic_flows: int = 8_000
+    synthetic_flows: Annotated[int, AT_LEAST_1] = 8_000
     """Synthetic dataset: flows in each of its captures."""
 
 
@@ -166,7 +202,7 @@ class WaterTreatmentConfig:
     competition does. Nodes are the plant's monitored elements (tanks, pumps, valves, pressure
     junctions), edges come from its EPANET network model or from correlations."""
 
-    window: int = 24
+    window: Annotated[int, AT_LEAST_1] = 24
     """Hours per graph (W); the first W - 1 hours of each split are not decided."""
     split: Literal["auto", "competition", "dataset04_blocks"] = "auto"
     """'competition': BATADAL_dataset03 (attack-free) trains, BATADAL_dataset04_fully_labelled
@@ -179,13 +215,13 @@ class WaterTreatmentConfig:
     """'network': hydraulic paths, pump/valve end junctions and level controls from the plant's
     EPANET .inp beside the logs; 'correlation': node pairs whose main readings correlate on benign
     training hours only (plants with no model); 'both': the union."""
-    correlation_threshold: float = 0.8
+    correlation_threshold: Annotated[float, Range(0, 1, low_open=True)] = 0.8
     """|Pearson r| at or above which two nodes are linked (edges correlation or both)."""
-    synthetic_train_hours: int = 2000
+    synthetic_train_hours: Annotated[int, AT_LEAST_1] = 2000
     """Synthetic plant: attack-free training hours."""
-    synthetic_val_hours: int = 1000
+    synthetic_val_hours: Annotated[int, AT_LEAST_1] = 1000
     """Synthetic plant: validation hours (with attacks)."""
-    synthetic_test_hours: int = 1000
+    synthetic_test_hours: Annotated[int, AT_LEAST_1] = 1000
     """Synthetic plant: test hours (with attacks)."""
 
 
@@ -212,7 +248,7 @@ class DatasetConfig:
 
     data_root: Annotated[Path | None, tyro.conf.arg(aliases=("--data-root",))] = None
     """Folder holding the dataset (e.g. train_*/ and test_*/ folders). Not used for 'synthetic'."""
-    val_fraction: float = 0.2
+    val_fraction: Annotated[float, FRACTION] = 0.2
     """Share of each training file used for validation, as one contiguous block (where: val_placement)."""
     val_placement: Literal["stratified", "end"] = "stratified"
     """Where each training file's contiguous validation block lies: 'end' = its last val_fraction;
@@ -225,9 +261,9 @@ class DatasetConfig:
     """Node/edge feature scaling, fitted on benign training windows only."""
     cache_dir: Path = Path(".cache/kdgat")
     """Where generated synthetic data and the preprocessed-graph cache (cache_dir/graphs) live."""
-    synthetic_seed: int = 7
+    synthetic_seed: Annotated[int, AT_LEAST_0] = 7
     """Synthetic dataset: generator seed (the data, not the model)."""
-    test_fraction: float = 0.2
+    test_fraction: Annotated[float, FRACTION] = 0.2
     """Datasets without test_* folders (daga, road, flat hcrl_ch, internet captures): share of
     each file, taken from its end, used for testing (validation lies before it)."""
     malformed: Literal["error", "skip"] = "error"
@@ -242,84 +278,113 @@ class DatasetConfig:
 
 
 @dataclasses.dataclass
+class DistillationConfig:
+    """Knowledge distillation: how a student learns from its frozen teacher (--distillation)."""
+
+    temperature: Annotated[float, POSITIVE] = 4.0
+    """Softmax temperature T of the soft targets (class logits, ID logits, DQN Q-values)."""
+    alpha: Annotated[float, UNIT] = 0.7
+    """Weight of the distillation term against the student's own loss: (1 - a) own + a KD."""
+    latent_weight: Annotated[float, AT_LEAST_0] = 1.0
+    """VGAE: weight of matching the teacher's latent means (through a learned projection)."""
+    reconstruction_weight: Annotated[float, AT_LEAST_0] = 1.0
+    """VGAE: weight of matching the teacher's reconstructions (features, ID, neighbours)."""
+    lsp_weight: Annotated[float, AT_LEAST_0] = 1.0
+    """topology_preserving: weight of local-structure matching (per-node neighbour similarity, LSP)."""
+    lsp_temperature: Annotated[float, POSITIVE] = 0.1
+    """topology_preserving: kernel bandwidth of the neighbour similarities (cosine / temperature)."""
+    relational_weight: Annotated[float, AT_LEAST_0] = 1.0
+    """topology_preserving: weight of matching pairwise distances between graph embeddings in a batch."""
+
+
+@dataclasses.dataclass
+class VGAELossConfig:
+    """The VGAE's loss and anomaly score: per node, the weighted sum of its reconstruction errors."""
+
+    feature_weight: Annotated[float, AT_LEAST_0] = 1.0
+    """Weight of node-feature reconstruction (MSE)."""
+    id_weight: Annotated[float, AT_LEAST_0] = 1.0
+    """Weight of node-identity reconstruction (cross-entropy over the vocabulary: CAN IDs)."""
+    neighbour_weight: Annotated[float, AT_LEAST_0] = 1.0
+    """Weight of neighbourhood reconstruction (multi-hot BCE over the vocabulary)."""
+    kl_weight: Annotated[float, AT_LEAST_0] = 0.01
+    """KL weight (beta) of the loss (not part of the anomaly score)."""
+
+
+@dataclasses.dataclass
+class CurriculumConfig:
+    """training_mode curriculum_classifier: each epoch all attack graphs plus benign graphs drawn from
+    the easiest percentile by the VGAE's anomaly score, both rising over the ramp."""
+
+    start_percentile: Annotated[float, PERCENT] = 50.0
+    """At the first epoch benign graphs come from the easiest this-many percent."""
+    end_percentile: Annotated[float, PERCENT] = 100.0
+    """Percentile of VGAE difficulty reached at the last ramp epoch."""
+    start_ratio: Annotated[float, POSITIVE] = 1.0
+    """Benign graphs per attack graph at the first epoch."""
+    end_ratio: Annotated[float, POSITIVE] = 4.0
+    """Benign graphs per attack graph at the last ramp epoch."""
+    ramp_epochs: Annotated[int, AT_LEAST_0] = 0
+    """Epochs over which both rise (0 = all epochs)."""
+
+
+@dataclasses.dataclass
+class DQNConfig:
+    """DQN fusion: an agent picks, per window, the weight alpha of the GAT against the VGAE."""
+
+    fit_on: Literal["validation", "train"] = "validation"
+    """Learn from base-model outputs on held-out validation graphs (halved in alternating blocks:
+    learn / select), or on training graphs (where the GAT is overconfident)."""
+    actions: Annotated[int, AT_LEAST_2] = 11
+    """Number of fusion weights alpha, evenly spaced in [0, 1]."""
+    gamma: Annotated[float, Range(0, 1, high_open=True)] = 0.3
+    """Discount over the next window of an episode."""
+    episode_length: Annotated[int, AT_LEAST_1] = 32
+    """Consecutive training windows per episode."""
+    epsilon_start: Annotated[float, UNIT] = 1.0
+    """Initial exploration rate."""
+    epsilon_end: Annotated[float, UNIT] = 0.05
+    """Final exploration rate (at most epsilon_start)."""
+    epsilon_decay_steps: Annotated[int, AT_LEAST_1] = 3000
+    """Agent steps over which epsilon decays linearly."""
+    buffer_size: Annotated[int, AT_LEAST_1] = 20000
+    """Replay-buffer capacity (transitions; at least batch_size)."""
+    batch_size: Annotated[int, AT_LEAST_1] = 128
+    """Transitions per gradient step."""
+    target_update: Annotated[int, AT_LEAST_1] = 200
+    """Gradient steps between target-network copies."""
+    vgae_sharpness: Annotated[float, POSITIVE] = 4.0
+    """Slope mapping log(VGAE score / threshold) to a probability."""
+    fixed_alpha: Annotated[float, UNIT] = 0.5
+    """Baseline reported beside the agent: a fixed weight of the GAT probability."""
+
+
+@dataclasses.dataclass
 class LearningConfig:
-    """Loss weights and learning-scheme knobs."""
+    """What is learnt and how it is weighted, one sub-config per concern."""
 
     class_weighting: Literal["balanced", "none"] = "balanced"
     """Weight the classifier loss by inverse class frequency of the training split."""
-    edge_loss_weight: float = 1.0
+    edge_loss_weight: Annotated[float, AT_LEAST_0] = 1.0
     """GAT with an edge read-out: weight of the (class-weighted) edge cross-entropy beside the
     window's."""
-    kd_temperature: float = 4.0
-    """Knowledge-distillation softmax temperature."""
-    kd_alpha: float = 0.7
-    """Weight of the distillation term against the student's own loss: (1 - a) own + a KD."""
-    kd_latent_weight: float = 1.0
-    """VGAE distillation: weight of matching the teacher's latent means (through a learned projection)."""
-    kd_reconstruction_weight: float = 1.0
-    """VGAE distillation: weight of matching the teacher's reconstructions (features, ID, neighbours)."""
-    kd_lsp_weight: float = 1.0
-    """topology_preserving: weight of local-structure matching (per-node neighbour similarity, LSP)."""
-    kd_lsp_temperature: float = 0.1
-    """topology_preserving: kernel bandwidth of the neighbour similarities (cosine / temperature)."""
-    kd_relational_weight: float = 1.0
-    """topology_preserving: weight of matching pairwise distances between graph embeddings in a batch."""
-    vgae_feature_weight: float = 1.0
-    """VGAE loss weight of node-feature reconstruction (MSE)."""
-    vgae_id_weight: float = 1.0
-    """VGAE loss weight of CAN-ID reconstruction (cross-entropy)."""
-    vgae_neighbour_weight: float = 1.0
-    """VGAE loss weight of neighbourhood reconstruction (multi-hot BCE)."""
-    vgae_kl_weight: float = 0.01
-    """VGAE KL weight (beta)."""
-    curriculum_start_percentile: float = 50.0
-    """Curriculum: at the first epoch benign graphs come from the easiest this-many percent."""
-    curriculum_end_percentile: float = 100.0
-    """Curriculum: percentile of VGAE difficulty reached at the last ramp epoch."""
-    curriculum_start_ratio: float = 1.0
-    """Curriculum: benign graphs per attack graph at the first epoch."""
-    curriculum_end_ratio: float = 4.0
-    """Curriculum: benign graphs per attack graph at the last ramp epoch."""
-    curriculum_ramp_epochs: int = 0
-    """Curriculum: epochs over which both rise (0 = all epochs)."""
-    dqn_fit_on: Literal["validation", "train"] = "validation"
-    """DQN fusion: learn from base-model outputs on held-out validation graphs (halved in
-    alternating blocks: learn / select), or on training graphs (where the GAT is overconfident)."""
-    dqn_actions: int = 11
-    """DQN fusion: number of fusion weights alpha, evenly spaced in [0, 1]."""
-    dqn_gamma: float = 0.3
-    """DQN fusion: discount over the next window of an episode."""
-    dqn_episode_length: int = 32
-    """DQN fusion: consecutive training windows per episode."""
-    dqn_epsilon_start: float = 1.0
-    """DQN fusion: initial exploration rate."""
-    dqn_epsilon_end: float = 0.05
-    """DQN fusion: final exploration rate."""
-    dqn_epsilon_decay_steps: int = 3000
-    """DQN fusion: agent steps over which epsilon decays linearly."""
-    dqn_buffer_size: int = 20000
-    """DQN fusion: replay-buffer capacity (transitions)."""
-    dqn_batch_size: int = 128
-    """DQN fusion: transitions per gradient step."""
-    dqn_target_update: int = 200
-    """DQN fusion: gradient steps between target-network copies."""
-    dqn_vgae_sharpness: float = 4.0
-    """DQN fusion: slope mapping log(VGAE score / threshold) to a probability."""
-    fixed_alpha: float = 0.5
-    """Fusion baseline: fixed weight of the GAT probability in the reported average."""
+    kd: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
+    vgae: VGAELossConfig = dataclasses.field(default_factory=VGAELossConfig)
+    curriculum: CurriculumConfig = dataclasses.field(default_factory=CurriculumConfig)
+    dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
 
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """The optimisation loop."""
+    """The optimisation loop (graph models and the DQN agent alike)."""
 
-    epochs: int = 8
+    epochs: Annotated[int, AT_LEAST_1] = 8
     """Maximum number of epochs."""
-    batch_size: int = 64
+    batch_size: Annotated[int, AT_LEAST_1] = 64
     """Graphs per batch."""
-    lr: float = 3e-3
+    lr: Annotated[float, POSITIVE] = 3e-3
     """Learning rate."""
-    weight_decay: float = 1e-4
+    weight_decay: Annotated[float, AT_LEAST_0] = 1e-4
     """Weight decay."""
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     """Optimizer."""
@@ -327,14 +392,14 @@ class TrainingConfig:
     """Learning-rate schedule over the epochs."""
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
     """Mixed precision: auto = fp16 + GradScaler on CUDA and off on CPU; bf16 = bf16 autocast."""
-    grad_clip: float = 1.0
+    grad_clip: Annotated[float, AT_LEAST_0] = 1.0
     """Max global gradient norm (0 disables clipping)."""
-    patience: int = 4
+    patience: Annotated[int, AT_LEAST_1] = 4
     """Epochs without validation improvement before stopping early."""
-    seed: int = 0
+    seed: Annotated[int, AT_LEAST_0] = 0
     """Seed for model initialisation, data order and dropout."""
-    num_workers: int = 0
-    """Threads used by torch on CPU (0 = torch's default)."""
+    torch_threads: Annotated[int, AT_LEAST_0] = 0
+    """CPU threads torch may use for training (0 = torch's default, one per core)."""
 
 
 @dataclasses.dataclass
@@ -347,13 +412,13 @@ class OscConfig:
     """OSC cluster (pitzer, ascend, cardinal)."""
     partition: str | None = None
     """Slurm partition."""
-    gpus_per_node: int = 0
+    gpus_per_node: Annotated[int, AT_LEAST_0] = 0
     """GPUs per job."""
-    cpus_per_task: int = 2
+    cpus_per_task: Annotated[int, AT_LEAST_1] = 2
     """CPU cores per task."""
-    mem_gb: int = 8
+    mem_gb: Annotated[int, AT_LEAST_1] = 8
     """Memory per job in GiB."""
-    time_min: int = 60
+    time_min: Annotated[int, AT_LEAST_1] = 60
     """Wall-time limit in minutes."""
     mail_type: str | None = None
     """Slurm --mail-type, e.g. END,FAIL."""
@@ -568,92 +633,6 @@ def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
     return dataclasses.replace(cfg, dataset_config=dataset)
 
 
-def _window_rules(flag: str, window: int, stride: int, unit: str) -> list[tuple[bool, str, Any, str]]:
-    return [
-        (window >= 2, f"{flag}.window", window, f"an integer >= 2 ({unit} per graph)"),
-        (1 <= stride <= window, f"{flag}.stride", stride, f"an integer in 1..window ({window})"),
-    ]
-
-
-def _modality_rules(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
-    """Range rules of the active modality's knobs (the others must be left at their defaults)."""
-    d = cfg.dataset_config
-    if cfg.modality == "automotive":
-        a, flag = d.automotive, "--dataset-config.automotive"
-        return [
-            *_window_rules(flag, a.window, a.stride, "frames"),
-            (
-                a.synthetic_train_frames >= 10 * a.window,
-                f"{flag}.synthetic-train-frames",
-                a.synthetic_train_frames,
-                "at least 10 windows of frames",
-            ),
-            (
-                a.synthetic_test_frames >= 2 * a.window,
-                f"{flag}.synthetic-test-frames",
-                a.synthetic_test_frames,
-                "at least 2 windows of frames",
-            ),
-        ]
-    if cfg.modality == "internet":
-        n, flag = d.internet, "--dataset-config.internet"
-        rules = [
-            *_window_rules(flag, n.window, n.stride, "flows"),
-            (
-                n.synthetic_flows >= 20 * n.window,
-                f"{flag}.synthetic-flows",
-                n.synthetic_flows,
-                "at least 20 windows of flows",
-            ),
-        ]
-        if n.window_seconds is not None:
-            stride = n.stride_seconds if n.stride_seconds is not None else n.window_seconds
-            rules += [
-                (n.window_seconds > 0, f"{flag}.window-seconds", n.window_seconds, "a number > 0"),
-                (
-                    0 < stride <= n.window_seconds,
-                    f"{flag}.stride-seconds",
-                    stride,
-                    f"a number in (0, window_seconds ({n.window_seconds:g})]",
-                ),
-            ]
-        else:
-            rules.append(
-                (
-                    n.stride_seconds is None,
-                    f"{flag}.stride-seconds",
-                    n.stride_seconds,
-                    "unset unless --dataset-config.internet.window-seconds is set (windows of flows)",
-                )
-            )
-        return rules
-    w, flag = d.watertreatment, "--dataset-config.watertreatment"
-    return [
-        (w.window >= 1, f"{flag}.window", w.window, "an integer >= 1 (hours per graph)"),
-        (
-            0 < w.correlation_threshold <= 1,
-            f"{flag}.correlation-threshold",
-            w.correlation_threshold,
-            "a number in (0, 1]",
-        ),
-        (
-            w.synthetic_train_hours >= max(48, 2 * w.window),
-            f"{flag}.synthetic-train-hours",
-            w.synthetic_train_hours,
-            f"at least {max(48, 2 * w.window)} hours",
-        ),
-        *(
-            (
-                hours >= max(168, 4 * w.window),
-                f"{flag}.synthetic-{name}-hours",
-                hours,
-                f"at least {max(168, 4 * w.window)} hours",
-            )
-            for name, hours in (("val", w.synthetic_val_hours), ("test", w.synthetic_test_hours))
-        ),
-    ]
-
-
 def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:
     """A knob of another modality's sub-config would be ignored: refuse it instead."""
     d = cfg.dataset_config
@@ -672,169 +651,130 @@ def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:
             )
 
 
-def _check_ranges(cfg: ExperimentConfig) -> None:
-    s, d, t, lc = cfg.model_size_config, cfg.dataset_config, cfg.training_config, cfg.learning_config
+def _flag(path: tuple[str, ...]) -> str:
+    """('training_config', 'lr') -> '--training.lr' (tyro's name for that section)."""
+    section = "training" if path[0] == "training_config" else path[0]
+    return "--" + ".".join(part.replace("_", "-") for part in (section, *path[1:]))
+
+
+def _check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
+    """Every field against the Range declared beside it, walking the sub-configs."""
+    hints = typing.get_type_hints(type(value), include_extras=True)
+    for field in dataclasses.fields(value):
+        item = getattr(value, field.name)
+        if dataclasses.is_dataclass(item):
+            _check_fields(item, (*path, field.name))
+            continue
+        for rule in getattr(hints[field.name], "__metadata__", ()):
+            if isinstance(rule, Range) and item is not None and not rule.holds(item):
+                raise ConfigError(
+                    f"{_flag((*path, field.name))} {item!r} is out of range: expected "
+                    f"{rule.describe(isinstance(item, int))}."
+                )
+
+
+def _relations(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
+    """Rules between fields: (holds, flag, value, what is expected)."""
+    d, lc = cfg.dataset_config, cfg.learning_config
     rules: list[tuple[bool, str, Any, str]] = [
-        (s.hidden_dim >= 1, "--model-size-config.hidden-dim", s.hidden_dim, "an integer >= 1"),
-        (s.num_layers >= 1, "--model-size-config.num-layers", s.num_layers, "an integer >= 1"),
-        (s.heads >= 1, "--model-size-config.heads", s.heads, "an integer >= 1"),
-        (s.latent_dim >= 1, "--model-size-config.latent-dim", s.latent_dim, "an integer >= 1"),
-        (s.embedding_dim >= 1, "--model-size-config.embedding-dim", s.embedding_dim, "an integer >= 1"),
-        (0 <= s.dropout < 1, "--model-size-config.dropout", s.dropout, "a number in [0, 1)"),
-        (
-            cfg.model_config.head_layers >= 1,
-            "--model-config.head-layers",
-            cfg.model_config.head_layers,
-            "an integer >= 1",
-        ),
-        (0 < d.val_fraction < 1, "--dataset-config.val-fraction", d.val_fraction, "a number in (0, 1)"),
         (len(d.test_dirs) >= 1, "--dataset-config.test-dirs", d.test_dirs, "at least one folder pattern"),
-        (0 < d.test_fraction < 1, "--dataset-config.test-fraction", d.test_fraction, "a number in (0, 1)"),
         (
             d.val_fraction + d.test_fraction < 1,
             "--dataset-config.test-fraction",
             d.test_fraction,
             f"a number below 1 - val_fraction ({1 - d.val_fraction:g})",
         ),
-        *_modality_rules(cfg),
         (
-            lc.edge_loss_weight >= 0,
-            "--learning-config.edge-loss-weight",
-            lc.edge_loss_weight,
-            "a number >= 0",
-        ),
-        (lc.kd_temperature > 0, "--learning-config.kd-temperature", lc.kd_temperature, "a number > 0"),
-        (0 <= lc.kd_alpha <= 1, "--learning-config.kd-alpha", lc.kd_alpha, "a number in [0, 1]"),
-        (
-            min(lc.kd_latent_weight, lc.kd_reconstruction_weight, lc.kd_lsp_weight, lc.kd_relational_weight)
-            >= 0,
-            "--learning-config.kd-*-weight",
-            "a negative weight",
-            "numbers >= 0",
+            lc.dqn.epsilon_end <= lc.dqn.epsilon_start,
+            "--learning-config.dqn.epsilon-end",
+            lc.dqn.epsilon_end,
+            f"at most --learning-config.dqn.epsilon-start ({lc.dqn.epsilon_start:g})",
         ),
         (
-            lc.kd_lsp_temperature > 0,
-            "--learning-config.kd-lsp-temperature",
-            lc.kd_lsp_temperature,
-            "a number > 0",
+            lc.dqn.buffer_size >= lc.dqn.batch_size,
+            "--learning-config.dqn.buffer-size",
+            lc.dqn.buffer_size,
+            f"at least --learning-config.dqn.batch-size ({lc.dqn.batch_size})",
         ),
-        (
-            cfg.model_config.logvar_clamp > 0,
-            "--model-config.logvar-clamp",
-            cfg.model_config.logvar_clamp,
-            "a number > 0",
-        ),
-        (
-            min(lc.vgae_feature_weight, lc.vgae_id_weight, lc.vgae_neighbour_weight, lc.vgae_kl_weight) >= 0,
-            "--learning-config.vgae-*-weight",
-            "a negative weight",
-            "numbers >= 0",
-        ),
-        (
-            0 < lc.curriculum_start_percentile <= 100,
-            "--learning-config.curriculum-start-percentile",
-            lc.curriculum_start_percentile,
-            "a number in (0, 100]",
-        ),
-        (
-            0 < lc.curriculum_end_percentile <= 100,
-            "--learning-config.curriculum-end-percentile",
-            lc.curriculum_end_percentile,
-            "a number in (0, 100]",
-        ),
-        (
-            lc.curriculum_start_ratio > 0,
-            "--learning-config.curriculum-start-ratio",
-            lc.curriculum_start_ratio,
-            "a number > 0",
-        ),
-        (
-            lc.curriculum_end_ratio > 0,
-            "--learning-config.curriculum-end-ratio",
-            lc.curriculum_end_ratio,
-            "a number > 0",
-        ),
-        (
-            lc.curriculum_ramp_epochs >= 0,
-            "--learning-config.curriculum-ramp-epochs",
-            lc.curriculum_ramp_epochs,
-            "an integer >= 0",
-        ),
-        (lc.dqn_actions >= 2, "--learning-config.dqn-actions", lc.dqn_actions, "an integer >= 2"),
-        (0 <= lc.dqn_gamma < 1, "--learning-config.dqn-gamma", lc.dqn_gamma, "a number in [0, 1)"),
-        (
-            lc.dqn_episode_length >= 1,
-            "--learning-config.dqn-episode-length",
-            lc.dqn_episode_length,
-            "an integer >= 1",
-        ),
-        (
-            0 <= lc.dqn_epsilon_end <= lc.dqn_epsilon_start <= 1,
-            "--learning-config.dqn-epsilon-start/end",
-            (lc.dqn_epsilon_start, lc.dqn_epsilon_end),
-            "0 <= end <= start <= 1",
-        ),
-        (
-            lc.dqn_epsilon_decay_steps >= 1,
-            "--learning-config.dqn-epsilon-decay-steps",
-            lc.dqn_epsilon_decay_steps,
-            "an integer >= 1",
-        ),
-        (
-            lc.dqn_buffer_size >= lc.dqn_batch_size >= 1,
-            "--learning-config.dqn-buffer-size",
-            lc.dqn_buffer_size,
-            f"an integer >= dqn_batch_size ({lc.dqn_batch_size}) >= 1",
-        ),
-        (
-            lc.dqn_target_update >= 1,
-            "--learning-config.dqn-target-update",
-            lc.dqn_target_update,
-            "an integer >= 1",
-        ),
-        (
-            lc.dqn_vgae_sharpness > 0,
-            "--learning-config.dqn-vgae-sharpness",
-            lc.dqn_vgae_sharpness,
-            "a number > 0",
-        ),
-        (0 <= lc.fixed_alpha <= 1, "--learning-config.fixed-alpha", lc.fixed_alpha, "a number in [0, 1]"),
-        (t.epochs >= 1, "--training.epochs", t.epochs, "an integer >= 1"),
-        (t.batch_size >= 1, "--training.batch-size", t.batch_size, "an integer >= 1"),
-        (t.lr > 0, "--training.lr", t.lr, "a number > 0"),
-        (t.weight_decay >= 0, "--training.weight-decay", t.weight_decay, "a number >= 0"),
-        (t.grad_clip >= 0, "--training.grad-clip", t.grad_clip, "a number >= 0 (0 disables)"),
-        (t.patience >= 1, "--training.patience", t.patience, "an integer >= 1"),
-        (t.seed >= 0, "--training.seed", t.seed, "an integer >= 0"),
-        (t.num_workers >= 0, "--training.num-workers", t.num_workers, "an integer >= 0"),
-        (
-            cfg.osc_config.gpus_per_node >= 0,
-            "--osc-config.gpus-per-node",
-            cfg.osc_config.gpus_per_node,
-            "an integer >= 0",
-        ),
-        (
-            cfg.osc_config.cpus_per_task >= 1,
-            "--osc-config.cpus-per-task",
-            cfg.osc_config.cpus_per_task,
-            "an integer >= 1",
-        ),
-        (cfg.osc_config.mem_gb >= 1, "--osc-config.mem-gb", cfg.osc_config.mem_gb, "an integer >= 1"),
-        (cfg.osc_config.time_min >= 1, "--osc-config.time-min", cfg.osc_config.time_min, "an integer >= 1"),
     ]
-    for ok, flag, value, expected in rules:
-        if not ok:
+    if cfg.modality == "automotive":
+        a, flag = d.automotive, "--dataset-config.automotive"
+        rules += [
+            (a.stride <= a.window, f"{flag}.stride", a.stride, f"an integer in 1..window ({a.window})"),
+            (
+                a.synthetic_train_frames >= 10 * a.window,
+                f"{flag}.synthetic-train-frames",
+                a.synthetic_train_frames,
+                "at least 10 windows of frames",
+            ),
+            (
+                a.synthetic_test_frames >= 2 * a.window,
+                f"{flag}.synthetic-test-frames",
+                a.synthetic_test_frames,
+                "at least 2 windows of frames",
+            ),
+        ]
+    elif cfg.modality == "internet":
+        n, flag = d.internet, "--dataset-config.internet"
+        rules += [
+            (n.stride <= n.window, f"{flag}.stride", n.stride, f"an integer in 1..window ({n.window})"),
+            (
+                n.synthetic_flows >= 20 * n.window,
+                f"{flag}.synthetic-flows",
+                n.synthetic_flows,
+                "at least 20 windows of flows",
+            ),
+        ]
+        if n.window_seconds is None:
+            rules.append(
+                (
+                    n.stride_seconds is None,
+                    f"{flag}.stride-seconds",
+                    n.stride_seconds,
+                    "unset unless --dataset-config.internet.window-seconds is set (windows of flows)",
+                )
+            )
+        elif n.stride_seconds is not None:
+            rules.append(
+                (
+                    n.stride_seconds <= n.window_seconds,
+                    f"{flag}.stride-seconds",
+                    n.stride_seconds,
+                    f"a number in (0, window_seconds ({n.window_seconds:g})]",
+                )
+            )
+    else:
+        w, flag = d.watertreatment, "--dataset-config.watertreatment"
+        rules.append(
+            (
+                w.synthetic_train_hours >= max(48, 2 * w.window),
+                f"{flag}.synthetic-train-hours",
+                w.synthetic_train_hours,
+                f"at least {max(48, 2 * w.window)} hours",
+            )
+        )
+        for name, hours in (("val", w.synthetic_val_hours), ("test", w.synthetic_test_hours)):
+            need = max(168, 4 * w.window)
+            rules.append((hours >= need, f"{flag}.synthetic-{name}-hours", hours, f"at least {need} hours"))
+    return rules
+
+
+def _check_ranges(cfg: ExperimentConfig) -> None:
+    _check_fields(cfg)
+    for holds, flag, value, expected in _relations(cfg):
+        if not holds:
             raise ConfigError(f"{flag} {value!r} is out of range: expected {expected}.")
+    s, t = cfg.model_size_config, cfg.training_config
+    if t.amp == "fp16" and cfg.device == "cpu":
+        raise ConfigError(
+            "--training.amp fp16 needs CUDA (fp16 autocast with GradScaler); on CPU use "
+            "--training.amp bf16 or off."
+        )
     if s.hidden_dim % s.heads:
         raise ConfigError(
             f"--model-size-config.hidden-dim {s.hidden_dim} is not divisible by "
             f"--model-size-config.heads {s.heads}: GAT heads split the hidden width evenly. "
             f"Pick a hidden_dim that is a multiple of {s.heads}."
-        )
-    if t.amp == "fp16" and cfg.device == "cpu":
-        raise ConfigError(
-            "--training.amp fp16 needs CUDA (fp16 autocast with GradScaler); on CPU use "
-            "--training.amp bf16 or off."
         )
     if t.amp == "fp16" and cfg.model_architecture == "DQN":
         raise ConfigError(
@@ -927,19 +867,45 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
 
 
+# config.yaml layouts of earlier versions -> today's, field by field (nothing else changes), so old
+# run directories keep loading, rerunning and resuming.
+_LEGACY_SECTIONS = {
+    "learning_config": {"kd_": "kd", "vgae_": "vgae", "curriculum_": "curriculum", "dqn_": "dqn"},
+}
+_LEGACY_RENAMES = {
+    ("learning_config", "fixed_alpha"): ("learning_config", "dqn", "fixed_alpha"),
+    ("training_config", "num_workers"): ("training_config", "torch_threads"),
+}
+
+
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """A config mapping in today's layout; older layouts are moved field by field (nothing else
-    changes): the flat CAN knobs of dataset_config (before the modality sub-configs) go to
-    dataset_config.automotive."""
+    """A config mapping in today's layout. Before 2026-12: the CAN knobs sat flat in dataset_config
+    (now dataset_config.automotive), the learning knobs flat with prefixes in learning_config
+    (kd_alpha -> learning_config.kd.alpha, dqn_*, vgae_*, curriculum_*; fixed_alpha -> dqn), and
+    training_config.num_workers is torch_threads."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     dataset = data.get("dataset_config")
     if isinstance(dataset, dict) and any(k in dataset for k in _LEGACY_AUTOMOTIVE_FIELDS):
-        dataset = dict(dataset)
         automotive = dict(dataset.get("automotive") or {})
         for key in _LEGACY_AUTOMOTIVE_FIELDS:
             if key in dataset:
                 automotive[key] = dataset.pop(key)
         dataset["automotive"] = automotive
-        data = {**data, "dataset_config": dataset}
+    for (section, old), (*parents, leaf) in _LEGACY_RENAMES.items():
+        if isinstance(data.get(section), dict) and old in data[section]:
+            node = data
+            for part in parents:
+                node[part] = node = dict(node.get(part) or {})
+            node[leaf] = data[section].pop(old)
+    for section, prefixes in _LEGACY_SECTIONS.items():
+        fields = data.get(section)
+        if not isinstance(fields, dict):
+            continue
+        for key in list(fields):
+            for prefix, sub in prefixes.items():
+                if key.startswith(prefix):
+                    fields[sub] = {**(fields.get(sub) or {}), key.removeprefix(prefix): fields.pop(key)}
+                    break
     return data
 
 
@@ -957,7 +923,7 @@ def load_yaml(path: Path) -> ExperimentConfig:
     if not path.is_file():
         raise ConfigError(
             f"config file {path} does not exist. Pass the config.yaml of a run directory, e.g. "
-            f"--config runs/automotive/synthetic/.../run_001/config.yaml."
+            f"--config runs/automotive/synthetic/.../run_000/config.yaml."
         )
     try:
         data = yaml.safe_load(path.read_text())

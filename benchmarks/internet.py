@@ -68,7 +68,7 @@ def internet_config(
         cfg,
         dataset_config=dataclasses.replace(cfg.dataset_config, data_root=data / FOLDERS[dataset]),
         training_config=dataclasses.replace(
-            cfg.training_config, epochs=args.epochs, num_workers=args.num_workers
+            cfg.training_config, epochs=args.epochs, torch_threads=args.num_workers
         ),
     )
 

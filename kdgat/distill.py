@@ -3,7 +3,7 @@
 standard
   - GAT (classifier or fusion): the teacher's class distribution softened at temperature T
     (Hinton et al. 2015), mixed with the student's own class-weighted cross-entropy:
-    (1 - kd_alpha) * own + kd_alpha * T^2 * KL(teacher || student).
+    (1 - kd.alpha) * own + kd.alpha * T^2 * KL(teacher || student).
   - VGAE: the student's latent means, mapped by a learned linear projection to the teacher's
     latent width, match the teacher's; its reconstructions (node features, CAN-ID distribution,
     neighbourhood probabilities) match the teacher's.
@@ -123,7 +123,7 @@ class DistilledTask(Task):
                 batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
             )
             own = self.base.cross_entropy(logits, batch.y)
-            kd = soft_target_kl(logits, teacher.logits, lc.kd_temperature)
+            kd = soft_target_kl(logits, teacher.logits, lc.kd.temperature)
             terms, kd_terms = {"cross_entropy": own}, {"kd_soft_targets": kd}
             if reads_edges(model, batch):
                 edge_logits = model.edge_logits(nodes, batch.edge_index, batch.edge_attr)
@@ -131,14 +131,14 @@ class DistilledTask(Task):
                 own = own + lc.edge_loss_weight * edge_ce
                 terms["edge_cross_entropy"] = edge_ce
                 if teacher.edge_logits is not None:  # the teacher's flow scores are soft targets too
-                    edge_kd = soft_target_kl(edge_logits, teacher.edge_logits, lc.kd_temperature)
+                    edge_kd = soft_target_kl(edge_logits, teacher.edge_logits, lc.kd.temperature)
                     kd = kd + lc.edge_loss_weight * edge_kd
                     kd_terms["kd_edge_soft_targets"] = edge_kd
-        total = (1 - lc.kd_alpha) * own + lc.kd_alpha * kd
+        total = (1 - lc.kd.alpha) * own + lc.kd.alpha * kd
         if self.topology:
-            lsp = local_structure_loss(nodes, teacher.nodes, batch.edge_index, lc.kd_lsp_temperature)
+            lsp = local_structure_loss(nodes, teacher.nodes, batch.edge_index, lc.kd.lsp_temperature)
             relational = relational_distance_loss(graphs, teacher.graphs)
-            total = total + lc.kd_lsp_weight * lsp + lc.kd_relational_weight * relational
+            total = total + lc.kd.lsp_weight * lsp + lc.kd.relational_weight * relational
             kd_terms.update(kd_local_structure=lsp, kd_relational=relational)
         return total, {**terms, **kd_terms}
 
@@ -149,12 +149,12 @@ class DistilledTask(Task):
         latent = F.mse_loss(self.trainable(out.mu.float()), teacher.mu.float())
         reconstruction = (
             F.mse_loss(out.x_hat.float(), teacher.x_hat.float())
-            + soft_target_kl(out.id_logits, teacher.id_logits, lc.kd_temperature)
+            + soft_target_kl(out.id_logits, teacher.id_logits, lc.kd.temperature)
             + F.binary_cross_entropy_with_logits(
                 out.neighbour_logits.float(), torch.sigmoid(teacher.neighbour_logits.float())
             )
         )
-        kd = lc.kd_latent_weight * latent + lc.kd_reconstruction_weight * reconstruction
+        kd = lc.kd.latent_weight * latent + lc.kd.reconstruction_weight * reconstruction
         return kd, {"kd_latent": latent, "kd_reconstruction": reconstruction}
 
 
@@ -194,11 +194,11 @@ def dqn_teacher_q_values(
     """The teacher agent's Q-values on every graph, computed from its own VGAE and GAT."""
     teacher = Run.open(teacher_dir)  # the Q-network scores on the CPU, as during its training
     teacher_cfg = teacher.config
-    if teacher_cfg.learning_config.dqn_actions != num_actions:
+    if teacher_cfg.learning_config.dqn.actions != num_actions:
         raise PrerequisiteError(
-            f"{purpose}: the teacher {teacher_dir} chooses among {teacher_cfg.learning_config.dqn_actions} "
+            f"{purpose}: the teacher {teacher_dir} chooses among {teacher_cfg.learning_config.dqn.actions} "
             f"fusion weights and this student among {num_actions}; Q-values only match action by "
-            f"action. Use --learning-config.dqn-actions {teacher_cfg.learning_config.dqn_actions}."
+            f"action. Use --learning-config.dqn.actions {teacher_cfg.learning_config.dqn.actions}."
         )
     vgae = _teacher_upstream(teacher, "vgae_run", device, purpose)
     gat = _teacher_upstream(teacher, "gat_run", device, purpose)

@@ -107,13 +107,13 @@ class DQNTrainer(skeleton.Trainer):
         self.cfg, self.train, self.val, self.teacher_q = cfg, train, val, teacher_q
         self.model, self.device = q_net, CPU
         self.target = copy.deepcopy(q_net)
-        self.buffer = ReplayBuffer(lc.dqn_buffer_size, train.state.shape[1])
+        self.buffer = ReplayBuffer(lc.dqn.buffer_size, train.state.shape[1])
         self.states, self.val_states = scaler(train.state), scaler(val.state)
         counts = np.bincount(train.y, minlength=2).clip(min=1)
         self.class_weight = counts.sum() / (2.0 * counts)
         self.alpha_values = alphas(cfg)
         self.global_step = 0  # agent steps: transitions taken (TensorBoard x-axis)
-        self.updates, self.reward_sum, self.epsilon = 0, 0.0, lc.dqn_epsilon_start
+        self.updates, self.reward_sum, self.epsilon = 0, 0.0, lc.dqn.epsilon_start
         self.losses = LossLog("losses/td")
 
     def parameters(self) -> list[torch.nn.Parameter]:
@@ -123,19 +123,19 @@ class DQNTrainer(skeleton.Trainer):
         order = torch.randperm(
             len(self.train.y), generator=skeleton.epoch_generator(self.cfg.training_config.seed, epoch)
         )
-        return list(order.split(self.cfg.learning_config.dqn_episode_length))
+        return list(order.split(self.cfg.learning_config.dqn.episode_length))
 
     def step(
         self, epoch: int, step: int, index: torch.Tensor, opt: Optimisation, writer: SummaryWriter
     ) -> None:
         lc, train, q_net = self.cfg.learning_config, self.train, self.model
-        decayed = (lc.dqn_epsilon_start - lc.dqn_epsilon_end) * self.global_step / lc.dqn_epsilon_decay_steps
-        self.epsilon = max(lc.dqn_epsilon_end, lc.dqn_epsilon_start - decayed)
+        decayed = (lc.dqn.epsilon_start - lc.dqn.epsilon_end) * self.global_step / lc.dqn.epsilon_decay_steps
+        self.epsilon = max(lc.dqn.epsilon_end, lc.dqn.epsilon_start - decayed)
         states = self.states[index]
         with torch.no_grad():
             greedy = q_net(states).argmax(1)
         explore = torch.rand(len(index)) < self.epsilon
-        actions = torch.where(explore, torch.randint(lc.dqn_actions, (len(index),)), greedy)
+        actions = torch.where(explore, torch.randint(lc.dqn.actions, (len(index),)), greedy)
         idx = index.numpy()
         alpha = self.alpha_values[actions.numpy()]
         fused = alpha * train.p_gat[idx] + (1 - alpha) * train.p_vgae[idx]
@@ -147,12 +147,12 @@ class DQNTrainer(skeleton.Trainer):
         self.buffer.push(states, actions, rewards, next_states, done, index)
         self.global_step += len(index)
         self.reward_sum += float(rewards.sum())  # host numbers already: no device sync
-        if self.buffer.size >= lc.dqn_batch_size:
+        if self.buffer.size >= lc.dqn.batch_size:
             for _ in range(max(1, len(index) // 4)):
                 loss, terms = self.td_loss(opt)
                 opt.step(loss)
                 self.updates += 1
-                if self.updates % lc.dqn_target_update == 0:
+                if self.updates % lc.dqn.target_update == 0:
                     self.target.load_state_dict(q_net.state_dict())
             where = (
                 f"epoch {epoch}, update {self.updates} (episode {step} of the epoch, first windows "
@@ -165,21 +165,21 @@ class DQNTrainer(skeleton.Trainer):
 
     def td_loss(self, opt: Optimisation) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Smooth-L1 TD error on a replay sample; with a teacher mixed with policy distillation:
-        (1 - kd_alpha) * TD + kd_alpha * T^2 * KL(teacher || agent)."""
+        (1 - kd.alpha) * TD + kd.alpha * T^2 * KL(teacher || agent)."""
         lc = self.cfg.learning_config
-        s, a, r, s2, d, g = self.buffer.sample(lc.dqn_batch_size)
+        s, a, r, s2, d, g = self.buffer.sample(lc.dqn.batch_size)
         with torch.no_grad(), opt.autocast():
             best_next = self.model(s2).argmax(1, keepdim=True)  # Double DQN: online picks,
             next_q = self.target(s2).gather(1, best_next).squeeze(1).float()  # target evaluates
-            goal = r + lc.dqn_gamma * (1 - d) * next_q
+            goal = r + lc.dqn.gamma * (1 - d) * next_q
         with opt.autocast():
             all_q = self.model(s).float()
         q = all_q.gather(1, a[:, None]).squeeze(1)
         td = torch.nn.functional.smooth_l1_loss(q, goal)
         if self.teacher_q is None:
             return td, {"td": td}
-        kd = soft_target_kl(all_q, self.teacher_q[g], lc.kd_temperature)
-        return (1 - lc.kd_alpha) * td + lc.kd_alpha * kd, {"td": td, "kd_q_values": kd}
+        kd = soft_target_kl(all_q, self.teacher_q[g], lc.kd.temperature)
+        return (1 - lc.kd.alpha) * td + lc.kd.alpha * kd, {"td": td, "kd_q_values": kd}
 
     def sync(self, writer: SummaryWriter) -> None:
         self.losses.flush(writer)
@@ -235,7 +235,7 @@ def train_dqn(
         lc = cfg.learning_config
         print(
             f"warning: the DQN agent made no update: its {len(train.y)} training windows per epoch never "
-            f"filled a replay batch of --learning-config.dqn-batch-size {lc.dqn_batch_size} in "
+            f"filled a replay batch of --learning-config.dqn.batch-size {lc.dqn.batch_size} in "
             f"{summary['epochs_run']} epochs, so it picks alpha with its initial weights. Lower "
             f"dqn-batch-size, or train more epochs or on more windows.",
             flush=True,

@@ -139,8 +139,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
-    if cfg.training_config.num_workers > 0:
-        torch.set_num_threads(cfg.training_config.num_workers)
+    if cfg.training_config.torch_threads > 0:
+        torch.set_num_threads(cfg.training_config.torch_threads)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     splits = load_splits(cfg)

@@ -102,7 +102,7 @@ def fusion_inputs(
         scores.append(score.cpu())
     state = torch.cat(rows).double().numpy()
     score = torch.cat(scores).double().numpy()
-    sharp = cfg.learning_config.dqn_vgae_sharpness
+    sharp = cfg.learning_config.dqn.vgae_sharpness
     p_vgae = 1.0 / (1.0 + np.exp(-sharp * np.log(np.maximum(score, 1e-12) / max(vgae_threshold, 1e-12))))
     return FusionInputs(
         state=state,
@@ -140,7 +140,7 @@ class StateScaler:
 
 def alphas(cfg: ExperimentConfig) -> np.ndarray:
     """The agent's actions: fusion weights of the GAT probability, evenly spaced in [0, 1]."""
-    return np.linspace(0.0, 1.0, cfg.learning_config.dqn_actions)
+    return np.linspace(0.0, 1.0, cfg.learning_config.dqn.actions)
 
 
 def greedy_alpha(q_net: QNetwork, states: torch.Tensor, cfg: ExperimentConfig) -> np.ndarray:

@@ -1070,7 +1070,7 @@ def _main(args: argparse.Namespace) -> int:
         except LookupError:
             raise ResultsError(
                 f"--lineage {args.lineage}: no run directory of that name under {args.root} or at "
-                f"that path. Give a `run` value of the table (e.g. automotive/.../run_001) or a path."
+                f"that path. Give a `run` value of the table (e.g. automotive/.../run_000) or a path."
             ) from None
         return 0
     metrics = [resolve_column(df, m, "--metrics") for m in _split_list(args.metrics)] or [

@@ -46,7 +46,7 @@ def claim_run_dir(exp_dir: Path) -> Path:
     """Create the next free run_NNN. mkdir is atomic, so concurrent claimers never share one."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     existing = run_dirs(exp_dir)
-    number = int(RUN_PATTERN.match(existing[-1].name).group(1)) + 1 if existing else 1
+    number = int(RUN_PATTERN.match(existing[-1].name).group(1)) + 1 if existing else 0
     while True:
         candidate = exp_dir / f"run_{number:03d}"
         try:

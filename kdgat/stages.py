@@ -210,7 +210,7 @@ def dqn_graphs(cfg: ExperimentConfig, splits: Splits) -> tuple[GraphSet, GraphSe
     DQN_BLOCK consecutive windows (learn / select). 'train': learn on training graphs, select on
     validation.
     """
-    if cfg.learning_config.dqn_fit_on == "train":
+    if cfg.learning_config.dqn.fit_on == "train":
         return splits.train, splits.val
     block = (torch.arange(len(splits.val)) // DQN_BLOCK) % 2
     return splits.val.subset(block == 0), splits.val.subset(block == 1)
@@ -242,7 +242,7 @@ def train_dqn_stage(
             splits.normalisation,
             device,
             purpose,
-            cfg.learning_config.dqn_actions,
+            cfg.learning_config.dqn.actions,
         ).cpu()
         upstream["teacher_run"] = portable(teacher_dir, run_dir)
         teacher_params = Run.open(teacher_dir).metrics["params"]
@@ -274,7 +274,7 @@ def train_dqn_stage(
     curves = {"val": (val_in.y, fused(val_in))}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
-    alpha = cfg.learning_config.fixed_alpha
+    alpha = cfg.learning_config.dqn.fixed_alpha
     all_tests = list(tests_in.values())
     y = np.concatenate([x.y for x in all_tests])
     types = [t for x in all_tests for t in x.attack_type]

@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import io
 import math
+import typing
 from pathlib import Path
 
 import pytest
@@ -122,8 +123,20 @@ def test_bad_values_exit_2_without_traceback(tmp_path: Path) -> None:
             "--dataset-config.automotive.stride",
             "500",
         ): "--dataset-config.automotive.stride 500 is out of range",
-        ("--model-size-config.dropout", "1.5"): "dropout 1.5 is out of range",
+        ("--model-size-config.dropout", "1.5"): "dropout 1.5 is out of range: expected a number in [0, 1)",
         ("--model-size-config.hidden-dim", "30"): "not divisible",
+        (
+            "--learning-config.kd.alpha",
+            "1.5",
+        ): "--learning-config.kd.alpha 1.5 is out of range: expected a number in [0, 1]",
+        ("--learning-config.dqn.epsilon-end", "0.5", "--learning-config.dqn.epsilon-start", "0.2"): (
+            "--learning-config.dqn.epsilon-end 0.5 is out of range: expected at most"
+        ),
+        ("--learning-config.curriculum.start-percentile", "0"): "expected a number in (0, 100]",
+        (
+            "--training.torch-threads",
+            "-1",
+        ): "--training.torch-threads -1 is out of range: expected an integer >= 0",
     }
     for argv, fragment in cases.items():
         code, _, err = call_main(["--print-config", *argv])
@@ -186,3 +199,25 @@ def test_configs_imports_nothing_from_kdgat() -> None:
     imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     assert imported and not [name for name in imported if name.split(".")[0] == "kdgat"]
+
+
+def test_every_numeric_knob_declares_its_range_beside_it() -> None:
+    """resolve() checks ranges from the fields' own declarations: none may be left without one."""
+
+    def walk(cls: type, path: str) -> list[str]:
+        missing = []
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for field in dataclasses.fields(cls):
+            hint = hints[field.name]
+            base = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+            if dataclasses.is_dataclass(base):
+                missing += walk(base, f"{path}{field.name}.")
+                continue
+            kinds = set(typing.get_args(base)) - {type(None)} or {base}
+            if kinds & {int, float} and not any(
+                isinstance(m, configs.Range) for m in getattr(hint, "__metadata__", ())
+            ):
+                missing.append(path + field.name)
+        return missing
+
+    assert walk(ExperimentConfig, "") == []

@@ -14,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import configs
-from configs import ConfigError, LearningConfig
+from configs import ConfigError, DistillationConfig, DQNConfig, LearningConfig
 from kdgat.errors import PrerequisiteError
 from kdgat.experiment import run_experiment
 from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
@@ -166,7 +166,7 @@ def test_distilled_student_records_its_teacher_and_logs_the_kd_terms(teachers, c
 
 
 def test_kd_alpha_zero_without_topology_trains_exactly_like_no_distillation(teachers) -> None:
-    """With kd_alpha = 0 the KD term has zero weight: same seed, same metrics as no distillation.
+    """With kd.alpha = 0 the KD term has zero weight: same seed, same metrics as no distillation.
     This pins that distillation adds to the student's own objective and changes nothing else
     (the frozen teacher consumes no randomness, the VGAE projection does not move the model)."""
     root, _ = teachers
@@ -175,7 +175,10 @@ def test_kd_alpha_zero_without_topology_trains_exactly_like_no_distillation(teac
         zero = _metrics(
             run_experiment(
                 _config(
-                    root, **changes, distillation="standard", learning_config=LearningConfig(kd_alpha=0.0)
+                    root,
+                    **changes,
+                    distillation="standard",
+                    learning_config=LearningConfig(kd=DistillationConfig(alpha=0.0)),
                 )
             )
         )
@@ -188,7 +191,7 @@ def test_distilled_dqn_matches_teacher_q_values(teachers) -> None:
     vgae = run_experiment(_config(root, **VGAE, distillation="standard"))
     gat = run_experiment(_config(root, distillation="standard"))
     dqn = {"learning_type": "fusion", "model_architecture": "DQN"}
-    small_batches = LearningConfig(dqn_batch_size=8)  # the synthetic halves hold few windows
+    small_batches = LearningConfig(dqn=DQNConfig(batch_size=8))  # the synthetic halves hold few windows
     student = run_experiment(_config(root, **dqn, distillation="standard", learning_config=small_batches))
     metrics = _metrics(student)
     upstream = {k: (root / "runs" / v).resolve() for k, v in metrics["upstream"].items()}
@@ -295,7 +298,7 @@ def test_killed_distilled_vgae_resumes_to_identical_weights_and_projection(teach
         state = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
         return {**state["model"], **{f"task.{k}": v for k, v in state["task_trainable"].items()}}
 
-    straight_dir = next((tmp_path / "straight").rglob("run_001"))
+    straight_dir = next((tmp_path / "straight").rglob("run_000"))
     a, b = final(straight_dir), final(last)
     assert a.keys() == b.keys() and any(k.startswith("task.") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)

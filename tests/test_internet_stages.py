@@ -37,7 +37,7 @@ def internet_config(root: Path, dataset: str = "synthetic", **changes: object) -
             internet=InternetConfig(synthetic_flows=FLOWS, **internet),  # type: ignore[arg-type]
         ),
         # One torch thread: on a small shared machine the default (one per core) is many times slower.
-        training_config=TrainingConfig(epochs=EPOCHS, num_workers=1),
+        training_config=TrainingConfig(epochs=EPOCHS, torch_threads=1),
     )
     return dataclasses.replace(cfg, **changes)
 
@@ -77,7 +77,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = run_train(
         [
             *("--modality", "internet", "--model-size", "tiny", "--device", "cpu"),
-            *("--training.epochs", str(EPOCHS), "--training.num-workers", "1"),
+            *("--training.epochs", str(EPOCHS), "--training.torch-threads", "1"),
             *("--dataset-config.internet.synthetic-flows", str(FLOWS)),
             *("--runs-root", str(root / "runs"), "--dataset-config.cache-dir", str(root / "cache")),
         ],

@@ -299,13 +299,13 @@ def test_pipeline_runs_in_order_and_a_failed_stage_stops_its_dependants(slurm: N
     states = {name: sacct_state(job_id) for name, job_id in ids.items()}
     assert states == {"first": "COMPLETED", "second": "COMPLETED", "broken": "FAILED", "never": "CANCELLED"}
     runs = tmp_path / "runs" / "automotive"
-    first = status(next(runs.glob("synthetic/*/*/tiny/*/*/run_001")))
-    second = status(next(runs.glob("synthetic/*/*/student/*/*/run_001")))
+    first = status(next(runs.glob("synthetic/*/*/tiny/*/*/run_000")))
+    second = status(next(runs.glob("synthetic/*/*/student/*/*/run_000")))
     assert second["started_at"] >= first["finished_at"]
-    broken = status(next(runs.glob("hcrlch/*/*/*/*/*/run_001")))
+    broken = status(next(runs.glob("hcrlch/*/*/*/*/*/run_000")))
     assert broken["state"] == "failed" and "no-such-data" in broken["error"]
     # The dependant's run dir was claimed at submission; it never started, and `status` says why.
-    never = status(next(runs.glob("*/*/*/intermediate/*/*/run_001")))
+    never = status(next(runs.glob("*/*/*/intermediate/*/*/run_000")))
     assert never["state"] == "queued" and "started_at" not in never
     assert never["slurm"]["slurm_array_job_id"] == ids["never"]
     row = next(
@@ -391,7 +391,7 @@ def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, t
     data = shared_data("internet_stratosphere_zeek")
     args = [
         *ANY_MODALITY, *TINY_DIMS, "--pipeline", "--modality", "internet", "--dataset", "stratosphere",
-        "--data-root", str(data), "--training.num-workers", "1", "--wait",
+        "--data-root", str(data), "--training.torch-threads", "1", "--wait",
     ]  # fmt: skip
     ok(launch(args, tmp_path, timeout=900))
     records = launches(tmp_path)
@@ -435,8 +435,8 @@ def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
             tmp_path / "runs" / "slurm" / r["job_id"] / f"{r['job_id']}_submission.sh"
         ).read_text() == expected
         assert sacct_state(r["job_id"]) == "COMPLETED"
-    [teacher] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_001")
-    [student] = tmp_path.glob("runs/*/*/*/*/student/standard/*/run_001")
+    [teacher] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_000")
+    [student] = tmp_path.glob("runs/*/*/*/*/student/standard/*/run_000")
     assert json.loads((student / "metrics.json").read_text())["upstream"] == {
         "teacher_run": rel(teacher, tmp_path)
     }
@@ -448,14 +448,14 @@ def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_s
     tmp_path: Path,
 ) -> None:
     ok(launch([*SMALL, *TINY_DIMS, "--model-size", "teacher", "--executor", "debug"], tmp_path))  # older
-    [stale] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_001")
+    [stale] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_000")
     # --parallelism 1: the first array's two tasks run in two waves (LocalExecutor ignores array caps)
     sweep = [*SMALL, *TINY_DIMS, *README_SWEEP, "--executor", "local", "--parallelism", "1"]
     result = ok(launch(sweep, tmp_path))
     assert "2 of 2 job(s) finished" in result.stdout
-    teacher = stale.parent / "run_002"  # the sweep's own
-    [student] = tmp_path.glob("runs/*/*/*/*/student/standard/*/run_001")
-    swept = [teacher, student, *tmp_path.glob("runs/*/*/*/*/student/no/*/run_001")]
+    teacher = stale.parent / "run_001"  # the sweep's own
+    [student] = tmp_path.glob("runs/*/*/*/*/student/standard/*/run_000")
+    swept = [teacher, student, *tmp_path.glob("runs/*/*/*/*/student/no/*/run_000")]
     assert len(swept) == 3
     for run_dir in swept:
         assert status(run_dir)["state"] == "finished" and status(run_dir)["launcher"]["executor"] == "local"

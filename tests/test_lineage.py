@@ -124,5 +124,5 @@ def test_lineage_view_prints_the_tree(tmp_path: Path, capsys) -> None:
     teacher = str(runs["teacher"].relative_to(root))
     assert lines[3] == f"    └── teacher_run: {teacher}  MISSING  !! teacher_run {teacher} was deleted"
     assert len(lines) == 4
-    assert results.main([str(root), "--lineage", "automotive/nope/run_001"]) == 2
+    assert results.main([str(root), "--lineage", "automotive/nope/run_000"]) == 2
     assert "no run directory" in capsys.readouterr().err

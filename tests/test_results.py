@@ -233,7 +233,7 @@ def test_one_row_per_run_with_levels_knobs_metrics_status(tree: Path) -> None:
     ok = results.usable(df)
     assert len(ok) == 6  # 5 good runs + set02, whose only flaw is a corrupt eval file
     teacher = row_of(ok, dataset="hcrlsa", model_size="teacher", **{"training_config.seed": 1})
-    assert teacher["run"] == "automotive/hcrlsa/classifier/GAT/teacher/no/all_samples/run_002"
+    assert teacher["run"] == "automotive/hcrlsa/classifier/GAT/teacher/no/all_samples/run_001"
     assert teacher["model_architecture"] == "GAT" and teacher["distillation"] == "no"
     assert teacher["state"] == "finished"
     assert teacher["test.f1"] == pytest.approx(0.94)
@@ -254,8 +254,8 @@ def test_one_row_per_run_with_levels_knobs_metrics_status(tree: Path) -> None:
     # A deeper root (one experiment, or one run) works too, levels still filled in.
     experiment = tree / "automotive/hcrlsa/classifier/GAT/teacher/no/all_samples"
     below = results.load_runs(experiment)
-    assert list(below["run"]) == ["run_001", "run_002"] and set(below["model_size"]) == {"teacher"}
-    single = results.load_runs(experiment / "run_002")
+    assert list(below["run"]) == ["run_000", "run_001"] and set(below["model_size"]) == {"teacher"}
+    single = results.load_runs(experiment / "run_001")
     assert len(single) == 1 and single.loc[0, "test.f1"] == pytest.approx(0.94)
     assert single.loc[0, "dataset"] == "hcrlsa"
     # Hierarchy columns come first, in hierarchy order.
@@ -420,7 +420,7 @@ def test_cli_formats(tree: Path) -> None:
     )
     header = out.splitlines()[0].split()
     assert header == ["run", "test.attack_types.dos.recall", "test.attack_types.fuzzing.recall"]
-    assert "teacher/no/all_samples/run_001" in out.splitlines()[1]
+    assert "teacher/no/all_samples/run_000" in out.splitlines()[1]
 
     code, out, _ = run_cli(str(tree), "--include-problems", "--format", "csv", "--columns", "run,problem")
     assert len(pd.read_csv(io.StringIO(out))) == 13

@@ -34,7 +34,7 @@ def test_default_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
     assert result.stderr == ""  # no warning, and no progress bar where stderr is not a terminal
     run_dir = tmp_path / run_dir_from(result.stdout)
     assert run_dir.parent == tmp_path / "runs/automotive/synthetic/classifier/GAT/student/no/all_samples"
-    assert run_dir.name == "run_001"
+    assert run_dir.name == "run_000"
     assert "test windows: f1" in result.stdout
     for name in (
         "config.yaml",
@@ -153,7 +153,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, stop_signal: in
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    run_dir = tmp_path / "killed" / RUN_PARENT / "run_001"
+    run_dir = tmp_path / "killed" / RUN_PARENT / "run_000"
     _wait_for_checkpoint(process, run_dir / "checkpoints/last.pt", min_epoch=1)
     process.send_signal(stop_signal)
     _, stderr = process.communicate(timeout=120)
@@ -169,14 +169,14 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, stop_signal: in
     resumed = run_train(["--resume", str(run_dir)], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert run_dir_from(resumed.stdout) == run_dir
-    straight = _final_weights(tmp_path / "straight" / RUN_PARENT / "run_001")
+    straight = _final_weights(tmp_path / "straight" / RUN_PARENT / "run_000")
     after_resume = _final_weights(run_dir)
     assert straight.keys() == after_resume.keys()
     for name in straight:
         assert torch.equal(straight[name], after_resume[name]), name
-    straight_metrics = json.loads((tmp_path / "straight" / RUN_PARENT / "run_001/metrics.json").read_text())
+    straight_metrics = json.loads((tmp_path / "straight" / RUN_PARENT / "run_000/metrics.json").read_text())
     assert json.loads((run_dir / "metrics.json").read_text()) == straight_metrics
-    assert not (tmp_path / "killed" / RUN_PARENT / "run_002").exists()
+    assert not (tmp_path / "killed" / RUN_PARENT / "run_001").exists()
 
 
 def test_resume_without_path_picks_the_latest_unfinished_run(tmp_path: Path) -> None:

@@ -212,7 +212,10 @@ def test_dqn_learns_on_held_out_validation_halves(tmp_path: Path) -> None:
     assert starts(learn) | starts(select) == starts(splits.val)
     assert learn.frame_start[:DQN_BLOCK].tolist() == splits.val.frame_start[:DQN_BLOCK].tolist()
     fit_on_train = dataclasses.replace(
-        cfg, learning_config=dataclasses.replace(cfg.learning_config, dqn_fit_on="train")
+        cfg,
+        learning_config=dataclasses.replace(
+            cfg.learning_config, dqn=dataclasses.replace(cfg.learning_config.dqn, fit_on="train")
+        ),
     )
     learn, select = dqn_graphs(fit_on_train, splits)
     assert learn is splits.train and select is splits.val
@@ -246,7 +249,10 @@ def test_killed_dqn_resumes_to_identical_weights_and_honours_the_training_flags(
     cfg = dataclasses.replace(
         cfg,
         dataset_config=dataclasses.replace(cfg.dataset_config, cache_dir=stage_root / "cache"),
-        learning_config=dataclasses.replace(cfg.learning_config, dqn_episode_length=8, dqn_batch_size=8),
+        learning_config=dataclasses.replace(
+            cfg.learning_config,
+            dqn=dataclasses.replace(cfg.learning_config.dqn, episode_length=8, batch_size=8),
+        ),
     )
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)

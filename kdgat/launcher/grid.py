@@ -6,6 +6,7 @@ the reason, for the caller to list and skip (or refuse with --strict).
 
 import dataclasses
 import itertools
+import types
 import typing
 from typing import Any
 
@@ -61,20 +62,25 @@ GRIDDABLE_TYPES = (int, float, bool)
 
 
 def _griddable_field(flag: str) -> str | None:
-    """'--model-size-config.hidden-dim' -> 'model_size_config.hidden_dim' for a number, bool or
+    """'--model-size-config.hidden-dim' -> 'model_size_config.hidden_dim' (also nested, e.g.
+    '--learning-config.kd.alpha', '--dataset-config.automotive.window') for a number, bool or
     choice field; None for anything else (paths, free text and lists keep their commas)."""
-    section, dot, name = flag.removeprefix("--").partition(".")
-    if not dot or section not in SECTION_FLAGS:
+    section, *names = flag.removeprefix("--").split(".")
+    if not names or section not in SECTION_FLAGS:
         return None
-    owner = type(getattr(ExperimentConfig(), SECTION_FLAGS[section]))
-    hints = typing.get_type_hints(owner)
-    field = name.replace("-", "_")
-    kind = hints.get(field)
+    owner: object = getattr(ExperimentConfig(), SECTION_FLAGS[section])
+    fields = [name.replace("-", "_") for name in names]
+    for field in fields[:-1]:
+        owner = getattr(owner, field, None)
+        if not dataclasses.is_dataclass(owner):
+            return None
+    kind = typing.get_type_hints(type(owner)).get(fields[-1])
     if kind is None:
         return None
-    options = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+    union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    options = [a for a in typing.get_args(kind) if a is not type(None)] if union else [kind]
     if all(o in GRIDDABLE_TYPES or typing.get_origin(o) is typing.Literal for o in options):
-        return f"{SECTION_FLAGS[section]}.{field}"
+        return ".".join([SECTION_FLAGS[section], *fields])
     return None
 
 

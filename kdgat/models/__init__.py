@@ -62,7 +62,7 @@ def build_q_network(cfg: ExperimentConfig, state_dim: int) -> QNetwork:
     s = cfg.model_size_config
     return QNetwork(
         state_dim=state_dim,
-        num_actions=cfg.learning_config.dqn_actions,
+        num_actions=cfg.learning_config.dqn.actions,
         hidden_dim=s.hidden_dim,
         num_layers=s.num_layers,
     )

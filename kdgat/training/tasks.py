@@ -141,9 +141,9 @@ class VGAETask(Task):
         errors = model.node_errors(out, batch.x, batch.edge_index, batch.node_id)
         lc = self.cfg.learning_config
         node_score = (
-            lc.vgae_feature_weight * errors.feature
-            + lc.vgae_id_weight * errors.can_id
-            + lc.vgae_neighbour_weight * errors.neighbour
+            lc.vgae.feature_weight * errors.feature
+            + lc.vgae.id_weight * errors.can_id
+            + lc.vgae.neighbour_weight * errors.neighbour
         )
         terms = {
             "feature": errors.feature.mean(),
@@ -158,7 +158,7 @@ class VGAETask(Task):
         return self.total(terms, node_score), terms
 
     def total(self, terms: dict[str, torch.Tensor], node_score: torch.Tensor) -> torch.Tensor:
-        return node_score.mean() + self.cfg.learning_config.vgae_kl_weight * terms["kl"]
+        return node_score.mean() + self.cfg.learning_config.vgae.kl_weight * terms["kl"]
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         _, node_score = self._errors(model, batch)
@@ -172,7 +172,7 @@ class VGAETask(Task):
 
 
 def curriculum_progress(cfg: ExperimentConfig, epoch: int) -> float:
-    ramp = cfg.learning_config.curriculum_ramp_epochs or cfg.training_config.epochs
+    ramp = cfg.learning_config.curriculum.ramp_epochs or cfg.training_config.epochs
     return 1.0 if ramp <= 1 else min(epoch / (ramp - 1), 1.0)
 
 
@@ -190,10 +190,10 @@ def curriculum_selection(
     """
     lc = cfg.learning_config
     p = curriculum_progress(cfg, epoch)
-    percentile = lc.curriculum_start_percentile + p * (
-        lc.curriculum_end_percentile - lc.curriculum_start_percentile
+    percentile = lc.curriculum.start_percentile + p * (
+        lc.curriculum.end_percentile - lc.curriculum.start_percentile
     )
-    ratio = lc.curriculum_start_ratio + p * (lc.curriculum_end_ratio - lc.curriculum_start_ratio)
+    ratio = lc.curriculum.start_ratio + p * (lc.curriculum.end_ratio - lc.curriculum.start_ratio)
     attacks = torch.nonzero(y == 1).flatten()
     benign = torch.nonzero(y == 0).flatten()
     by_difficulty = benign[torch.from_numpy(np.argsort(difficulty[benign.numpy()], kind="stable"))]
