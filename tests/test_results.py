@@ -14,6 +14,7 @@ import yaml
 import configs
 from kdgat import hparams, results
 from kdgat.results import read
+from kdgat.results.columns import is_knob
 from kdgat.runs import write_config_json
 
 REPO = Path(__file__).resolve().parent.parent
@@ -551,6 +552,23 @@ def test_real_run_row_matches_its_files(real_runs: Path) -> None:
         assert row[f"model_size_config.{key}"] == value
     timings = [c for c in df.columns if c.startswith("timings.")]
     assert timings and all(row[c] > 0 for c in timings)
+
+
+def test_resuming_a_run_from_before_config_json_writes_it(real_runs: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run_dir = tmp_path / "runs" / Path(results.load_runs(real_runs).iloc[0]["run"])
+    shutil.copytree(results.load_runs(real_runs).iloc[0]["path"], run_dir)
+    (run_dir / "config.json").unlink()  # as run_experiment left it before config.json existed
+    before = read.read_run(run_dir)
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--resume", str(run_dir)], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["config_digest"] == before["config_digest"]
+    after = read.read_run(run_dir)
+    assert {k: v for k, v in after.items() if is_knob(k)} == {k: v for k, v in before.items() if is_knob(k)}
 
 
 def test_write_hparams_readable_by_tensorboard(real_runs: Path) -> None:

@@ -40,6 +40,8 @@ def group_runs(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> p
     return out.reset_index()
 
 
+# Knobs that differ between runs of one experiment without making it another: the seed, where it
+# ran, and where its data and cache live. (A name here that configs.py renames only adds a note.)
 NOT_EXPERIMENT_KNOBS = (
     SEED,
     "osc_config.",
