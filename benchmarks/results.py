@@ -1,11 +1,14 @@
 """Benchmark: aggregate 10,000 run directories with kdgat.results.load_runs (target <= 5 s).
 
     python benchmarks/results.py [--runs 10000] [--repeat 3] [--keep DIR | --reuse DIR]
+                                 [--without-config-json]
 
-Writes a realistic sweep into a temporary folder (config.yaml as configs.to_yaml writes it,
-status.json, metrics.json with a 30-epoch history, per-attack-type and per-split results, an
-eval_*.json transfer result in every tenth run, and 1% broken runs), then times load_runs and the
-grouping on top of it. Prints the figures; asserts nothing.
+Writes a realistic sweep into a temporary folder: config.yaml as configs.to_yaml writes it, and
+config.json beside it as Run.claim writes it (--without-config-json: config.yaml alone, as in run
+directories from before config.json, which are read with PyYAML); status.json; metrics.json with a
+30-epoch history, per-attack-type and per-split results; an eval_*.json transfer result in every
+tenth run; and 1% broken runs. Then times load_runs and the grouping on top of it. Prints the
+figures; asserts nothing.
 """
 
 import argparse
@@ -22,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import configs
 from kdgat import results
+from kdgat.runs import CONFIG_JSON, config_json_text
 
 ATTACKS = ("dos", "fuzzing", "spoofing", "replay")
 DATASETS = ("hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "synthetic")
@@ -83,7 +87,7 @@ def metrics_dict(rng: random.Random) -> dict:
     }
 
 
-def write_tree(root: Path, count: int) -> None:
+def write_tree(root: Path, count: int, config_json: bool = True) -> None:
     rng = random.Random(0)
     templates = {}
     for dataset, size, distillation in itertools.product(DATASETS, SIZES, DISTILLATIONS):
@@ -92,20 +96,22 @@ def write_tree(root: Path, count: int) -> None:
         cfg = configs.resolve(
             configs.ExperimentConfig(dataset=dataset, model_size=size, distillation=distillation)
         )
-        templates[(dataset, size, distillation)] = (cfg, configs.to_yaml(cfg))
+        templates[(dataset, size, distillation)] = (cfg, configs.to_yaml(cfg), configs.to_dict(cfg))
     combos = list(templates)
     for i in range(count):
         dataset, size, distillation = combos[i % len(combos)]
-        cfg, text = templates[(dataset, size, distillation)]
-        seed = i // len(combos)
-        text = text.replace("  seed: 0\n", f"  seed: {seed}\n").replace(
-            "  lr: 0.003\n", f"  lr: {[0.001, 0.003, 0.01][i % 3]}\n"
-        )
+        cfg, text, mapping = templates[(dataset, size, distillation)]
+        seed, lr = i // len(combos), [0.001, 0.003, 0.01][i % 3]
+        text = text.replace("  seed: 0\n", f"  seed: {seed}\n").replace("  lr: 0.003\n", f"  lr: {lr}\n")
         levels = [str(getattr(cfg, level)) for level in configs.LEVELS]
         run_dir = root.joinpath(*levels, f"run_{seed + 1:03d}")
         run_dir.mkdir(parents=True)
         broken = i % 100 == 99
         (run_dir / "config.yaml").write_text(text)
+        if config_json:
+            training = {**mapping["training_config"], "seed": seed, "lr": lr}
+            knobs = config_json_text(text.encode(), {**mapping, "training_config": training})
+            (run_dir / CONFIG_JSON).write_text(knobs + "\n")
         status = {
             "state": "failed" if broken else "finished",
             "host": "node01",
@@ -139,19 +145,23 @@ def main() -> None:
     parser.add_argument(
         "--reuse", type=Path, help="time an existing tree (from --keep) instead of writing one"
     )
+    parser.add_argument(
+        "--without-config-json",
+        action="store_true",
+        help="write config.yaml alone (run directories from before config.json: the PyYAML fallback)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.reuse or args.keep or Path(tmp) / "runs"
         if args.reuse is None:
             started = time.perf_counter()
-            write_tree(root, args.runs)
+            write_tree(root, args.runs, config_json=not args.without_config_json)
             print(f"wrote {args.runs} run directories in {time.perf_counter() - started:.1f} s")
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         print(f"cpus available: {cpus}")
         print(f"load average before timing: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         timings, cpu = [], []
         for _ in range(args.repeat):
-            results._LINES.clear()  # cold parser memo each time
             before = os.times()
             started = time.perf_counter()
             df = results.load_runs(root)

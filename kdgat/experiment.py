@@ -14,9 +14,9 @@ import configs
 from configs import ExperimentConfig
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
+from kdgat.hparams import write_hparams
 from kdgat.io import atomic_write_json
-from kdgat.results import write_hparams
-from kdgat.runs import Run, git_commit, now, update_status
+from kdgat.runs import CONFIG_JSON, Run, git_commit, now, update_status, write_config_json
 from kdgat.stages import stage_for
 from kdgat.training.skeleton import Preempted
 from kdgat.upstream import bind, lineage
@@ -64,7 +64,9 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     cfg = check_prerequisites(configs.resolve(cfg))
     device = resolve_device(cfg)
     if run_dir is None:
-        run_dir = Run.claim(cfg).path
+        run_dir = Run.claim(cfg).path  # writes config.yaml and config.json
+    elif not (run_dir / CONFIG_JSON).is_file():
+        write_config_json(run_dir)  # a run directory claimed before config.json existed, resumed
     print(f"run directory: {run_dir}", flush=True)
     update_status(
         run_dir,

@@ -15,12 +15,19 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 import configs
 from configs import LEVELS, ExperimentConfig
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json, atomic_write_text
 
 RUN_PATTERN = re.compile(r"^run_(\d{3,})$")
+CONFIG_JSON = "config.json"
+try:
+    YAML_LOADER: Any = yaml.CSafeLoader  # libyaml: ~10x faster than the pure-Python loader
+except AttributeError:  # PyYAML built without libyaml
+    YAML_LOADER = yaml.SafeLoader
 SLURM_VARIABLES = (
     "SLURM_JOB_ID",
     "SLURM_ARRAY_JOB_ID",
@@ -144,10 +151,44 @@ def config_digest(config_yaml: bytes) -> str:
     return "sha256:" + hashlib.sha256(config_yaml).hexdigest()[:16]
 
 
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys (``training_config.lr``); other values as they are.
+
+    Generic on purpose: whatever sections configs.py grows (``learning_config.kd.alpha``) flow
+    through unchanged. Empty mappings leave no key, as they hold no knob.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_json_text(config_yaml: bytes, config: dict[str, Any]) -> str:
+    """config.json for a config.yaml: its knobs flattened, and the digest of the bytes they came from.
+
+    The digest lets a reader tell that config.yaml was changed after config.json was written
+    (config.yaml is the source of truth; config.json only spares readers a YAML parser).
+    Keys keep config.yaml's order, so a table's columns are the same whichever file was read.
+    """
+    return json.dumps({"config_digest": config_digest(config_yaml), "config": flat_config(config)}, indent=2)
+
+
+def write_config_json(run_dir: Path) -> None:
+    """Write run_dir/config.json from run_dir/config.yaml (atomically)."""
+    raw = (Path(run_dir) / "config.yaml").read_bytes()
+    config = yaml.load(raw, Loader=YAML_LOADER)
+    if not isinstance(config, dict):
+        raise ValueError(f"{run_dir}/config.yaml holds no mapping of config fields")
+    atomic_write_text(Path(run_dir) / CONFIG_JSON, config_json_text(raw, config) + "\n")
+
+
 class Run:
     """One run directory. Cheap to make; each part is read when first asked for.
 
-    `Run.claim(cfg)` makes a new one (config.yaml + status.json queued); `Run.open(path)` reads an
+    `Run.claim(cfg)` makes a new one (config.yaml, config.json, status.json queued); `Run.open(path)` reads an
     existing one. Weights are loaded on `device`, frozen: a run read this way is an upstream.
     """
 
@@ -160,9 +201,10 @@ class Run:
 
     @classmethod
     def claim(cls, cfg: ExperimentConfig, **status: Any) -> "Run":
-        """Claim the next run_NNN of cfg's experiment (atomic mkdir) and write its config.yaml."""
+        """Claim the next run_NNN of cfg's experiment (atomic mkdir); write config.yaml and config.json."""
         path = claim_run_dir(experiment_dir(cfg))
         atomic_write_text(path / "config.yaml", configs.to_yaml(cfg))
+        write_config_json(path)  # queued runs of a sweep are read fast too
         update_status(path, state="queued", created_at=now(), preset=configs.preset_name(cfg), **status)
         return cls(path)
 

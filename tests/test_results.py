@@ -12,7 +12,10 @@ import pytest
 import yaml
 
 import configs
-from kdgat import results
+from kdgat import hparams, results
+from kdgat.results import read
+from kdgat.results.columns import is_knob
+from kdgat.runs import write_config_json
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_LEVELS = dict(
@@ -50,20 +53,24 @@ def make_run(
     state: str = "finished",
     error: str | None = None,
     write_config: bool = True,
+    config_json: bool = True,
     write_metrics: bool = True,
     evals: dict[str, float] | None = None,
     **levels: str,
 ) -> Path:
-    """A run directory as kdgat writes it (config.yaml via configs.to_yaml)."""
+    """A run directory as kdgat writes it (config.yaml via configs.to_yaml, then config.json from it;
+    config_json=False: as kdgat wrote it before config.json)."""
     cfg = configs.ExperimentConfig(**{**BASE_LEVELS, "model_size": "student", "distillation": "no", **levels})
     cfg.training_config.seed = seed
     cfg = configs.resolve(cfg)
     exp_dir = root.joinpath(*(str(getattr(cfg, level)) for level in configs.LEVELS))
     exp_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = exp_dir / f"run_{len(list(exp_dir.iterdir())) + 1:03d}"
+    run_dir = exp_dir / f"run_{len(list(exp_dir.iterdir())):03d}"  # numbered as Run.claim numbers
     run_dir.mkdir()
     if write_config:
         (run_dir / "config.yaml").write_text(configs.to_yaml(cfg))
+        if config_json:
+            write_config_json(run_dir)
     status = {
         "state": state,
         "host": "node7",
@@ -141,8 +148,15 @@ def tree(tmp_path: Path) -> Path:
         train_s=100,
         eval_s=10,
     )
-    make_run(
-        root, dataset="hcrlch", model_size="teacher", seed=0, f1=0.8, params=10_000, evals={"hcrlsa": 0.6}
+    make_run(  # written before config.json existed: read from config.yaml
+        root,
+        dataset="hcrlch",
+        model_size="teacher",
+        seed=0,
+        f1=0.8,
+        params=10_000,
+        evals={"hcrlsa": 0.6},
+        config_json=False,
     )
     # Broken or unfinished runs: each must be listed with its reason, never crash, never vanish.
     make_run(root, model_size="tiny", write_metrics=False)  # finished but metrics.json missing
@@ -185,8 +199,8 @@ def row_of(df: pd.DataFrame, **where: object) -> pd.Series:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_config_parser_matches_pyyaml() -> None:
-    cfg = configs.resolve(configs.ExperimentConfig())
+def test_config_json_gives_the_row_config_yaml_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = configs.resolve(configs.ExperimentConfig(**BASE_LEVELS, model_size="student", distillation="no"))
     cfg.osc_config.setup = [
         "module load python/3.11",
         "source ~/venvs/kdgat/bin/activate && export A='x: y' # not a comment",
@@ -198,11 +212,58 @@ def test_config_parser_matches_pyyaml() -> None:
     ]
     cfg.osc_config.account = "PAS1234"
     cfg.dataset_config.test_dirs = ("test_*", "extra: colon", "#hash")
-    texts = [configs.to_yaml(configs.resolve(configs.ExperimentConfig())), configs.to_yaml(cfg)]
-    texts.append("a:\n  b:\n    c: 1\n    d: [1, 2]\n  e: null\nf: {x: 1}\n")  # beyond the flat layout
-    texts.append("a: 1\na: 2\n")  # duplicate key: whatever PyYAML does
-    for text in texts:
-        assert results.parse_config_yaml(text) == yaml.safe_load(text)
+    run_dir = make_run(tmp_path / "runs", write_config=False)
+    (run_dir / "config.yaml").write_text(configs.to_yaml(cfg))
+    from_yaml = read.read_run(run_dir)
+    write_config_json(run_dir)
+    with monkeypatch.context() as patch:  # config.json is read without any YAML parser
+        patch.setattr(read.yaml, "load", lambda *a, **k: pytest.fail("config.yaml was parsed"))
+        from_json = read.read_run(run_dir)
+    assert from_json == from_yaml and list(from_json) == list(from_yaml)  # same columns, same order
+    assert from_json["problem"] is None and from_json["warning"] is None
+    assert from_json["osc_config.account"] == "PAS1234" and from_json["config.runs_root"] == "runs"
+    assert from_json["dataset_config.test_dirs"] == "test_*,extra: colon,#hash"
+    assert from_json["dataset_config.automotive.window"] == cfg.dataset_config.automotive.window
+    assert from_json["learning_config.class_weighting"] == cfg.learning_config.class_weighting
+    # config.yaml is the truth: edited after config.json was written, or config.json corrupt.
+    text = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(text.replace("  lr: 0.003\n", "  lr: 0.01\n"))
+    assert read.read_run(run_dir)["training_config.lr"] == 0.01
+    (run_dir / "config.json").write_text('{"config_digest": ')
+    row = read.read_run(run_dir)
+    assert row["training_config.lr"] == 0.01 and row["problem"] is None and row["warning"] is None
+    (run_dir / "config.yaml").write_text("a: [1,\n")  # and a broken config.yaml is still reported
+    assert "config.yaml not valid YAML" in read.read_run(run_dir)["problem"]
+
+
+def test_write_config_json_backfills_old_run_directories(tree: Path) -> None:
+    before = results.load_runs(tree)
+    old = [Path(p) for p in before["path"] if not (Path(p) / "config.json").exists()]
+    assert len(old) == 2  # the run from before config.json, and the one without config.yaml
+    code, out, err = run_cli(str(tree), "--write-config-json")
+    assert code == 0 and "wrote config.json into 1 run(s); 11 already had a current one" in out, err
+    assert [p.name for p in old if (p / "config.json").exists()] == ["run_000"]
+    after = results.load_runs(tree)
+    pd.testing.assert_frame_equal(before, after)
+    code, out, _ = run_cli(str(tree), "--write-config-json")
+    assert "into 0 run(s); 12 already" in out
+    broken = Path(row_of(after, dataset="set02")["path"])
+    (broken / "config.yaml").write_text("- a list, not a mapping\n")
+    code, out, err = run_cli(str(tree), "--write-config-json", "--where", "dataset=set02")
+    assert code == 1 and "into 0 run(s)" in out and "could not be read" in err and "set02" in err
+
+
+def test_training_runs_without_pandas() -> None:
+    # With pandas made unimportable: torch_geometric imports it only if it can (so a plain
+    # `import kdgat.experiment` still finds it in sys.modules), kdgat's training path never needs it.
+    code = (
+        "import sys; sys.modules['pandas'] = None\nimport kdgat.experiment, kdgat.hparams\nprint('imported')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stderr[-2000:]
+    code = "import sys, kdgat.hparams, kdgat.results.read; print('pandas' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
 
 
 def test_metrics_reader_skips_history_only_when_safe(tmp_path: Path) -> None:
@@ -217,13 +278,13 @@ def test_metrics_reader_skips_history_only_when_safe(tmp_path: Path) -> None:
     for case in cases:
         for indent in (2, None, 1):
             path.write_text(json.dumps(case, indent=indent, sort_keys=True))
-            got = results._read_metrics(str(path))
+            got = read.read_metrics(str(path))
             expected = dict(case)
             if got.get("history") == [] and "history" in case:
                 expected["history"] = []
             assert got == expected, (case, indent)
     path.write_text(json.dumps(cases[0], indent=2))
-    assert results._read_metrics(str(path))["history"] == []  # the usual layout takes the fast path
+    assert read.read_metrics(str(path))["history"] == []  # the usual layout takes the fast path
 
 
 def test_one_row_per_run_with_levels_knobs_metrics_status(tree: Path) -> None:
@@ -479,6 +540,7 @@ def test_real_run_row_matches_its_files(real_runs: Path) -> None:
     run_dir = Path(row["path"])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert json.loads((run_dir / "config.json").read_text())["config_digest"] == row["config_digest"]
     assert row["state"] == "finished"
     assert [row[level] for level in configs.LEVELS] == [config[level] for level in configs.LEVELS]
     assert row["training_config.epochs"] == 1
@@ -492,14 +554,31 @@ def test_real_run_row_matches_its_files(real_runs: Path) -> None:
     assert timings and all(row[c] > 0 for c in timings)
 
 
+def test_resuming_a_run_from_before_config_json_writes_it(real_runs: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run_dir = tmp_path / "runs" / Path(results.load_runs(real_runs).iloc[0]["run"])
+    shutil.copytree(results.load_runs(real_runs).iloc[0]["path"], run_dir)
+    (run_dir / "config.json").unlink()  # as run_experiment left it before config.json existed
+    before = read.read_run(run_dir)
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--resume", str(run_dir)], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["config_digest"] == before["config_digest"]
+    after = read.read_run(run_dir)
+    assert {k: v for k, v in after.items() if is_knob(k)} == {k: v for k, v in before.items() if is_knob(k)}
+
+
 def test_write_hparams_readable_by_tensorboard(real_runs: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     run_dir = Path(results.load_runs(real_runs).iloc[0]["path"])
-    results.write_hparams(run_dir)
-    path = results.write_hparams(run_dir)  # rewriting replaces, never duplicates
-    assert path.is_file() and len(list(run_dir.glob("*" + results.HPARAMS_SUFFIX))) == 1
+    hparams.write_hparams(run_dir)
+    path = hparams.write_hparams(run_dir)  # rewriting replaces, never duplicates
+    assert path.is_file() and len(list(run_dir.glob("*" + hparams.HPARAMS_SUFFIX))) == 1
     accumulator = EventAccumulator(str(path))
     accumulator.Reload()
     content = accumulator.PluginTagToContent("hparams")

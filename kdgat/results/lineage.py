@@ -2,7 +2,7 @@
 
 A run records every run it built on in metrics.json (and status.json): `upstream.<field>` (path
 relative to the runs root, field = vgae_run, gat_run or teacher_run) and `lineage.<field>.*` (that
-run's config digest and finish time when it was used). Over the results table (kdgat.results):
+run's config digest and finish time when it was used). Over the results table (kdgat.results.table):
 
 - `stale_reasons`: per run, why an upstream is no longer what it used (deleted, replaced by a run
   with another config, retrained after it, not finished now), or that an upstream's own upstream is;
