@@ -35,17 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from kdgat.data.automotive.frames import Frames, attack_type_from_name
+from kdgat.data.row_checks import RowChecks, backward_jumps, resolve_bad_rows
 from kdgat.data.scan import (
     Fields,
-    RowChecks,
-    backward_jumps,
     parse_decimal,
     parse_hex,
     parse_hex_bytes,
     parse_tokens,
     parse_uint,
     read_bytes,
-    resolve_bad_rows,
     split_delimited,
     split_whitespace,
 )

@@ -16,16 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from kdgat.data.internet.flows import BENIGN, OTHER_PROTOCOL, Flows, host_flags, sort_by_time
+from kdgat.data.row_checks import RowChecks, resolve_bad_rows
+from kdgat.data.scan import _trim as trim_blanks
 from kdgat.data.scan import (
-    RowChecks,
     distinct_fields,
     gather,
     parse_uint,
     read_bytes,
-    resolve_bad_rows,
     split_delimited,
 )
-from kdgat.data.scan import _trim as trim_blanks
 from kdgat.errors import DataError
 
 # Column used -> the names it has in the improved and the original CIC-IDS2017 CSVs.

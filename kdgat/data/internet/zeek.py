@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from kdgat.data.internet.flows import BENIGN, OTHER_PROTOCOL, PROTOCOLS, Flows, host_flags, sort_by_time
+from kdgat.data.row_checks import RowChecks, resolve_bad_rows
 from kdgat.data.scan import (
-    RowChecks,
     distinct_fields,
     parse_decimal,
     parse_tokens,
     parse_uint,
     read_bytes,
-    resolve_bad_rows,
     split_delimited,
 )
 from kdgat.errors import DataError

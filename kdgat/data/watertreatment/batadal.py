@@ -42,14 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.data.row_checks import RowChecks, resolve_bad_rows
 from kdgat.data.scan import (
     Fields,
-    RowChecks,
     parse_decimal,
     parse_tokens,
     parse_uint,
     read_bytes,
-    resolve_bad_rows,
     split_delimited,
 )
 from kdgat.errors import DataError

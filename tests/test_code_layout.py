@@ -1,0 +1,15 @@
+"""The layout rules DESIGN.md sets for the package itself."""
+
+from pathlib import Path
+
+import kdgat
+
+LIMIT = 500  # lines per module (DESIGN.md: small modules with one job each)
+
+
+def test_every_module_under_kdgat_stays_under_the_line_limit() -> None:
+    package = Path(kdgat.__file__).parent
+    sizes = {p.relative_to(package.parent): len(p.read_text().splitlines()) for p in package.rglob("*.py")}
+    assert len(sizes) > 40  # the whole package was found, not an empty folder
+    too_long = {str(p): n for p, n in sizes.items() if n >= LIMIT}
+    assert not too_long, f"split these modules by job: {too_long}"
