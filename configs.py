@@ -778,6 +778,7 @@ def _relations(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
                 f"at least {max(48, 2 * w.window)} hours",
             )
         )
+        rules.append((len(w.stats) > 0, f"{flag}.stats", w.stats, "at least one window statistic"))
         for name, hours in (("val", w.synthetic_val_hours), ("test", w.synthetic_test_hours)):
             need = max(168, 4 * w.window)
             rules.append((hours >= need, f"{flag}.synthetic-{name}-hours", hours, f"at least {need} hours"))
