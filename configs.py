@@ -217,6 +217,31 @@ class WaterTreatmentConfig:
     training hours only (plants with no model); 'both': the union."""
     correlation_threshold: Annotated[float, Range(0, 1, low_open=True)] = 0.8
     """|Pearson r| at or above which two nodes are linked (edges correlation or both)."""
+    stats: tuple[Literal["last", "mean", "std", "min", "max", "delta", "last_minus_mean"], ...] = (
+        "last",
+        "mean",
+        "std",
+        "min",
+        "max",
+        "delta",
+        "last_minus_mean",
+    )
+    """Window statistics of each reading that are node features; the others are written as 0, so
+    the feature layout (and a model's input width) stays the same for every choice."""
+    readings: Literal["standard", "raw"] = "standard"
+    """'standard': every sensor column is z-scored by its mean and std over the benign training
+    hours (dataset03, plus dataset04's training block under dataset04_blocks) before the window
+    statistics, so a tank level (std ~1 m) weighs as much as a pump flow (std ~40 L/s) once the
+    shared per-feature normalisation (one mean/std per feature over ALL nodes) runs; 'raw': the
+    readings in their units (that normalisation then squashes tank levels into ~0.03 of a unit)."""
+    reading_std_floor: Annotated[float, POSITIVE] = 0.1
+    """'standard' readings: a column whose benign std is below this (in its own units: a pump that
+    never runs in training, a status that almost never changes) is divided by it instead."""
+    score_hours: Annotated[int, AT_LEAST_1] = 1
+    """Hours of anomaly score behind each decision: an hour is decided on the mean model score of
+    the decided hours of its log in the last score_hours hours (causal, so it runs online), for
+    the validation threshold and the test alike. Averaging out one-hour noise costs up to
+    score_hours - 1 hours of detection delay (BATADAL's S_TTD counts it). 1: each hour alone."""
     synthetic_train_hours: Annotated[int, AT_LEAST_1] = 2000
     """Synthetic plant: attack-free training hours."""
     synthetic_val_hours: Annotated[int, AT_LEAST_1] = 1000
@@ -753,6 +778,7 @@ def _relations(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
                 f"at least {max(48, 2 * w.window)} hours",
             )
         )
+        rules.append((len(w.stats) > 0, f"{flag}.stats", w.stats, "at least one window statistic"))
         for name, hours in (("val", w.synthetic_val_hours), ("test", w.synthetic_test_hours)):
             need = max(168, 4 * w.window)
             rules.append((hours >= need, f"{flag}.synthetic-{name}-hours", hours, f"at least {need} hours"))

@@ -1,6 +1,7 @@
 """BATADAL's official test set (attacks 8-14): the VGAE and the GAT against the competition's score.
 
     python benchmarks/watertreatment.py [--data ../shared/data] [--epochs N] [--size student] [--window W]
+        [--score-hours K] [--readings standard|raw]
 
 - VGAE, normals_only, trained on the attack-free BATADAL_dataset03, threshold from dataset04
   (`--dataset-config.watertreatment.split competition`);
@@ -33,7 +34,9 @@ RUNS = (
 
 
 def experiment(data: Path, runs_root: Path, args, learning: str, arch: str, mode: str, split: str):
-    water = configs.WaterTreatmentConfig(window=args.window, split=split)
+    water = configs.WaterTreatmentConfig(
+        window=args.window, split=split, score_hours=args.score_hours, readings=args.readings
+    )
     d = configs.DatasetConfig(data_root=data / "watertreatment_batadal", watertreatment=water)
     cfg = configs.ExperimentConfig(
         modality="watertreatment",
@@ -63,6 +66,8 @@ def line(label: str, test: dict, batadal: dict, seconds: float | None) -> str:
 def main() -> int:
     parser = benchmark_parser(__doc__, "student")
     parser.add_argument("--window", type=int, default=24)
+    parser.add_argument("--score-hours", type=int, default=1, help="hours of score per decision")
+    parser.add_argument("--readings", choices=("standard", "raw"), default="standard")
     args = parser.parse_args()
     if not (args.data / "watertreatment_batadal").is_dir():
         print(f"{args.data / 'watertreatment_batadal'} is absent; pass --data DIR", file=sys.stderr)
@@ -84,7 +89,10 @@ def main() -> int:
             for a in test["batadal"]["per_attack"]
         )
         delays.append(f"{label}: detection delay (hours) {per}")
-    print(f"\nruns under {runs_root}; BATADAL test set, window {args.window} h, {args.epochs} epochs:\n")
+    print(
+        f"\nruns under {runs_root}; BATADAL test set, window {args.window} h, score over "
+        f"{args.score_hours} h, {args.readings} readings, {args.epochs} epochs:\n"
+    )
     print("\n".join(lines))
     print("\n" + "\n".join(delays))
     return 0

@@ -143,7 +143,7 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
                 "note": f"no window: {modality_of(cfg).window_description(cfg.dataset_config)}",
             }
             continue
-        s = score(graphs)
+        s = modality_of(cfg).decision_scores(graphs, score(graphs), cfg.dataset_config)
         per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type)
         ys.append(graphs.y.numpy())
         scores.append(s)

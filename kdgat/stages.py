@@ -34,6 +34,11 @@ from kdgat.training.tasks import ClassifierTask, Task, VGAETask
 from kdgat.upstream import check_same_data
 
 
+def decision_scores(cfg: ExperimentConfig, graphs: GraphSet, scores: np.ndarray) -> np.ndarray:
+    """The scores thresholded for graphs' decisions (the modality may filter them over time)."""
+    return modality_of(cfg).decision_scores(graphs, scores, cfg.dataset_config)
+
+
 def report(y: np.ndarray, scores: np.ndarray, threshold: float, attack_types: list[str]) -> dict[str, Any]:
     out = binary_metrics(y, scores, threshold)
     out["attack_types"] = recall_by_attack_type(attack_types, y, scores >= threshold)
@@ -173,10 +178,11 @@ def train_graph_stage(
 
     best = torch.load(run_dir / "checkpoints" / "best.pt", map_location=device, weights_only=False)
     model.load_state_dict(best["model"])
-    val_scores = predict(task, model, val, device, cfg)
+    val_scores = decision_scores(cfg, val, predict(task, model, val, device, cfg))
     threshold = task.threshold(val.y.numpy(), val_scores)
     test_scores = {
-        n: (g.y.numpy(), predict(task, model, g, device, cfg), g.attack_type) for n, g in tests.items()
+        n: (g.y.numpy(), decision_scores(cfg, g, predict(task, model, g, device, cfg)), g.attack_type)
+        for n, g in tests.items()
     }
     window_scores = {n: s for n, (_, s, _) in test_scores.items()}
     if dims.get("edge_readout"):
@@ -262,16 +268,17 @@ def train_dqn_stage(
     best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)
     q_net.load_state_dict(best["model"])
 
-    def fused(x):
-        return fused_probability(x, greedy_alpha(q_net, scaler(x.state), cfg))
+    def fused(x, graphs: GraphSet):
+        return decision_scores(cfg, graphs, fused_probability(x, greedy_alpha(q_net, scaler(x.state), cfg)))
 
-    test_scores = {n: (x.y, fused(x), x.attack_type) for n, x in tests_in.items()}
+    test_scores = {n: (x.y, fused(x, splits.test[n]), x.attack_type) for n, x in tests_in.items()}
     window_scores = {n: s for n, (_, s, _) in test_scores.items()}
     flows = window_flows(splits.test, window_scores)
-    metrics = evaluate_scores((val_in.y, fused(val_in)), test_scores, 0.5, flows, "window", 0.5)
+    val_scores = fused(val_in, select_graphs)
+    metrics = evaluate_scores((val_in.y, val_scores), test_scores, 0.5, flows, "window", 0.5)
     add_modality_reports(metrics, cfg, splits.test, window_scores, 0.5)
     write_predictions(run_dir, splits.test, window_scores, 0.5)
-    curves = {"val": (val_in.y, fused(val_in))}
+    curves = {"val": (val_in.y, val_scores)}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
     alpha = cfg.learning_config.dqn.fixed_alpha

@@ -137,6 +137,12 @@ def test_bad_values_exit_2_without_traceback(tmp_path: Path) -> None:
             "--training.torch-threads",
             "-1",
         ): "--training.torch-threads -1 is out of range: expected an integer >= 0",
+        ("--modality", "watertreatment", "--dataset-config.watertreatment.stats"): (
+            "--dataset-config.watertreatment.stats () is out of range: expected at least one"
+        ),
+        ("--modality", "watertreatment", "--dataset-config.watertreatment.score-hours", "0"): (
+            "--dataset-config.watertreatment.score-hours 0 is out of range"
+        ),
     }
     for argv, fragment in cases.items():
         code, _, err = call_main(["--print-config", *argv])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kdgat.data.watertreatment.scoring import batadal_score
+from kdgat.data.watertreatment.scoring import batadal_score, trailing_mean
 from tests.conftest import shared_data
 
 # 12 hours: attack 1 = hours 2-5 (4 h), attack 2 = hours 8-9 (2 h)
@@ -114,3 +114,16 @@ def test_official_test_set_reference_points() -> None:
     lengths = np.array([70, 65, 31, 31, 100, 80, 30])
     assert s["S_TTD"] == pytest.approx(1 - np.mean(9 / lengths))
     assert s["TPR"] == pytest.approx(7 / 407) and s["TNR"] == 1.0
+
+
+def test_trailing_mean_averages_each_logs_own_past_hours_only() -> None:
+    # Two logs interleaved, out of order; log "b" lacks hour 2 (unlabelled, no window).
+    source = ["a", "b", "a", "a", "b", "b", "a"]
+    hour = np.array([0, 0, 1, 2, 1, 3, 3])
+    score = np.array([1.0, 10.0, 3.0, 5.0, 20.0, 60.0, 7.0])
+    got = trailing_mean(source, hour, score, 2)
+    # a: hours 0..3 -> 1, (1+3)/2, (3+5)/2, (5+7)/2; b: 0, 1, 3 -> 10, (10+20)/2, 60 (hour 2 absent)
+    np.testing.assert_allclose(got, [1.0, 10.0, 2.0, 4.0, 15.0, 60.0, 6.0])
+    np.testing.assert_array_equal(trailing_mean(source, hour, score, 1), score)
+    longer = trailing_mean(source, hour, score, 3)
+    assert longer[5] == 40.0 and longer[6] == 5.0  # b: (20+60)/2, hours 1..3; a: (3+5+7)/3

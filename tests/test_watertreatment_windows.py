@@ -167,3 +167,38 @@ def test_block_bounds_and_short_blocks() -> None:
         build_raw(log, graph, 5, 11, window=2)
     with pytest.raises(ValueError, match="at least 1"):
         build_raw(log, graph, 0, 10, window=0)
+
+
+def test_chosen_stats_keep_the_layout_and_zero_the_others() -> None:
+    values = [[1.0, 10.0, 1.0], [3.0, 0.0, 0.0], [2.0, 20.0, 1.0]]
+    log, graph = tiny_log(values, label=[0, 0, 1]), tiny_graph()
+    every = build_raw(log, graph, 0, 3, window=2)
+    some = build_raw(log, graph, 0, 3, window=2, stats=("last", "std"))
+    assert some["x"].shape == every["x"].shape
+    kept = [i for i, name in enumerate(NODE_FEATURES) if name.endswith(("_last", "_std")) or "kind_" in name]
+    dropped = sorted(set(range(len(NODE_FEATURES))) - set(kept))
+    np.testing.assert_array_equal(some["x"][:, kept], every["x"][:, kept])
+    assert not some["x"][:, dropped].any() and every["x"][:, dropped].any()
+    with pytest.raises(ValueError, match="unknown window statistics"):
+        build_raw(log, graph, 0, 3, window=2, stats=("median",))
+
+
+def test_standard_readings_are_z_scores_of_the_benign_training_hours() -> None:
+    import configs
+    from kdgat.data.watertreatment.modality import WATERTREATMENT
+
+    root = shared_data("watertreatment_batadal")
+    path = next(root.glob("BATADAL_dataset03.csv*"))
+
+    def settings(readings: str) -> configs.DatasetConfig:
+        water = configs.WaterTreatmentConfig(split="competition", readings=readings)
+        return configs.DatasetConfig(data_root=root, watertreatment=water)
+
+    raw = WATERTREATMENT.read(path, "batadal", settings("raw")).log.values
+    standard = WATERTREATMENT.read(path, "batadal", settings("standard")).log.values
+    spread = raw.std(axis=0)
+    wide = spread >= 0.1  # the others are divided by reading_std_floor (0.1), not by ~0
+    np.testing.assert_allclose(standard.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(standard[:, wide].std(axis=0), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(standard[:, ~wide], (raw[:, ~wide] - raw[:, ~wide].mean(axis=0)) / 0.1)
+    assert wide.sum() >= 30 and raw[:, 0].std() < 5 < raw[:, wide].std(axis=0).max()  # tank levels vs flows

@@ -110,6 +110,11 @@ class Modality(abc.ABC):
         groups (name -> job indices); None: the generic train_*/test_* or flat layout."""
         return None
 
+    def decision_scores(self, graphs: GraphSet, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
+        """The scores a detector thresholds, from each window's own model score (the same array by
+        default; a modality may filter them over time, e.g. watertreatment's score_hours)."""
+        return scores
+
     def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
         """The field's own figures for one test set (e.g. BATADAL's S), beside the common ones."""
         return {}

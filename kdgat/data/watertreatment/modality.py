@@ -19,13 +19,13 @@ from kdgat.data.watertreatment.process_graph import (
     merge_graphs,
     network_graph,
 )
-from kdgat.data.watertreatment.scoring import batadal_score
+from kdgat.data.watertreatment.scoring import batadal_score, trailing_mean
 from kdgat.data.watertreatment.synthetic import synthetic_root
 from kdgat.data.watertreatment.windows import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.errors import DataError
 
 # Bump when the reader, the graph or the windows change what they produce (the cache key holds it).
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 TRAIN, VAL, TEST, TWIN = (
     "BATADAL_dataset03",
     "BATADAL_dataset04_fully_labelled",
@@ -127,6 +127,11 @@ class WaterTreatment(Modality):
             parts.append(dataclasses.replace(log, values=log.values[keep], label=log.label[keep]))
         return np.concatenate([p.values[p.label == 0] for p in parts])
 
+    def reading_scale(self, folder: Path, d: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Per-column mean and std (floored) of the benign training hours ('standard' readings)."""
+        hours = self._training_hours(folder, d)
+        return hours.mean(axis=0), np.maximum(hours.std(axis=0), d.watertreatment.reading_std_floor)
+
     def graph(self, folder: Path, columns: tuple[str, ...], d: DatasetConfig) -> ProcessGraph:
         w = d.watertreatment
         graphs = []
@@ -143,10 +148,14 @@ class WaterTreatment(Modality):
         if fmt != "batadal":
             raise DataError(f"unknown process-log format {fmt!r}; known: batadal.")
         log = read_batadal(Path(path), d.malformed, attack_ids=_twin(Path(path)))
-        return PlantHours(log, self.graph(Path(path).parent, log.columns, d))
+        graph = self.graph(Path(path).parent, log.columns, d)
+        if d.watertreatment.readings == "standard":
+            mean, std = self.reading_scale(Path(path).parent, d)
+            log = dataclasses.replace(log, values=(log.values - mean) / std)
+        return PlantHours(log, graph)
 
     def build(self, records: PlantHours, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
-        raw = build_raw(records.log, records.graph, lo, hi, d.watertreatment.window)
+        raw = build_raw(records.log, records.graph, lo, hi, d.watertreatment.window, d.watertreatment.stats)
         return raw if len(raw["y"]) else {}
 
     def cache_params(self, fmt: str, kind: str, d: DatasetConfig, path: Path) -> dict[str, Any]:
@@ -157,19 +166,26 @@ class WaterTreatment(Modality):
             companions["attack_ids"] = file_digest(twin)
         if w.edges in ("network", "both"):
             companions["network"] = file_digest(network_file(folder))
-        if w.edges in ("correlation", "both"):
+        learned = w.edges in ("correlation", "both") or w.readings == "standard"
+        if learned:  # learned from the benign training hours of these files
             companions["training"] = [file_digest(_required(folder, s)) for s in (TRAIN, VAL)]
+        # Under dataset04_blocks the training hours include dataset04's training block, which
+        # val_fraction and val_placement place: every file's graphs depend on them then.
+        blocks = kind == "train_val" or (learned and w.split == "dataset04_blocks")
         return {
             "modality": self.name,
             "builder": BUILDER_VERSION,
             "format": fmt,
             "kind": kind,
             "window": w.window,
+            "stats": list(w.stats),
             "split": w.split,
             "edges": w.edges,
             "correlation_threshold": w.correlation_threshold if w.edges != "network" else None,
-            "val_fraction": d.val_fraction if kind == "train_val" else None,
-            "val_placement": d.val_placement if kind == "train_val" else None,
+            "readings": w.readings,
+            "reading_std_floor": w.reading_std_floor if w.readings == "standard" else None,
+            "val_fraction": d.val_fraction if blocks else None,
+            "val_placement": d.val_placement if blocks else None,
             "malformed": d.malformed,
             "companions": companions,
         }
@@ -195,6 +211,10 @@ class WaterTreatment(Modality):
         if not mask.any():
             return np.zeros(0, dtype=np.int64)
         return np.arange(1, len(records.graph.nodes) + 1, dtype=np.int64)
+
+    def decision_scores(self, graphs: GraphSet, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
+        decided_hour = graphs.frame_stop.numpy() - 1
+        return trailing_mean(graphs.source, decided_hour, scores, d.watertreatment.score_hours)
 
     def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
         """BATADAL's S, S_TTD, S_CM, attacks detected and delays over the decided hours, beside

@@ -102,3 +102,25 @@ def batadal_score(
         "attacks_detected": sum(a["detected"] for a in per_attack),
         "per_attack": per_attack,
     }
+
+
+def trailing_mean(source: list[str], hour: np.ndarray, scores: np.ndarray, hours: int) -> np.ndarray:
+    """Each score replaced by the mean score of its log's decided hours in (hour - hours, hour].
+
+    Hours are row positions in their log; hours missing from `hour` (unlabelled ones, which have
+    no window) are simply absent from the mean. Order of the inputs is kept."""
+    scores = np.asarray(scores, dtype=np.float64)
+    hour = np.asarray(hour, dtype=np.int64)
+    if hours <= 1 or len(scores) == 0:
+        return scores
+    out = np.empty_like(scores)
+    names = np.asarray(source, dtype=object)
+    for name in dict.fromkeys(source):
+        where = np.flatnonzero(names == name)
+        order = where[np.argsort(hour[where], kind="stable")]
+        at, value = hour[order], scores[order]
+        total = np.concatenate([[0.0], np.cumsum(value)])
+        first = np.searchsorted(at, at - hours, side="right")  # first hour inside the span
+        last = np.arange(1, len(at) + 1)
+        out[order] = (total[last] - total[first]) / (last - first)
+    return out

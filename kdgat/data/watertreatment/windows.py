@@ -57,11 +57,21 @@ def window_stats(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def build_raw(
-    log: ProcessLog, graph: ProcessGraph, block_start: int, block_stop: int, window: int
+    log: ProcessLog,
+    graph: ProcessGraph,
+    block_start: int,
+    block_stop: int,
+    window: int,
+    stats: tuple[str, ...] = STATS,
 ) -> dict[str, np.ndarray]:
-    """Graphs of every window inside rows [block_start, block_stop) whose decided hour is labelled."""
+    """Graphs of every window inside rows [block_start, block_stop) whose decided hour is labelled.
+
+    stats: the statistics that are node features; the others are 0 (the layout stays fixed)."""
     if window < 1:
         raise ValueError(f"window must be at least 1 hour, got {window}")
+    unknown = sorted(set(stats) - set(STATS))
+    if unknown:
+        raise ValueError(f"unknown window statistics {unknown}; known: {', '.join(STATS)}")
     if not 0 <= block_start <= block_stop <= len(log):
         raise ValueError(f"block [{block_start}, {block_stop}) is not inside the log's {len(log)} rows")
     n_nodes, n_edges = graph.num_nodes, graph.num_edges
@@ -72,14 +82,15 @@ def build_raw(
     count = len(starts)
 
     values = log.values[block_start:block_stop]
-    stats = (
+    chosen = np.isin(np.array(STATS), np.array(stats, dtype=object))
+    table = (
         window_stats(values, window) if len(values) >= window else np.zeros((0, values.shape[1], len(STATS)))
     )
-    stats = stats[starts - block_start]  # (G, C, S), windows of labelled decided hours only
+    table = np.where(chosen, table[starts - block_start], 0.0)  # (G, C, S), decided labelled hours
     slot_column = np.full((n_nodes, len(SLOTS)), -1, dtype=np.int64)
     for i, cols in enumerate(graph.readings):
         slot_column[i, : len(cols)] = cols[: len(SLOTS)]
-    features = stats[:, np.maximum(slot_column, 0), :]  # (G, N, slots, S)
+    features = table[:, np.maximum(slot_column, 0), :]  # (G, N, slots, S)
     features = np.where((slot_column >= 0)[None, :, :, None], features, 0.0)
     kind = np.zeros((n_nodes, len(NODE_KINDS)))
     kind[np.arange(n_nodes), graph.kind] = 1.0
