@@ -68,7 +68,7 @@ def internet_config(
         cfg,
         dataset_config=dataclasses.replace(cfg.dataset_config, data_root=data / FOLDERS[dataset]),
         training_config=dataclasses.replace(
-            cfg.training_config, epochs=args.epochs, torch_threads=args.num_workers
+            cfg.training_config, epochs=args.epochs, torch_threads=args.torch_threads
         ),
     )
 
@@ -179,14 +179,14 @@ def throughput(args) -> list[str]:
 def main() -> int:
     parser = benchmark_parser(__doc__, "student")
     parser.set_defaults(datasets=",".join(FOLDERS), epochs=5)
-    parser.add_argument("--num-workers", type=int, default=1, help="torch threads per run (training_config)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--repeats", type=int, default=3, help="preprocessing repeats (best is printed)")
     args = parser.parse_args()
     runs_root = args.runs_root or Path(tempfile.mkdtemp(prefix="kdgat-internet-"))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"data {args.data.resolve()}; {cores} cores, load average {os.getloadavg()[0]:.2f}; "
-        f"size {args.size}, {args.epochs} epochs, {args.num_workers} torch thread(s);\n"
+        f"size {args.size}, {args.epochs} epochs, {args.torch_threads} torch thread(s);\n"
         f"runs under {runs_root}\n"
     )
     table = detection(args, runs_root)
