@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -122,6 +122,17 @@ def _describe(err: Exception) -> str:
     return f"unreadable ({type(err).__name__}: {err})"
 
 
+def _json_object(path: str, read: Callable[[str], Any] = _read_json) -> tuple[dict | None, str | None]:
+    """A JSON file's top-level object, or None and what is wrong with the file."""
+    try:
+        value = read(path)
+        if not isinstance(value, dict):
+            raise ValueError("top level is not a JSON object")
+    except (OSError, ValueError) as err:
+        return None, _describe(err)
+    return value, None
+
+
 def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """One run directory as a flat row. Never raises for a broken run: ``problem`` says why.
 
@@ -159,12 +170,9 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
 
     # status.json: the run's state.
     if "status.json" in files:
-        try:
-            status = _read_json(run_dir + os.sep + "status.json")
-            if not isinstance(status, dict):
-                raise ValueError("top level is not a JSON object")
-        except (OSError, ValueError) as err:
-            problems.append(f"status.json {_describe(err)}")
+        status, wrong = _json_object(run_dir + os.sep + "status.json")
+        if status is None:
+            problems.append(f"status.json {wrong}")
         else:
             row["state"] = status.get("state")
             _flatten("", {k: v for k, v in status.items() if k != "state"}, row)
@@ -208,12 +216,9 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
 
     # metrics.json: final results.
     if "metrics.json" in files:
-        try:
-            metrics = read_metrics(run_dir + os.sep + "metrics.json")
-            if not isinstance(metrics, dict):
-                raise ValueError("top level is not a JSON object")
-        except (OSError, ValueError) as err:
-            problems.append(f"metrics.json {_describe(err)}")
+        metrics, wrong = _json_object(run_dir + os.sep + "metrics.json", read_metrics)
+        if metrics is None:
+            problems.append(f"metrics.json {wrong}")
         else:
             data = metrics.get("data")
             _flatten("", metrics, row, skip=(*SKIPPED_METRICS_KEYS, "data"))
@@ -230,12 +235,9 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     for name in sorted(files):
         if (eval_match := EVAL_PATTERN.match(name)) is None:
             continue
-        try:
-            result = _read_json(run_dir + os.sep + name)
-            if not isinstance(result, dict):
-                raise ValueError("top level is not a JSON object")
-        except (OSError, ValueError) as err:
-            warnings.append(f"{name} {_describe(err)}; that transfer result is left out")
+        result, wrong = _json_object(run_dir + os.sep + name)
+        if result is None:
+            warnings.append(f"{name} {wrong}; that transfer result is left out")
         else:
             _flatten(f"eval.{eval_match.group(1)}.", result, row)
 
