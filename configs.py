@@ -904,7 +904,7 @@ _LEGACY_RENAMES = {
 }
 
 
-def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """A config mapping in today's layout. Before 2026-12: the CAN knobs sat flat in dataset_config
     (now dataset_config.automotive), the learning knobs flat with prefixes in learning_config
     (kd_alpha -> learning_config.kd.alpha, dqn_*, vgae_*, curriculum_*; fixed_alpha -> dqn), and
@@ -940,7 +940,7 @@ def from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     config.yaml are migrated first, so old run directories keep loading)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of config fields, got {type(data).__name__}.")
-    return _from_dict(ExperimentConfig, _migrate(data), source)
+    return _from_dict(ExperimentConfig, migrate(data), source)
 
 
 def load_yaml(path: Path) -> ExperimentConfig:

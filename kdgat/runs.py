@@ -166,6 +166,12 @@ def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def config_knobs(config: dict[str, Any]) -> dict[str, Any]:
+    """A config.yaml mapping as flat knobs under today's names (older layouts migrated first, so
+    a run from before a rename shares its columns with the runs after it)."""
+    return flat_config(configs.migrate(config))
+
+
 def config_json_text(config_yaml: bytes, config: dict[str, Any]) -> str:
     """config.json for a config.yaml: its knobs flattened, and the digest of the bytes they came from.
 
@@ -173,7 +179,7 @@ def config_json_text(config_yaml: bytes, config: dict[str, Any]) -> str:
     (config.yaml is the source of truth; config.json only spares readers a YAML parser).
     Keys keep config.yaml's order, so a table's columns are the same whichever file was read.
     """
-    return json.dumps({"config_digest": config_digest(config_yaml), "config": flat_config(config)}, indent=2)
+    return json.dumps({"config_digest": config_digest(config_yaml), "config": config_knobs(config)}, indent=2)
 
 
 def write_config_json(run_dir: Path) -> None:

@@ -67,3 +67,27 @@ def test_old_config_reruns_and_an_old_run_dir_resumes_to_identical_weights(tmp_p
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"] == json.loads((straight_dir / "metrics.json").read_text())["test"]
+
+
+def test_an_old_run_dir_shares_todays_columns_in_results(tmp_path: Path) -> None:
+    from kdgat import results
+    from kdgat.runs import write_config_json
+
+    run_dir = tmp_path / RUN_PARENT / "run_000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_bytes(OLD.read_bytes())
+    renamed = {
+        "learning_config.kd_alpha": "learning_config.kd.alpha",
+        "learning_config.fixed_alpha": "learning_config.dqn.fixed_alpha",
+        "training_config.num_workers": "training_config.torch_threads",
+        "dataset_config.window": "dataset_config.automotive.window",
+    }
+    for source in ("config.yaml", "config.json"):  # PyYAML fallback, then the flat file
+        if source == "config.json":
+            write_config_json(run_dir)
+            assert "kd_alpha" not in (run_dir / "config.json").read_text()
+        row = results.load_runs(tmp_path).iloc[0]
+        for old, new in renamed.items():
+            assert old not in row.index and new in row.index, (source, old)
+        assert row["learning_config.kd.alpha"] == 0.5 and row["training_config.torch_threads"] == 1
+        assert row["dataset_config.automotive.window"] == 100

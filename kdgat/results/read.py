@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from configs import LEVEL_CHOICES, LEVELS
-from kdgat.runs import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, flat_config
+from kdgat.runs import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs
 
 EVAL_PATTERN = re.compile(r"^eval_(.+)\.json$")
 STATE_HINTS = {
@@ -109,7 +109,7 @@ def read_knobs(run_dir: str, config_yaml: bytes, digest: str, has_json: bool) ->
     config = yaml.load(config_yaml, Loader=YAML_LOADER)
     if not isinstance(config, dict):
         raise ValueError("top level is not a mapping")
-    return flat_config(config)
+    return config_knobs(config)
 
 
 def _describe(err: Exception) -> str:
@@ -207,7 +207,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
                 kind = type(value)
                 if kind is list:
                     row[column] = _list_cell(value)
-                elif kind is dict:  # a hand-edited config.json; flat_config never writes one
+                elif kind is dict:  # a hand-edited config.json; config_knobs never writes one
                     _flatten(column + ".", value, row)
                 else:
                     row[column] = value
