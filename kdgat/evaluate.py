@@ -30,7 +30,7 @@ from kdgat.fusion import StateScaler, augment_with_vgae, fused_probability, fusi
 from kdgat.io import atomic_write_json
 from kdgat.models import build_from_dims, build_q_network
 from kdgat.runs import read_status
-from kdgat.stages import report
+from kdgat.stages import decision_scores, report
 from kdgat.training.graph_trainer import predict, predict_edges
 from kdgat.training.tasks import ClassifierTask, VGAETask
 from kdgat.upstream import load_upstream, resolve_recorded
@@ -143,7 +143,7 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
                 "note": f"no window: {modality_of(cfg).window_description(cfg.dataset_config)}",
             }
             continue
-        s = modality_of(cfg).decision_scores(graphs, score(graphs), cfg.dataset_config)
+        s = decision_scores(cfg, graphs, score(graphs))
         per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type)
         ys.append(graphs.y.numpy())
         scores.append(s)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from configs import DatasetConfig
+from configs import DatasetConfig, WaterTreatmentConfig
 from kdgat.data.cache import file_digest
 from kdgat.data.graphset import GraphSet
 from kdgat.data.modality import Layout, Modality
@@ -88,6 +88,12 @@ def network_file(folder: Path) -> Path:
     return found[0]
 
 
+def _learns_from_training(w: WaterTreatmentConfig) -> bool:
+    """Whether every file's graphs depend on the benign training hours (correlation edges or
+    'standard' readings are learned from them)."""
+    return w.edges in ("correlation", "both") or w.readings == "standard"
+
+
 def _twin(path: Path) -> Path | None:
     """The attack_ids twin that names the attacks of the labelled test file."""
     if path.name.startswith(TEST):
@@ -115,7 +121,8 @@ class WaterTreatment(Modality):
         return [*jobs, (test, "batadal", "whole")], {TEST: [2]}
 
     def _training_hours(self, folder: Path, d: DatasetConfig) -> np.ndarray:
-        """Readings of the benign training hours (correlation edges are learned from them only)."""
+        """Readings of the benign training hours: correlation edges and 'standard' readings are
+        learned from them only."""
         parts = [read_batadal(_required(folder, TRAIN), d.malformed)]
         if d.watertreatment.split == "dataset04_blocks":
             log = read_batadal(_required(folder, VAL), d.malformed)
@@ -127,31 +134,29 @@ class WaterTreatment(Modality):
             parts.append(dataclasses.replace(log, values=log.values[keep], label=log.label[keep]))
         return np.concatenate([p.values[p.label == 0] for p in parts])
 
-    def reading_scale(self, folder: Path, d: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
-        """Per-column mean and std (floored) of the benign training hours ('standard' readings)."""
-        hours = self._training_hours(folder, d)
-        return hours.mean(axis=0), np.maximum(hours.std(axis=0), d.watertreatment.reading_std_floor)
-
-    def graph(self, folder: Path, columns: tuple[str, ...], d: DatasetConfig) -> ProcessGraph:
+    def graph(
+        self, folder: Path, columns: tuple[str, ...], d: DatasetConfig, hours: np.ndarray | None
+    ) -> ProcessGraph:
+        """The plant graph; hours: the benign training readings (needed for correlation edges)."""
         w = d.watertreatment
         graphs = []
         if w.edges in ("network", "both"):
             inp = network_file(folder)
             graphs.append(network_graph(read_network(inp), columns, inp))
         if w.edges in ("correlation", "both"):
-            graphs.append(
-                correlation_graph(self._training_hours(folder, d), columns, w.correlation_threshold)
-            )
+            graphs.append(correlation_graph(hours, columns, w.correlation_threshold))
         return merge_graphs(*graphs)
 
     def read(self, path: Path, fmt: str, d: DatasetConfig) -> PlantHours:
         if fmt != "batadal":
             raise DataError(f"unknown process-log format {fmt!r}; known: batadal.")
+        w, folder = d.watertreatment, Path(path).parent
         log = read_batadal(Path(path), d.malformed, attack_ids=_twin(Path(path)))
-        graph = self.graph(Path(path).parent, log.columns, d)
-        if d.watertreatment.readings == "standard":
-            mean, std = self.reading_scale(Path(path).parent, d)
-            log = dataclasses.replace(log, values=(log.values - mean) / std)
+        hours = self._training_hours(folder, d) if _learns_from_training(w) else None  # once, for both
+        graph = self.graph(folder, log.columns, d, hours)
+        if w.readings == "standard":
+            std = np.maximum(hours.std(axis=0), w.reading_std_floor)
+            log = dataclasses.replace(log, values=(log.values - hours.mean(axis=0)) / std)
         return PlantHours(log, graph)
 
     def build(self, records: PlantHours, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
@@ -166,7 +171,7 @@ class WaterTreatment(Modality):
             companions["attack_ids"] = file_digest(twin)
         if w.edges in ("network", "both"):
             companions["network"] = file_digest(network_file(folder))
-        learned = w.edges in ("correlation", "both") or w.readings == "standard"
+        learned = _learns_from_training(w)
         if learned:  # learned from the benign training hours of these files
             companions["training"] = [file_digest(_required(folder, s)) for s in (TRAIN, VAL)]
         # Under dataset04_blocks the training hours include dataset04's training block, which
