@@ -334,6 +334,11 @@ class VGAELossConfig:
     """Weight of neighbourhood reconstruction (multi-hot BCE over the vocabulary)."""
     kl_weight: Annotated[float, AT_LEAST_0] = 0.01
     """KL weight (beta) of the loss (not part of the anomaly score)."""
+    score_pooling: Literal["mean_max", "mean"] = "mean_max"
+    """How a graph's anomaly score pools its nodes' errors: 'mean_max' = mean + max, so one odd
+    node in an otherwise normal window still counts (a CAN ID out of place); 'mean' = the mean,
+    for graphs whose attacks shift many nodes a little and whose benign windows always hold
+    some noisy node (a plant: the max then mostly adds noise)."""
 
 
 @dataclasses.dataclass

@@ -3,7 +3,8 @@
 GAT encoder -> per-node mu / logvar (clamped: fp16 overflows exp(logvar) otherwise) -> z, then
 three decoders: node features (MSE), the node's CAN ID (cross-entropy) and its neighbourhood as
 a multi-hot vector over the ID vocabulary (BCE). A graph's anomaly score pools the per-node
-reconstruction errors (mean + max, so one odd node in a normal window still counts).
+reconstruction errors (mean + max, so one odd node in a normal window still counts; or the
+mean alone, learning_config.vgae.score_pooling).
 """
 
 import dataclasses
@@ -107,10 +108,12 @@ class VGAE(nn.Module):
         )
 
 
-def graph_scores(node_score: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-    """Per-graph anomaly score from per-node errors: mean + max over the graph's nodes."""
+def graph_scores(node_score: torch.Tensor, batch: torch.Tensor, pooling: str = "mean_max") -> torch.Tensor:
+    """Per-graph anomaly score from per-node errors: their mean, plus their max under 'mean_max'."""
     num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-    return (
-        global_mean_pool(node_score[:, None], batch, num_graphs)[:, 0]
-        + global_max_pool(node_score[:, None], batch, num_graphs)[:, 0]
-    )
+    score = global_mean_pool(node_score[:, None], batch, num_graphs)[:, 0]
+    if pooling == "mean_max":
+        return score + global_max_pool(node_score[:, None], batch, num_graphs)[:, 0]
+    if pooling != "mean":
+        raise ValueError(f"unknown score pooling {pooling!r}; known: mean_max, mean")
+    return score

@@ -162,7 +162,7 @@ class VGAETask(Task):
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         _, node_score = self._errors(model, batch)
-        return graph_scores(node_score, batch.batch)
+        return graph_scores(node_score, batch.batch, self.cfg.learning_config.vgae.score_pooling)
 
     def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
         return best_f1_threshold(y, scores)
