@@ -144,7 +144,8 @@ class ModelConfig:
     vgae_decoder: Literal["node", "graph"] = "node"
     """VGAE feature decoder input: 'node' = the node's own latent; 'graph' = the window's mean
     latent plus the node's identity embedding, a bottleneck over the whole window (suits fixed
-    graphs such as a plant, where an element's reading is explained by the others')."""
+    graphs such as a plant, where an element's reading is explained by the others': README's
+    BATADAL recipe)."""
     edge_readout: bool = True
     """GAT on graphs whose edges carry labels (internet: flows aggregated per host pair): also
     classify every edge (MLP over both end nodes' embeddings and the edge features), so flows
