@@ -58,8 +58,9 @@ def experiment(
     )
 
 
-def benchmark_parser(description: str, size: str) -> argparse.ArgumentParser:
-    """Options every accuracy-style benchmark takes (data, runs root, epochs, size, datasets)."""
+def benchmark_parser(description: str, size: str | None, datasets: bool = True) -> argparse.ArgumentParser:
+    """Options every accuracy-style benchmark takes (data, runs root, epochs, size, and datasets
+    unless the benchmark has one dataset)."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -67,7 +68,8 @@ def benchmark_parser(description: str, size: str) -> argparse.ArgumentParser:
     parser.add_argument("--runs-root", type=Path, default=None)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--size", default=size)
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    if datasets:
+        parser.add_argument("--datasets", default=",".join(DATASETS))
     return parser
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.accuracy import benchmark_parser  # noqa: E402
 from kdgat.experiment import run_experiment  # noqa: E402
 from train import parse_config  # noqa: E402
 
@@ -84,19 +85,11 @@ def line(label: str, test: dict, batadal: dict, seconds: float | None) -> str:
 
 
 def main() -> int:
-    argv = sys.argv[1:]
-    train_flags = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--runs-root", type=Path, default=None)
-    parser.add_argument("--epochs", type=int, default=None, help="override every row's epochs")
-    parser.add_argument("--size", default=None, help="override every row's --model-size")
+    parser = benchmark_parser(__doc__, None, datasets=False)
+    parser.set_defaults(epochs=None)
     parser.add_argument("--runs", default=",".join(RUNS), help=f"rows to run, of {', '.join(RUNS)}")
-    args = parser.parse_args(argv)
-    args.train_flags = train_flags
+    parser.add_argument("train_flags", nargs="*", help="after --: train.py flags for every run")
+    args = parser.parse_args()
     unknown = sorted(set(args.runs.split(",")) - set(RUNS))
     if unknown:
         parser.error(f"unknown rows {unknown}; known: {', '.join(RUNS)}")
@@ -124,10 +117,8 @@ def main() -> int:
             f"attack{a['attack_id']}: {'-' if a['delay_hours'] is None else a['delay_hours']}"
             for a in test["batadal"]["per_attack"]
         )
-        auroc = test.get("auroc")
-        delays.append(
-            f"{label}: AUROC {auroc if auroc is None else round(auroc, 4)}; detection delay (hours) {per}"
-        )
+        auroc = "-" if test.get("auroc") is None else f"{test['auroc']:.4f}"
+        delays.append(f"{label}: AUROC {auroc}; detection delay (hours) {per}")
     print(f"\nruns under {runs_root}; BATADAL test set:\n")
     print("\n".join(lines))
     print("\n" + "\n".join(delays))

@@ -218,11 +218,11 @@ def _trim_blank_lines(text: bytes, fields: Fields) -> None:
     counts = fields.nfields[lines]
     index = np.repeat(fields.foff[lines] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
     start, end = fields.fstart[index], fields.fend[index]
-    _trim(buf, start, end)
+    trim_blanks(buf, start, end)
     fields.fstart[index], fields.fend[index] = start, end
 
 
-def _trim(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+def trim_blanks(buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
     """Strip blanks at both ends of every field, in place (loops over blank count, not rows)."""
     if len(start) == 0:
         return

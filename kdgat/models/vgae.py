@@ -110,10 +110,10 @@ class VGAE(nn.Module):
 
 def graph_scores(node_score: torch.Tensor, batch: torch.Tensor, pooling: str = "mean_max") -> torch.Tensor:
     """Per-graph anomaly score from per-node errors: their mean, plus their max under 'mean_max'."""
+    if pooling not in ("mean", "mean_max"):
+        raise ValueError(f"unknown score pooling {pooling!r}; known: mean_max, mean")
     num_graphs = int(batch.max()) + 1 if batch.numel() else 0
     score = global_mean_pool(node_score[:, None], batch, num_graphs)[:, 0]
     if pooling == "mean_max":
-        return score + global_max_pool(node_score[:, None], batch, num_graphs)[:, 0]
-    if pooling != "mean":
-        raise ValueError(f"unknown score pooling {pooling!r}; known: mean_max, mean")
+        score = score + global_max_pool(node_score[:, None], batch, num_graphs)[:, 0]
     return score

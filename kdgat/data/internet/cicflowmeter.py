@@ -17,13 +17,13 @@ import numpy as np
 
 from kdgat.data.internet.flows import BENIGN, OTHER_PROTOCOL, Flows, host_flags, sort_by_time
 from kdgat.data.row_checks import RowChecks, resolve_bad_rows
-from kdgat.data.scan import _trim as trim_blanks
 from kdgat.data.scan import (
     distinct_fields,
     gather,
     parse_uint,
     read_bytes,
     split_delimited,
+    trim_blanks,
 )
 from kdgat.errors import DataError
 
