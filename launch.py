@@ -194,7 +194,7 @@ def build_plan(args: LaunchArgs):
 
 
 def print_runs(the_plan) -> None:
-    from kdgat.stage_graph import needed
+    from kdgat.runs.prerequisites import needed
 
     units = the_plan.units
     n = sum(len(u.cfgs) for u in units)

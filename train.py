@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(configs.to_yaml(cfg), end="")
             return 0
         from kdgat.experiment import run_experiment
-        from kdgat.runs import experiment_dir, latest_unfinished
+        from kdgat.runs.store import experiment_dir, latest_unfinished
         from kdgat.training.skeleton import Preempted
 
         run_dir = None

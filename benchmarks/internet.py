@@ -28,8 +28,8 @@ from accuracy import benchmark_parser  # importing accuracy puts the repository 
 from preprocess import _cpu_seconds
 
 import configs
-from kdgat.data.automotive import AUTOMOTIVE
-from kdgat.data.internet import INTERNET
+from kdgat.data.automotive.modality import AUTOMOTIVE
+from kdgat.data.internet.modality import INTERNET
 from kdgat.data.modality import Modality
 from kdgat.data.prepare import prepare_files
 from kdgat.data.registry import capture_files, resolve_layout
@@ -109,7 +109,7 @@ def detection(args, runs_root: Path) -> list[str]:
     if missing:
         lines.append(
             f"\nno flow-level figures for {', '.join(missing)}: metrics.json has no test.flows (a test "
-            f"set without windows makes kdgat/stages.py window_flows drop them for window-scored models)"
+            f"set without windows makes kdgat/evaluation/report.py window_flows drop them for window-scored models)"
         )
     return lines
 

@@ -26,10 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import configs  # noqa: E402
-from kdgat.data.automotive import AUTOMOTIVE  # noqa: E402
 from kdgat.data.automotive.graphs import payload_entropy  # noqa: E402
+from kdgat.data.automotive.modality import AUTOMOTIVE  # noqa: E402
 from kdgat.data.dataset import load_splits  # noqa: E402
-from kdgat.data.internet import INTERNET  # noqa: E402
+from kdgat.data.internet.modality import INTERNET  # noqa: E402
 from kdgat.data.prepare import prepare_file, prepare_files  # noqa: E402
 
 CAN_SETS = {

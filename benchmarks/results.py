@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import configs
 from kdgat import results
-from kdgat.runs import CONFIG_JSON, config_json_text
+from kdgat.runs.store import CONFIG_JSON, config_json_text
 
 ATTACKS = ("dos", "fuzzing", "spoofing", "replay")
 DATASETS = ("hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "synthetic")

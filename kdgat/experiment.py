@@ -14,17 +14,17 @@ import configs
 from configs import ExperimentConfig
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
-from kdgat.hparams import write_hparams
 from kdgat.io import atomic_write_json
-from kdgat.runs import CONFIG_JSON, Run, git_commit, now, update_status, write_config_json
+from kdgat.results.hparams import write_hparams
+from kdgat.runs.store import CONFIG_JSON, Run, git_commit, now, update_status, write_config_json
+from kdgat.runs.upstream import bind, lineage
 from kdgat.stages import stage_for
 from kdgat.training.skeleton import Preempted
-from kdgat.upstream import bind, lineage
 
 
 def check_prerequisites(cfg: ExperimentConfig) -> ExperimentConfig:
     """Refuse before anything runs when a run this one builds on is missing (the table in
-    kdgat.stage_graph); returns cfg bound to the exact run directories it builds on."""
+    kdgat.runs.prerequisites); returns cfg bound to the exact run directories it builds on."""
     return bind(cfg)
 
 

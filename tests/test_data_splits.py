@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import configs
-from kdgat.data.automotive import AUTOMOTIVE
 from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_graphs
+from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.automotive.readers import read_frames
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.data.graphset import GraphSet, gather_graphs

@@ -17,8 +17,8 @@ import configs
 from configs import ConfigError, DistillationConfig, DQNConfig, LearningConfig
 from kdgat.errors import PrerequisiteError
 from kdgat.experiment import run_experiment
+from kdgat.runs.upstream import bind
 from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
-from kdgat.upstream import bind
 from tests.conftest import REPO, run_train
 from tests.test_stages import base_config
 

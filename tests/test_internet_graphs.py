@@ -18,13 +18,13 @@ import configs
 from configs import DatasetConfig, InternetConfig
 from kdgat.data.dataset import load_splits
 from kdgat.data.graphset import UNKNOWN_ID, empty_graph_set
-from kdgat.data.internet import INTERNET
 from kdgat.data.internet.flows import Flows, host_flags
 from kdgat.data.internet.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
+from kdgat.data.internet.modality import INTERNET
 from kdgat.data.internet.synthetic import generate_capture
 from kdgat.data.internet.zeek import read_zeek
 from kdgat.data.prepare import prepare_file
-from kdgat.flow_metrics import flow_metrics, flow_report, weighted_auroc, window_scores_on_edges
+from kdgat.evaluation.flow_metrics import flow_metrics, flow_report, weighted_auroc, window_scores_on_edges
 from tests.conftest import shared_data
 from tests.test_data_splits import assert_no_shared_frames
 

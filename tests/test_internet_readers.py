@@ -16,8 +16,8 @@ import pytest
 import configs
 from configs import DatasetConfig, InternetConfig
 from kdgat.data.dataset import load_splits
-from kdgat.data.internet import INTERNET
 from kdgat.data.internet.flows import Flows, host_flags
+from kdgat.data.internet.modality import INTERNET
 from kdgat.data.prepare import cache_target, prepare_file
 from kdgat.errors import DataError
 from tests.conftest import run_train, shared_data

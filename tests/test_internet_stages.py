@@ -1,6 +1,6 @@
 """Every KD-GAT stage runs on network flows, end to end: `python train.py --modality internet` on
 the synthetic default, every other model and mode chained on it in process, then a GAT classifier
-and a VGAE on each real folder, scored again by `kdgat.evaluate`. metrics.json carries window-
+and a VGAE on each real folder, scored again by `kdgat.evaluation.evaluate`. metrics.json carries window-
 and flow-level figures beside the flag-everything floor; predictions.csv reproduces them."""
 
 import csv
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from configs import DatasetConfig, ExperimentConfig, InternetConfig, TrainingConfig
-from kdgat.evaluate import main as evaluate_main
+from kdgat.evaluation.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from tests.conftest import run_train, shared_data
 
 FLOWS = 2000  # synthetic flows per capture: ~60 windows of 10 flows in each capture's test block
 EPOCHS = 2
-PREDICTION_COLUMNS = [  # kdgat/predictions.py's documented columns, in order
+PREDICTION_COLUMNS = [  # kdgat/evaluation/predictions.py's documented columns, in order
     *("split", "source", "window", "frame_start", "frame_stop", "time_start", "time_stop"),
     *("label", "attack_type", "score", "decision"),
 ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import configs
 from kdgat import results
-from kdgat.runs import Run, portable, update_status
+from kdgat.runs.store import Run, portable, update_status
 
 DQN = dict(learning_type="fusion", model_architecture="DQN")
 GAT_TEACHER = dict(model_size="teacher")

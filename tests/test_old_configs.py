@@ -71,7 +71,7 @@ def test_old_config_reruns_and_an_old_run_dir_resumes_to_identical_weights(tmp_p
 
 def test_an_old_run_dir_shares_todays_columns_in_results(tmp_path: Path) -> None:
     from kdgat import results
-    from kdgat.runs import write_config_json
+    from kdgat.runs.store import write_config_json
 
     run_dir = tmp_path / RUN_PARENT / "run_000"
     run_dir.mkdir(parents=True)

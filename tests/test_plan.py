@@ -13,9 +13,9 @@ import configs
 from configs import ConfigError, ExperimentConfig
 from kdgat.launcher import grid, pipeline
 from kdgat.launcher.plan import Group, plan
-from kdgat.runs import Run, update_status
-from kdgat.stage_graph import PREREQUISITES, candidate_levels, fits, needed
-from kdgat.upstream import _changed_flags
+from kdgat.runs.prerequisites import PREREQUISITES, candidate_levels, fits, needed
+from kdgat.runs.store import Run, update_status
+from kdgat.runs.upstream import _changed_flags
 
 STUDENT = {"model_size": "student", "distillation": "standard"}
 

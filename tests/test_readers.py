@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import AutomotiveConfig, DatasetConfig
-from kdgat.data.automotive import AUTOMOTIVE
+from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.automotive.readers import MAX_BACKWARD_S, read_frames
 from kdgat.data.prepare import prepare_file
 from kdgat.errors import DataError
@@ -317,7 +317,7 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 
 def test_word_parsers_agree_with_python_on_edge_cases() -> None:
-    from kdgat.data.scan import parse_decimal, split_delimited
+    from kdgat.data.text.scan import parse_decimal, split_delimited
 
     stamps = [
         "0", "7", "0.0", "9e-06", "1.", ".5", ".", "", "1.2.3", "-1.5", "12a", "00012.50",
@@ -339,7 +339,7 @@ def test_word_parsers_agree_with_python_on_edge_cases() -> None:
 
 
 def test_blank_trimming_only_touches_lines_with_blanks() -> None:
-    from kdgat.data.scan import split_delimited
+    from kdgat.data.text.scan import split_delimited
 
     fields = split_delimited(b"a,b,c\n d ,e\t,f\r\n g,h ,i \n")
     cells = [[fields.field_text(i, j) for j in range(3)] for i in range(3)]
@@ -349,7 +349,7 @@ def test_blank_trimming_only_touches_lines_with_blanks() -> None:
 
 def test_word_entropy_equals_the_straightforward_one() -> None:
     from kdgat.data.automotive.graphs import payload_entropy
-    from kdgat.data.words import byte_entropy
+    from kdgat.data.text.words import byte_entropy
 
     rng = np.random.default_rng(0)
     for values in (2, 4, 256):  # few values: many equal bytes; 256: mostly distinct
@@ -360,7 +360,7 @@ def test_word_entropy_equals_the_straightforward_one() -> None:
 
 
 def test_word_parsers_agree_with_per_character_parsers_on_random_fields() -> None:
-    from kdgat.data import scan
+    from kdgat.data.text import scan
 
     rng = np.random.default_rng(1)
     alphabet = np.frombuffer(b"0123456789abcdefABCDEFgG.-e+\x00\xff\x80\xb0\xc6\x1a\x10/:@`", dtype=np.uint8)

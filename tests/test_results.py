@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 import configs
-from kdgat import hparams, results
-from kdgat.results import read
+from kdgat import results
+from kdgat.results import hparams, read
 from kdgat.results.columns import is_knob
-from kdgat.runs import write_config_json
+from kdgat.runs.store import write_config_json
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_LEVELS = dict(
@@ -257,11 +257,12 @@ def test_training_runs_without_pandas() -> None:
     # With pandas made unimportable: torch_geometric imports it only if it can (so a plain
     # `import kdgat.experiment` still finds it in sys.modules), kdgat's training path never needs it.
     code = (
-        "import sys; sys.modules['pandas'] = None\nimport kdgat.experiment, kdgat.hparams\nprint('imported')"
+        "import sys; sys.modules['pandas'] = None\n"
+        "import kdgat.experiment, kdgat.results.hparams\nprint('imported')"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stderr[-2000:]
-    code = "import sys, kdgat.hparams, kdgat.results.read; print('pandas' in sys.modules)"
+    code = "import sys, kdgat.results.hparams, kdgat.results.read; print('pandas' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
 

@@ -14,7 +14,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from kdgat.runs import claim_run_dir
+from kdgat.runs.store import claim_run_dir
 from tests.conftest import FAST, REPO, run_train, shared_data
 
 RUN_PARENT = "automotive/synthetic/classifier/GAT/tiny/no/all_samples"

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import configs
 from configs import AutomotiveConfig, DatasetConfig, ExperimentConfig, TrainingConfig
 from kdgat.errors import PrerequisiteError, TrainingDiverged
-from kdgat.evaluate import main as evaluate_main
+from kdgat.evaluation.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from kdgat.models import nominal_parameter_count
 from kdgat.models.dqn import STATE_FEATURES
@@ -201,7 +201,7 @@ def test_evaluate_on_a_folder_and_on_a_single_file(stage_runs: dict, capsys: pyt
 
 def test_dqn_learns_on_held_out_validation_halves(tmp_path: Path) -> None:
     from kdgat.data.dataset import load_splits
-    from kdgat.stages import DQN_BLOCK, dqn_graphs
+    from kdgat.stages.dqn_stage import DQN_BLOCK, dqn_graphs
 
     cfg = configs.resolve(base_config(tmp_path, learning_type="fusion", model_architecture="DQN"))
     splits = load_splits(cfg)
@@ -232,7 +232,7 @@ def test_killed_dqn_resumes_to_identical_weights_and_honours_the_training_flags(
     """The DQN agent runs on the shared skeleton: a real SIGTERM mid-epoch saves last.pt (replay
     buffer, target network, RNGs) and the resumed run ends with the straight run's weights and
     metrics. --training.optimizer / scheduler / amp reach the agent."""
-    from kdgat.dqn_agent import DQNTrainer
+    from kdgat.stages.dqn_agent import DQNTrainer
     from kdgat.training.skeleton import Preempted
 
     stage_root = stage_runs[("classifier", "GAT", "all_samples")].parents[8]

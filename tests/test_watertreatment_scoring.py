@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kdgat.data.watertreatment.scoring import batadal_score, trailing_mean
+from kdgat.evaluation.batadal import batadal_score, trailing_mean
 from tests.conftest import shared_data
 
 # 12 hours: attack 1 = hours 2-5 (4 h), attack 2 = hours 8-9 (2 h)

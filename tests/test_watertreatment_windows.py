@@ -8,8 +8,8 @@ import pytest
 
 from kdgat.data.watertreatment.batadal import ProcessLog, read_batadal
 from kdgat.data.watertreatment.epanet import read_network
+from kdgat.data.watertreatment.graphs import EDGE_FEATURES, KEYS, NODE_FEATURES, STATS, build_raw
 from kdgat.data.watertreatment.process_graph import ProcessGraph, network_graph, process_nodes
-from kdgat.data.watertreatment.windows import EDGE_FEATURES, KEYS, NODE_FEATURES, STATS, build_raw
 from tests.conftest import shared_data
 
 COLUMNS = ("L_T1", "F_PU1", "S_PU1")

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from configs import MODALITY_CONFIGS, DatasetConfig
-from kdgat.data.graphset import GraphSet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,15 +108,6 @@ class Modality(abc.ABC):
         """Files of a dataset whose files have fixed roles: (file, format, block kind) and the test
         groups (name -> job indices); None: the generic train_*/test_* or flat layout."""
         return None
-
-    def decision_scores(self, graphs: GraphSet, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
-        """The scores a detector thresholds, from each window's own model score (the same array by
-        default; a modality may filter them over time, e.g. watertreatment's score_hours)."""
-        return scores
-
-    def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-        """The field's own figures for one test set (e.g. BATADAL's S), beside the common ones."""
-        return {}
 
     def info(self, records: Records) -> dict[str, Any]:
         """What a capture adds to its cache entry's metadata (counts, attack names)."""

@@ -7,8 +7,8 @@ registry is what the code behind them provides, and tests/test_modalities.py hol
 from pathlib import Path
 
 from configs import ExperimentConfig
-from kdgat.data.automotive import AUTOMOTIVE
-from kdgat.data.internet import INTERNET
+from kdgat.data.automotive.modality import AUTOMOTIVE
+from kdgat.data.internet.modality import INTERNET
 from kdgat.data.modality import Layout, Modality
 from kdgat.data.watertreatment import WATERTREATMENT
 from kdgat.errors import DataError

@@ -46,8 +46,8 @@ class TrainJob(submitit.helpers.Checkpointable):
     def claim(self, cfg: configs.ExperimentConfig, env: submitit.JobEnvironment | None) -> Path:
         """The run dir of this job: the one claimed at submission (or before a requeue), the
         recorded one, or a new one (bound to its upstream runs first, as run_experiment would)."""
-        from kdgat.runs import Run
-        from kdgat.upstream import bind
+        from kdgat.runs.store import Run
+        from kdgat.runs.upstream import bind
 
         record = _record_path(env)
         if self.run_dir is None and record is not None and record.is_file():
@@ -59,8 +59,8 @@ class TrainJob(submitit.helpers.Checkpointable):
         return Path(self.run_dir)
 
     def __call__(self) -> str:
-        # kdgat.runs and the loop pull in torch: imported in the job, not when launch.py submits.
-        from kdgat.runs import now, read_status, update_status
+        # kdgat.runs.store and the loop pull in torch: imported in the job, not when launch.py submits.
+        from kdgat.runs.store import now, read_status, update_status
 
         cfg = configs.resolve(configs.from_dict(self.config, source="launcher job"))
         env = _environment()
@@ -113,7 +113,7 @@ class TrainJob(submitit.helpers.Checkpointable):
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """Called by submitit on USR2: re-run this same job (same run dir) after the requeue."""
-        from kdgat.runs import now, read_status, update_status
+        from kdgat.runs.store import now, read_status, update_status
 
         self._requeued = True
         if self.run_dir is not None:

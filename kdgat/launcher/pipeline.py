@@ -40,7 +40,7 @@ def _levels(arch: str, learning: str, size: str, distill: str, mode: str) -> dic
 
 
 # The KD-GAT study. What each stage waits for is not written here: the planner derives it from
-# what its runs build on (kdgat.stage_graph), e.g. gat_student after gat_teacher (its teacher) and
+# what its runs build on (kdgat.runs.prerequisites), e.g. gat_student after gat_teacher (its teacher) and
 # vgae_student (the same-size VGAE that ranks its curriculum), and binds each run to those runs.
 KD_GAT: tuple[Stage, ...] = (
     Stage("vgae_teacher", _levels("VGAE", "unsupervised", "teacher", "no", "normals_only")),

@@ -1,14 +1,14 @@
 """Order a launch into dependent arrays and bind every run to the runs of its own launch.
 
 A launch is a list of groups of configs: a sweep is one group (named by --job-name), a pipeline
-one group per stage. For every run and every prerequisite it needs (kdgat.stage_graph), in order:
+one group per stage. For every run and every prerequisite it needs (kdgat.runs.prerequisites), in order:
 
 1. given (the config names a run directory, e.g. --teacher-run or a rerun's config.yaml): kept,
    checked now;
 2. produced by this launch: bound to that run, the one that agrees with the dependant on data,
-   seed and every grid axis (kdgat.stage_graph.match_key); more than one such run is ambiguous
+   seed and every grid axis (kdgat.runs.prerequisites.match_key); more than one such run is ambiguous
    and refused with the reason;
-3. on disk: bound to the run found (kdgat.upstream.find_on_disk);
+3. on disk: bound to the run found (kdgat.runs.upstream.find_on_disk);
 4. else refused, before anything is submitted, with the command that trains it.
 
 A group whose runs build on each other is split by depth into units `<group>_1`, `<group>_2`, ...;
@@ -24,9 +24,9 @@ from pathlib import Path
 import configs
 from configs import LEVELS, ConfigError, ExperimentConfig
 from kdgat.errors import PrerequisiteError
-from kdgat.runs import Run, update_status
-from kdgat.stage_graph import Prerequisite, candidate_levels, differences, flat, match_key, needed
-from kdgat.upstream import check_given, find_on_disk, missing_message
+from kdgat.runs.prerequisites import Prerequisite, candidate_levels, differences, flat, match_key, needed
+from kdgat.runs.store import Run, update_status
+from kdgat.runs.upstream import check_given, find_on_disk, missing_message
 
 MAX_LISTED = 8  # refusals listed in one message
 

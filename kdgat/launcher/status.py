@@ -7,7 +7,7 @@ from typing import Any
 import configs
 from kdgat.launcher.sacct import slurm_states
 from kdgat.launcher.submit import LAUNCH_LOG
-from kdgat.runs import Run
+from kdgat.runs.store import Run
 
 
 def _state_of(job: str, states: dict[str, str]) -> str:

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-# The columns of the fusion state the Q-network reads (built by kdgat.fusion.fusion_inputs). Here,
+# The columns of the fusion state the Q-network reads (built by kdgat.stages.fusion.fusion_inputs). Here,
 # beside the network, so that a parameter count needs no stage module.
 STATE_FEATURES: tuple[str, ...] = (
     "vgae_feature_error",

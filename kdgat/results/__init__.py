@@ -17,7 +17,7 @@ One job per module:
     cli       the command line
 
 The names below are loaded when first used (the render function is kdgat.results.render.render:
-the package attribute `render` is that module), so ``kdgat.results.read`` (which kdgat.hparams uses
+the package attribute `render` is that module), so ``kdgat.results.read`` (which kdgat.results.hparams uses
 inside every training run) is imported without pandas.
 """
 

@@ -148,7 +148,7 @@ def transfer_matrix(df: pd.DataFrame, metric: str = "f1") -> pd.DataFrame:
         raise ResultsError(
             f"--transfer: no eval_<dataset>.json results with a {metric!r} value among the selected "
             f"runs. Cross-dataset results are written next to a run as eval_<dataset>.json "
-            f"(kdgat.evaluate); until then there is nothing to put in the matrix."
+            f"(kdgat.evaluation.evaluate); until then there is nothing to put in the matrix."
         )
     trained_on = sorted(df["dataset"].dropna().unique())
     columns = sorted(set(evaluated) | set(trained_on))

@@ -24,7 +24,6 @@ import yaml
 
 from configs import LEVELS
 from kdgat.errors import UserError
-from kdgat.hparams import write_hparams
 from kdgat.results import lineage
 from kdgat.results.analyse import (
     best_runs,
@@ -34,11 +33,12 @@ from kdgat.results.analyse import (
     transfer_matrix,
 )
 from kdgat.results.columns import DEFAULT_METRICS, SEED, ResultsError, resolve_column, split_list
+from kdgat.results.hparams import write_hparams
 from kdgat.results.query import apply_where
 from kdgat.results.read import read_run, saved_knobs
 from kdgat.results.render import render
 from kdgat.results.table import load_runs, problems, usable
-from kdgat.runs import write_config_json
+from kdgat.runs.store import write_config_json
 
 EPILOG = """\
 columns: run, the levels (modality dataset learning_type model_architecture model_size

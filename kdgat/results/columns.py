@@ -2,7 +2,7 @@
 
 Config columns are named by flattening config.yaml generically (``training_config.lr``,
 ``learning_config.kd.alpha``), so nothing here lists individual knobs beyond the seed and the
-aliases: a renamed or regrouped knob keeps working. pandas is not imported here (kdgat.hparams
+aliases: a renamed or regrouped knob keeps working. pandas is not imported here (kdgat.results.hparams
 uses this module inside training runs).
 """
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from configs import LEVELS
-from kdgat.stage_graph import FIELDS
+from kdgat.runs.prerequisites import FIELDS
 
 Row = dict[str, Any]
 ROW_COLUMNS = ("run", "path", "state", "config_digest", "started_at", "finished_at", "test.f1")

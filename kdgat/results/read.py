@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from configs import LEVEL_CHOICES, LEVELS
-from kdgat.runs import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs
+from kdgat.runs.store import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs
 
 EVAL_PATTERN = re.compile(r"^eval_(.+)\.json$")
 STATE_HINTS = {

@@ -7,5 +7,5 @@ graph_trainer  the graph models' epoch (VGAE, GAT, fusion GAT, students) and the
 tasks          what a graph model learns and how it is scored
 kd_losses      the distillation losses (pure functions)
 
-The DQN agent's epoch is kdgat.dqn_agent; it runs on the same skeleton.
+The DQN agent's epoch is kdgat.stages.dqn_agent; it runs on the same skeleton.
 """

@@ -14,7 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphSet, gather_graphs
-from kdgat.metrics import binary_metrics
+from kdgat.evaluation.metrics import binary_metrics
 from kdgat.training import skeleton
 from kdgat.training.loss_log import LossLog, new_sums
 from kdgat.training.optim import Optimisation, autocast_context

@@ -1,4 +1,4 @@
-"""Distillation losses: pure functions of student and teacher tensors (see kdgat.distill)."""
+"""Distillation losses: pure functions of student and teacher tensors (see kdgat.stages.distillation)."""
 
 import torch
 from torch.nn import functional as F

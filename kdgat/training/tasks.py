@@ -12,7 +12,7 @@ import torch
 
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphBatch, GraphSet
-from kdgat.metrics import best_f1_threshold
+from kdgat.evaluation.metrics import best_f1_threshold
 from kdgat.models.vgae import VGAE, VGAEOutput, graph_scores
 
 

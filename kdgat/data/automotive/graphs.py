@@ -17,7 +17,7 @@ import numpy as np
 
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.graphset import GraphSet, assemble
-from kdgat.data.words import byte_entropy
+from kdgat.data.text.words import byte_entropy
 
 NODE_FEATURES: tuple[str, ...] = (
     "count",

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from kdgat.data.automotive.frames import Frames, attack_type_from_name
-from kdgat.data.row_checks import RowChecks, backward_jumps, resolve_bad_rows
-from kdgat.data.scan import (
+from kdgat.data.text.row_checks import RowChecks, backward_jumps, resolve_bad_rows
+from kdgat.data.text.scan import (
     Fields,
     parse_decimal,
     parse_hex,

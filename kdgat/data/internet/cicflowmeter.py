@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from kdgat.data.internet.flows import BENIGN, OTHER_PROTOCOL, Flows, host_flags, sort_by_time
-from kdgat.data.row_checks import RowChecks, resolve_bad_rows
-from kdgat.data.scan import (
+from kdgat.data.text.row_checks import RowChecks, resolve_bad_rows
+from kdgat.data.text.scan import (
     distinct_fields,
     gather,
     parse_uint,

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kdgat.data.row_checks import RowChecks, resolve_bad_rows
-from kdgat.data.scan import (
+from kdgat.data.text.row_checks import RowChecks, resolve_bad_rows
+from kdgat.data.text.scan import (
     Fields,
     parse_decimal,
     parse_tokens,

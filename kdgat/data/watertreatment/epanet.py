@@ -28,7 +28,7 @@ parsed line by line; the data readers are the vectorised ones.
 import dataclasses
 from pathlib import Path
 
-from kdgat.data.scan import read_bytes
+from kdgat.data.text.scan import read_bytes
 from kdgat.errors import DataError
 
 VALVE_TYPES = ("PRV", "PSV", "PBV", "FCV", "TCV", "GPV")

@@ -8,20 +8,18 @@ import numpy as np
 
 from configs import DatasetConfig, WaterTreatmentConfig
 from kdgat.data.cache import file_digest
-from kdgat.data.graphset import GraphSet
 from kdgat.data.modality import Layout, Modality
 from kdgat.data.splits import block_bounds
 from kdgat.data.watertreatment.batadal import ProcessLog, read_batadal
 from kdgat.data.watertreatment.epanet import read_network
+from kdgat.data.watertreatment.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.data.watertreatment.process_graph import (
     ProcessGraph,
     correlation_graph,
     merge_graphs,
     network_graph,
 )
-from kdgat.data.watertreatment.scoring import batadal_score, trailing_mean
 from kdgat.data.watertreatment.synthetic import synthetic_root
-from kdgat.data.watertreatment.windows import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.errors import DataError
 
 # Bump when the reader, the graph or the windows change what they produce (the cache key holds it).
@@ -216,30 +214,6 @@ class WaterTreatment(Modality):
         if not mask.any():
             return np.zeros(0, dtype=np.int64)
         return np.arange(1, len(records.graph.nodes) + 1, dtype=np.int64)
-
-    def decision_scores(self, graphs: GraphSet, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
-        decided_hour = graphs.frame_stop.numpy() - 1
-        return trailing_mean(graphs.source, decided_hour, scores, d.watertreatment.score_hours)
-
-    def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-        """BATADAL's S, S_TTD, S_CM, attacks detected and delays over the decided hours, beside
-        what flagging every hour scores; one log's hours only (attack ids are per log)."""
-        if len(graphs) == 0 or len(set(graphs.source)) != 1:
-            return {}
-        label = graphs.y.numpy()
-        attack_id = np.array(
-            [0 if t == "benign" else int(t.removeprefix("attack")) for t in graphs.attack_type]
-        )
-        attack_id = np.where(label == 1, attack_id, 0)
-        decision = (np.asarray(scores) >= threshold).astype(np.int64)
-        out = batadal_score(label, decision, attack_id)
-        out["flag_all"] = {
-            k: v
-            for k, v in batadal_score(label, np.ones_like(decision), attack_id).items()
-            if k.startswith("S")
-        }
-        out["decided_hours"] = len(label)
-        return {"batadal": out}
 
 
 WATERTREATMENT = WaterTreatment()

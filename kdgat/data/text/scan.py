@@ -3,7 +3,7 @@
 Every reader is built from these pieces. A file is read as one numpy uint8 array; lines, delimiters
 and field boundaries are found with `flatnonzero`/`searchsorted`, and each column is parsed for
 all rows at once from a fixed-width byte matrix (no Python loop per row). Each parser returns the
-values and a boolean `ok` per row; what a reader does with the rows that fail (kdgat/data/row_checks.py:
+values and a boolean `ok` per row; what a reader does with the rows that fail (kdgat/data/text/row_checks.py:
 stop at file:line, or drop and count them) is not this module's job. Only rows that fail the fast decimal
 parser (e.g. exponent notation like `9e-06`) are retried one by one with Python's float().
 """
@@ -18,7 +18,7 @@ import numpy as np
 from isal import igzip as _gunzip
 from isal.isal_zlib import error as _GzipError
 
-from kdgat.data import words
+from kdgat.data.text import words
 from kdgat.errors import DataError
 
 _HEX = np.full(256, 255, dtype=np.uint8)
@@ -274,7 +274,7 @@ def parse_hex(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hex numbers of 1..max_digits digits -> (int64 values, ok); eight digits at a time
-    (kdgat/data/words.py), rows it cannot take (bad, or near the buffer's start) per digit."""
+    (kdgat/data/text/words.py), rows it cannot take (bad, or near the buffer's start) per digit."""
     if max_digits > 8 or not _padded(buf) or len(start) == 0:
         return _parse_hex_chars(buf, start, end, max_digits)
     value, ok = words.hex_number(words.word_view(buf), start, end)
@@ -305,7 +305,7 @@ def parse_hex_bytes(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_bytes: int = 8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hex payload strings of 2*k digits (k = 0..max_bytes) -> (uint8 (n, 8), k, ok); sixteen
-    digits in two word loads (kdgat/data/words.py), rows that fail again per digit pair."""
+    digits in two word loads (kdgat/data/text/words.py), rows that fail again per digit pair."""
     if max_bytes != 8 or not _padded(buf) or len(start) == 0:
         return _parse_hex_bytes_chars(buf, start, end, max_bytes)
     length = end - start
@@ -337,7 +337,7 @@ def parse_uint(
     buf: np.ndarray, start: np.ndarray, end: np.ndarray, max_digits: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decimal integers of 1..max_digits digits -> (int64, ok); eight digits per word
-    (kdgat/data/words.py), rows it rejects (or near the buffer's start) one digit at a time."""
+    (kdgat/data/text/words.py), rows it rejects (or near the buffer's start) one digit at a time."""
     if max_digits > 16 or not _padded(buf) or len(start) == 0:
         return _parse_uint_chars(buf, start, end, max_digits)
     length = end - start
@@ -371,7 +371,7 @@ def parse_decimal(
     """Non-negative decimal numbers `123`, `123.456` (up to 18 digits) -> (float64, ok); other
     spellings (`9e-06`) go through Python float() row by row. Agrees with float() to ~1 ulp.
 
-    Eight characters at a time (kdgat/data/words.py) where the field allows it; the rest (long,
+    Eight characters at a time (kdgat/data/text/words.py) where the field allows it; the rest (long,
     near the buffer's start, or another spelling) through the per-character parser."""
     if not _padded(buf) or len(start) == 0:
         return _parse_decimal_chars(buf, start, end, max_chars)

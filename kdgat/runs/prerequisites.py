@@ -1,7 +1,7 @@
 """What each KD-GAT stage builds on, stated once, and how a run is matched to the runs it builds on.
 
 `PREREQUISITES` is the one table of the stage graph. It is read by the prerequisite check
-(`kdgat.upstream.bind`), by the stages when they load their frozen upstream models
+(`kdgat.runs.upstream.bind`), by the stages when they load their frozen upstream models
 (`kdgat.stages`), and by the launcher's planner, which orders sweeps and pipelines into dependent
 arrays and binds each dependant to the run of its own launch (`kdgat.launcher.plan`).
 

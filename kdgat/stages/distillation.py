@@ -30,13 +30,13 @@ from torch.nn import functional as F
 
 from kdgat.data.graphset import GraphBatch, GraphSet
 from kdgat.errors import PrerequisiteError
-from kdgat.fusion import StateScaler, fusion_inputs, vgae_node_extras
 from kdgat.models.gat import pool
 from kdgat.models.vgae import VGAE, VGAEOutput
-from kdgat.runs import Run
+from kdgat.runs.store import Run
+from kdgat.runs.upstream import check_same_data
+from kdgat.stages.fusion import StateScaler, fusion_inputs, vgae_node_extras
 from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
 from kdgat.training.tasks import ClassifierTask, Task, VGAETask, reads_edges
-from kdgat.upstream import check_same_data
 
 
 @dataclasses.dataclass

@@ -2,7 +2,7 @@
 
 `RowChecks` remembers the first failed check of every row, so a reader can either raise a DataError
 naming file:line, the row and what was expected (policy 'error') or drop and count the bad rows
-(policy 'skip'). The checks themselves are the per-row `ok` arrays of kdgat/data/scan.py.
+(policy 'skip'). The checks themselves are the per-row `ok` arrays of kdgat/data/text/scan.py.
 """
 
 import dataclasses
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdgat.data.scan import Fields
+from kdgat.data.text.scan import Fields
 from kdgat.errors import DataError
 
 

@@ -296,7 +296,7 @@ class Run:
         if (self.path / "metrics.json").is_file():
             recorded = self.metrics.get("upstream", {})
             return {k: Run(resolve_recorded(v, self.path), self.device) for k, v in recorded.items()}
-        from kdgat.stage_graph import FIELDS
+        from kdgat.runs.prerequisites import FIELDS
 
         cfg = self.config
         return {f: Run(getattr(cfg, f), self.device) for f in FIELDS if getattr(cfg, f) is not None}

@@ -24,9 +24,9 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig
-from kdgat.fusion import FusionInputs, StateScaler, alphas, fused_probability, greedy_alpha
-from kdgat.metrics import binary_metrics
+from kdgat.evaluation.metrics import binary_metrics
 from kdgat.models.dqn import QNetwork
+from kdgat.stages.fusion import FusionInputs, StateScaler, alphas, fused_probability, greedy_alpha
 from kdgat.training import skeleton
 from kdgat.training.kd_losses import soft_target_kl
 from kdgat.training.loss_log import LossLog

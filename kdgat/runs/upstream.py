@@ -1,4 +1,4 @@
-"""The finished runs an experiment builds on (the table in kdgat.stage_graph): bound to exact run
+"""The finished runs an experiment builds on (the table in kdgat.runs.prerequisites): bound to exact run
 directories before it starts, found by deterministic path when not given, checked, recorded.
 
 A bound run is recorded in config.yaml (`vgae_run`, `gat_run`, `teacher_run`), so a rerun with
@@ -13,8 +13,8 @@ from typing import Any
 import configs
 from configs import ExperimentConfig
 from kdgat.errors import PrerequisiteError
-from kdgat.runs import Run, experiment_dir, resolve_recorded, run_dirs
-from kdgat.stage_graph import Prerequisite, candidate_levels, fits, match_key, needed
+from kdgat.runs.store import Run, experiment_dir, resolve_recorded, run_dirs
+from kdgat.runs.prerequisites import Prerequisite, candidate_levels, fits, match_key, needed
 
 __all__ = ["bind", "check_given", "check_same_data", "find_on_disk", "lineage", "load_upstream"]
 __all__ += ["missing_message", "resolve_recorded", "train_command"]
@@ -60,7 +60,7 @@ def find_on_disk(
     p: Prerequisite, cfg: ExperimentConfig, cache: dict[Path, list[Run]] | None = None
 ) -> Path | None:
     """The run on disk that serves as `p` for `cfg`: in the first of its candidate experiments
-    (kdgat.stage_graph.candidate_levels) that holds a finished run, the latest one with the same
+    (kdgat.runs.prerequisites.candidate_levels) that holds a finished run, the latest one with the same
     data and seed, else the latest with the same data, else the latest."""
     want = match_key(cfg)
     want_data = {k: v for k, v in want.items() if k.startswith("dataset_config.")}
@@ -163,7 +163,7 @@ def lineage(cfg: ExperimentConfig, run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def load_upstream(run_dir: Path, device: Any) -> Run:
-    """A finished run with its frozen model loaded on device (kdgat.evaluate's entry point)."""
+    """A finished run with its frozen model loaded on device (kdgat.evaluation.evaluate's entry point)."""
     run = Run.open(run_dir, device)
     run.model  # noqa: B018  (load now: a broken checkpoint fails here, not mid-evaluation)
     return run

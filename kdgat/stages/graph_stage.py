@@ -1,0 +1,95 @@
+"""The graph stage: VGAE (unsupervised), GAT classifier, fusion GAT (GAT over node features plus frozen
+VGAE outputs), with all_samples / normals_only / curriculum_classifier; prepared graphs -> trained
+model -> metrics dict, with the threshold chosen on validation.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import configs
+from configs import ExperimentConfig
+from kdgat.data.dataset import Splits
+from kdgat.evaluation.predictions import write_predictions
+from kdgat.evaluation.report import (
+    add_modality_reports,
+    decision_scores,
+    evaluate_scores,
+    log_pr_curves,
+    window_flows,
+)
+from kdgat.models import build_from_dims, count_parameters, wants_edge_readout
+from kdgat.runs.prerequisites import needs
+from kdgat.runs.store import portable
+from kdgat.stages.distillation import DistilledTask, load_graph_teacher
+from kdgat.stages.frozen import bound, upstream_run
+from kdgat.stages.fusion import augment_with_vgae
+from kdgat.training.graph_trainer import fit, predict, predict_edges
+from kdgat.training.tasks import ClassifierTask, Task, VGAETask
+
+
+def train_graph_stage(
+    cfg: ExperimentConfig, splits: Splits, run_dir: Path, device: torch.device, extra: dict[str, Any]
+) -> dict[str, Any]:
+    train, val, tests = splits.train, splits.val, dict(splits.test)
+    upstream: dict[str, str] = {}
+    vgae = None
+    if needs(cfg, "vgae_run"):
+        purpose = f"{configs.preset_name(cfg)} ({cfg.learning_type}, {cfg.training_mode})"
+        vgae = upstream_run(cfg, "vgae_run", splits, device, purpose)
+        upstream["vgae_run"] = portable(vgae.path, run_dir)
+    curriculum = None
+    if cfg.training_mode == "curriculum_classifier":
+        curriculum = predict(VGAETask(vgae.config, train), vgae.model, train, device, vgae.config)
+    if cfg.learning_type == "fusion":
+        train, val = augment_with_vgae(train, vgae.model, device), augment_with_vgae(val, vgae.model, device)
+        tests = {name: augment_with_vgae(g, vgae.model, device) for name, g in tests.items()}
+
+    task: Task
+    if cfg.model_architecture == "VGAE":
+        task = VGAETask(cfg, train)
+    else:
+        task = ClassifierTask(cfg, train, curriculum)
+    torch.manual_seed(cfg.training_config.seed)
+    dims = {"num_ids": splits.num_ids, "node_dim": train.x.shape[1], "edge_dim": train.edge_attr.shape[1]}
+    if wants_edge_readout(cfg, train.has_edge_labels):
+        dims["edge_readout"] = True
+    model = build_from_dims(cfg, dims)
+    teacher_params = None
+    if needs(cfg, "teacher_run"):
+        purpose = f"{configs.preset_name(cfg)} (distillation)"
+        teacher_dir = bound(cfg, "teacher_run", purpose)
+        teacher = load_graph_teacher(teacher_dir, splits.vocabulary, splits.normalisation, device, purpose)
+        task = DistilledTask(task, teacher, model)
+        upstream["teacher_run"] = portable(teacher_dir, run_dir)
+        teacher_params = count_parameters(teacher.model)
+        print(f"distilling from {teacher_dir} ({teacher_params} parameters)", flush=True)
+    summary = fit(cfg, task, model, val, run_dir, device, {**extra, "upstream": upstream, "input_dims": dims})
+
+    best = torch.load(run_dir / "checkpoints" / "best.pt", map_location=device, weights_only=False)
+    model.load_state_dict(best["model"])
+    val_scores = decision_scores(cfg, val, predict(task, model, val, device, cfg))
+    threshold = task.threshold(val.y.numpy(), val_scores)
+    test_scores = {
+        n: (g.y.numpy(), decision_scores(cfg, g, predict(task, model, g, device, cfg)), g.attack_type)
+        for n, g in tests.items()
+    }
+    window_scores = {n: s for n, (_, s, _) in test_scores.items()}
+    if dims.get("edge_readout"):
+        flows = {n: (g, predict_edges(task, model, g, device, cfg)) for n, g in tests.items()}
+        metrics = evaluate_scores((val.y.numpy(), val_scores), test_scores, threshold, flows, "edge_readout")
+    else:
+        flows = window_flows(tests, window_scores)
+        metrics = evaluate_scores(
+            (val.y.numpy(), val_scores), test_scores, threshold, flows, "window", threshold
+        )
+    add_modality_reports(metrics, cfg, splits.test, window_scores, threshold)
+    write_predictions(run_dir, splits.test, window_scores, threshold)
+    curves = {"val": (val.y.numpy(), val_scores)}
+    curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
+    log_pr_curves(run_dir, curves, summary["best_epoch"])
+    metrics.update(threshold=threshold, params=count_parameters(model), upstream=upstream, **summary)
+    if teacher_params is not None:
+        metrics["teacher_params"] = teacher_params
+    return metrics
