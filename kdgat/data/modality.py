@@ -55,6 +55,17 @@ class Records(Protocol):
     def __len__(self) -> int: ...
 
 
+# Fields of DatasetConfig (besides the modalities' sub-configs) that no cache key holds, and why.
+UNCACHED_DATASET_FIELDS = {
+    "data_root": "which files are read; each entry is keyed by its file's contents",
+    "test_dirs": "which files are read",
+    "normalisation": "fitted and applied to the assembled splits, after the cache",
+    "cache_dir": "where entries are kept",
+    "cache": "whether entries are kept",
+    "synthetic_seed": "shapes the synthetic files, whose contents key their entries",
+}
+
+
 class Modality(abc.ABC):
     """One modality's readers, graph builder, synthetic data and dataset entries."""
 
@@ -72,6 +83,11 @@ class Modality(abc.ABC):
     datasets: dict[str, tuple[Layout, ...]]
     labels_edges: bool = False
     """True: edges stand for labelled records (internet flows), scored at edge level too."""
+    uncached_settings: dict[str, str] = {}  # noqa: RUF012 (read-only class table)
+    """Fields of this modality's sub-config (or of DatasetConfig beyond UNCACHED_DATASET_FIELDS)
+    that cache_params leaves out, each with the reason it
+    does not change what read + build produce. tests/test_cache_keys.py holds every other field to
+    the key, so a knob added without a cache entry is caught instead of giving stale graphs."""
 
     def settings(self, d: DatasetConfig) -> Any:
         """This modality's own sub-config of the dataset config."""

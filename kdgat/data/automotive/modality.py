@@ -43,6 +43,10 @@ class Automotive(Modality):
     edge_features = EDGE_FEATURES
     learns_identity = True
     datasets = DATASETS
+    uncached_settings = {  # noqa: RUF012
+        "synthetic_train_frames": "shapes the synthetic files, whose contents key their entries",
+        "synthetic_test_frames": "shapes the synthetic files, whose contents key their entries",
+    }
 
     def read(self, path: Path, fmt: str, d: DatasetConfig) -> Frames:
         return read_frames(path, fmt, malformed=d.malformed, na_frames=d.automotive.na_frames)

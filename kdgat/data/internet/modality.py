@@ -40,6 +40,9 @@ class Internet(Modality):
     learns_identity = False
     labels_edges = True
     datasets = DATASETS
+    uncached_settings = {  # noqa: RUF012
+        "synthetic_flows": "shapes the synthetic files, whose contents key their entries",
+    }
 
     def read(self, path: Path, fmt: str, d: DatasetConfig) -> Flows:
         if fmt not in READERS:

@@ -107,6 +107,13 @@ class WaterTreatment(Modality):
     edge_features = EDGE_FEATURES
     learns_identity = True  # a plant's elements are fixed: T1's normal range is T1's own
     datasets = DATASETS
+    uncached_settings = {  # noqa: RUF012
+        "score_hours": "filters the model's scores over time, after the graphs",
+        "test_fraction": "unused: BATADAL's test hours are a file of their own (plan)",
+        "synthetic_train_hours": "shapes the synthetic files, whose contents key their entries",
+        "synthetic_val_hours": "shapes the synthetic files, whose contents key their entries",
+        "synthetic_test_hours": "shapes the synthetic files, whose contents key their entries",
+    }
 
     def plan(
         self, root: Path, layout: Layout, d: DatasetConfig
