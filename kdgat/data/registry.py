@@ -10,7 +10,7 @@ from configs import ExperimentConfig
 from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.internet.modality import INTERNET
 from kdgat.data.modality import Layout, Modality
-from kdgat.data.watertreatment import WATERTREATMENT
+from kdgat.data.watertreatment.modality import WATERTREATMENT
 from kdgat.errors import DataError
 
 MODALITIES: dict[str, Modality] = {m.name: m for m in (AUTOMOTIVE, INTERNET, WATERTREATMENT)}

@@ -1,4 +1,5 @@
-"""How every model is trained (DESIGN §9).
+"""How every model is trained: the loop skeleton, optimisation, and the graph models' epoch; it knows
+no stage (DESIGN §9).
 
 skeleton       the one epoch loop: resume, signals, checkpoints, early stopping, TensorBoard, lines
 optim          optimizer, LR schedule, AMP and clipping from --training.*
@@ -7,5 +8,6 @@ graph_trainer  the graph models' epoch (VGAE, GAT, fusion GAT, students) and the
 tasks          what a graph model learns and how it is scored
 kd_losses      the distillation losses (pure functions)
 
-The DQN agent's epoch is kdgat.stages.dqn_agent; it runs on the same skeleton.
+The DQN agent's epoch (kdgat.stages.dqn_agent) runs on the same skeleton; it lives with the DQN
+stage because its state and reward are the fusion's (kdgat.stages.fusion).
 """

@@ -8,9 +8,11 @@ Pieces (each pure and tested on its own; the data layer and registry plug them i
 - process_graph.py: the process graph of the monitored elements -> ProcessGraph. Edges: hydraulic
   paths through no other monitored element, pump/valve end junctions, level controls tank -> link;
   or correlations learned on benign training hours (plants without a model).
-- windows.py: sliding windows of W hours -> flat graph arrays (the cache format), one graph per
+- graphs.py: sliding windows of W hours -> flat graph arrays (the cache format), one graph per
   labelled decided hour (a window decides its last hour, as the competition does).
-- scoring.py: the competition's S = gamma S_TTD + (1 - gamma) S_CM (Taormina et al. 2018).
+- modality.py: the plug-in the registry lists (readers, builder and cache key wired together).
+  The competition's S = gamma S_TTD + (1 - gamma) S_CM (Taormina et al. 2018) is scoring, not data:
+  kdgat/evaluation/batadal.py.
 - plant.py, synthetic.py: a seeded synthetic plant (a miniature C-Town with level controls,
   spoofing, actuator and replay attacks), written in the real folder layout (offline default).
 
@@ -19,7 +21,3 @@ BATADAL_dataset04_fully_labelled (attacks 1-7) for validation, BATADAL_test_data
 its BATADAL_test_dataset_attack_ids twin (attacks 8-14) for test; the process graph from
 c-town.inp.gz beside them.
 """
-
-from kdgat.data.watertreatment.modality import WATERTREATMENT
-
-__all__ = ["WATERTREATMENT"]

@@ -34,7 +34,7 @@ Checks (policy `malformed`='error' raises a DataError naming file:line and the v
 such rows and counts them in `skipped`): field count, index column, datetime format and calendar,
 time order (strictly increasing: a duplicated or earlier hour is refused), each reading a finite
 decimal, ATT_FLAG one of the tokens above. Header problems (a missing, unknown or duplicated
-column) are always errors. Time steps are not required to be one hour; windows.py works on rows.
+column) are always errors. Time steps are not required to be one hour; graphs.py works on rows.
 """
 
 import dataclasses
