@@ -2,6 +2,7 @@
 wrong types are refused, naming the file and the field; older layouts are migrated first)."""
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -56,7 +57,13 @@ def _scalar(tp: Any, value: Any, where: str) -> Any:
     fits, expected, store = _SCALARS[tp]
     if not fits(value):
         raise ConfigError(f"{where}: expected {expected}, got {value!r}.")
-    return store(value)
+    stored = store(value)
+    if tp is float and not math.isfinite(stored):  # YAML spells them .nan and .inf
+        raise ConfigError(
+            f"{where}: expected a finite number, got {value!r}: NaN or infinity would make every loss "
+            f"and score computed from it meaningless."
+        )
+    return stored
 
 
 def _literal(tp: Any, value: Any, where: str) -> Any:

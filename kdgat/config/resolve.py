@@ -2,6 +2,7 @@
 knob against its declared range and the rules between knobs."""
 
 import dataclasses
+import math
 import typing
 from typing import Any
 
@@ -70,7 +71,8 @@ def _flag(path: tuple[str, ...]) -> str:
 
 
 def check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
-    """Every field against the Range declared beside it, walking the sub-configs."""
+    """Every field against the Range declared beside it, walking the sub-configs; a float must be
+    finite whatever its range (NaN passes every comparison, so a Range alone lets it through)."""
     hints = typing.get_type_hints(type(value), include_extras=True)
     for field in dataclasses.fields(value):
         item = getattr(value, field.name)
@@ -78,6 +80,12 @@ def check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
             check_fields(item, (*path, field.name))
             continue
         rules = [rule for rule in getattr(hints[field.name], "__metadata__", ()) if isinstance(rule, Range)]
+        if isinstance(item, float) and not math.isfinite(item):
+            expected = rules[0].describe(integer=False) if rules else "a finite number"
+            raise ConfigError(
+                f"{_flag((*path, field.name))} {item!r} is not a finite number: NaN or infinity would "
+                f"make every loss and score computed from it meaningless. Give {expected}."
+            )
         for rule in rules:
             if item is not None and not rule.holds(item):
                 raise ConfigError(
