@@ -3,20 +3,19 @@
 An experiment is named by seven levels (modality, dataset, learning_type, model_architecture,
 model_size, distillation, training_mode); the run number is claimed on disk when it starts.
 Sub-configs hold the knobs. Every combination of levels is either valid or refused by
-`check_levels` with what is wrong, why, and the valid alternatives.
+`check_levels` (kdgat/config/levels.py) with what is wrong, why, and the valid alternatives.
 
-This module imports nothing from kdgat: configuration flows one way, into the package.
+This module imports nothing from kdgat: configuration flows one way, into the package. The
+functions over this schema (resolving and checks, preset names, the YAML codec, migrations of old
+config.yaml files) live in kdgat/config/ and are reachable from here by their old names.
 """
 
 import dataclasses
-import itertools
-import types
-import typing
+import importlib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args
 
 import tyro
-import yaml
 
 # The one table of modalities and their datasets (a test holds it against kdgat.data's registry).
 # internet: network flows as host graphs; watertreatment: hourly process logs on the plant graph.
@@ -33,15 +32,6 @@ ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
 Distillation = Literal["no", "standard", "topology_preserving"]
 TrainingMode = Literal["all_samples", "normals_only", "curriculum_classifier"]
 
-LEVELS: tuple[str, ...] = (
-    "modality",
-    "dataset",
-    "learning_type",
-    "model_architecture",
-    "model_size",
-    "distillation",
-    "training_mode",
-)
 LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
     "modality": get_args(Modality),
     "dataset": get_args(Dataset),
@@ -51,6 +41,7 @@ LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
     "distillation": get_args(Distillation),
     "training_mode": get_args(TrainingMode),
 }
+LEVELS: tuple[str, ...] = tuple(LEVEL_CHOICES)  # in naming order: run directories and preset names
 LEARNING_ARCHITECTURES: dict[str, tuple[str, ...]] = {
     "unsupervised": ("VGAE",),
     "classifier": ("GAT",),
@@ -249,23 +240,6 @@ class WaterTreatmentConfig:
     """Synthetic plant: validation hours (with attacks)."""
     synthetic_test_hours: Annotated[int, AT_LEAST_1] = 1000
     """Synthetic plant: test hours (with attacks)."""
-
-
-MODALITY_CONFIGS: dict[str, str] = {
-    "automotive": "automotive",
-    "internet": "internet",
-    "watertreatment": "watertreatment",
-}
-"""The DatasetConfig field holding each modality's own knobs."""
-# Flat DatasetConfig fields of config.yaml files written before the modality sub-configs; they
-# are moved into dataset_config.automotive on load (every such run was automotive).
-_LEGACY_AUTOMOTIVE_FIELDS = (
-    "window",
-    "stride",
-    "na_frames",
-    "synthetic_train_frames",
-    "synthetic_test_frames",
-)
 
 
 @dataclasses.dataclass
@@ -501,464 +475,19 @@ class ExperimentConfig:
     osc_config: OscConfig = dataclasses.field(default_factory=OscConfig)
 
 
-# ---------------------------------------------------------------- levels and compatibility
-
-
-def check_levels(levels: dict[str, str]) -> None:
-    """Raise ConfigError if this combination of the seven levels cannot run, saying why."""
-    for level in LEVELS:
-        if levels[level] not in LEVEL_CHOICES[level]:
-            raise ConfigError(
-                f"{level}={levels[level]!r} is not a known value. "
-                f"Choose one of: {', '.join(LEVEL_CHOICES[level])}."
-            )
-    modality, dataset = levels["modality"], levels["dataset"]
-    learning, arch = levels["learning_type"], levels["model_architecture"]
-    size, distill, mode = levels["model_size"], levels["distillation"], levels["training_mode"]
-    datasets = MODALITY_DATASETS[modality]
-    if dataset not in datasets:
-        owners = [m for m, names in MODALITY_DATASETS.items() if dataset in names]
-        raise ConfigError(
-            f"dataset={dataset!r} does not belong to modality={modality!r}. "
-            + (f"Use --modality {' or '.join(owners)} for it, or c" if owners else "C")
-            + f"hoose a dataset of {modality}: {', '.join(datasets)}."
-        )
-    if arch not in LEARNING_ARCHITECTURES[learning]:
-        fit = [k for k, v in LEARNING_ARCHITECTURES.items() if arch in v]
-        why = {
-            "unsupervised": "unsupervised learning needs a reconstruction model",
-            "classifier": "the classifier is a supervised GAT (a reinforcement-learning DQN "
-            "classifier is not built)",
-            "fusion": "fusion combines VGAE and GAT outputs with a DQN agent or a fusion GAT",
-        }[learning]
-        raise ConfigError(
-            f"model_architecture={arch!r} cannot do learning_type={learning!r}: {why}. "
-            f"Use --model-architecture {' or '.join(LEARNING_ARCHITECTURES[learning])}"
-            + (f", or --learning-type {' or '.join(fit)} with {arch}." if fit else ".")
-        )
-    if mode == "normals_only" and learning != "unsupervised":
-        raise ConfigError(
-            f"training_mode='normals_only' with learning_type={learning!r}: training on benign "
-            f"graphs only leaves a supervised model with one class. Use --training-mode "
-            f"all_samples{' or curriculum_classifier' if arch == 'GAT' else ''}, or "
-            f"--learning-type unsupervised --model-architecture VGAE."
-        )
-    if mode == "curriculum_classifier" and arch != "GAT":
-        raise ConfigError(
-            f"training_mode='curriculum_classifier' with model_architecture={arch!r}: the "
-            f"curriculum orders graphs for a GAT classifier by VGAE difficulty. Use --training-mode "
-            f"{'all_samples or normals_only' if learning == 'unsupervised' else 'all_samples'}."
-        )
-    if distill != "no" and size not in STUDENT_SIDE_SIZES:
-        raise ConfigError(
-            f"distillation={distill!r} with model_size={size!r}: distillation trains a smaller "
-            f"student from a teacher-size model. Use --model-size {' / '.join(STUDENT_SIDE_SIZES)}, "
-            f"or --distillation no."
-        )
-    if distill == "topology_preserving" and arch == "DQN":
-        raise ConfigError(
-            "distillation='topology_preserving' with model_architecture='DQN': it matches the "
-            "teacher's node neighbourhoods and graph-embedding geometry, and the DQN agent sees one "
-            "state vector per window, no graph. Use --distillation standard (Q-value matching) for "
-            "the DQN, or topology_preserving with --model-architecture GAT or VGAE."
-        )
-
-
-def levels_of(cfg: ExperimentConfig) -> dict[str, str]:
-    return {level: getattr(cfg, level) for level in LEVELS}
-
-
-def preset_name(cfg: ExperimentConfig) -> str:
-    """`{modality}_{dataset}_{learning_type}_{arch}_{size}_{distillation}_{training_mode}`."""
-    return "_".join(str(v).lower() for v in levels_of(cfg).values())
-
-
-def parse_preset(name: str) -> dict[str, str]:
-    """Split a preset name into its seven levels (values may themselves contain '_')."""
-
-    def match(rest: str, levels: tuple[str, ...]) -> list[str] | None:
-        if not levels:
-            return [] if rest == "" else None
-        for value in LEVEL_CHOICES[levels[0]]:
-            token = value.lower()
-            if rest == token and len(levels) == 1:
-                return [value]
-            if rest.startswith(token + "_"):
-                tail = match(rest[len(token) + 1 :], levels[1:])
-                if tail is not None:
-                    return [value, *tail]
-        return None
-
-    found = match(name.lower(), LEVELS)
-    if found is None:
-        raise ConfigError(
-            f"preset {name!r} is not of the form "
-            "{modality}_{dataset}_{learning_type}_{arch}_{size}_{distillation}_{training_mode}, "
-            f"e.g. automotive_hcrlsa_classifier_gat_student_no_all_samples. "
-            f"`python train.py --list-presets` prints every valid name."
-        )
-    return dict(zip(LEVELS, found, strict=True))
-
-
-def config_from_preset(name: str, base: ExperimentConfig | None = None) -> ExperimentConfig:
-    levels = parse_preset(name)
-    check_levels(levels)
-    return dataclasses.replace(base or ExperimentConfig(), **levels)
-
-
-def all_level_combinations() -> list[dict[str, str]]:
-    return [
-        dict(zip(LEVELS, combo, strict=True))
-        for combo in itertools.product(*(LEVEL_CHOICES[level] for level in LEVELS))
-    ]
-
-
-def valid_presets() -> list[str]:
-    """Every preset name whose levels pass the compatibility rules."""
-    names = []
-    for levels in all_level_combinations():
-        try:
-            check_levels(levels)
-        except ConfigError:
-            continue
-        names.append("_".join(v.lower() for v in levels.values()))
-    return names
-
-
-# ---------------------------------------------------------------- resolution and ranges
-
-
-def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Check levels and ranges; fill size-derived fields. Returns a new, complete config."""
-    check_levels(levels_of(cfg))
-    sizes = dataclasses.asdict(cfg.model_size_config)
-    for key, value in SIZE_TABLE[cfg.model_size].items():
-        if sizes[key] is None:
-            sizes[key] = value
-    cfg = dataclasses.replace(cfg, model_size_config=ModelSizeConfig(**sizes))
-    cfg = _resolve_water_split(cfg)
-    _check_other_modality_knobs(cfg)
-    _check_ranges(cfg)
-    return cfg
-
-
-def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
-    """watertreatment split 'auto' -> the split this learning type can learn from; a supervised
-    run on the attack-free competition training file is refused."""
-    if cfg.modality != "watertreatment":
-        return cfg
-    w = cfg.dataset_config.watertreatment
-    supervised = cfg.learning_type != "unsupervised"
-    if w.split == "competition" and supervised:
-        raise ConfigError(
-            f"--dataset-config.watertreatment.split competition trains on BATADAL_dataset03, which has "
-            f"no attacks, so learning_type={cfg.learning_type!r} ({cfg.model_architecture}) would never "
-            f"see one. Use --dataset-config.watertreatment.split dataset04_blocks (or auto), or "
-            f"--learning-type unsupervised --model-architecture VGAE."
-        )
-    if w.split != "auto":
-        return cfg
-    split = "dataset04_blocks" if supervised else "competition"
-    water = dataclasses.replace(w, split=split)
-    dataset = dataclasses.replace(cfg.dataset_config, watertreatment=water)
-    return dataclasses.replace(cfg, dataset_config=dataset)
-
-
-def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:
-    """A knob of another modality's sub-config would be ignored: refuse it instead."""
-    d = cfg.dataset_config
-    for modality, field in MODALITY_CONFIGS.items():
-        if modality == cfg.modality:
-            continue
-        given, default = getattr(d, field), type(getattr(d, field))()
-        changed = [
-            f.name for f in dataclasses.fields(given) if getattr(given, f.name) != getattr(default, f.name)
-        ]
-        if changed:
-            flags = ", ".join(f"--dataset-config.{field}.{name.replace('_', '-')}" for name in changed)
-            raise ConfigError(
-                f"{flags} belong(s) to modality {modality!r}, but --modality is {cfg.modality!r}: "
-                f"they would be ignored. Drop them, or use --modality {modality}."
-            )
-
-
-def _flag(path: tuple[str, ...]) -> str:
-    """('training_config', 'lr') -> '--training.lr' (tyro's name for that section)."""
-    section = "training" if path[0] == "training_config" else path[0]
-    return "--" + ".".join(part.replace("_", "-") for part in (section, *path[1:]))
-
-
-def _check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
-    """Every field against the Range declared beside it, walking the sub-configs."""
-    hints = typing.get_type_hints(type(value), include_extras=True)
-    for field in dataclasses.fields(value):
-        item = getattr(value, field.name)
-        if dataclasses.is_dataclass(item):
-            _check_fields(item, (*path, field.name))
-            continue
-        for rule in getattr(hints[field.name], "__metadata__", ()):
-            if isinstance(rule, Range) and item is not None and not rule.holds(item):
-                raise ConfigError(
-                    f"{_flag((*path, field.name))} {item!r} is out of range: expected "
-                    f"{rule.describe(isinstance(item, int))}."
-                )
-
-
-def _relations(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
-    """Rules between fields: (holds, flag, value, what is expected)."""
-    d, lc = cfg.dataset_config, cfg.learning_config
-    rules: list[tuple[bool, str, Any, str]] = [
-        (len(d.test_dirs) >= 1, "--dataset-config.test-dirs", d.test_dirs, "at least one folder pattern"),
-        (
-            d.val_fraction + d.test_fraction < 1,
-            "--dataset-config.test-fraction",
-            d.test_fraction,
-            f"a number below 1 - val_fraction ({1 - d.val_fraction:g})",
-        ),
-        (
-            lc.dqn.epsilon_end <= lc.dqn.epsilon_start,
-            "--learning-config.dqn.epsilon-end",
-            lc.dqn.epsilon_end,
-            f"at most --learning-config.dqn.epsilon-start ({lc.dqn.epsilon_start:g})",
-        ),
-        (
-            lc.dqn.buffer_size >= lc.dqn.batch_size,
-            "--learning-config.dqn.buffer-size",
-            lc.dqn.buffer_size,
-            f"at least --learning-config.dqn.batch-size ({lc.dqn.batch_size})",
-        ),
-    ]
-    if cfg.modality == "automotive":
-        a, flag = d.automotive, "--dataset-config.automotive"
-        rules += [
-            (a.stride <= a.window, f"{flag}.stride", a.stride, f"an integer in 1..window ({a.window})"),
-            (
-                a.synthetic_train_frames >= 10 * a.window,
-                f"{flag}.synthetic-train-frames",
-                a.synthetic_train_frames,
-                "at least 10 windows of frames",
-            ),
-            (
-                a.synthetic_test_frames >= 2 * a.window,
-                f"{flag}.synthetic-test-frames",
-                a.synthetic_test_frames,
-                "at least 2 windows of frames",
-            ),
-        ]
-    elif cfg.modality == "internet":
-        n, flag = d.internet, "--dataset-config.internet"
-        rules += [
-            (n.stride <= n.window, f"{flag}.stride", n.stride, f"an integer in 1..window ({n.window})"),
-            (
-                n.synthetic_flows >= 20 * n.window,
-                f"{flag}.synthetic-flows",
-                n.synthetic_flows,
-                "at least 20 windows of flows",
-            ),
-        ]
-        if n.window_seconds is None:
-            rules.append(
-                (
-                    n.stride_seconds is None,
-                    f"{flag}.stride-seconds",
-                    n.stride_seconds,
-                    "unset unless --dataset-config.internet.window-seconds is set (windows of flows)",
-                )
-            )
-        elif n.stride_seconds is not None:
-            rules.append(
-                (
-                    n.stride_seconds <= n.window_seconds,
-                    f"{flag}.stride-seconds",
-                    n.stride_seconds,
-                    f"a number in (0, window_seconds ({n.window_seconds:g})]",
-                )
-            )
-    else:
-        w, flag = d.watertreatment, "--dataset-config.watertreatment"
-        rules.append(
-            (
-                w.synthetic_train_hours >= max(48, 2 * w.window),
-                f"{flag}.synthetic-train-hours",
-                w.synthetic_train_hours,
-                f"at least {max(48, 2 * w.window)} hours",
-            )
-        )
-        rules.append((len(w.stats) > 0, f"{flag}.stats", w.stats, "at least one window statistic"))
-        for name, hours in (("val", w.synthetic_val_hours), ("test", w.synthetic_test_hours)):
-            need = max(168, 4 * w.window)
-            rules.append((hours >= need, f"{flag}.synthetic-{name}-hours", hours, f"at least {need} hours"))
-    return rules
-
-
-def _check_ranges(cfg: ExperimentConfig) -> None:
-    _check_fields(cfg)
-    for holds, flag, value, expected in _relations(cfg):
-        if not holds:
-            raise ConfigError(f"{flag} {value!r} is out of range: expected {expected}.")
-    s, t = cfg.model_size_config, cfg.training_config
-    if t.amp == "fp16" and cfg.device == "cpu":
-        raise ConfigError(
-            "--training.amp fp16 needs CUDA (fp16 autocast with GradScaler); on CPU use "
-            "--training.amp bf16 or off."
-        )
-    if s.hidden_dim % s.heads:
-        raise ConfigError(
-            f"--model-size-config.hidden-dim {s.hidden_dim} is not divisible by "
-            f"--model-size-config.heads {s.heads}: GAT heads split the hidden width evenly. "
-            f"Pick a hidden_dim that is a multiple of {s.heads}."
-        )
-    if t.amp == "fp16" and cfg.model_architecture == "DQN":
-        raise ConfigError(
-            "--training.amp fp16 needs CUDA, and the DQN agent trains on the CPU (an MLP over ~11 "
-            "numbers per window gains nothing from a GPU). Use --training.amp bf16 (CPU autocast), "
-            "off, or auto (fp16 for the graph stages on CUDA, off for the DQN)."
-        )
-
-
-# ---------------------------------------------------------------- YAML round trip
-
-
-def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
-    def plain(value: Any) -> Any:
-        if isinstance(value, Path):
-            return str(value)
-        if isinstance(value, tuple | list):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return plain(dataclasses.asdict(cfg))
-
-
-def to_yaml(cfg: ExperimentConfig) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _convert(get_args(tp)[0], value, where)
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, get_args(tp)))}.")
-        return value
-    if origin in (Union, types.UnionType):
-        options = get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(option, value, where)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if errors else f"{where}: {value!r} has the wrong type.")
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}.")
-        return tuple(_convert(get_args(tp)[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}.")
-        return _from_dict(tp, value, where)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}.")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}.")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}.")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}.")
-        return value
-    if tp is Path:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a path string, got {value!r}.")
-        return Path(value)
-    raise ConfigError(f"{where}: unsupported field type {tp!r}.")
-
-
-def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls, include_extras=True)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field(s) {', '.join(unknown)}. Known fields: {', '.join(sorted(names))}."
-        )
-    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
-
-
-# config.yaml layouts of earlier versions -> today's, field by field (nothing else changes), so old
-# run directories keep loading, rerunning and resuming.
-_LEGACY_SECTIONS = {
-    "learning_config": {"kd_": "kd", "vgae_": "vgae", "curriculum_": "curriculum", "dqn_": "dqn"},
+# The functions over the schema, by the kdgat.config module that holds them. They stay reachable as
+# configs.resolve, configs.load_yaml, ...: imported on first use, so importing configs loads no kdgat.
+_FUNCTIONS = {
+    "levels": "check_levels levels_of",
+    "presets": "preset_name parse_preset config_from_preset valid_presets all_level_combinations",
+    "resolve": "resolve",
+    "codec": "to_dict to_yaml from_dict load_yaml",
+    "migrations": "migrate",
 }
-_LEGACY_RENAMES = {
-    ("learning_config", "fixed_alpha"): ("learning_config", "dqn", "fixed_alpha"),
-    ("training_config", "num_workers"): ("training_config", "torch_threads"),
-}
+_HOME = {name: f"kdgat.config.{module}" for module, names in _FUNCTIONS.items() for name in names.split()}
 
 
-def migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """A config mapping in today's layout. Before 2026-12: the CAN knobs sat flat in dataset_config
-    (now dataset_config.automotive), the learning knobs flat with prefixes in learning_config
-    (kd_alpha -> learning_config.kd.alpha, dqn_*, vgae_*, curriculum_*; fixed_alpha -> dqn), and
-    training_config.num_workers is torch_threads."""
-    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
-    dataset = data.get("dataset_config")
-    if isinstance(dataset, dict) and any(k in dataset for k in _LEGACY_AUTOMOTIVE_FIELDS):
-        automotive = dict(dataset.get("automotive") or {})
-        for key in _LEGACY_AUTOMOTIVE_FIELDS:
-            if key in dataset:
-                automotive[key] = dataset.pop(key)
-        dataset["automotive"] = automotive
-    for (section, old), (*parents, leaf) in _LEGACY_RENAMES.items():
-        if isinstance(data.get(section), dict) and old in data[section]:
-            node = data
-            for part in parents:
-                node[part] = node = dict(node.get(part) or {})
-            node[leaf] = data[section].pop(old)
-    for section, prefixes in _LEGACY_SECTIONS.items():
-        fields = data.get(section)
-        if not isinstance(fields, dict):
-            continue
-        for key in list(fields):
-            for prefix, sub in prefixes.items():
-                if key.startswith(prefix):
-                    fields[sub] = {**(fields.get(sub) or {}), key.removeprefix(prefix): fields.pop(key)}
-                    break
-    return data
-
-
-def from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
-    """Build a config from a mapping, rejecting unknown fields and wrong types (older layouts of
-    config.yaml are migrated first, so old run directories keep loading)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of config fields, got {type(data).__name__}.")
-    return _from_dict(ExperimentConfig, migrate(data), source)
-
-
-def load_yaml(path: Path) -> ExperimentConfig:
-    """Read a saved config.yaml; every problem names the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"config file {path} does not exist. Pass the config.yaml of a run directory, e.g. "
-            f"--config runs/automotive/synthetic/.../run_000/config.yaml."
-        )
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    return from_dict(data, source=str(path))
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)

@@ -227,3 +227,48 @@ def test_every_numeric_knob_declares_its_range_beside_it() -> None:
         return missing
 
     assert walk(ExperimentConfig, "") == []
+
+
+def float_knobs(cls: type, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The field paths of every float knob (float or float | None), through the sub-configs."""
+    found = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        base = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+        if dataclasses.is_dataclass(base):
+            found += float_knobs(base, (*path, field.name))
+        elif float in (set(typing.get_args(base)) or {base}):
+            found.append((*path, field.name))
+    return found
+
+
+def with_knob(cfg: typing.Any, path: tuple[str, ...], value: float) -> typing.Any:
+    if len(path) == 1:
+        return dataclasses.replace(cfg, **{path[0]: value})
+    return dataclasses.replace(cfg, **{path[0]: with_knob(getattr(cfg, path[0]), path[1:], value)})
+
+
+def test_every_float_knob_refuses_nan_and_infinity() -> None:
+    """NaN passes every range comparison; resolve() (what the CLI calls after parsing) and the
+    config.yaml loader must still refuse it, and +-inf, for every float knob."""
+    knobs = float_knobs(ExperimentConfig)
+    assert ("training_config", "lr") in knobs and ("dataset_config", "internet", "window_seconds") in knobs
+    for path in knobs:
+        # A modality's own knobs are only read (and only checked) under that modality.
+        modality = path[1] if path[0] == "dataset_config" and path[1] in configs.MODALITY_DATASETS else None
+        base = ExperimentConfig(modality=modality) if modality else ExperimentConfig()
+        for value in (math.nan, math.inf, -math.inf):
+            cfg = with_knob(base, path, value)
+            with pytest.raises(ConfigError, match="is not a finite number") as refused:
+                configs.resolve(cfg)
+            assert f"{path[-1].replace('_', '-')} {value!r} " in str(refused.value), (path, value)
+            with pytest.raises(ConfigError, match=f"{path[-1]}: expected a finite number, got {value!r}"):
+                configs.from_dict(configs.to_dict(cfg))
+
+
+def test_a_nan_knob_on_the_command_line_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = run_train(["--training.lr", "nan", "--print-config"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "--training.lr nan is not a finite number" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from configs import MODALITY_CONFIGS, DatasetConfig
+from configs import DatasetConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +90,8 @@ class Modality(abc.ABC):
     the key, so a knob added without a cache entry is caught instead of giving stale graphs."""
 
     def settings(self, d: DatasetConfig) -> Any:
-        """This modality's own sub-config of the dataset config."""
-        return getattr(d, MODALITY_CONFIGS[self.name])
+        """This modality's own sub-config of the dataset config (the DatasetConfig field of its name)."""
+        return getattr(d, self.name)
 
     @property
     def widths(self) -> tuple[int, int]:

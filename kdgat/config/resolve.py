@@ -1,0 +1,207 @@
+"""Resolving a parsed config: the levels' rules, size-derived fields, `auto` values, and every
+knob against its declared range and the rules between knobs."""
+
+import dataclasses
+import math
+import typing
+from typing import Any
+
+from configs import MODALITY_DATASETS, SIZE_TABLE, ConfigError, ExperimentConfig, ModelSizeConfig, Range
+from kdgat.config.levels import check_levels, levels_of
+
+
+def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Check levels and ranges; fill size-derived fields. Returns a new, complete config."""
+    check_levels(levels_of(cfg))
+    sizes = dataclasses.asdict(cfg.model_size_config)
+    for key, value in SIZE_TABLE[cfg.model_size].items():
+        if sizes[key] is None:
+            sizes[key] = value
+    cfg = dataclasses.replace(cfg, model_size_config=ModelSizeConfig(**sizes))
+    cfg = _resolve_water_split(cfg)
+    _check_other_modality_knobs(cfg)
+    _check_ranges(cfg)
+    return cfg
+
+
+def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
+    """watertreatment split 'auto' -> the split this learning type can learn from; a supervised
+    run on the attack-free competition training file is refused."""
+    if cfg.modality != "watertreatment":
+        return cfg
+    w = cfg.dataset_config.watertreatment
+    supervised = cfg.learning_type != "unsupervised"
+    if w.split == "competition" and supervised:
+        raise ConfigError(
+            f"--dataset-config.watertreatment.split competition trains on BATADAL_dataset03, which has "
+            f"no attacks, so learning_type={cfg.learning_type!r} ({cfg.model_architecture}) would never "
+            f"see one. Use --dataset-config.watertreatment.split dataset04_blocks (or auto), or "
+            f"--learning-type unsupervised --model-architecture VGAE."
+        )
+    if w.split != "auto":
+        return cfg
+    split = "dataset04_blocks" if supervised else "competition"
+    water = dataclasses.replace(w, split=split)
+    dataset = dataclasses.replace(cfg.dataset_config, watertreatment=water)
+    return dataclasses.replace(cfg, dataset_config=dataset)
+
+
+def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:
+    """A knob of another modality's sub-config would be ignored: refuse it instead."""
+    d = cfg.dataset_config
+    for modality in MODALITY_DATASETS:  # a modality's knobs sit in the DatasetConfig field of its name
+        if modality == cfg.modality:
+            continue
+        given, default = getattr(d, modality), type(getattr(d, modality))()
+        changed = [
+            f.name for f in dataclasses.fields(given) if getattr(given, f.name) != getattr(default, f.name)
+        ]
+        if changed:
+            flags = ", ".join(f"--dataset-config.{modality}.{name.replace('_', '-')}" for name in changed)
+            raise ConfigError(
+                f"{flags} belong(s) to modality {modality!r}, but --modality is {cfg.modality!r}: "
+                f"they would be ignored. Drop them, or use --modality {modality}."
+            )
+
+
+def _flag(path: tuple[str, ...]) -> str:
+    """('training_config', 'lr') -> '--training.lr' (tyro's name for that section)."""
+    section = "training" if path[0] == "training_config" else path[0]
+    return "--" + ".".join(part.replace("_", "-") for part in (section, *path[1:]))
+
+
+def check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
+    """Every field against the Range declared beside it, walking the sub-configs; a float must be
+    finite whatever its range (NaN passes every comparison, so a Range alone lets it through)."""
+    hints = typing.get_type_hints(type(value), include_extras=True)
+    for field in dataclasses.fields(value):
+        item = getattr(value, field.name)
+        if dataclasses.is_dataclass(item):
+            check_fields(item, (*path, field.name))
+            continue
+        rules = [rule for rule in getattr(hints[field.name], "__metadata__", ()) if isinstance(rule, Range)]
+        if isinstance(item, float) and not math.isfinite(item):
+            expected = rules[0].describe(integer=False) if rules else "a finite number"
+            raise ConfigError(
+                f"{_flag((*path, field.name))} {item!r} is not a finite number: NaN or infinity would "
+                f"make every loss and score computed from it meaningless. Give {expected}."
+            )
+        for rule in rules:
+            if item is not None and not rule.holds(item):
+                raise ConfigError(
+                    f"{_flag((*path, field.name))} {item!r} is out of range: expected "
+                    f"{rule.describe(isinstance(item, int))}."
+                )
+
+
+def _relations(cfg: ExperimentConfig) -> list[tuple[bool, str, Any, str]]:
+    """Rules between fields: (holds, flag, value, what is expected)."""
+    d, lc = cfg.dataset_config, cfg.learning_config
+    rules: list[tuple[bool, str, Any, str]] = [
+        (len(d.test_dirs) >= 1, "--dataset-config.test-dirs", d.test_dirs, "at least one folder pattern"),
+        (
+            d.val_fraction + d.test_fraction < 1,
+            "--dataset-config.test-fraction",
+            d.test_fraction,
+            f"a number below 1 - val_fraction ({1 - d.val_fraction:g})",
+        ),
+        (
+            lc.dqn.epsilon_end <= lc.dqn.epsilon_start,
+            "--learning-config.dqn.epsilon-end",
+            lc.dqn.epsilon_end,
+            f"at most --learning-config.dqn.epsilon-start ({lc.dqn.epsilon_start:g})",
+        ),
+        (
+            lc.dqn.buffer_size >= lc.dqn.batch_size,
+            "--learning-config.dqn.buffer-size",
+            lc.dqn.buffer_size,
+            f"at least --learning-config.dqn.batch-size ({lc.dqn.batch_size})",
+        ),
+    ]
+    if cfg.modality == "automotive":
+        a, flag = d.automotive, "--dataset-config.automotive"
+        rules += [
+            (a.stride <= a.window, f"{flag}.stride", a.stride, f"an integer in 1..window ({a.window})"),
+            (
+                a.synthetic_train_frames >= 10 * a.window,
+                f"{flag}.synthetic-train-frames",
+                a.synthetic_train_frames,
+                "at least 10 windows of frames",
+            ),
+            (
+                a.synthetic_test_frames >= 2 * a.window,
+                f"{flag}.synthetic-test-frames",
+                a.synthetic_test_frames,
+                "at least 2 windows of frames",
+            ),
+        ]
+    elif cfg.modality == "internet":
+        n, flag = d.internet, "--dataset-config.internet"
+        rules += [
+            (n.stride <= n.window, f"{flag}.stride", n.stride, f"an integer in 1..window ({n.window})"),
+            (
+                n.synthetic_flows >= 20 * n.window,
+                f"{flag}.synthetic-flows",
+                n.synthetic_flows,
+                "at least 20 windows of flows",
+            ),
+        ]
+        if n.window_seconds is None:
+            rules.append(
+                (
+                    n.stride_seconds is None,
+                    f"{flag}.stride-seconds",
+                    n.stride_seconds,
+                    "unset unless --dataset-config.internet.window-seconds is set (windows of flows)",
+                )
+            )
+        elif n.stride_seconds is not None:
+            rules.append(
+                (
+                    n.stride_seconds <= n.window_seconds,
+                    f"{flag}.stride-seconds",
+                    n.stride_seconds,
+                    f"a number in (0, window_seconds ({n.window_seconds:g})]",
+                )
+            )
+    else:
+        w, flag = d.watertreatment, "--dataset-config.watertreatment"
+        rules.append(
+            (
+                w.synthetic_train_hours >= max(48, 2 * w.window),
+                f"{flag}.synthetic-train-hours",
+                w.synthetic_train_hours,
+                f"at least {max(48, 2 * w.window)} hours",
+            )
+        )
+        rules.append((len(w.stats) > 0, f"{flag}.stats", w.stats, "at least one window statistic"))
+        for name, hours in (("val", w.synthetic_val_hours), ("test", w.synthetic_test_hours)):
+            need = max(168, 4 * w.window)
+            rules.append((hours >= need, f"{flag}.synthetic-{name}-hours", hours, f"at least {need} hours"))
+    return rules
+
+
+def _check_ranges(cfg: ExperimentConfig) -> None:
+    """Ranges, the rules between fields, and the checks that involve the device or the model."""
+    check_fields(cfg)
+    for holds, flag, value, expected in _relations(cfg):
+        if not holds:
+            raise ConfigError(f"{flag} {value!r} is out of range: expected {expected}.")
+    s, t = cfg.model_size_config, cfg.training_config
+    if t.amp == "fp16" and cfg.device == "cpu":
+        raise ConfigError(
+            "--training.amp fp16 needs CUDA (fp16 autocast with GradScaler); on CPU use "
+            "--training.amp bf16 or off."
+        )
+    if s.hidden_dim % s.heads:
+        raise ConfigError(
+            f"--model-size-config.hidden-dim {s.hidden_dim} is not divisible by "
+            f"--model-size-config.heads {s.heads}: GAT heads split the hidden width evenly. "
+            f"Pick a hidden_dim that is a multiple of {s.heads}."
+        )
+    if t.amp == "fp16" and cfg.model_architecture == "DQN":
+        raise ConfigError(
+            "--training.amp fp16 needs CUDA, and the DQN agent trains on the CPU (an MLP over ~11 "
+            "numbers per window gains nothing from a GPU). Use --training.amp bf16 (CPU autocast), "
+            "off, or auto (fp16 for the graph stages on CUDA, off for the DQN)."
+        )
