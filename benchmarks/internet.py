@@ -109,7 +109,8 @@ def detection(args, runs_root: Path) -> list[str]:
     if missing:
         lines.append(
             f"\nno flow-level figures for {', '.join(missing)}: metrics.json has no test.flows (a test "
-            f"set without windows makes kdgat/evaluation/report.py window_flows drop them for window-scored models)"
+            "set without windows makes kdgat/evaluation/report.py window_flows drop them for window-scored "
+            "models)"
         )
     return lines
 
