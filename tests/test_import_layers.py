@@ -104,7 +104,9 @@ def test_the_layer_check_sees_a_wrong_direction() -> None:
 def test_configs_config_and_runs_import_no_torch() -> None:
     # The launcher plans, claims and submits runs on a login node: none of that may load torch.
     code = (
-        "import sys, configs, kdgat.config, kdgat.runs.store, kdgat.runs.upstream, kdgat.runs.prerequisites\n"
+        "import sys, configs, kdgat.config.resolve, kdgat.config.codec, kdgat.config.migrations\n"
+        "import kdgat.config.presets, kdgat.config.levels\n"
+        "import kdgat.runs.store, kdgat.runs.upstream, kdgat.runs.prerequisites\n"
         "print(sorted(m for m in ('torch', 'numpy', 'pandas') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
