@@ -26,37 +26,39 @@ import tyro
 
 import configs
 from configs import ConfigError, ExperimentConfig
+from kdgat.argv import base_config, pre_parser
 
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: state saved, run again with --resume
 
 
 def _pre_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--preset")
-    parser.add_argument("--config", type=Path)
+    parser = pre_parser()  # --preset, --config: as in launch.py
     parser.add_argument("--resume", nargs="?", const=True, default=None)
     parser.add_argument("--print-config", action="store_true")
     parser.add_argument("--list-presets", action="store_true")
     return parser
 
 
-def parse_config(argv: list[str]) -> tuple[ExperimentConfig, argparse.Namespace]:
-    """argv -> resolved config and the pre-parsed options. Raises ConfigError for user mistakes."""
-    options, rest = _pre_parser().parse_known_args(argv)
+def read_config(options: argparse.Namespace, rest: list[str]) -> ExperimentConfig:
+    """The pre-parsed options and the remaining flags -> the config as given, not yet resolved
+    (run_experiment resolves it, once). Raises ConfigError for user mistakes."""
     if isinstance(options.resume, str):
         if rest or options.preset or options.config:
             raise ConfigError(
                 "--resume RUN_DIR continues a run exactly as it was configured; drop the other "
                 f"flags ({' '.join(rest + (['--preset'] if options.preset else []))})."
             )
-        run_dir = Path(options.resume)
-        return configs.resolve(configs.load_yaml(run_dir / "config.yaml")), options
-    base = configs.load_yaml(options.config) if options.config else ExperimentConfig()
-    if options.preset:
-        base = configs.config_from_preset(options.preset, base)
-    cfg = tyro.cli(ExperimentConfig, args=rest, default=base, description=__doc__, prog="train.py")
-    return configs.resolve(cfg), options
+        return configs.load_yaml(Path(options.resume) / "config.yaml")
+    return tyro.cli(
+        ExperimentConfig, args=rest, default=base_config(options), description=__doc__, prog="train.py"
+    )
+
+
+def parse_config(argv: list[str]) -> tuple[ExperimentConfig, argparse.Namespace]:
+    """argv -> resolved config and the pre-parsed options. Raises ConfigError for user mistakes."""
+    options, rest = _pre_parser().parse_known_args(argv)
+    return configs.resolve(read_config(options, rest)), options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     from kdgat.errors import UserError
 
     try:
-        options = _pre_parser().parse_known_args(argv)[0]
+        options, rest = _pre_parser().parse_known_args(argv)
         if options.list_presets:
             print("\n".join(configs.valid_presets()))
             return 0
-        cfg, options = parse_config(argv)
+        cfg = read_config(options, rest)
         if options.print_config:
+            cfg = configs.resolve(cfg)
             from kdgat.models import nominal_parameter_count
 
             params, note = nominal_parameter_count(cfg)
@@ -85,15 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(options.resume, str):
             run_dir = Path(options.resume)
         elif options.resume:
-            run_dir = latest_unfinished(experiment_dir(cfg))
+            exp_dir = experiment_dir(configs.resolve(cfg))  # resolved: bad levels are refused as such
+            run_dir = latest_unfinished(exp_dir)
             if run_dir is None:
                 raise ConfigError(
-                    f"--resume: no unfinished run under {experiment_dir(cfg)}; start a new one "
-                    f"without --resume."
+                    f"--resume: no unfinished run under {exp_dir}; start a new one without --resume."
                 )
-            cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
+            cfg = configs.load_yaml(run_dir / "config.yaml")
         try:
-            run_experiment(cfg, run_dir)
+            run_experiment(cfg, run_dir)  # resolves cfg: the one resolve on the way to metrics.json
         except Preempted as stop:
             print(
                 f"stopped by {stop}; state saved. Continue with: python train.py --resume {stop.run_dir}",

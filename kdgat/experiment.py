@@ -11,21 +11,15 @@ from typing import Any
 import torch
 
 import configs
-from configs import ExperimentConfig
+from configs import LEVELS, ExperimentConfig
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json
-from kdgat.results.hparams import write_hparams
-from kdgat.runs.store import CONFIG_JSON, Run, git_commit, now, update_status, write_config_json
+from kdgat.results.hparams import entry_of, write_hparams_entry
+from kdgat.runs.store import CONFIG_JSON, Run, config_knobs, git_commit, now, update_status, write_config_json
 from kdgat.runs.upstream import bind, lineage
 from kdgat.stages import stage_for
 from kdgat.training.skeleton import Preempted
-
-
-def check_prerequisites(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Refuse before anything runs when a run this one builds on is missing (the table in
-    kdgat.runs.prerequisites); returns cfg bound to the exact run directories it builds on."""
-    return bind(cfg)
 
 
 def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
@@ -60,14 +54,17 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     With run_dir=None a new run_NNN is claimed. With an existing run_dir the run continues there
     (resuming from checkpoints/last.pt when present); its config.yaml is the caller's cfg.
     The runs it builds on are bound first and recorded in its config.yaml (exact reruns).
+    Entry points hand cfg over as given: it is resolved here, once (resolve is idempotent, so a
+    resolved config is welcome too). A missing upstream run is refused here, before anything runs.
     """
-    cfg = check_prerequisites(configs.resolve(cfg))
+    cfg = bind(configs.resolve(cfg))
     device = resolve_device(cfg)
     if run_dir is None:
         run_dir = Run.claim(cfg).path  # writes config.yaml and config.json
     elif not (run_dir / CONFIG_JSON).is_file():
         write_config_json(run_dir)  # a run directory claimed before config.json existed, resumed
     print(f"run directory: {run_dir}", flush=True)
+    links = lineage(cfg, run_dir)  # every upstream run, its config digest and when it finished
     update_status(
         run_dir,
         state="running",
@@ -75,10 +72,10 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         git=git_commit(),
         device=str(device),
         error=None,
-        lineage=lineage(cfg, run_dir),
+        lineage=links,
     )
     try:
-        metrics = _train_and_evaluate(cfg, run_dir, device)
+        metrics = _train_and_evaluate(cfg, run_dir, device, links)
     except Preempted as stop:
         update_status(run_dir, state="preempted", error=str(stop))
         stop.run_dir = run_dir
@@ -140,7 +137,40 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
+def metrics_json(
+    stage_part: dict[str, Any],
+    cfg: ExperimentConfig,
+    splits: Splits,
+    links: dict[str, dict[str, Any]],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """metrics.json: what the stage measured (its scores, threshold, params, upstream, training
+    summary), then what every run records alike (preset, lineage, warnings, the data it saw)."""
+    return {
+        **stage_part,
+        "preset": configs.preset_name(cfg),
+        "lineage": links,
+        "warnings": warnings,
+        "data": {
+            "root": str(splits.data_root),
+            "train_graphs": len(splits.train),
+            "val_graphs": len(splits.val),
+            "test_graphs": {name: len(g) for name, g in splits.test.items()},
+            "train_files": splits.files,
+            "vocabulary_size": len(splits.vocabulary),
+            "skipped_rows": splits.skipped_rows,
+            "dropped_na_rows": splits.dropped_na,
+            "label_counts": splits.label_counts,
+            "dropped_unlabelled_rows": splits.dropped_unlabelled,
+            "no_window": splits.no_window,
+            **modality_data_policy(cfg),
+        },
+    }
+
+
+def _train_and_evaluate(
+    cfg: ExperimentConfig, run_dir: Path, device: torch.device, links: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     if cfg.training_config.torch_threads > 0:
         torch.set_num_threads(cfg.training_config.torch_threads)
     timings: dict[str, float] = {}
@@ -162,28 +192,13 @@ def _train_and_evaluate(cfg: ExperimentConfig, run_dir: Path, device: torch.devi
         "normalisation": splits.normalisation,
     }
     started = time.perf_counter()
-    metrics = stage_for(cfg)(cfg, splits, run_dir, device, extra)
+    stage_part = stage_for(cfg)(cfg, splits, run_dir, device, extra)
     timings["train_eval_s"] = time.perf_counter() - started
-    metrics.update(
-        preset=configs.preset_name(cfg),
-        lineage=lineage(cfg, run_dir),  # every upstream run, its config digest and when it finished
-        warnings=warnings,
-        data={
-            "root": str(splits.data_root),
-            "train_graphs": len(splits.train),
-            "val_graphs": len(splits.val),
-            "test_graphs": {name: len(g) for name, g in splits.test.items()},
-            "train_files": splits.files,
-            "vocabulary_size": len(splits.vocabulary),
-            "skipped_rows": splits.skipped_rows,
-            "dropped_na_rows": splits.dropped_na,
-            "label_counts": splits.label_counts,
-            "dropped_unlabelled_rows": splits.dropped_unlabelled,
-            "no_window": splits.no_window,
-            **modality_data_policy(cfg),
-        },
-    )
+    metrics = metrics_json(stage_part, cfg, splits, links, warnings)
     atomic_write_json(run_dir / "metrics.json", metrics)
     update_status(run_dir, state="finished", finished_at=now(), timings=timings, preprocess=splits.preprocess)
-    write_hparams(run_dir)  # the HParams dashboard compares runs by knobs and final metrics
+    # The HParams dashboard compares runs by knobs and final metrics: from the values in hand.
+    levels = {level: str(getattr(cfg, level)) for level in LEVELS}
+    hparams, final, step = entry_of(levels, config_knobs(extra["config"]), metrics)
+    write_hparams_entry(run_dir, hparams, final, step)
     return metrics

@@ -265,6 +265,10 @@ def test_training_runs_without_pandas() -> None:
     code = "import sys, kdgat.results.hparams, kdgat.results.read; print('pandas' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+    # A finishing run writes its HParams entry from the values in hand: no reading back.
+    code = "import sys, kdgat.experiment; print('kdgat.results.read' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
 
 
 def test_metrics_reader_skips_history_only_when_safe(tmp_path: Path) -> None:
@@ -570,6 +574,40 @@ def test_resuming_a_run_from_before_config_json_writes_it(real_runs: Path, tmp_p
     assert saved["config_digest"] == before["config_digest"]
     after = read.read_run(run_dir)
     assert {k: v for k, v in after.items() if is_knob(k)} == {k: v for k, v in before.items() if is_knob(k)}
+
+
+def test_finishing_run_writes_the_entry_that_reading_it_back_gives(real_runs: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from kdgat.runs.store import config_knobs
+
+    run_dir = Path(results.load_runs(real_runs).iloc[0]["path"])
+    row = read.read_run(run_dir)
+    want_hparams, want_metrics = hparams.hparams_of(row)
+    # What run_experiment hands the writer: its resolved config and the metrics it wrote.
+    cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
+    levels = {level: getattr(cfg, level) for level in configs.LEVELS}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    got = hparams.entry_of(levels, config_knobs(configs.to_dict(cfg)), metrics)
+    assert got == (want_hparams, want_metrics, int(row["epochs_run"]))
+    # ... and the entry the run itself wrote holds exactly those values.
+    (path,) = run_dir.glob("*" + hparams.HPARAMS_SUFFIX)
+    accumulator = EventAccumulator(str(path))
+    accumulator.Reload()
+    content = accumulator.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]
+    ).session_start_info
+    assert set(session.hparams) == set(want_hparams)
+    for key, value in want_hparams.items():  # torch writes text as text, bools and numbers as numbers
+        if isinstance(value, str):
+            assert session.hparams[key].string_value == value, key
+        else:
+            assert session.hparams[key].number_value == pytest.approx(float(value)), key
+    for tag, value in want_metrics.items():
+        (event,) = accumulator.Scalars(tag)
+        assert event.value == pytest.approx(value, abs=1e-6) and event.step == int(row["epochs_run"])
 
 
 def test_write_hparams_readable_by_tensorboard(real_runs: Path) -> None:

@@ -62,7 +62,8 @@ class TrainJob(submitit.helpers.Checkpointable):
         # kdgat.runs.store and the loop pull in torch: imported in the job, not when launch.py submits.
         from kdgat.runs.store import now, read_status, update_status
 
-        cfg = configs.resolve(configs.from_dict(self.config, source="launcher job"))
+        # Resolved when planned; run_experiment resolves it (idempotent) on the way to metrics.json.
+        cfg = configs.from_dict(self.config, source="launcher job")
         env = _environment()
         run_dir = self.claim(cfg, env)
         job: dict[str, Any] = {"executor": env.cluster if env else "direct", "stage": self.stage}

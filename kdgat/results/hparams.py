@@ -10,7 +10,10 @@ used: it writes into a sub-folder (a second TensorBoard run per training run, na
 timestamp unless given a name) and its own writer leaves an empty events file in the run
 directory on every call.
 
-Reads the run with kdgat.results.read (plain dicts), so training never imports pandas.
+Two ways in: `write_hparams_entry` takes the values in hand (run_experiment passes the config and
+metrics it has just written, so a finishing run reads nothing back); `write_hparams` reads a run
+directory with kdgat.results.read first (the backfill). Neither imports pandas, and the writer
+path does not import kdgat.results.read either.
 """
 
 import math
@@ -21,7 +24,7 @@ from typing import Any
 from configs import LEVELS
 from kdgat.errors import UserError
 from kdgat.results.columns import METRIC_NAMES, is_knob
-from kdgat.results.read import read_run
+from kdgat.results.flat import add_knob, add_metrics
 
 HPARAMS_SUFFIX = ".kdgat_hparams"
 NOT_HPARAMS = ("osc_config.", "config.runs_root")  # where a run ran, not what it was
@@ -50,15 +53,28 @@ def hparams_of(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
     return hparams, metrics
 
 
-def write_hparams(run_dir: str | os.PathLike[str]) -> Path:
-    """Write the HParams entry (config knobs + final metrics) into a finished run directory.
+def entry_of(
+    levels: dict[str, str], knobs: dict[str, Any], metrics: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, float], int]:
+    """(hyper-parameters, final metrics, step) from a run's levels, flat config knobs (as in
+    config.json) and metrics.json, named as kdgat.results.read names the same run's columns:
+    equal to what `hparams_of(read_run(run_dir))` gives once the run is on disk."""
+    row: dict[str, Any] = dict(levels)
+    for key, value in knobs.items():
+        if key not in LEVELS:
+            add_knob(row, key, value)
+    add_metrics(row, metrics)
+    hparams, final = hparams_of(row)
+    return hparams, final, int(row.get("epochs_run") or 0)
 
-    Calling it again replaces the entry. Metrics are also logged as scalars ``final/test.f1``,
-    ``final/val.auroc``, ... at the run's last epoch. Returns the events file.
+
+def write_hparams(run_dir: str | os.PathLike[str]) -> Path:
+    """Write the HParams entry (config knobs + final metrics) into a finished run directory,
+    read back from its files (the backfill of runs finished before entries existed).
+
+    Calling it again replaces the entry. Returns the events file.
     """
-    from torch.utils.tensorboard import FileWriter
-    from torch.utils.tensorboard.summary import hparams as hparams_summaries
-    from torch.utils.tensorboard.summary import scalar
+    from kdgat.results.read import read_run  # the backfill only: a finishing run has the values
 
     run_dir = Path(run_dir)
     row = read_run(run_dir)
@@ -67,6 +83,21 @@ def write_hparams(run_dir: str | os.PathLike[str]) -> Path:
             f"cannot write an HParams entry for {run_dir}: {row['problem']}. Only finished runs have one."
         )
     hparams, metrics = hparams_of(row)
+    return write_hparams_entry(run_dir, hparams, metrics, int(row.get("epochs_run") or 0))
+
+
+def write_hparams_entry(
+    run_dir: str | os.PathLike[str], hparams: dict[str, Any], metrics: dict[str, float], step: int
+) -> Path:
+    """Write (or replace) the HParams entry of run_dir from values in hand. Metrics are also logged
+    as scalars ``final/test.f1``, ``final/val.auroc``, ... at `step` (the run's last epoch).
+    Returns the events file.
+    """
+    from torch.utils.tensorboard import FileWriter
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+    from torch.utils.tensorboard.summary import scalar
+
+    run_dir = Path(run_dir)
     pattern = f"events.out.tfevents.*{HPARAMS_SUFFIX}"
     for old in run_dir.glob(pattern):
         old.unlink()
@@ -74,7 +105,6 @@ def write_hparams(run_dir: str | os.PathLike[str]) -> Path:
     try:
         for summary in hparams_summaries(hparams, metrics):
             writer.add_summary(summary)
-        step = int(row.get("epochs_run") or 0)
         for tag, value in metrics.items():
             writer.add_summary(scalar(tag, value), global_step=step)
     finally:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 from configs import LEVEL_CHOICES, LEVELS
+from kdgat.results.flat import add_knob, add_metrics, flatten
 from kdgat.runs.store import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs
 
 EVAL_PATTERN = re.compile(r"^eval_(.+)\.json$")
@@ -31,30 +32,6 @@ STATE_HINTS = {
     "running": "; still training, or its job died without a word (check host and pid in status.json)",
     "preempted": "; continue it with python train.py --resume {run_dir}",
 }
-# metrics.json keys that are not one-number-per-run results.
-SKIPPED_METRICS_KEYS = ("history",)
-SKIPPED_DATA_KEYS = ("train_files",)
-SCALARS = (str, int, float, bool)
-
-
-def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, Any], skip: Sequence[str] = ()) -> None:
-    """Nested mappings -> dotted keys; lists of scalars -> "a,b,c" (hashable, groupable)."""
-    for key, value in obj.items():
-        kind = type(value)
-        if kind is dict:
-            if key not in skip:
-                _flatten(prefix + key + ".", value, out)
-        elif kind is list:
-            if key not in skip:
-                out[prefix + key] = _list_cell(value)
-        elif key not in skip:
-            out[prefix + key] = value
-
-
-def _list_cell(values: list[Any]) -> str:
-    if all(v is None or type(v) in SCALARS for v in values):
-        return ",".join(str(v) for v in values)
-    return json.dumps(values)
 
 
 def _read_json(path: str) -> Any:
@@ -175,7 +152,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
             problems.append(f"status.json {wrong}")
         else:
             row["state"] = status.get("state")
-            _flatten("", {k: v for k, v in status.items() if k != "state"}, row)
+            flatten("", {k: v for k, v in status.items() if k != "state"}, row)
             if row["state"] != "finished":
                 reason = f"state is {row['state']!r}, not 'finished'"
                 if status.get("error"):
@@ -202,15 +179,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
                     elif row[key] != value:
                         warnings.append(f"config.yaml says {key}={value} but the folder says {row[key]}")
                     continue
-                # Top-level knobs (runs_root, device, teacher_run, ...) under "config.".
-                column = key if "." in key else "config." + key
-                kind = type(value)
-                if kind is list:
-                    row[column] = _list_cell(value)
-                elif kind is dict:  # a hand-edited config.json; config_knobs never writes one
-                    _flatten(column + ".", value, row)
-                else:
-                    row[column] = value
+                add_knob(row, key, value)
     else:
         problems.append("config.yaml missing")
 
@@ -220,10 +189,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
         if metrics is None:
             problems.append(f"metrics.json {wrong}")
         else:
-            data = metrics.get("data")
-            _flatten("", metrics, row, skip=(*SKIPPED_METRICS_KEYS, "data"))
-            if isinstance(data, dict):
-                _flatten("data.", data, row, skip=SKIPPED_DATA_KEYS)
+            add_metrics(row, metrics)
             if not isinstance(metrics.get("test"), dict):
                 problems.append("metrics.json has no 'test' section")
     elif row["state"] == "finished":
@@ -239,7 +205,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
         if result is None:
             warnings.append(f"{name} {wrong}; that transfer result is left out")
         else:
-            _flatten(f"eval.{eval_match.group(1)}.", result, row)
+            flatten(f"eval.{eval_match.group(1)}.", result, row)
 
     if not path_levels_ok and not problems:
         if any(row.get(level) is None for level in LEVELS):

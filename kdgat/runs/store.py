@@ -121,13 +121,6 @@ def latest_unfinished(exp_dir: Path) -> Path | None:
     return None
 
 
-def latest_finished(exp_dir: Path) -> Path | None:
-    for run_dir in reversed(run_dirs(exp_dir)):
-        if read_status(run_dir).get("state") == "finished" and (run_dir / "metrics.json").is_file():
-            return run_dir
-    return None
-
-
 # ---------------------------------------------------------------- the Run type
 
 

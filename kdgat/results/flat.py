@@ -1,0 +1,55 @@
+"""Nested run files -> flat dotted cells, the one way both the results table (kdgat.results.read)
+and a finishing run's HParams entry (kdgat.results.hparams) name their columns.
+
+Plain dicts only: no pandas, no YAML, nothing that reads files, so training can import it.
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+# metrics.json keys that are not one-number-per-run results.
+SKIPPED_METRICS_KEYS = ("history",)
+SKIPPED_DATA_KEYS = ("train_files",)
+SCALARS = (str, int, float, bool)
+
+
+def flatten(prefix: str, obj: dict[str, Any], out: dict[str, Any], skip: Sequence[str] = ()) -> None:
+    """Nested mappings -> dotted keys; lists of scalars -> "a,b,c" (hashable, groupable)."""
+    for key, value in obj.items():
+        kind = type(value)
+        if kind is dict:
+            if key not in skip:
+                flatten(prefix + key + ".", value, out)
+        elif kind is list:
+            if key not in skip:
+                out[prefix + key] = list_cell(value)
+        elif key not in skip:
+            out[prefix + key] = value
+
+
+def list_cell(values: list[Any]) -> str:
+    if all(v is None or type(v) in SCALARS for v in values):
+        return ",".join(str(v) for v in values)
+    return json.dumps(values)
+
+
+def add_knob(row: dict[str, Any], key: str, value: Any) -> None:
+    """One flat config knob (not a level) as its column: top-level knobs (runs_root, device,
+    teacher_run, ...) under "config.", lists as one cell."""
+    column = key if "." in key else "config." + key
+    kind = type(value)
+    if kind is list:
+        row[column] = list_cell(value)
+    elif kind is dict:  # a hand-edited config.json; config_knobs never writes one
+        flatten(column + ".", value, row)
+    else:
+        row[column] = value
+
+
+def add_metrics(row: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """metrics.json's cells: every result but the per-epoch history; data.* without the file list."""
+    data = metrics.get("data")
+    flatten("", metrics, row, skip=(*SKIPPED_METRICS_KEYS, "data"))
+    if isinstance(data, dict):
+        flatten("data.", data, row, skip=SKIPPED_DATA_KEYS)
