@@ -12,6 +12,7 @@ still load: best.pt is plain already; last.pt holds the numpy RNG state as an nd
 read under an allowlist of the few numpy types that make up arrays and scalars, then converted.
 """
 
+import collections
 import dataclasses
 import pickle
 import random
@@ -166,14 +167,14 @@ def _plain(value: Any, where: str) -> Any:
         return value.item()
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, dict):  # OrderedDict (state dicts) too: weights_only reads it back
-        out = type(value)() if type(value) is not dict else {}
+    if type(value) in (dict, collections.OrderedDict):  # module state dicts are OrderedDicts
+        out = type(value)()
         for key, item in value.items():
             if type(key) not in (str, int):
                 raise TypeError(f"{where}: key {key!r} ({type(key).__name__}) is not str or int")
             out[key] = _plain(item, f"{where}[{key!r}]")
         return out
-    if isinstance(value, list | tuple) and type(value) in (list, tuple):
+    if type(value) in (list, tuple):
         return type(value)(_plain(item, f"{where}[{i}]") for i, item in enumerate(value))
     raise TypeError(
         f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which a checkpoint cannot "
