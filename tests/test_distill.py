@@ -18,6 +18,7 @@ from configs import ConfigError, DistillationConfig, DQNConfig, LearningConfig
 from kdgat.errors import PrerequisiteError
 from kdgat.experiment import run_experiment
 from kdgat.runs.upstream import bind
+from kdgat.training.checkpoint import read_checkpoint
 from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
 from tests.conftest import REPO, run_train
 from tests.test_stages import base_config
@@ -204,7 +205,7 @@ def test_distilled_dqn_matches_teacher_q_values(teachers) -> None:
     plain = run_experiment(_config(root, **dqn, vgae_run=vgae, gat_run=gat, learning_config=small_batches))
 
     def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-        return torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["model"]
+        return read_checkpoint(run_dir / "checkpoints/last.pt").model
 
     a, b = weights(student), weights(plain)
     assert a.keys() == b.keys() and not all(torch.equal(a[k], b[k]) for k in a)
@@ -295,8 +296,9 @@ def test_killed_distilled_vgae_resumes_to_identical_weights_and_projection(teach
     assert resumed.returncode == 0, resumed.stderr
 
     def final(run_dir: Path) -> dict[str, torch.Tensor]:
-        state = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
-        return {**state["model"], **{f"task.{k}": v for k, v in state["task_trainable"].items()}}
+        state = read_checkpoint(run_dir / "checkpoints/last.pt")
+        task = state.resume.trainer["task_trainable"]
+        return {**state.model, **{f"task.{k}": v for k, v in task.items()}}
 
     straight_dir = next((tmp_path / "straight").rglob("run_000"))
     a, b = final(straight_dir), final(last)

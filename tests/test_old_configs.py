@@ -32,7 +32,7 @@ def test_old_layout_loads_into_todays_fields() -> None:
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["model"]
+    return torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["model"]
 
 
 def test_old_config_reruns_and_an_old_run_dir_resumes_to_identical_weights(tmp_path: Path) -> None:

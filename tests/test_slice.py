@@ -114,7 +114,7 @@ def test_config_rerun_reproduces_metrics_exactly(tmp_path: Path) -> None:
 
 
 def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints/last.pt", weights_only=False)["model"]
+    return torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["model"]
 
 
 def _wait_for_checkpoint(process: subprocess.Popen, checkpoint: Path, min_epoch: int) -> None:
@@ -123,7 +123,7 @@ def _wait_for_checkpoint(process: subprocess.Popen, checkpoint: Path, min_epoch:
         assert process.poll() is None, "training finished before it could be interrupted"
         if checkpoint.is_file():
             try:
-                if torch.load(checkpoint, weights_only=False)["epoch"] >= min_epoch:
+                if torch.load(checkpoint, weights_only=True)["epoch"] >= min_epoch:
                     return
             except (EOFError, RuntimeError):
                 pass

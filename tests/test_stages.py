@@ -21,6 +21,7 @@ from kdgat.evaluation.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from kdgat.models import nominal_parameter_count
 from kdgat.models.dqn import STATE_FEATURES
+from kdgat.training.checkpoint import read_checkpoint
 from kdgat.training.tasks import curriculum_selection
 from tests.conftest import run_train, shared_data
 
@@ -274,20 +275,23 @@ def test_killed_dqn_resumes_to_identical_weights_and_honours_the_training_flags(
     run_dir = stop.value.run_dir
     assert stop.value.signals == {signal.SIGTERM}
     assert json.loads((run_dir / "status.json").read_text())["state"] == "preempted"
-    saved = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
-    assert (saved["epoch"], saved["step"]) == (1, 2) and saved["buffer"]["size"] > 0
+    saved = read_checkpoint(run_dir / "checkpoints/last.pt")
+    assert (saved.epoch, saved.resume.step) == (1, 2) and saved.resume.trainer["buffer"]["size"] > 0
     assert not (run_dir / "metrics.json").exists()
     assert run_experiment(dataclasses.replace(cfg, runs_root=tmp_path / "killed"), run_dir) == run_dir
 
-    a = torch.load(straight / "checkpoints/last.pt", weights_only=False)
-    b = torch.load(run_dir / "checkpoints/last.pt", weights_only=False)
-    for part in ("model", "target"):
-        assert a[part].keys() == b[part].keys()
-        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    a = read_checkpoint(straight / "checkpoints/last.pt")
+    b = read_checkpoint(run_dir / "checkpoints/last.pt")
+    for part, x, y in (
+        ("model", a.model, b.model),
+        ("target", a.resume.trainer["target"], b.resume.trainer["target"]),
+    ):
+        assert x.keys() == y.keys()
+        assert all(torch.equal(x[k], y[k]) for k in x), part
     metrics = json.loads((straight / "metrics.json").read_text())
     assert json.loads((run_dir / "metrics.json").read_text()) == metrics
     assert metrics["history"][-1]["updates"] > 0  # the agent learnt: TD updates happened
-    assert b["optimizer"]["param_groups"][0]["momentum"] == 0.9  # SGD, as asked, not a fixed Adam
+    assert b.resume.optimizer["param_groups"][0]["momentum"] == 0.9  # SGD, as asked, not a fixed Adam
     base_lr = cfg.training_config.lr
     cosine = [base_lr * (1 + math.cos(math.pi * (e + 1) / 3)) / 2 for e in range(3)]
     assert [h["lr"] for h in metrics["history"]] == pytest.approx(cosine, abs=1e-12)

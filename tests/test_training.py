@@ -19,6 +19,7 @@ from configs import ExperimentConfig, TrainingConfig
 from kdgat.errors import TrainingDiverged, UserError
 from kdgat.progress import progress_bar
 from kdgat.training import skeleton
+from kdgat.training.checkpoint import RunInfo, read_checkpoint
 from kdgat.training.loss_log import LossLog, new_sums
 from tests.conftest import REPO
 
@@ -67,7 +68,6 @@ class Toy(skeleton.Trainer):
         return {"global_step": self.global_step, "partial": self.sums}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
         self.global_step, self.sums = state["global_step"], state["partial"]
 
 
@@ -76,14 +76,14 @@ CFG = ExperimentConfig(training_config=TrainingConfig(epochs=3, patience=10, lr=
 
 def _train(run_dir: Path, trainer: Toy) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    return skeleton.train(CFG, trainer, run_dir, {"extra": 1})
+    return skeleton.train(CFG, trainer, run_dir, RunInfo(upstream={"teacher_run": "x/run_000"}))
 
 
 def test_a_signal_mid_epoch_saves_exact_state_and_the_resumed_run_ends_identical(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     straight = _train(tmp_path / "straight", Toy())
-    expected = torch.load(tmp_path / "straight/checkpoints/last.pt", weights_only=False)
+    expected = read_checkpoint(tmp_path / "straight/checkpoints/last.pt")
 
     original = Toy.step
 
@@ -96,16 +96,20 @@ def test_a_signal_mid_epoch_saves_exact_state_and_the_resumed_run_ends_identical
     with pytest.raises(skeleton.Preempted, match="epoch 1, step 3") as stop:
         _train(tmp_path / "killed", Toy())
     assert stop.value.signals == {signal.SIGUSR2}
-    saved = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=False)
-    assert (saved["epoch"], saved["step"], saved["global_step"]) == (1, 3, 9)
-    assert saved["partial"]["graphs"] == 3 * 16  # the epoch's sums so far were read back first
+    saved = read_checkpoint(tmp_path / "killed/checkpoints/last.pt")
+    assert (saved.epoch, saved.resume.step, saved.resume.trainer["global_step"]) == (1, 3, 9)
+    assert saved.resume.trainer["partial"]["graphs"] == 3 * 16  # the epoch's sums so far were read back
     monkeypatch.setattr(Toy, "step", original)
     resumed = _train(tmp_path / "killed", Toy())
-    final = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=False)
-    for name, value in expected["model"].items():
-        assert torch.equal(value, final["model"][name]), name
+    final = read_checkpoint(tmp_path / "killed/checkpoints/last.pt")
+    for name, value in expected.model.items():
+        assert torch.equal(value, final.model[name]), name
     assert resumed["history"] == straight["history"]
-    assert final["extra"] == 1 and torch.load(tmp_path / "killed/checkpoints/best.pt")["extra"] == 1
+    for name in ("best", "last"):  # plain data: no allowlist needed
+        torch.load(tmp_path / f"killed/checkpoints/{name}.pt", weights_only=True)
+    best = read_checkpoint(tmp_path / "killed/checkpoints/best.pt")
+    assert final.info.upstream == best.info.upstream == {"teacher_run": "x/run_000"}
+    assert best.resume is None and best.monitor == [-straight["history"][best.epoch]["train_loss"]]
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"] * 2  # 3 straight, 1 + 2 resumed
 
@@ -124,8 +128,8 @@ def test_a_nan_step_is_named_and_never_checkpointed(tmp_path: Path, monkeypatch:
     with pytest.raises(TrainingDiverged, match=r"the loss became nan at step 7; loss terms: mse=nan"):
         _train(tmp_path / "run", Toy(poison_at=7))
     last = tmp_path / "run/checkpoints/last.pt"
-    assert torch.load(last, weights_only=False)["epoch"] == 1  # the epoch-0 checkpoint, finite
-    assert all(torch.isfinite(v).all() for v in torch.load(last, weights_only=False)["model"].values())
+    assert read_checkpoint(last).epoch == 1  # the epoch-0 checkpoint, finite
+    assert all(torch.isfinite(v).all() for v in read_checkpoint(last).model.values())
 
 
 def test_a_checkpoint_without_the_skeletons_keys_is_refused_with_the_rerun_command(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from kdgat.models import build_from_dims, build_q_network
 from kdgat.runs.store import read_status
 from kdgat.runs.upstream import load_upstream, resolve_recorded
 from kdgat.stages.fusion import StateScaler, augment_with_vgae, fused_probability, fusion_inputs, greedy_alpha
+from kdgat.training.checkpoint import read_best
 from kdgat.training.graph_trainer import predict, predict_edges
 from kdgat.training.tasks import ClassifierTask, VGAETask
 
@@ -59,13 +60,13 @@ def capture_files(path: Path, cfg: configs.ExperimentConfig) -> list[tuple[Path,
 def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device: torch.device):
     """Functions graphs -> per-graph scores and graphs -> per-edge scores (None without an edge
     read-out), for any kind of finished run."""
-    best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
+    best = read_best(run_dir, device)
     if cfg.model_architecture == "DQN":
         vgae = load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
         gat = load_upstream(resolve_recorded(metrics["upstream"]["gat_run"], run_dir), device)
-        q_net = build_q_network(cfg, len(best["state_scaler"]["mean"]))
-        q_net.load_state_dict(best["model"])
-        scaler = StateScaler.from_state(best["state_scaler"])
+        q_net = build_q_network(cfg, len(best.info.state_scaler["mean"]))
+        q_net.load_state_dict(best.model)
+        scaler = StateScaler.from_state(best.info.state_scaler)
         threshold = float(vgae.metrics["threshold"])
 
         def score_dqn(graphs: GraphSet) -> np.ndarray:
@@ -78,8 +79,8 @@ def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device:
         if cfg.learning_type == "fusion"
         else None
     )
-    model = build_from_dims(cfg, best["input_dims"])
-    model.load_state_dict(best["model"])
+    model = build_from_dims(cfg, best.info.input_dims)
+    model.load_state_dict(best.model)
     model.to(device)
 
     def score_graphs(graphs: GraphSet) -> np.ndarray:
@@ -126,7 +127,7 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
         configs.check_levels({**configs.levels_of(cfg), "dataset": dataset})
     metrics = json.loads((run_dir / "metrics.json").read_text())
     device = torch.device("cpu")
-    best = torch.load(run_dir / "checkpoints/best.pt", map_location=device, weights_only=False)
+    best = read_best(run_dir, device)
     score, score_edges = _scorer(run_dir, cfg, metrics, device)
     threshold = float(metrics["threshold"])
     data_cfg = dataclasses.replace(cfg, dataset=dataset) if dataset is not None else cfg
@@ -134,7 +135,7 @@ def evaluate_run(run_dir: Path, data_root: Path, dataset: str | None = None, nam
     ys, scores, types, scored = [], [], [], []
     data_root = Path(data_root)
     files = capture_files(data_root, data_cfg)
-    prepared = evaluation_graphs(files, data_cfg, best["vocabulary"], best["normalisation"])
+    prepared = evaluation_graphs(files, data_cfg, best.info.vocabulary, best.info.normalisation)
     for path, graphs, _ in prepared:
         key = path.name if data_root.is_file() else str(path.relative_to(data_root))
         if len(graphs) == 0:

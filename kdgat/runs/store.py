@@ -250,19 +250,20 @@ class Run:
         return json.loads((self.path / "metrics.json").read_text())
 
     @functools.cached_property
-    def best(self) -> dict[str, Any]:
-        """checkpoints/best.pt: weights, vocabulary, normalisation, input dims, upstream links."""
-        import torch
+    def best(self) -> Any:
+        """checkpoints/best.pt (a kdgat.training.checkpoint.Checkpoint): weights, and in .info the
+        vocabulary, normalisation, input dims and upstream links."""
+        from kdgat.training.checkpoint import read_best  # torch: imported when a checkpoint is read
 
-        return torch.load(self.path / "checkpoints/best.pt", map_location=self.device, weights_only=False)
+        return read_best(self.path, self.device)
 
     @property
     def vocabulary(self) -> dict[int, int]:
-        return self.best["vocabulary"]
+        return self.best.info.vocabulary
 
     @property
     def normalisation(self) -> dict[str, list[float]]:
-        return self.best["normalisation"]
+        return self.best.info.normalisation
 
     @functools.cached_property
     def model(self) -> Any:
@@ -271,12 +272,12 @@ class Run:
 
         cfg, best = self.config, self.best
         if cfg.model_architecture == "DQN":
-            model = build_q_network(cfg, len(best["state_scaler"]["mean"]))
+            model = build_q_network(cfg, len(best.info.state_scaler["mean"]))
         else:
             # input_dims: a fusion GAT's node features are wider than the normalised ones, and a
             # GAT on flows has an edge read-out.
-            model = build_from_dims(cfg, best["input_dims"])
-        model.load_state_dict(best["model"])
+            model = build_from_dims(cfg, best.info.input_dims)
+        model.load_state_dict(best.model)
         model.to(self.device).eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)

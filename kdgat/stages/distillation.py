@@ -207,5 +207,5 @@ def dqn_teacher_q_values(
     inputs = fusion_inputs(
         teacher_cfg, graphs, vgae.model, float(vgae.metrics["threshold"]), gat.model, device
     )
-    scaler = StateScaler.from_state(teacher.best["state_scaler"])
+    scaler = StateScaler.from_state(teacher.best.info.state_scaler)
     return teacher.model(scaler(inputs.state))

@@ -28,6 +28,7 @@ from kdgat.evaluation.metrics import binary_metrics
 from kdgat.models.dqn import QNetwork
 from kdgat.stages.fusion import FusionInputs, StateScaler, alphas, fused_probability, greedy_alpha
 from kdgat.training import skeleton
+from kdgat.training.checkpoint import RunInfo
 from kdgat.training.kd_losses import soft_target_kl
 from kdgat.training.loss_log import LossLog
 from kdgat.training.optim import Optimisation
@@ -210,7 +211,6 @@ class DQNTrainer(skeleton.Trainer):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
         self.target.load_state_dict(state["target"])
         self.buffer.load_state_dict(state["buffer"])
         self.global_step, self.updates = state["agent_steps"], state["updates"]
@@ -224,13 +224,13 @@ def train_dqn(
     val: FusionInputs,
     scaler: StateScaler,
     run_dir: Path,
-    extra_state: dict[str, Any],
+    info: RunInfo,
     teacher_q: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Train the agent with the skeleton; with teacher_q (a teacher's Q-values per training window)
     the TD loss is mixed with policy distillation. best.pt holds the best validation epoch."""
     trainer = DQNTrainer(cfg, q_net, train, val, scaler, teacher_q)
-    summary = skeleton.train(cfg, trainer, run_dir, extra_state)
+    summary = skeleton.train(cfg, trainer, run_dir, info)
     if trainer.updates == 0:
         lc = cfg.learning_config
         print(

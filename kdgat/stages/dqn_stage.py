@@ -28,6 +28,7 @@ from kdgat.stages.distillation import dqn_teacher_q_values
 from kdgat.stages.dqn_agent import train_dqn
 from kdgat.stages.frozen import bound, upstream_run, vgae_threshold
 from kdgat.stages.fusion import StateScaler, fused_probability, fusion_inputs, greedy_alpha
+from kdgat.training.checkpoint import RunInfo, read_best
 
 DQN_BLOCK = 16  # consecutive validation windows kept together when validation is halved
 
@@ -87,11 +88,10 @@ def train_dqn_stage(
         val_in,
         scaler,
         run_dir,
-        {**extra, "upstream": upstream, "state_scaler": scaler.state_dict()},
+        RunInfo(**extra, upstream=upstream, state_scaler=scaler.state_dict()),
         teacher_q,
     )
-    best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)
-    q_net.load_state_dict(best["model"])
+    q_net.load_state_dict(read_best(run_dir).model)
 
     def fused(x, graphs: GraphSet):
         return decision_scores(cfg, graphs, fused_probability(x, greedy_alpha(q_net, scaler(x.state), cfg)))

@@ -25,6 +25,7 @@ from kdgat.runs.store import portable
 from kdgat.stages.distillation import DistilledTask, load_graph_teacher
 from kdgat.stages.frozen import bound, upstream_run
 from kdgat.stages.fusion import augment_with_vgae
+from kdgat.training.checkpoint import RunInfo, read_best
 from kdgat.training.graph_trainer import fit, predict, predict_edges
 from kdgat.training.tasks import ClassifierTask, Task, VGAETask
 
@@ -65,10 +66,10 @@ def train_graph_stage(
         upstream["teacher_run"] = portable(teacher_dir, run_dir)
         teacher_params = count_parameters(teacher.model)
         print(f"distilling from {teacher_dir} ({teacher_params} parameters)", flush=True)
-    summary = fit(cfg, task, model, val, run_dir, device, {**extra, "upstream": upstream, "input_dims": dims})
+    info = RunInfo(**extra, upstream=upstream, input_dims=dims)
+    summary = fit(cfg, task, model, val, run_dir, device, info)
 
-    best = torch.load(run_dir / "checkpoints" / "best.pt", map_location=device, weights_only=False)
-    model.load_state_dict(best["model"])
+    model.load_state_dict(read_best(run_dir, device).model)
     val_scores = decision_scores(cfg, val, predict(task, model, val, device, cfg))
     threshold = task.threshold(val.y.numpy(), val_scores)
     test_scores = {

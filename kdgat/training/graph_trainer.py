@@ -16,6 +16,7 @@ from configs import ExperimentConfig
 from kdgat.data.graphset import GraphSet, gather_graphs
 from kdgat.evaluation.metrics import binary_metrics
 from kdgat.training import skeleton
+from kdgat.training.checkpoint import RunInfo
 from kdgat.training.loss_log import LossLog, new_sums
 from kdgat.training.optim import Optimisation, autocast_context
 from kdgat.training.tasks import Task
@@ -157,7 +158,6 @@ class GraphTrainer(skeleton.Trainer):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
         if self.task.trainable is not None:
             self.task.trainable.load_state_dict(state["task_trainable"])
         self.global_step, self.sums = state["global_step"], state["partial"]
@@ -170,7 +170,7 @@ def fit(
     val: GraphSet,
     run_dir: Path,
     device: torch.device,
-    extra_state: dict[str, Any],
+    info: RunInfo,
 ) -> dict[str, Any]:
     """Train a graph model with the skeleton; returns its summary (best.pt holds the best epoch)."""
-    return skeleton.train(cfg, GraphTrainer(cfg, task, model, val, device), run_dir, extra_state)
+    return skeleton.train(cfg, GraphTrainer(cfg, task, model, val, device), run_dir, info)

@@ -6,8 +6,8 @@ last.pt, the TensorBoard writer, then per epoch the steps (a terminal progress b
 SIGTERM/SIGUSR2 check after each), the LR schedule, early stopping, best.pt / last.pt and the
 end-of-epoch line. The checkpoint holds everything the next step depends on (weights, optimiser,
 scheduler, scaler, epoch, step within the epoch, early stopping, history, every RNG and the
-trainer's own state), written atomically, so a resumed run ends with the same weights as an
-uninterrupted one.
+trainer's own state), written atomically as plain data by kdgat.training.checkpoint, so a resumed
+run ends with the same weights as an uninterrupted one.
 """
 
 import abc
@@ -25,8 +25,16 @@ from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig, to_yaml
 from kdgat.errors import UserError
-from kdgat.io import atomic_torch_save
 from kdgat.progress import progress_bar
+from kdgat.training.checkpoint import (
+    Checkpoint,
+    Resume,
+    RunInfo,
+    capture_rng,
+    read_checkpoint,
+    restore_rng,
+    write_checkpoint,
+)
 from kdgat.training.optim import Optimisation
 
 
@@ -49,25 +57,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def rng_state() -> dict[str, Any]:
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -138,7 +127,7 @@ class Trainer(abc.ABC):
     """What one kind of model supplies to the skeleton: its epoch."""
 
     model: torch.nn.Module
-    """Saved as best.pt's and last.pt's "model"."""
+    """Saved as best.pt's and last.pt's model; the skeleton restores it on resume."""
     device: torch.device
     """Where the optimised parameters live (AMP and the grad scaler follow it)."""
     unit: str = "graph"
@@ -173,36 +162,29 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:
-        """The trainer's own resume state beyond the model and the optimiser (top-level keys of
-        last.pt)."""
+        """The trainer's own resume state beyond the model and the optimiser (last.pt's
+        resume.trainer): tensors and plain data only."""
 
     @abc.abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore from a last.pt (the model included)."""
+        """Restore what state_dict returned (the skeleton has restored the model)."""
 
 
-SKELETON_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "early_stopping")
-
-
-def load_last(path: Path, device: torch.device) -> dict[str, Any]:
-    state = torch.load(path, map_location=device, weights_only=False)
-    missing = [key for key in SKELETON_KEYS if key not in state]
-    if missing:
+def load_last(path: Path, device: torch.device) -> Checkpoint:
+    last = read_checkpoint(path, device)
+    if last.resume is None:
         raise UserError(
-            f"{path} was written by an older kdgat (it lacks {', '.join(missing)}), so this run cannot "
-            f"continue exactly. Start it afresh from its config: python train.py --config "
-            f"{path.parent.parent / 'config.yaml'}"
+            f"{path} holds weights but no training state, so this run cannot continue exactly. Start "
+            f"it afresh from its config: python train.py --config {path.parent.parent / 'config.yaml'}"
         )
-    return state
+    return last
 
 
-def train(
-    cfg: ExperimentConfig, trainer: Trainer, run_dir: Path, extra_state: dict[str, Any]
-) -> dict[str, Any]:
+def train(cfg: ExperimentConfig, trainer: Trainer, run_dir: Path, info: RunInfo) -> dict[str, Any]:
     """Train until the epoch budget or early stopping; returns the summary metrics.json keeps.
 
     Resumes from run_dir/checkpoints/last.pt when it exists. best.pt holds the weights of the
-    best validation epoch (with extra_state); the caller evaluates those.
+    best validation epoch (with info); the caller evaluates those.
     """
     t = cfg.training_config
     ckpt_dir = run_dir / "checkpoints"
@@ -216,31 +198,28 @@ def train(
     history: list[dict[str, Any]] = []
     resumed = last_path.is_file()
     if resumed:
-        state = load_last(last_path, trainer.device)
-        trainer.load_state_dict(state)
-        opt.load_state_dict(state)
-        stopper = EarlyStopping(**state["early_stopping"])
-        start_epoch, start_step, history = state["epoch"], state["step"], state["history"]
-        set_rng_state(state["rng"])
+        last = load_last(last_path, trainer.device)
+        state = last.resume
+        trainer.model.load_state_dict(last.model)
+        trainer.load_state_dict(state.trainer)
+        opt.load_state_dict(vars(state))  # its optimizer, scheduler and scaler fields
+        stopper = EarlyStopping(**state.early_stopping)
+        start_epoch, start_step, history = last.epoch, state.step, state.history
+        restore_rng(state.rng)
     writer = SummaryWriter(str(run_dir), purge_step=trainer.global_step if resumed else None)
     if not resumed:
         writer.add_text("config", "```\n" + to_yaml(cfg) + "```")
 
-    def checkpoint(epoch: int, step: int) -> dict[str, Any]:
-        own = trainer.state_dict()
-        clash = set(own) & (set(SKELETON_KEYS) | {"history", "rng"} | set(extra_state))
-        assert not clash, f"trainer state would overwrite {clash}"
-        return {
-            "model": trainer.model.state_dict(),
+    def checkpoint(epoch: int, step: int) -> Checkpoint:
+        resume = Resume(
+            step=step,
             **opt.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "early_stopping": dataclasses.asdict(stopper),
-            "history": history,
-            "rng": rng_state(),
-            **own,
-            **extra_state,
-        }
+            early_stopping=dataclasses.asdict(stopper),
+            history=history,
+            rng=capture_rng(),
+            trainer=trainer.state_dict(),
+        )
+        return Checkpoint(model=trainer.model.state_dict(), epoch=epoch, info=info, resume=resume)
 
     with StopSignal() as stop:
         for epoch in range(start_epoch, t.epochs):
@@ -260,7 +239,7 @@ def train(
                 if stop.received is not None:
                     bar.close()
                     trainer.sync(writer)
-                    atomic_torch_save(last_path, checkpoint(epoch, step + 1))
+                    write_checkpoint(last_path, checkpoint(epoch, step + 1))
                     writer.close()
                     raise Preempted(f"signal {stop.received} at epoch {epoch}, step {step + 1}", stop.signals)
             bar.close()
@@ -276,9 +255,9 @@ def train(
             seconds = time.perf_counter() - epoch_started
             writer.add_scalar("charts/epoch_seconds", seconds, epoch)
             if improved:
-                best = {"model": trainer.model.state_dict(), "epoch": epoch, **extra_state}
-                atomic_torch_save(ckpt_dir / "best.pt", best)
-            atomic_torch_save(last_path, checkpoint(epoch + 1, 0))
+                best = Checkpoint(trainer.model.state_dict(), epoch, info, monitor=list(end.monitor))
+                write_checkpoint(ckpt_dir / "best.pt", best)
+            write_checkpoint(last_path, checkpoint(epoch + 1, 0))
             print(
                 f"epoch {epoch + 1}/{t.epochs}  {end.line}  {seconds:.1f}s{'  *' if improved else ''}",
                 flush=True,
