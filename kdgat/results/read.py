@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from configs import LEVEL_CHOICES, LEVELS
-from kdgat.runs.store import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs
+from kdgat.runs.store import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs, flatten
 
 EVAL_PATTERN = re.compile(r"^eval_(.+)\.json$")
 STATE_HINTS = {
@@ -37,21 +37,13 @@ SKIPPED_DATA_KEYS = ("train_files",)
 SCALARS = (str, int, float, bool)
 
 
-def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, Any], skip: Sequence[str] = ()) -> None:
-    """Nested mappings -> dotted keys; lists of scalars -> "a,b,c" (hashable, groupable)."""
-    for key, value in obj.items():
-        kind = type(value)
-        if kind is dict:
-            if key not in skip:
-                _flatten(prefix + key + ".", value, out)
-        elif kind is list:
-            if key not in skip:
-                out[prefix + key] = _list_cell(value)
-        elif key not in skip:
-            out[prefix + key] = value
+def _without(obj: dict[str, Any], skip: Sequence[str]) -> dict[str, Any]:
+    """obj less its top-level keys in skip (nested keys of the same name stay)."""
+    return {k: v for k, v in obj.items() if k not in skip}
 
 
 def _list_cell(values: list[Any]) -> str:
+    """A list as one hashable, groupable cell: scalars as "a,b,c", anything else as JSON."""
     if all(v is None or type(v) in SCALARS for v in values):
         return ",".join(str(v) for v in values)
     return json.dumps(values)
@@ -175,7 +167,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
             problems.append(f"status.json {wrong}")
         else:
             row["state"] = status.get("state")
-            _flatten("", {k: v for k, v in status.items() if k != "state"}, row)
+            row.update(flatten(_without(status, ("state",)), lists=_list_cell))
             if row["state"] != "finished":
                 reason = f"state is {row['state']!r}, not 'finished'"
                 if status.get("error"):
@@ -208,7 +200,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
                 if kind is list:
                     row[column] = _list_cell(value)
                 elif kind is dict:  # a hand-edited config.json; config_knobs never writes one
-                    _flatten(column + ".", value, row)
+                    row.update(flatten(value, column + ".", lists=_list_cell))
                 else:
                     row[column] = value
     else:
@@ -221,9 +213,9 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
             problems.append(f"metrics.json {wrong}")
         else:
             data = metrics.get("data")
-            _flatten("", metrics, row, skip=(*SKIPPED_METRICS_KEYS, "data"))
+            row.update(flatten(_without(metrics, (*SKIPPED_METRICS_KEYS, "data")), lists=_list_cell))
             if isinstance(data, dict):
-                _flatten("data.", data, row, skip=SKIPPED_DATA_KEYS)
+                row.update(flatten(_without(data, SKIPPED_DATA_KEYS), "data.", lists=_list_cell))
             if not isinstance(metrics.get("test"), dict):
                 problems.append("metrics.json has no 'test' section")
     elif row["state"] == "finished":
@@ -239,7 +231,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
         if result is None:
             warnings.append(f"{name} {wrong}; that transfer result is left out")
         else:
-            _flatten(f"eval.{eval_match.group(1)}.", result, row)
+            row.update(flatten(result, f"eval.{eval_match.group(1)}.", lists=_list_cell))
 
     if not path_levels_ok and not problems:
         if any(row.get(level) is None for level in LEVELS):
