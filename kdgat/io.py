@@ -3,25 +3,37 @@
 A reader (or a crash) never sees a half-written file.
 """
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_open(path: Path, fsync: bool = True) -> Iterator[BinaryIO]:
+    """A binary handle on a temp file beside path that replaces path when the block ends; if the
+    block raises, the temp file is removed and path is left as it was. fsync=False skips flushing
+    to disk before the rename, for files whose readers detect and rebuild a file cut short."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            yield handle
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_open(path) as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -35,14 +47,5 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def atomic_torch_save(path: Path, obj: Any) -> None:
     import torch  # here, not at the top: the launcher writes run files without loading torch
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        torch.save(obj, handle)

@@ -8,6 +8,7 @@ import torch
 
 import configs
 from configs import ExperimentConfig, ModelConfig
+from kdgat.data.graphset import GraphBatch
 from kdgat.models import build_graph_model
 from kdgat.models.vgae import graph_scores
 from tests.conftest import run_train
@@ -37,9 +38,22 @@ def _vgae(decoder: str) -> torch.nn.Module:
 
 
 def _reconstruction(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One window of four nodes (IDs 1-4) and no edges."""
     no_edges = torch.zeros(2, 0, dtype=torch.long)
-    out = model(x, no_edges, torch.zeros(0, 1), torch.zeros(4, dtype=torch.long), torch.arange(1, 5))
-    return out.x_hat
+    one_graph = torch.zeros(4, dtype=torch.long)
+    batch = GraphBatch(
+        x=x,
+        node_id=torch.arange(1, 5),
+        node_label=one_graph,
+        edge_index=no_edges,
+        edge_index_local=no_edges,
+        edge_attr=torch.zeros(0, 1),
+        batch=one_graph,
+        node_ptr=torch.tensor([0, 4]),
+        edge_ptr=torch.tensor([0, 0]),
+        y=torch.zeros(1, dtype=torch.long),
+    )
+    return model(batch).x_hat
 
 
 @pytest.mark.parametrize("decoder", ["node", "graph"])

@@ -11,13 +11,14 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from isal.isal_zlib import crc32  # zlib's polynomial, ~3x faster
+
+from kdgat.io import atomic_open
 
 FORMAT_VERSION = 3
 MAGIC = b"KDGATGRAPHS\x00"
@@ -58,16 +59,10 @@ def save_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) 
         crc = crc32(part, crc)
     length = sum(len(p) for p in parts)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_HEADER.pack(MAGIC, length, crc))
-            for part in parts:
-                handle.write(part)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, fsync=False) as handle:
+        handle.write(_HEADER.pack(MAGIC, length, crc))
+        for part in parts:
+            handle.write(part)
 
 
 def _read(path: Path) -> np.ndarray:

@@ -163,6 +163,10 @@ class GraphBatch:
     def num_graphs(self) -> int:
         return int(self.y.shape[0])
 
+    def with_x(self, x: torch.Tensor) -> "GraphBatch":
+        """The same graphs with other node features (fusion extends them, a fusion teacher strips them)."""
+        return dataclasses.replace(self, x=x)
+
     def to(self, device: torch.device) -> "GraphBatch":
         return GraphBatch(
             **{k: None if v is None else v.to(device) for k, v in dataclasses.asdict(self).items()}

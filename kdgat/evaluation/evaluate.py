@@ -33,7 +33,7 @@ from kdgat.runs.store import read_status
 from kdgat.runs.upstream import load_upstream, resolve_recorded
 from kdgat.stages.fusion import StateScaler, augment_with_vgae, fused_probability, fusion_inputs, greedy_alpha
 from kdgat.training.checkpoint import read_best
-from kdgat.training.graph_trainer import predict, predict_edges
+from kdgat.training.graph_trainer import predict
 from kdgat.training.tasks import ClassifierTask, VGAETask
 
 
@@ -95,7 +95,7 @@ def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device:
     def score_edges(graphs: GraphSet) -> np.ndarray:
         if vgae is not None:
             graphs = augment_with_vgae(graphs, vgae.model, device)
-        return predict_edges(ClassifierTask(cfg, graphs), model, graphs, device, cfg)
+        return predict(ClassifierTask(cfg, graphs), model, graphs, device, cfg, per="edge")
 
     return score_graphs, score_edges
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import configs
 from configs import LEVELS, ConfigError, ExperimentConfig
 from kdgat.errors import PrerequisiteError
-from kdgat.runs.prerequisites import Prerequisite, candidate_levels, differences, flat, match_key, needed
-from kdgat.runs.store import Run, update_status
+from kdgat.runs.prerequisites import Prerequisite, candidate_levels, differences, match_key, needed
+from kdgat.runs.store import Run, flatten, update_status
 from kdgat.runs.upstream import check_given, find_on_disk, missing_message
 
 MAX_LISTED = 8  # refusals listed in one message
@@ -127,7 +127,7 @@ class _Binder:
             seen += at
             hits = [j for j in at if self.keys[j] == want]
             if len(hits) > 1:
-                a, b = (flat(configs.to_dict(self.cfgs[j])) for j in hits[:2])
+                a, b = (flatten(configs.to_dict(self.cfgs[j]), lists=tuple) for j in hits[:2])
                 differ = differences(a, b)
                 why = (
                     f"they differ only in {', '.join(differ[:4])}, which is not a grid axis. Make it "

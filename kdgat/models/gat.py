@@ -4,6 +4,7 @@ the graph classifier built on it (pooling + MLP head)."""
 import torch
 from torch import nn
 
+from kdgat.data.graphset import GraphBatch
 from kdgat.models.pyg import (
     GATv2Conv,
     JumpingKnowledge,
@@ -50,14 +51,12 @@ class GATEncoder(nn.Module):
         self.jk = JumpingKnowledge(jk_mode, channels=hidden_dim, num_layers=num_layers)
         self.out_dim = hidden_dim * num_layers if jk_mode == "cat" else hidden_dim
 
-    def forward(
-        self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor, node_id: torch.Tensor
-    ) -> torch.Tensor:
-        h = torch.relu(self.input(torch.cat([x, self.embed(node_id)], dim=-1)))
-        attr = edge_attr if self.use_edge_features else None
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
+        h = torch.relu(self.input(torch.cat([batch.x, self.embed(batch.node_id)], dim=-1)))
+        attr = batch.edge_attr if self.use_edge_features else None
         layer_outputs = []
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = norm(h + torch.relu(conv(h, edge_index, attr)))
+            h = norm(h + torch.relu(conv(h, batch.edge_index, attr)))
             h = nn.functional.dropout(h, self.dropout, self.training)
             layer_outputs.append(h)
         return self.jk(layer_outputs)
@@ -111,43 +110,20 @@ class GATClassifier(nn.Module):
                 nn.Linear(hidden_dim, num_classes),
             )
 
-    def edge_logits(
-        self, nodes: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
-    ) -> torch.Tensor:
-        """Class logits of every edge from the node embeddings of one pass."""
-        src, dst = edge_index
-        return self.edge_head(torch.cat([nodes[src], nodes[dst], edge_attr.to(nodes.dtype)], dim=-1))
+    def edge_logits(self, nodes: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
+        """Class logits of every edge of batch from the node embeddings of one pass."""
+        src, dst = batch.edge_index
+        return self.edge_head(torch.cat([nodes[src], nodes[dst], batch.edge_attr.to(nodes.dtype)], dim=-1))
 
-    def embed_graphs(
-        self,
-        x: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_attr: torch.Tensor,
-        batch: torch.Tensor,
-        node_id: torch.Tensor,
-    ) -> torch.Tensor:
+    def embed_graphs(self, batch: GraphBatch) -> torch.Tensor:
         """Graph embeddings before the head (used by fusion)."""
-        return pool(self.encoder(x, edge_index, edge_attr, node_id), batch, self.pooling)
+        return pool(self.encoder(batch), batch.batch, self.pooling)
 
-    def forward_parts(
-        self,
-        x: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_attr: torch.Tensor,
-        batch: torch.Tensor,
-        node_id: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_parts(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Node embeddings, graph embeddings and logits of one pass (distillation matches all three)."""
-        nodes = self.encoder(x, edge_index, edge_attr, node_id)
-        graphs = pool(nodes, batch, self.pooling)
+        nodes = self.encoder(batch)
+        graphs = pool(nodes, batch.batch, self.pooling)
         return nodes, graphs, self.head(graphs)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_attr: torch.Tensor,
-        batch: torch.Tensor,
-        node_id: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.head(self.embed_graphs(x, edge_index, edge_attr, batch, node_id))
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
+        return self.head(self.embed_graphs(batch))

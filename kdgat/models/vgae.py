@@ -12,6 +12,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from kdgat.data.graphset import GraphBatch
 from kdgat.models.gat import GATEncoder
 from kdgat.models.pyg import global_max_pool, global_mean_pool
 
@@ -63,23 +64,17 @@ class VGAE(nn.Module):
         self.id_decoder = nn.Linear(latent_dim, num_ids)
         self.neighbour_decoder = nn.Linear(latent_dim, num_ids)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_attr: torch.Tensor,
-        batch: torch.Tensor,
-        node_id: torch.Tensor,
-    ) -> VGAEOutput:
-        h = self.encoder(x, edge_index, edge_attr, node_id)
+    def forward(self, batch: GraphBatch) -> VGAEOutput:
+        h = self.encoder(batch)
         mu = self.mu(h)
         logvar = self.logvar(h).clamp(-self.logvar_clamp, self.logvar_clamp)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         decoder_in = z
         if self.decoder == "graph":
-            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-            window = global_mean_pool(z, batch, num_graphs)[batch]
-            decoder_in = torch.cat([window, self.encoder.embed(node_id).to(z.dtype)], dim=-1)
+            graph = batch.batch
+            num_graphs = int(graph.max()) + 1 if graph.numel() else 0
+            window = global_mean_pool(z, graph, num_graphs)[graph]
+            decoder_in = torch.cat([window, self.encoder.embed(batch.node_id).to(z.dtype)], dim=-1)
         return VGAEOutput(
             mu=mu,
             logvar=logvar,
@@ -89,10 +84,9 @@ class VGAE(nn.Module):
             neighbour_logits=self.neighbour_decoder(z),
         )
 
-    def node_errors(
-        self, out: VGAEOutput, x: torch.Tensor, edge_index: torch.Tensor, node_id: torch.Tensor
-    ) -> NodeErrors:
-        """Per-node reconstruction errors and KL divergence (float32)."""
+    def node_errors(self, out: VGAEOutput, batch: GraphBatch) -> NodeErrors:
+        """Per-node reconstruction errors and KL divergence (float32) of out, the pass over batch."""
+        x, edge_index, node_id = batch.x, batch.edge_index, batch.node_id
         neighbours = torch.zeros(x.shape[0], self.num_ids, device=x.device)
         src, dst = edge_index
         neighbours[src, node_id[dst]] = 1.0

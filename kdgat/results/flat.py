@@ -1,12 +1,14 @@
 """Nested run files -> flat dotted cells, the one way both the results table (kdgat.results.read)
 and a finishing run's HParams entry (kdgat.results.hparams) name their columns.
 
-Plain dicts only: no pandas, no YAML, nothing that reads files, so training can import it.
+Plain dicts only: no pandas, nothing that reads files, so training can import it.
 """
 
 import json
 from collections.abc import Sequence
 from typing import Any
+
+from kdgat.runs.store import flatten as flatten_nested
 
 # metrics.json keys that are not one-number-per-run results.
 SKIPPED_METRICS_KEYS = ("history",)
@@ -15,17 +17,9 @@ SCALARS = (str, int, float, bool)
 
 
 def flatten(prefix: str, obj: dict[str, Any], out: dict[str, Any], skip: Sequence[str] = ()) -> None:
-    """Nested mappings -> dotted keys; lists of scalars -> "a,b,c" (hashable, groupable)."""
-    for key, value in obj.items():
-        kind = type(value)
-        if kind is dict:
-            if key not in skip:
-                flatten(prefix + key + ".", value, out)
-        elif kind is list:
-            if key not in skip:
-                out[prefix + key] = list_cell(value)
-        elif key not in skip:
-            out[prefix + key] = value
+    """obj's nested mappings as dotted keys into out (its top-level keys in skip left out); lists of
+    scalars -> "a,b,c" (hashable, groupable)."""
+    out.update(flatten_nested({k: v for k, v in obj.items() if k not in skip}, prefix, lists=list_cell))
 
 
 def list_cell(values: list[Any]) -> str:

@@ -5,7 +5,7 @@
 (`kdgat.stages`), and by the launcher's planner, which orders sweeps and pipelines into dependent
 arrays and binds each dependant to the run of its own launch (`kdgat.launcher.plan`).
 
-This module imports only configs (no torch): the launcher reads it when it submits.
+This module imports only configs and the torch-free run store: the launcher reads it when it submits.
 """
 
 import dataclasses
@@ -15,6 +15,7 @@ from typing import Any
 
 import configs
 from configs import LEVELS, ExperimentConfig
+from kdgat.runs.store import flatten
 
 OWN = "="  # in a preference list: the dependant's own value of that level
 
@@ -123,25 +124,13 @@ def fits(p: Prerequisite, cfg: ExperimentConfig, upstream: ExperimentConfig) -> 
 # ---------------------------------------------------------------- matching runs with each other
 
 
-def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings -> dotted keys (lists become tuples), so any config section compares field by
-    field however it is nested (dataset_config gains modality sub-sections)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out |= flat(value, f"{prefix}{key}.")
-        else:
-            out[prefix + key] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
 MATCHED_ALWAYS = ("dataset_config", "training_config.seed")  # same data, same seed
 
 
 def match_key(cfg: ExperimentConfig, axes: Iterable[str] = ()) -> dict[str, Any]:
     """What a dependant and the run it builds on must agree on: every dataset_config field (same
     data), the seed, and every non-level grid axis of the launch (e.g. --set model_size_config.hidden_dim)."""
-    data = flat(configs.to_dict(cfg))
+    data = flatten(configs.to_dict(cfg), lists=tuple)  # tuples: comparable, hashable
     prefixes = [*MATCHED_ALWAYS, *(a for a in axes if a not in LEVELS and a not in FIELDS)]
     return {k: v for k, v in data.items() if any(k == p or k.startswith(p + ".") for p in prefixes)}
 

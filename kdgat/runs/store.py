@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,16 +145,22 @@ def config_digest(config_yaml: bytes) -> str:
     return "sha256:" + hashlib.sha256(config_yaml).hexdigest()[:16]
 
 
-def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as one level of dotted keys (``training_config.lr``); other values as they are.
+def flatten(
+    data: dict[str, Any], prefix: str = "", lists: Callable[[list], Any] | None = None
+) -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys (``training_config.lr``); other values as they are,
+    but lists through `lists` when given (tuple: hashable for comparing configs; results make a
+    table cell of them).
 
     Generic on purpose: whatever sections configs.py grows (``learning_config.kd.alpha``) flow
     through unchanged. Empty mappings leave no key, as they hold no knob.
     """
     flat: dict[str, Any] = {}
-    for key, value in config.items():
+    for key, value in data.items():
         if isinstance(value, dict):
-            flat.update(flat_config(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}.", lists))
+        elif lists is not None and isinstance(value, list):
+            flat[f"{prefix}{key}"] = lists(value)
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -162,7 +169,7 @@ def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def config_knobs(config: dict[str, Any]) -> dict[str, Any]:
     """A config.yaml mapping as flat knobs under today's names (older layouts migrated first, so
     a run from before a rename shares its columns with the runs after it)."""
-    return flat_config(configs.migrate(config))
+    return flatten(configs.migrate(config))
 
 
 def config_json_text(config_yaml: bytes, config: dict[str, Any]) -> str:

@@ -61,20 +61,17 @@ class GraphTeacher:
 
     @torch.no_grad()
     def view(self, batch: GraphBatch) -> TeacherView:
-        x = batch.x
         if self.fusion_vgae is not None:
-            raw = x[:, : self.raw_node_dim]
-            extras = vgae_node_extras(self.fusion_vgae.model, raw, batch)
-            x = torch.cat([raw, extras.to(raw.dtype)], 1)
+            raw = batch.with_x(batch.x[:, : self.raw_node_dim])
+            extras = vgae_node_extras(self.fusion_vgae.model, raw)
+            batch = raw.with_x(torch.cat([raw.x, extras.to(raw.x.dtype)], 1))
         if isinstance(self.model, VGAE):
-            out = self.model(x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+            out = self.model(batch)
             return TeacherView(nodes=out.mu, graphs=pool(out.mu, batch.batch, "mean"), vgae=out)
-        nodes, graphs, logits = self.model.forward_parts(
-            x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
-        )
+        nodes, graphs, logits = self.model.forward_parts(batch)
         edge_logits = None
         if reads_edges(self.model, batch):
-            edge_logits = self.model.edge_logits(nodes, batch.edge_index, batch.edge_attr)
+            edge_logits = self.model.edge_logits(nodes, batch)
         return TeacherView(nodes=nodes, graphs=graphs, logits=logits, edge_logits=edge_logits)
 
 
@@ -113,20 +110,18 @@ class DistilledTask(Task):
         lc = self.cfg.learning_config
         teacher = self.teacher.view(batch)
         if isinstance(self.base, VGAETask):
-            out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+            out = model(batch)
             terms, node_score = self.base.errors_of(model, out, batch)
             own = self.base.total(terms, node_score)
             kd, kd_terms = self._vgae_terms(out, teacher.vgae)
             nodes, graphs = out.mu, pool(out.mu, batch.batch, "mean")
         else:
-            nodes, graphs, logits = model.forward_parts(
-                batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
-            )
+            nodes, graphs, logits = model.forward_parts(batch)
             own = self.base.cross_entropy(logits, batch.y)
             kd = soft_target_kl(logits, teacher.logits, lc.kd.temperature)
             terms, kd_terms = {"cross_entropy": own}, {"kd_soft_targets": kd}
             if reads_edges(model, batch):
-                edge_logits = model.edge_logits(nodes, batch.edge_index, batch.edge_attr)
+                edge_logits = model.edge_logits(nodes, batch)
                 edge_ce = self.base.edge_cross_entropy(edge_logits, batch.edge_label)
                 own = own + lc.edge_loss_weight * edge_ce
                 terms["edge_cross_entropy"] = edge_ce

@@ -20,10 +20,10 @@ from kdgat.training.tasks import VGAETask
 
 
 @torch.no_grad()
-def vgae_node_extras(vgae: VGAE, x: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
-    """Per node: the VGAE's latent mean and its feature / ID / neighbourhood errors on features x."""
-    out = vgae(x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
-    errors = vgae.node_errors(out, x, batch.edge_index, batch.node_id)
+def vgae_node_extras(vgae: VGAE, batch: GraphBatch) -> torch.Tensor:
+    """Per node: the VGAE's latent mean and its feature / ID / neighbourhood errors on batch."""
+    out = vgae(batch)
+    errors = vgae.node_errors(out, batch)
     return torch.cat(
         [out.mu.float(), errors.feature[:, None], errors.can_id[:, None], errors.neighbour[:, None]], 1
     )
@@ -35,7 +35,7 @@ def augment_with_vgae(graphs: GraphSet, vgae: VGAE, device: torch.device, batch_
     extra = []
     for index in torch.arange(len(graphs)).split(batch_size):
         batch = gather_graphs(graphs, index).to(device)
-        extra.append(vgae_node_extras(vgae, batch.x, batch).cpu())
+        extra.append(vgae_node_extras(vgae, batch).cpu())
     width = vgae.mu.out_features + 3
     added = torch.cat(extra) if extra else torch.zeros(0, width)
     return dataclasses.replace(graphs, x=torch.cat([graphs.x, added], 1))
@@ -53,9 +53,7 @@ class FusionInputs:
     attack_type: list[str]
 
 
-torch.no_grad()
-
-
+@torch.no_grad()
 def fusion_inputs(
     cfg: ExperimentConfig,
     graphs: GraphSet,
@@ -68,8 +66,8 @@ def fusion_inputs(
     rows, p_gat, scores = [], [], []
     for index in torch.arange(len(graphs)).split(cfg.training_config.batch_size):
         batch = gather_graphs(graphs, index).to(device)
-        out = vgae(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
-        errors = vgae.node_errors(out, batch.x, batch.edge_index, batch.node_id)
+        out = vgae(batch)
+        errors = vgae.node_errors(out, batch)
         count = torch.bincount(batch.batch, minlength=len(index)).clamp_min(1).float()
 
         def per_graph(values: torch.Tensor, batch=batch, count=count, index=index) -> torch.Tensor:
@@ -77,7 +75,7 @@ def fusion_inputs(
 
         score = task.scores(vgae, batch)
         mu = out.mu.float()
-        embedding = gat.embed_graphs(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        embedding = gat.embed_graphs(batch)
         prob = torch.softmax(gat.head(embedding).float(), -1)
         entropy = -(prob * prob.clamp_min(1e-12).log()).sum(-1)
         rows.append(

@@ -26,7 +26,7 @@ from kdgat.stages.distillation import DistilledTask, load_graph_teacher
 from kdgat.stages.frozen import bound, upstream_run
 from kdgat.stages.fusion import augment_with_vgae
 from kdgat.training.checkpoint import RunInfo, read_best
-from kdgat.training.graph_trainer import fit, predict, predict_edges
+from kdgat.training.graph_trainer import fit, predict
 from kdgat.training.tasks import ClassifierTask, Task, VGAETask
 
 
@@ -78,7 +78,7 @@ def train_graph_stage(
     }
     window_scores = {n: s for n, (_, s, _) in test_scores.items()}
     if dims.get("edge_readout"):
-        flows = {n: (g, predict_edges(task, model, g, device, cfg)) for n, g in tests.items()}
+        flows = {n: (g, predict(task, model, g, device, cfg, per="edge")) for n, g in tests.items()}
         metrics = evaluate_scores((val.y.numpy(), val_scores), test_scores, threshold, flows, "edge_readout")
     else:
         flows = window_flows(tests, window_scores)

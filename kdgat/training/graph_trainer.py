@@ -6,7 +6,7 @@ on the device (kdgat.training.loss_log), then validation loss, scores and metric
 """
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -28,34 +28,25 @@ def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def predict(
-    task: Task, model: torch.nn.Module, graphs: GraphSet, device: torch.device, cfg: ExperimentConfig
+    task: Task,
+    model: torch.nn.Module,
+    graphs: GraphSet,
+    device: torch.device,
+    cfg: ExperimentConfig,
+    per: Literal["graph", "edge"] = "graph",
 ) -> np.ndarray:
-    """The task's per-graph score for every graph, in order."""
+    """The task's score of every graph (per="graph") or every edge (per="edge", models with an
+    edge read-out), in order."""
     model.eval()
+    read = task.scores if per == "graph" else task.edge_scores
     scores = []
     for index in batches(torch.arange(len(graphs)), cfg.training_config.batch_size):
         batch = gather_graphs(graphs, index).to(device)
         with autocast_context(cfg, device):
-            scores.append(task.scores(model, batch).float())
+            scores.append(read(model, batch).float())
     if not scores:
         return np.zeros(0)
     return torch.cat(scores).cpu().numpy().astype(np.float64)  # one copy back, not one per batch
-
-
-@torch.no_grad()
-def predict_edges(
-    task: Task, model: torch.nn.Module, graphs: GraphSet, device: torch.device, cfg: ExperimentConfig
-) -> np.ndarray:
-    """The task's per-edge score for every edge, in order (models with an edge read-out)."""
-    model.eval()
-    scores = []
-    for index in batches(torch.arange(len(graphs)), cfg.training_config.batch_size):
-        batch = gather_graphs(graphs, index).to(device)
-        with autocast_context(cfg, device):
-            scores.append(task.edge_scores(model, batch).float())
-    if not scores:
-        return np.zeros(0)
-    return torch.cat(scores).cpu().numpy().astype(np.float64)
 
 
 @torch.no_grad()

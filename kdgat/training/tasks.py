@@ -79,16 +79,12 @@ class ClassifierTask(Task):
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if not reads_edges(model, batch):
-            logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+            logits = model(batch)
             ce = self.cross_entropy(logits, batch.y)
             return ce, {"cross_entropy": ce}
-        nodes, _, logits = model.forward_parts(
-            batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id
-        )
+        nodes, _, logits = model.forward_parts(batch)
         ce = self.cross_entropy(logits, batch.y)
-        edge_ce = self.edge_cross_entropy(
-            model.edge_logits(nodes, batch.edge_index, batch.edge_attr), batch.edge_label
-        )
+        edge_ce = self.edge_cross_entropy(model.edge_logits(nodes, batch), batch.edge_label)
         total = ce + self.cfg.learning_config.edge_loss_weight * edge_ce
         return total, {"cross_entropy": ce, "edge_cross_entropy": edge_ce}
 
@@ -105,13 +101,13 @@ class ClassifierTask(Task):
         return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights, ignore_index=-1)
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
-        logits = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id).float()
+        logits = model(batch).float()
         return torch.softmax(logits, -1)[:, 1]
 
     def edge_scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         """Attack probability of every edge of the batch (the model's edge read-out)."""
-        nodes = model.encoder(batch.x, batch.edge_index, batch.edge_attr, batch.node_id)
-        return torch.softmax(model.edge_logits(nodes, batch.edge_index, batch.edge_attr).float(), -1)[:, 1]
+        nodes = model.encoder(batch)
+        return torch.softmax(model.edge_logits(nodes, batch).float(), -1)[:, 1]
 
 
 class VGAETask(Task):
@@ -131,14 +127,14 @@ class VGAETask(Task):
         return val.y == 0
 
     def _errors(self, model: VGAE, batch: GraphBatch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        out = model(batch.x, batch.edge_index, batch.edge_attr, batch.batch, batch.node_id)
+        out = model(batch)
         return self.errors_of(model, out, batch)
 
     def errors_of(
         self, model: VGAE, out: VGAEOutput, batch: GraphBatch
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Mean loss terms and the per-node anomaly score of one forward pass."""
-        errors = model.node_errors(out, batch.x, batch.edge_index, batch.node_id)
+        errors = model.node_errors(out, batch)
         lc = self.cfg.learning_config
         node_score = (
             lc.vgae.feature_weight * errors.feature
