@@ -30,7 +30,7 @@ from pathlib import Path
 import tyro
 
 from configs import ConfigError
-from kdgat.argv import base_config, pre_parser
+from kdgat.config.argv import base_config, pre_parser
 from kdgat.launcher.args import LaunchArgs
 
 EXIT_USER_ERROR = 2

@@ -26,7 +26,7 @@ import tyro
 
 import configs
 from configs import ConfigError, ExperimentConfig
-from kdgat.argv import base_config, pre_parser
+from kdgat.config.argv import base_config, pre_parser
 
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: state saved, run again with --resume
