@@ -20,7 +20,7 @@ from kdgat.errors import TrainingDiverged, UserError
 from kdgat.progress import progress_bar
 from kdgat.training import skeleton
 from kdgat.training.loss_log import LossLog, new_sums
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 class Toy(skeleton.Trainer):
