@@ -13,7 +13,7 @@ import pytest
 import configs
 import train
 from configs import ConfigError, ExperimentConfig
-from tests.conftest import REPO, run_train
+from tests.helpers import REPO, run_train
 
 
 def level_flags(levels: dict[str, str]) -> list[str]:

@@ -17,7 +17,7 @@ from kdgat.data.dataset import Splits, load_splits
 from kdgat.data.graphset import GraphSet, gather_graphs
 from kdgat.data.prepare import prepare_file
 from kdgat.errors import DataError
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 AUTOMOTIVE_KNOBS = {f.name for f in dataclasses.fields(configs.AutomotiveConfig)}
 
@@ -66,6 +66,7 @@ def test_no_frame_in_two_splits_synthetic(tmp_path: Path, stride: int) -> None:
         assert starts[1] - starts[0] == stride
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("stride", [100, 50])
 def test_no_frame_in_two_splits_flat_dataset(tmp_path: Path, stride: int) -> None:
     root = shared_data("road_masquerade_statgraph")
@@ -145,6 +146,7 @@ def test_wrong_format_under_dataset_name_says_what_it_looks_like(tmp_path: Path)
         load_splits(make_cfg(tmp_path, "daga", data_root=tmp_path))
 
 
+@pytest.mark.real_data
 def test_real_datasets_through_the_registry(tmp_path: Path) -> None:
     data = shared_data("hcrl_sa").parent
     splits = load_splits(make_cfg(tmp_path, "set04", data_root=data, window=100, stride=100))
@@ -259,6 +261,7 @@ def test_progress_is_quiet_when_not_a_terminal(capsys: pytest.CaptureFixture[str
     assert not progress.enabled and capsys.readouterr().err == ""
 
 
+@pytest.mark.real_data
 def test_stratified_validation_sees_attacks_that_lie_early(tmp_path: Path) -> None:
     """can-train-and-test set_01 puts its training attacks early in each capture: the last
     val_fraction of every file is attack-free, so 'end' validates on benign windows only."""
@@ -271,6 +274,7 @@ def test_stratified_validation_sees_attacks_that_lie_early(tmp_path: Path) -> No
     assert int(stratified.train.y.sum()) > 0
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("stride", [100, 50])
 def test_stratified_blocks_share_no_frame(tmp_path: Path, stride: int) -> None:
     from kdgat.data.splits import block_bounds

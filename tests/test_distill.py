@@ -20,7 +20,7 @@ from kdgat.experiment import run_experiment
 from kdgat.runs.upstream import bind
 from kdgat.training.checkpoint import read_checkpoint
 from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
-from tests.conftest import REPO, run_train
+from tests.helpers import REPO, run_train
 from tests.test_stages import base_config
 
 # ---------------------------------------------------------------- the loss terms
@@ -146,7 +146,7 @@ def test_distilled_student_records_its_teacher_and_logs_the_kd_terms(teachers, c
     teacher = runs[kind.lower()]
     assert (root / "runs" / metrics["upstream"]["teacher_run"]).resolve() == teacher.resolve()
     assert metrics["teacher_params"] == _metrics(teacher)["params"] > metrics["params"]
-    assert 0.0 <= metrics["test"]["f1"] <= 1.0 and metrics["test"]["auroc"] is not None
+    assert metrics["test"]["auroc"] > 0.8  # it learnt to rank attacks (F1 at 0.5 may be 0 after 2 epochs)
     events = EventAccumulator(str(student))
     events.Reload()
     expected = (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 NOT_IN_A_CLONE = (".git", ".venv", "runs", ".cache", "__pycache__", "*.egg-info", "build", ".*_cache")
 

@@ -25,7 +25,7 @@ from kdgat.data.internet.synthetic import generate_capture
 from kdgat.data.internet.zeek import read_zeek
 from kdgat.data.prepare import prepare_file
 from kdgat.evaluation.flow_metrics import flow_metrics, flow_report, weighted_auroc, window_scores_on_edges
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 from tests.test_data_splits import assert_no_shared_frames
 
 STRATOSPHERE = "internet_stratosphere_zeek"
@@ -208,7 +208,7 @@ WINDOWS = [  # (window, stride, window_seconds, stride_seconds)
 
 
 @pytest.mark.parametrize(("window", "stride", "seconds", "stride_s"), WINDOWS)
-@pytest.mark.parametrize("capture", ["real", "synthetic"])
+@pytest.mark.parametrize("capture", [pytest.param("real", marks=pytest.mark.real_data), "synthetic"])
 def test_vectorised_builder_equals_per_window_reference(
     synthetic_flows: Flows,
     capture: str,
@@ -230,6 +230,7 @@ def test_vectorised_builder_equals_per_window_reference(
     assert_same_graphs(expected, per_window(build_raw(flows, lo, hi, window, stride, seconds, stride_s)))
 
 
+@pytest.mark.real_data
 def test_short_time_windows_over_sparse_traffic_equal_the_reference() -> None:
     """CTU-SME-11: most of its 766 flows start in 2 s, the last ones 8 minutes later. Of the
     25,000 20 ms steps only those near a flow hold one; the builder must find exactly those."""
@@ -289,9 +290,19 @@ def assert_windows_inside_their_blocks(cfg: configs.ExperimentConfig, splits) ->
 SPLIT_CASES = [
     pytest.param("synthetic", {}, id="synthetic-default"),
     pytest.param("synthetic", {"window": 20, "stride": 7}, id="synthetic-overlapping"),
-    pytest.param("stratosphere", {}, id="stratosphere"),
-    pytest.param("stratosphere", {"window": 10, "stride": 4}, id="stratosphere-overlapping"),
-    pytest.param("stratosphere", {"window_seconds": 600.0, "stride_seconds": 300.0}, id="stratosphere-10min"),
+    pytest.param("stratosphere", {}, id="stratosphere", marks=pytest.mark.real_data),
+    pytest.param(
+        "stratosphere",
+        {"window": 10, "stride": 4},
+        id="stratosphere-overlapping",
+        marks=pytest.mark.real_data,
+    ),
+    pytest.param(
+        "stratosphere",
+        {"window_seconds": 600.0, "stride_seconds": 300.0},
+        id="stratosphere-10min",
+        marks=pytest.mark.real_data,
+    ),
 ]
 
 
@@ -356,6 +367,7 @@ def rename_hosts(text: str, seed: int) -> tuple[str, dict[str, str]]:
     return "".join(out), mapping
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("name", [NJRAT, SME])
 def test_renaming_every_address_leaves_the_graphs_unchanged(tmp_path: Path, name: str) -> None:
     original = shared_data(STRATOSPHERE) / name
@@ -387,7 +399,7 @@ def test_every_node_id_is_unknown_and_no_vocabulary_is_learned(tmp_path: Path) -
 # ---------------------------------------------------------------- labels agree with the flows
 
 
-@pytest.mark.parametrize("capture", ["real", "synthetic"])
+@pytest.mark.parametrize("capture", [pytest.param("real", marks=pytest.mark.real_data), "synthetic"])
 def test_window_and_edge_labels_agree_with_the_flows(synthetic_flows: Flows, capture: str) -> None:
     flows = read_zeek(shared_data(STRATOSPHERE) / NJRAT) if capture == "real" else synthetic_flows
     raw = build_raw(flows, 0, len(flows), 10, 10)

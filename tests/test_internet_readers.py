@@ -20,7 +20,7 @@ from kdgat.data.internet.flows import Flows, host_flags
 from kdgat.data.internet.modality import INTERNET
 from kdgat.data.prepare import cache_target, prepare_file
 from kdgat.errors import DataError
-from tests.conftest import run_train, shared_data
+from tests.helpers import run_train, shared_data
 
 STRATOSPHERE = "internet_stratosphere_zeek"
 CICIDS = "internet_cicids2017_improved_sampled"
@@ -106,6 +106,7 @@ def attack_counts(flows: Flows) -> dict[str, int]:
 # ---------------------------------------------------------------- real data through read
 
 
+@pytest.mark.real_data
 def test_stratosphere_files_parse_with_source_md_counts() -> None:
     folder = shared_data(STRATOSPHERE)
     table = stratosphere_table(folder)
@@ -124,6 +125,7 @@ def test_stratosphere_files_parse_with_source_md_counts() -> None:
             assert flows.attack_names == ("benign", want["attack"]), name
 
 
+@pytest.mark.real_data
 def test_stratosphere_attack_types_come_from_detailedlabel() -> None:
     folder = shared_data(STRATOSPHERE)
     seen = set()
@@ -137,6 +139,7 @@ def test_stratosphere_attack_types_come_from_detailedlabel() -> None:
     assert {"CC", "External-Attack-to-Device"} <= seen
 
 
+@pytest.mark.real_data
 def test_cicids_files_parse_with_source_md_counts() -> None:
     folder = shared_data(CICIDS)
     totals = cicids_totals(folder)
@@ -164,6 +167,7 @@ def test_cicids_files_parse_with_source_md_counts() -> None:
     assert {"rows": rows, "benign": benign, "attack": attack, "ips": len(addresses)} == totals
 
 
+@pytest.mark.real_data
 def test_cicids_values_match_the_csv() -> None:
     path = shared_data(CICIDS) / "Botnet_736.csv.gz"
     flows = INTERNET.read(path, "cicflowmeter", DatasetConfig())
@@ -196,6 +200,7 @@ def graph_attack_types(splits) -> set[str]:
     return {t for g in (splits.train, splits.val, splits.test_all) for t in g.attack_type} - {"benign"}
 
 
+@pytest.mark.real_data
 def test_stratosphere_through_load_splits(tmp_path: Path) -> None:
     splits = load_splits(real_cfg(tmp_path, "stratosphere", STRATOSPHERE))
     table = stratosphere_table(shared_data(STRATOSPHERE))
@@ -212,6 +217,7 @@ def test_stratosphere_through_load_splits(tmp_path: Path) -> None:
     assert graph_attack_types(splits) == detailed
 
 
+@pytest.mark.real_data
 def test_cicids_through_load_splits(tmp_path: Path) -> None:
     folder = shared_data(CICIDS)
     splits = load_splits(real_cfg(tmp_path, "cicids2017", CICIDS))
@@ -452,6 +458,7 @@ def policy_flows(policy: str) -> tuple[Flows, dict[str, np.ndarray]]:
     return flows, INTERNET.build(flows, 0, len(flows), d)
 
 
+@pytest.mark.real_data
 def test_unlabelled_context_keeps_background_flows_in_graphs_but_scores_none() -> None:
     flows, raw = policy_flows("context")
     assert len(flows) == 992 and int((flows.label == -1).sum()) == 739
@@ -466,6 +473,7 @@ def test_unlabelled_context_keeps_background_flows_in_graphs_but_scores_none() -
     assert raw["y"].tolist() == [int((flows.label[a:b] == 1).any()) for a, b in labelled]
 
 
+@pytest.mark.real_data
 def test_unlabelled_benign_counts_background_as_benign() -> None:
     flows, raw = policy_flows("benign")
     context, _ = policy_flows("context")
@@ -480,6 +488,7 @@ def test_unlabelled_benign_counts_background_as_benign() -> None:
     assert raw["y"].tolist() == [int((context.label[a : a + 10] == 1).any()) for a in range(0, 990, 10)]
 
 
+@pytest.mark.real_data
 def test_unlabelled_drop_removes_background_before_windowing() -> None:
     flows, raw = policy_flows("drop")
     assert len(flows) == 992 - 739 and flows.dropped_unlabelled == 739 and (flows.label >= 0).all()
@@ -487,12 +496,14 @@ def test_unlabelled_drop_removes_background_before_windowing() -> None:
     assert INTERNET.info(flows)["dropped_unlabelled"] == 739
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("policy", ["context", "benign", "drop"])
 def test_label_counts_are_as_written_whatever_the_policy(policy: str) -> None:
     flows, _ = policy_flows(policy)
     assert flows.label_counts == {"Background": 739, "Benign": 9, "Malicious": 244}
 
 
+@pytest.mark.real_data
 def test_each_policy_has_its_own_cache_entry(tmp_path: Path) -> None:
     path = shared_data(STRATOSPHERE) / NJRAT
     targets = set()

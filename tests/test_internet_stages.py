@@ -14,7 +14,7 @@ import pytest
 from configs import DatasetConfig, ExperimentConfig, InternetConfig, TrainingConfig
 from kdgat.evaluation.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
-from tests.conftest import run_train, shared_data
+from tests.helpers import run_train, shared_data
 
 FLOWS = 2000  # synthetic flows per capture: ~60 windows of 10 flows in each capture's test block
 EPOCHS = 2
@@ -115,7 +115,9 @@ def test_every_stage_reports_window_and_flow_figures_beside_the_floor(
     assert flows["scored_by"] == ("edge_readout" if stage in EDGE_READOUT else "window")
     assert flows["n_flows"] == sum(flows["confusion_matrix"].values()) > flows["n_attack_flows"] > 0
     assert flows["flag_all"]["precision"] == pytest.approx(flows["n_attack_flows"] / flows["n_flows"])
-    assert 0.0 <= flows["auroc"] <= 1.0 and 0.0 <= flows["benign_fpr"] <= 1.0
+    assert flows["auroc"] is not None and (stage not in EDGE_READOUT or flows["auroc"] > 0.9)
+    matrix = flows["confusion_matrix"]
+    assert flows["benign_fpr"] == pytest.approx(matrix["fp"] / (matrix["fp"] + matrix["tn"]))
     assert set(flows["attack_types"]) <= {"portscan", "ddos", "ssh_bruteforce", "cc_beacon"}
     for name, split in metrics["test_by_split"].items():  # each capture's test block on its own too
         assert split["flows"]["n_flows"] > 0, name
@@ -214,6 +216,7 @@ def real_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     return dataset, out
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("stage", list(REAL_STAGES))
 def test_gat_and_vgae_train_on_each_real_folder(real_runs: tuple[str, dict], stage: str) -> None:
     dataset, runs = real_runs
@@ -239,6 +242,7 @@ def test_gat_and_vgae_train_on_each_real_folder(real_runs: tuple[str, dict], sta
     assert len(read_predictions(runs[stage])) == test["n"]
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("stage", list(REAL_STAGES))
 def test_evaluate_scores_a_real_capture_with_flow_metrics(real_runs: tuple[str, dict], stage: str) -> None:
     dataset, runs = real_runs

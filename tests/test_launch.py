@@ -259,6 +259,7 @@ def rel(run_dir: Path, tmp_path: Path) -> str:
 # ---------------------------------------------------------------- real Slurm
 
 
+@pytest.mark.slurm
 def test_sweep_is_one_array_job_equal_to_its_dry_run(slurm: None, tmp_path: Path) -> None:
     grid = [*SMALL, "--set", "model_size_config.hidden_dim=8,16", "training_config.lr=0.003,0.001"]
     dry = scripts(ok(launch([*grid, "--parallelism", "2", "--dry-run"], tmp_path)).stdout)["kdgat"]
@@ -283,6 +284,7 @@ def test_sweep_is_one_array_job_equal_to_its_dry_run(slurm: None, tmp_path: Path
     assert table.count("COMPLETED") == 4 and table.count("finished") == 4
 
 
+@pytest.mark.slurm
 def test_pipeline_runs_in_order_and_a_failed_stage_stops_its_dependants(slurm: None, tmp_path: Path) -> None:
     (tmp_path / "stages.yaml").write_text(
         "stages:\n"
@@ -328,6 +330,7 @@ def seed_of(run_dir: Path) -> int:
     return yaml.safe_load((run_dir / "config.yaml").read_text())["training_config"]["seed"]
 
 
+@pytest.mark.slurm
 def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     slurm: None, tmp_path: Path
 ) -> None:
@@ -384,9 +387,11 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     assert grouped["test.f1.std"].notna().all()
 
 
+@pytest.mark.slurm
+@pytest.mark.real_data
 def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, tmp_path: Path) -> None:
     """The default study on real network flows (issue 10): six dependent jobs, flows scored."""
-    from tests.conftest import shared_data
+    from tests.helpers import shared_data
 
     data = shared_data("internet_stratosphere_zeek")
     args = [
@@ -411,6 +416,7 @@ def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, t
     assert set(upstream) == {"vgae_run", "gat_run", "teacher_run"}
 
 
+@pytest.mark.slurm
 def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
     slurm: None, tmp_path: Path
 ) -> None:
@@ -490,6 +496,7 @@ def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_s
     assert stale_column[rel(student, tmp_path)] == f"teacher_run {rel(teacher, tmp_path)} was deleted"
 
 
+@pytest.mark.slurm
 def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     slurm: None, tmp_path: Path
 ) -> None:
@@ -522,6 +529,7 @@ def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     assert resumed["test"] == uninterrupted["test"]
 
 
+@pytest.mark.slurm
 def test_what_this_slurm_refuses_is_a_clear_error(slurm: None, tmp_path: Path) -> None:
     user_error(launch([*SMALL, "--osc-config.partition", "nosuch"], tmp_path), "nosuch", "sinfo")
     user_error(launch([*SMALL, "--osc-config.gpus-per-node", "64"], tmp_path), "sbatch refused the job")

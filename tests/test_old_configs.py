@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 import configs
-from tests.conftest import REPO, run_train
+from tests.helpers import REPO, run_train
 
 OLD = Path(__file__).parent / "fixtures" / "config_2026-11_synthetic.yaml"
 RUN_PARENT = Path("runs/automotive/synthetic/classifier/GAT/tiny/no/all_samples")

@@ -14,7 +14,7 @@ from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.automotive.readers import MAX_BACKWARD_S, read_frames
 from kdgat.data.prepare import prepare_file
 from kdgat.errors import DataError
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 # ---------------------------------------------------------------- real data, counts from SOURCE.md
 
@@ -37,6 +37,7 @@ REAL = [
 ]
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize(("name", "fmt"), REAL)
 def test_every_real_file_parses_with_source_md_counts(name: str, fmt: str) -> None:
     folder = shared_data(name)
@@ -53,6 +54,7 @@ def test_every_real_file_parses_with_source_md_counts(name: str, fmt: str) -> No
             assert steps.min() > -MAX_BACKWARD_S
 
 
+@pytest.mark.real_data
 def test_backward_steps_of_real_captures_are_data() -> None:
     folder = shared_data("can_train_and_test")
     frames = read_frames(folder / "set_01/train_02_with_attacks/targeted_payload_fuzzing-2.csv.gz", "can4")
@@ -60,6 +62,7 @@ def test_backward_steps_of_real_captures_are_data() -> None:
     assert (steps < 0).sum() == 56 and -steps.min() == pytest.approx(0.107e-3, abs=2e-6)
 
 
+@pytest.mark.real_data
 def test_fast_parser_agrees_with_python_on_real_rows() -> None:
     folder = shared_data("can_train_and_test")
     path = folder / "set_03/train_02_with_attacks/fuzzing-3.csv.gz"  # has a tab after a payload
@@ -73,6 +76,7 @@ def test_fast_parser_agrees_with_python_on_real_rows() -> None:
         assert frames.label[i] == int(attack)
 
 
+@pytest.mark.real_data
 def test_daga_values_and_float_written_ids() -> None:
     folder = shared_data("daga_volvo_v40")
     frames = read_frames(folder / "OrderedSequenceReplay__n_5_V40_03.csv.gz", "daga")

@@ -15,7 +15,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from kdgat.runs.store import claim_run_dir
-from tests.conftest import FAST, REPO, run_train, shared_data
+from tests.helpers import FAST, REPO, run_train, shared_data
 
 RUN_PARENT = "automotive/synthetic/classifier/GAT/tiny/no/all_samples"
 
@@ -74,6 +74,7 @@ def test_default_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.real_data
 def test_hcrl_sa_reaches_f1_095_on_test_01(tmp_path: Path) -> None:
     data = shared_data("hcrl_sa")
     result = run_train(

@@ -23,7 +23,7 @@ from kdgat.models import nominal_parameter_count
 from kdgat.models.dqn import STATE_FEATURES
 from kdgat.training.checkpoint import read_checkpoint
 from kdgat.training.tasks import curriculum_selection
-from tests.conftest import run_train, shared_data
+from tests.helpers import run_train, shared_data
 
 STAGES = [  # dependency order: VGAE first, GAT next, fusion last
     ("unsupervised", "VGAE", "normals_only"),
@@ -158,7 +158,7 @@ def test_curriculum_admits_harder_benign_graphs_as_epochs_pass() -> None:
 def test_amp_on_and_off_run_on_cpu(tmp_path: Path, amp: str) -> None:
     cfg = base_config(tmp_path, training_config=TrainingConfig(epochs=1, amp=amp))
     metrics = json.loads((run_experiment(cfg) / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 1 and 0.0 <= metrics["test"]["f1"] <= 1.0
+    assert metrics["epochs_run"] == 1 and metrics["test"]["auroc"] > 0.8  # one epoch already ranks attacks
 
 
 def test_nan_guard_names_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,6 +181,7 @@ def test_nan_guard_names_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert status["state"] == "failed" and "step 2" in status["error"]
 
 
+@pytest.mark.real_data
 def test_evaluate_on_a_folder_and_on_a_single_file(stage_runs: dict, capsys: pytest.CaptureFixture) -> None:
     data = shared_data("hcrl_sa")
     for stage in (("classifier", "GAT", "all_samples"), ("fusion", "DQN", "all_samples")):

@@ -21,7 +21,7 @@ from kdgat.progress import progress_bar
 from kdgat.training import skeleton
 from kdgat.training.checkpoint import RunInfo, read_checkpoint
 from kdgat.training.loss_log import LossLog, new_sums
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 class Toy(skeleton.Trainer):

@@ -11,7 +11,7 @@ from configs import ExperimentConfig, ModelConfig
 from kdgat.data.graphset import GraphBatch
 from kdgat.models import build_graph_model
 from kdgat.models.vgae import graph_scores
-from tests.conftest import run_train
+from tests.helpers import run_train
 
 
 def test_graph_scores_pool_node_errors_as_asked() -> None:
@@ -87,5 +87,5 @@ def test_the_benchmarks_plant_recipe_trains_on_the_synthetic_plant(tmp_path: Pat
     assert cfg.learning_config.vgae.score_pooling == "mean"
     assert cfg.dataset_config.watertreatment.stats == ("last",)
     assert cfg.dataset_config.watertreatment.score_hours == 12
-    batadal = json.loads((run_dir / "metrics.json").read_text())["test"]["batadal"]
-    assert batadal["flag_all"]["S"] == pytest.approx(0.75) and 0.0 <= batadal["S"] <= 1.0
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert test["batadal"]["flag_all"]["S"] == pytest.approx(0.75) and test["auroc"] > 0.7  # it learns

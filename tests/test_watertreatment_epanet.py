@@ -8,7 +8,7 @@ import pytest
 
 from kdgat.data.watertreatment.epanet import read_network
 from kdgat.errors import DataError
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 TINY_INP = """\
 [TITLE]
@@ -71,6 +71,7 @@ def tiny(tmp_path: Path, text: str = TINY_INP, name: str = "tiny.inp") -> Path:
     return path
 
 
+@pytest.mark.real_data
 def test_c_town_counts_and_examples() -> None:
     net = read_network(shared_data("watertreatment_batadal") / "c-town.inp.gz")
     assert (len(net.junctions), len(net.reservoirs), len(net.tanks)) == (388, 1, 7)

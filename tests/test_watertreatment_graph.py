@@ -23,7 +23,7 @@ from kdgat.data.watertreatment.process_graph import (
     process_nodes,
 )
 from kdgat.errors import DataError
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 from tests.test_watertreatment_epanet import TINY_INP
 
 TINY_COLUMNS = ("L_T1", "F_PU1", "S_PU1", "F_V2", "S_V2", "P_JA", "P_JD", "P_JF")
@@ -185,6 +185,7 @@ def components_say_linked(network: Network, monitored: set[str]) -> set[frozense
     return linked
 
 
+@pytest.mark.real_data
 def test_c_town_edges_match_the_inp(c_town: tuple[Network, ProcessGraph]) -> None:
     network, graph = c_town
     monitored = set(graph.nodes)
@@ -204,6 +205,7 @@ def test_c_town_edges_match_the_inp(c_town: tuple[Network, ProcessGraph]) -> Non
     assert all(h >= 1 for (a, b, k), h in edges.items() if k == PIPE_PATH)  # no pumps in parallel here
 
 
+@pytest.mark.real_data
 def test_c_town_control_edges(c_town: tuple[Network, ProcessGraph]) -> None:
     _, graph = c_town
     controls = {(a, b) for (a, b, k) in edge_set(graph) if k == CONTROL}
@@ -224,6 +226,7 @@ def test_c_town_control_edges(c_town: tuple[Network, ProcessGraph]) -> None:
     assert {p for p in graph.nodes if p.startswith("PU")} - controlled == {"PU3", "PU9"}  # no control lines
 
 
+@pytest.mark.real_data
 def test_c_town_graph_invariants(c_town: tuple[Network, ProcessGraph]) -> None:
     _, graph = c_town
     src, dst = graph.edge_index
@@ -278,6 +281,7 @@ def test_correlation_graph_hand_made() -> None:
         correlation_graph(values, columns, 0.0)
 
 
+@pytest.mark.real_data
 def test_correlation_on_benign_batadal_and_merge(c_town: tuple[Network, ProcessGraph]) -> None:
     from kdgat.data.watertreatment.batadal import read_batadal
 

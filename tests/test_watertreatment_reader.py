@@ -11,7 +11,7 @@ import pytest
 
 from kdgat.data.watertreatment.batadal import SENSOR_COLUMNS, number_segments, read_batadal
 from kdgat.errors import DataError
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 # SOURCE.md: rows, attack rows, attack segments (first row, hours).
 DATASET04_FULL = [(1727, 50), (2027, 24), (2337, 60), (2827, 94), (3497, 60), (3727, 94), (3927, 110)]
@@ -42,6 +42,7 @@ def pandas_read(path: Path) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("name", list(FILES))
 def test_real_file_counts_segments_and_values(name: str) -> None:
     path = shared_data("watertreatment_batadal") / f"{name}.csv.gz"
@@ -66,6 +67,7 @@ def test_real_file_counts_segments_and_values(name: str) -> None:
     np.testing.assert_array_equal(log.label, expected_label)
 
 
+@pytest.mark.real_data
 def test_dataset_start_times() -> None:
     root = shared_data("watertreatment_batadal")
     first = {
@@ -78,6 +80,7 @@ def test_dataset_start_times() -> None:
         assert log.time[0] == np.datetime64(when).astype("datetime64[s]").astype(np.int64)
 
 
+@pytest.mark.real_data
 def test_attack_ids_file_numbers_attacks_8_to_14() -> None:
     root = shared_data("watertreatment_batadal")
     alone = read_batadal(root / "BATADAL_test_dataset_attack_ids.csv.gz")
@@ -93,6 +96,7 @@ def test_attack_ids_file_numbers_attacks_8_to_14() -> None:
     np.testing.assert_array_equal(both.time, alone.time)
 
 
+@pytest.mark.real_data
 def test_dataset04_partial_labels_lie_inside_the_full_ones() -> None:
     root = shared_data("watertreatment_batadal")
     partial = read_batadal(root / "BATADAL_dataset04.csv.gz")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kdgat.evaluation.batadal import batadal_score, trailing_mean
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 # 12 hours: attack 1 = hours 2-5 (4 h), attack 2 = hours 8-9 (2 h)
 LABEL = np.array([0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0])
@@ -92,6 +92,7 @@ def test_inconsistent_input_is_refused() -> None:
         batadal_score(LABEL, LABEL, IDS, gamma=2.0)
 
 
+@pytest.mark.real_data
 def test_official_test_set_reference_points() -> None:
     """On the real test labels: the trivial detectors, and a perfect one."""
     from kdgat.data.watertreatment.batadal import read_batadal

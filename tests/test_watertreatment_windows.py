@@ -10,7 +10,7 @@ from kdgat.data.watertreatment.batadal import ProcessLog, read_batadal
 from kdgat.data.watertreatment.epanet import read_network
 from kdgat.data.watertreatment.graphs import EDGE_FEATURES, KEYS, NODE_FEATURES, STATS, build_raw
 from kdgat.data.watertreatment.process_graph import ProcessGraph, network_graph, process_nodes
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 COLUMNS = ("L_T1", "F_PU1", "S_PU1")
 
@@ -122,6 +122,7 @@ def reference(log: ProcessLog, graph: ProcessGraph, start: int, stop: int, windo
     return out
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize(
     ("name", "start", "stop", "window", "graphs"),
     [
@@ -183,6 +184,7 @@ def test_chosen_stats_keep_the_layout_and_zero_the_others() -> None:
         build_raw(log, graph, 0, 3, window=2, stats=("median",))
 
 
+@pytest.mark.real_data
 def test_standard_readings_are_z_scores_of_the_benign_training_hours() -> None:
     import configs
     from kdgat.data.watertreatment.modality import WATERTREATMENT

@@ -1,4 +1,7 @@
-"""Shared test helpers: the repository root, the shared real data, and running train.py."""
+"""Shared test helpers: the repository root, the shared real data, and running train.py.
+
+A plain module, imported as `from tests.helpers import ...` (conftest.py is for pytest fixtures and
+hooks only)."""
 
 import os
 import subprocess
