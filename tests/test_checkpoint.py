@@ -33,7 +33,7 @@ from kdgat.training.checkpoint import (
     write_checkpoint,
 )
 from kdgat.training.optim import Optimisation
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 OLD_RUN = REPO / "tests/fixtures/run_2026-12_gat_tiny"  # train.py --model-size tiny, 1 epoch, at 38ebf10
 
