@@ -64,6 +64,7 @@ def test_every_combination_is_valid_or_refused_with_a_reason() -> None:
     assert valid == len(configs.valid_presets()) > 0
 
 
+@pytest.mark.slow
 def test_every_valid_preset_prints_its_config_and_round_trips() -> None:
     presets = configs.valid_presets()
     for name in presets:
@@ -116,6 +117,7 @@ def test_incompatible_combination_exits_2_with_reason(levels: dict[str, str], fr
     assert "Traceback" not in err and out == ""
 
 
+@pytest.mark.slow
 def test_bad_values_exit_2_without_traceback(tmp_path: Path) -> None:
     cases = {
         ("--training.epochs", "0"): "--training.epochs 0 is out of range",

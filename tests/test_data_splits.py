@@ -66,6 +66,7 @@ def test_no_frame_in_two_splits_synthetic(tmp_path: Path, stride: int) -> None:
         assert starts[1] - starts[0] == stride
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 @pytest.mark.parametrize("stride", [100, 50])
 def test_no_frame_in_two_splits_flat_dataset(tmp_path: Path, stride: int) -> None:
@@ -146,6 +147,7 @@ def test_wrong_format_under_dataset_name_says_what_it_looks_like(tmp_path: Path)
         load_splits(make_cfg(tmp_path, "daga", data_root=tmp_path))
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_datasets_through_the_registry(tmp_path: Path) -> None:
     data = shared_data("hcrl_sa").parent

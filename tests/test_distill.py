@@ -125,6 +125,7 @@ def _metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "changes",
     [
@@ -166,6 +167,7 @@ def test_distilled_student_records_its_teacher_and_logs_the_kd_terms(teachers, c
     assert metrics["history"][0]["train_loss"] != _metrics(undistilled)["history"][0]["train_loss"]
 
 
+@pytest.mark.slow
 def test_kd_alpha_zero_without_topology_trains_exactly_like_no_distillation(teachers) -> None:
     """With kd.alpha = 0 the KD term has zero weight: same seed, same metrics as no distillation.
     This pins that distillation adds to the student's own objective and changes nothing else
@@ -186,6 +188,7 @@ def test_kd_alpha_zero_without_topology_trains_exactly_like_no_distillation(teac
         assert zero["test"] == plain["test"] and zero["history"] == plain["history"]
 
 
+@pytest.mark.slow
 def test_distilled_dqn_matches_teacher_q_values(teachers) -> None:
     root, runs = teachers
     # The student DQN builds on a same-size VGAE and GAT: distilled ones are preferred when present.
@@ -211,6 +214,7 @@ def test_distilled_dqn_matches_teacher_q_values(teachers) -> None:
     assert a.keys() == b.keys() and not all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_the_teacher_found_is_recorded_in_config_yaml_so_a_rerun_uses_it(teachers) -> None:
     root, runs = teachers
     student = run_experiment(_config(root, distillation="standard"))
@@ -238,6 +242,7 @@ def test_missing_teacher_is_refused_with_the_command_that_trains_it(tmp_path: Pa
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("run_*"))
 
 
+@pytest.mark.slow
 def test_teacher_of_another_architecture_or_data_is_refused(teachers, tmp_path: Path) -> None:
     root, runs = teachers
     with pytest.raises(PrerequisiteError, match="model_architecture=VGAE"):
@@ -258,6 +263,7 @@ def test_teacher_of_another_architecture_or_data_is_refused(teachers, tmp_path: 
         run_experiment(differently_prepared)
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_student_without_teacher_with_exit_2(tmp_path: Path) -> None:
     result = run_train(
         ["--model-size", "tiny", "--distillation", "standard", "--device", "cpu"], cwd=tmp_path, timeout=300
@@ -267,6 +273,7 @@ def test_cli_refuses_a_student_without_teacher_with_exit_2(tmp_path: Path) -> No
     assert "python train.py" in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_killed_distilled_vgae_resumes_to_identical_weights_and_projection(teachers, tmp_path: Path) -> None:
     """The projection the VGAE student learns lives in the task: it must survive a kill too."""
     root, runs = teachers

@@ -18,6 +18,7 @@ from tests.helpers import REPO
 NOT_IN_A_CLONE = (".git", ".venv", "runs", ".cache", "__pycache__", "*.egg-info", "build", ".*_cache")
 
 
+@pytest.mark.slow
 def test_editable_install_imports_from_another_folder(tmp_path: Path) -> None:
     pytest.importorskip("setuptools", minversion="64", reason="editable installs need setuptools >= 64")
     clone = tmp_path / "clone"

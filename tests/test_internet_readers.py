@@ -427,6 +427,7 @@ def test_bad_row_is_dropped_and_counted_under_skip(
     assert len(cache_files(tmp_path / "cache")) == 1  # one clean, complete entry
 
 
+@pytest.mark.slow
 def test_cli_exits_2_without_traceback_and_leaves_no_cache_entry(tmp_path: Path) -> None:
     root = tmp_path / "captures"
     root.mkdir()

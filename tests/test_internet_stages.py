@@ -16,6 +16,8 @@ from kdgat.evaluation.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from tests.helpers import run_train, shared_data
 
+pytestmark = pytest.mark.slow  # every test reads runs trained end to end by its module fixtures
+
 FLOWS = 2000  # synthetic flows per capture: ~60 windows of 10 flows in each capture's test block
 EPOCHS = 2
 PREDICTION_COLUMNS = [  # kdgat/evaluation/predictions.py's documented columns, in order

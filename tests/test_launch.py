@@ -140,6 +140,7 @@ def slurm() -> None:
 # ---------------------------------------------------------------- before any submission
 
 
+@pytest.mark.slow
 def test_dry_run_lists_runs_skips_invalid_and_submits_nothing(tmp_path: Path) -> None:
     args = [*SMALL, "--sweep", "--model-sizes", "tiny,teacher", "--distillations", "no,standard"]
     result = ok(launch([*args, "--parallelism", "2", "--dry-run"], tmp_path))
@@ -157,6 +158,7 @@ def test_dry_run_lists_runs_skips_invalid_and_submits_nothing(tmp_path: Path) ->
     user_error(launch([*args, "--strict", "--dry-run"], tmp_path), "--strict", "teacher")
 
 
+@pytest.mark.slow
 def test_comma_values_in_a_field_flag_are_a_grid(tmp_path: Path) -> None:
     """DESIGN's spelling `--model-size-config.hidden-dim 32,64` equals `--set ...=32,64`."""
     flags = ["--model-size-config.hidden-dim", "32,64", "--training.lr=1e-3,3e-4"]
@@ -199,6 +201,7 @@ def test_invalid_osc_parameter_fails_before_submission(
     assert not launches(tmp_path)
 
 
+@pytest.mark.slow
 def test_bad_account_and_bad_grid_field_are_refused(tmp_path: Path) -> None:
     user_error(
         launch([*SMALL, "--osc-config.cluster", "ascend"], tmp_path), "--osc-config.account", "PAS1234"
@@ -221,6 +224,7 @@ def test_osc_preset_fills_partition(tmp_path: Path) -> None:
         assert f"#SBATCH {line}\n" in script
 
 
+@pytest.mark.slow
 def test_default_pipeline_orders_teachers_before_students(tmp_path: Path) -> None:
     found = scripts(ok(launch(["--pipeline", "--dry-run"], tmp_path)).stdout)
     assert list(found) == [
@@ -259,6 +263,7 @@ def rel(run_dir: Path, tmp_path: Path) -> str:
 # ---------------------------------------------------------------- real Slurm
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_sweep_is_one_array_job_equal_to_its_dry_run(slurm: None, tmp_path: Path) -> None:
     grid = [*SMALL, "--set", "model_size_config.hidden_dim=8,16", "training_config.lr=0.003,0.001"]
@@ -284,6 +289,7 @@ def test_sweep_is_one_array_job_equal_to_its_dry_run(slurm: None, tmp_path: Path
     assert table.count("COMPLETED") == 4 and table.count("finished") == 4
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_pipeline_runs_in_order_and_a_failed_stage_stops_its_dependants(slurm: None, tmp_path: Path) -> None:
     (tmp_path / "stages.yaml").write_text(
@@ -330,6 +336,7 @@ def seed_of(run_dir: Path) -> int:
     return yaml.safe_load((run_dir / "config.yaml").read_text())["training_config"]["seed"]
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     slurm: None, tmp_path: Path
@@ -387,6 +394,7 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     assert grouped["test.f1.std"].notna().all()
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 @pytest.mark.real_data
 def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, tmp_path: Path) -> None:
@@ -416,6 +424,7 @@ def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, t
     assert set(upstream) == {"vgae_run", "gat_run", "teacher_run"}
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
     slurm: None, tmp_path: Path
@@ -450,6 +459,7 @@ def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
     assert status(student)["slurm"]["slurm_array_job_id"] == records[1]["job_id"]
 
 
+@pytest.mark.slow
 def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_stale_one(
     tmp_path: Path,
 ) -> None:
@@ -496,6 +506,7 @@ def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_s
     assert stale_column[rel(student, tmp_path)] == f"teacher_run {rel(teacher, tmp_path)} was deleted"
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     slurm: None, tmp_path: Path
@@ -529,6 +540,7 @@ def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     assert resumed["test"] == uninterrupted["test"]
 
 
+@pytest.mark.slow
 @pytest.mark.slurm
 def test_what_this_slurm_refuses_is_a_clear_error(slurm: None, tmp_path: Path) -> None:
     user_error(launch([*SMALL, "--osc-config.partition", "nosuch"], tmp_path), "nosuch", "sinfo")

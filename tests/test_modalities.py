@@ -114,6 +114,7 @@ def test_batadal_block_split_validates_on_a_dataset04_block_with_attacks(tmp_pat
     assert not train_hours & val_hours  # no dataset04 hour is in both
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_correlation_edges_come_from_benign_training_hours(tmp_path: Path) -> None:
     splits = load_splits(batadal_cfg(tmp_path, edges="correlation", correlation_threshold=0.9))
@@ -123,6 +124,7 @@ def test_correlation_edges_come_from_benign_training_hours(tmp_path: Path) -> No
     assert int(both.train.edge_ptr[1]) > max(edges, 112) - 1
 
 
+@pytest.mark.slow
 def test_watertreatment_default_trains_and_reports_batadal_scores(tmp_path: Path) -> None:
     args = [
         "--modality", "watertreatment", "--learning-type", "unsupervised", "--model-architecture", "VGAE",
@@ -150,6 +152,7 @@ def test_watertreatment_default_trains_and_reports_batadal_scores(tmp_path: Path
     assert (np.diff(decided) == 3600.0).all()  # one decision per hour, in order
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_an_inp_without_an_element_of_the_log_exits_2(tmp_path: Path) -> None:
     source = shared_data("watertreatment_batadal")

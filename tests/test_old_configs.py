@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import configs
@@ -35,6 +36,7 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints/last.pt", weights_only=True)["model"]
 
 
+@pytest.mark.slow
 def test_old_config_reruns_and_an_old_run_dir_resumes_to_identical_weights(tmp_path: Path) -> None:
     straight = run_train(["--config", str(OLD), "--runs-root", "straight"], cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr

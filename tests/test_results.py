@@ -253,6 +253,7 @@ def test_write_config_json_backfills_old_run_directories(tree: Path) -> None:
     assert code == 1 and "into 0 run(s)" in out and "could not be read" in err and "set02" in err
 
 
+@pytest.mark.slow
 def test_training_runs_without_pandas() -> None:
     # With pandas made unimportable: torch_geometric imports it only if it can (so a plain
     # `import kdgat.experiment` still finds it in sys.modules), kdgat's training path never needs it.
@@ -538,6 +539,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_real_run_row_matches_its_files(real_runs: Path) -> None:
     df = results.load_runs(real_runs)
     assert len(df) == 1 and results.problems(df).empty
@@ -559,6 +561,7 @@ def test_real_run_row_matches_its_files(real_runs: Path) -> None:
     assert timings and all(row[c] > 0 for c in timings)
 
 
+@pytest.mark.slow
 def test_resuming_a_run_from_before_config_json_writes_it(real_runs: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -576,6 +579,7 @@ def test_resuming_a_run_from_before_config_json_writes_it(real_runs: Path, tmp_p
     assert {k: v for k, v in after.items() if is_knob(k)} == {k: v for k, v in before.items() if is_knob(k)}
 
 
+@pytest.mark.slow
 def test_finishing_run_writes_the_entry_that_reading_it_back_gives(real_runs: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
@@ -610,6 +614,7 @@ def test_finishing_run_writes_the_entry_that_reading_it_back_gives(real_runs: Pa
         assert event.value == pytest.approx(value, abs=1e-6) and event.step == int(row["epochs_run"])
 
 
+@pytest.mark.slow
 def test_write_hparams_readable_by_tensorboard(real_runs: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2

@@ -27,6 +27,7 @@ def run_dir_from(stdout: str) -> Path:
     raise AssertionError(f"no run directory printed in:\n{stdout}")
 
 
+@pytest.mark.slow
 def test_default_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
     """`python train.py` with no arguments: synthetic data, student GAT, CPU."""
     result = run_train([], cwd=tmp_path)
@@ -74,6 +75,7 @@ def test_default_run_leaves_a_complete_run_directory(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_hcrl_sa_reaches_f1_095_on_test_01(tmp_path: Path) -> None:
     data = shared_data("hcrl_sa")
@@ -100,6 +102,7 @@ def test_hcrl_sa_reaches_f1_095_on_test_01(tmp_path: Path) -> None:
     assert metrics["test"]["f1"] >= 0.95
 
 
+@pytest.mark.slow
 def test_config_rerun_reproduces_metrics_exactly(tmp_path: Path) -> None:
     first = run_train([*FAST, "--training.epochs", "2"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -132,6 +135,7 @@ def _wait_for_checkpoint(process: subprocess.Popen, checkpoint: Path, min_epoch:
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_run_resumes_to_identical_weights(tmp_path: Path, stop_signal: int) -> None:
     args = [
@@ -191,6 +195,7 @@ def _claim(args: tuple[str, object]) -> str:
     return str(claim_run_dir(Path(root)))
 
 
+@pytest.mark.slow
 def test_32_concurrent_claims_get_32_distinct_run_dirs(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Manager().Barrier(32)
@@ -220,6 +225,7 @@ def test_malformed_row_names_file_and_line(tmp_path: Path) -> None:
     assert status["state"] == "failed" and "capture.csv:5" in status["error"]
 
 
+@pytest.mark.slow
 def test_missing_data_root_names_path_and_flag(tmp_path: Path) -> None:
     missing = tmp_path / "no_such_folder"
     result = run_train(["--dataset", "hcrlsa", "--data-root", str(missing)], cwd=tmp_path)

@@ -182,6 +182,7 @@ def test_the_progress_bar_draws_on_a_terminal_and_nowhere_else() -> None:
     assert log.getvalue() == ""
 
 
+@pytest.mark.slow
 def test_importing_kdgat_warns_nothing() -> None:
     """torch_geometric's import-time torch.jit.script DeprecationWarning is filtered at its one
     source (kdgat/models/pyg.py); -W error turns any other import-time warning into a failure."""
