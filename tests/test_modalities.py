@@ -174,5 +174,6 @@ def test_an_inp_without_an_element_of_the_log_exits_2(tmp_path: Path) -> None:
 
 
 def test_no_fixture_holds_an_absolute_path() -> None:
-    for path in FIXTURES.iterdir():
-        assert str(REPO) not in path.read_text() and "/work/" not in path.read_text()
+    for path in (p for p in FIXTURES.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert str(REPO).encode() not in data and b"/work/" not in data, path
