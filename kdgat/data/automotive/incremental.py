@@ -1,0 +1,248 @@
+"""The window graph of graphs.py kept up to date frame by frame, for streaming detection.
+
+graphs.build_raw builds every window of a capture at once; a detector on a live bus sees one
+frame at a time and needs the graph of the latest W frames after each `stride` of them. Here a
+ring of the last W frames is kept with, per CAN ID in the window, the positions of its frames,
+and per transition (ID a followed by ID b) the steps where it occurs. A new frame touches two
+IDs (it enters, the oldest leaves) and two transitions; only those are marked dirty, and when a
+graph is asked for only the dirty IDs' and transitions' features are recomputed, from their own
+frames in window order. Features that do not allow an O(1) update (byte range: a sliding max;
+timing and payload-change sums, which must add in the order build_raw adds them to give the
+same floats) are recomputed per dirty ID, not per window. Positions and degrees, which shift
+for every node, are a vectorised pass over the N nodes.
+
+The graphs equal build_raw's for the default feature set (NODE_FEATURES, EDGE_FEATURES) bit for
+bit (tests/test_incremental_graphs.py); another feature set needs its own update rules here.
+"""
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES
+from kdgat.data.text.words import byte_entropy
+
+STATIC_WIDTH = 29  # byte mean/std/range (24), dlc mean, change rate, entropy, gap mean, gap std
+_ENTROPY_CACHE_LIMIT = 1 << 16
+
+
+class _Slots:
+    """Rows of a growing float64 table handed out to IDs / transitions and taken back."""
+
+    def __init__(self, width: int) -> None:
+        self.table = np.zeros((64, width), dtype=np.float64)
+        self.free: list[int] = list(range(63, -1, -1))
+
+    def take(self) -> int:
+        if not self.free:
+            old = len(self.table)
+            self.table = np.concatenate([self.table, np.zeros_like(self.table)])
+            self.free = list(range(2 * old - 1, old - 1, -1))
+        return self.free.pop()
+
+    def give(self, slot: int) -> None:
+        self.free.append(slot)
+
+
+class _Items:
+    """Positions (frames of an ID, or steps of a transition) in the window, each with a slot."""
+
+    __slots__ = ("positions", "slot")
+
+    def __init__(self, slot: int) -> None:
+        self.positions: deque[int] = deque()
+        self.slot = slot
+
+
+class IncrementalWindow:
+    """The graph of the latest `window` frames, updated one frame at a time.
+
+    push() adds a frame; graph() returns the current window's raw graph in build_raw's layout
+    (one window): x (without is_unknown_id, which `assemble` appends), node_entity, edge_index,
+    edge_attr, y, frame_start, frame_stop.
+    """
+
+    def __init__(self, window: int, has_time: bool = True) -> None:
+        if window < 2:
+            raise ValueError("a window holds at least 2 frames")
+        self.window = window
+        self.has_time = has_time
+        self.frames = 0  # frames pushed so far; the window is frames [frames - window, frames)
+        self._id = [0] * window
+        self._time = np.zeros(window, dtype=np.float64)
+        self._payload = np.zeros((window, 8), dtype=np.uint8)
+        self._word = self._payload.view(np.uint64).reshape(-1)  # 8 bytes compared at once
+        self._dlc = np.zeros(window, dtype=np.float64)
+        self._entropy = np.zeros(window, dtype=np.float64)
+        self._label = [0] * window
+        self._attack_frames = 0
+        self._nodes: dict[int, _Items] = {}
+        self._edges: dict[tuple[int, int], _Items] = {}
+        self._node_rows = _Slots(STATIC_WIDTH)
+        self._edge_rows = _Slots(len(EDGE_FEATURES))
+        self._dirty_nodes: set[int] = set()
+        self._dirty_edges: set[tuple[int, int]] = set()
+        self._entropy_cache: dict[tuple[bytes, int], float] = {}
+        self._scale = np.array(
+            [window, window, window, *([255.0] * 24), 8.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+            dtype=np.float64,
+        )
+
+    @property
+    def full(self) -> bool:
+        return self.frames >= self.window
+
+    def entropy(self, payload: bytes, dlc: int) -> float:
+        """byte_entropy of one frame (cached: most CAN payloads repeat)."""
+        key = (payload, dlc)
+        value = self._entropy_cache.get(key)
+        if value is None:
+            row = np.frombuffer(payload, dtype=np.uint8)[None, :]
+            value = float(byte_entropy(row, np.array([dlc], dtype=np.int8))[0])
+            if len(self._entropy_cache) >= _ENTROPY_CACHE_LIMIT:
+                self._entropy_cache.clear()
+            self._entropy_cache[key] = value
+        return value
+
+    def _leave(self, table: dict, slots: _Slots, dirty: set, key: Any) -> None:
+        items = table[key]
+        items.positions.popleft()
+        if items.positions:
+            dirty.add(key)
+        else:
+            del table[key]
+            slots.give(items.slot)
+            dirty.discard(key)
+
+    def _enter(self, table: dict, slots: _Slots, dirty: set, key: Any, position: int) -> None:
+        items = table.get(key)
+        if items is None:
+            items = table[key] = _Items(slots.take())
+        items.positions.append(position)
+        dirty.add(key)
+
+    def push(self, can_id: int, time: float, payload: bytes, dlc: int, label: int = 0) -> None:
+        """Add one frame. payload: its data bytes (at most 8; zero-padded here, as readers pad)."""
+        k, w = self.frames, self.window
+        pos = k % w
+        if k >= w:  # the oldest frame (k - w) leaves, with its transition to frame k - w + 1
+            old = self._id[pos]
+            self._leave(self._nodes, self._node_rows, self._dirty_nodes, old)
+            self._leave(self._edges, self._edge_rows, self._dirty_edges, (old, self._id[(k - w + 1) % w]))
+            self._attack_frames -= self._label[pos]
+        padded = bytes(payload[:8]).ljust(8, b"\0")
+        self._id[pos] = can_id
+        self._time[pos] = time if self.has_time else 0.0
+        self._payload[pos] = np.frombuffer(padded, dtype=np.uint8)
+        self._dlc[pos] = dlc
+        self._entropy[pos] = self.entropy(padded, dlc)
+        self._label[pos] = 1 if label else 0
+        self._attack_frames += self._label[pos]
+        self._enter(self._nodes, self._node_rows, self._dirty_nodes, can_id, k)
+        if k >= 1:
+            self._enter(
+                self._edges, self._edge_rows, self._dirty_edges, (self._id[(k - 1) % w], can_id), k - 1
+            )
+        self.frames = k + 1
+
+    def _gather(self, table: dict, keys: set) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ring rows of the positions of `keys` (each key's in window order, key after key),
+        the key index of each, and the keys' slots."""
+        items = [table[key] for key in keys]
+        flat: list[int] = []
+        for item in items:
+            flat.extend(item.positions)
+        counts = np.fromiter((len(item.positions) for item in items), dtype=np.int64, count=len(items))
+        rows = np.asarray(flat, dtype=np.int64) % self.window
+        owner = np.repeat(np.arange(len(items)), counts)
+        slots = np.fromiter((item.slot for item in items), dtype=np.int64, count=len(items))
+        return rows, owner, slots
+
+    def _update_nodes(self) -> None:
+        """Recompute the dirty IDs' position-free features in one vectorised pass, with
+        build_raw's arithmetic: integer sums (exact in any order), float sums by bincount
+        in window order (the order build_raw adds them in)."""
+        if not self._dirty_nodes:
+            return
+        rows, owner, slots = self._gather(self._nodes, self._dirty_nodes)
+        self._dirty_nodes.clear()
+        n = len(slots)
+        count = np.bincount(owner, minlength=n).astype(np.float64)
+        payload = self._payload[rows]
+        cell = (owner[:, None] * 8 + np.arange(8)).reshape(-1)
+        values = payload.reshape(-1).astype(np.float64)
+        mean = np.bincount(cell, weights=values, minlength=8 * n).reshape(n, 8) / count[:, None]
+        std = np.bincount(cell, weights=values * values, minlength=8 * n).reshape(n, 8) / count[:, None]
+        std -= mean**2
+        np.sqrt(np.maximum(std, 0.0, out=std), out=std)
+        seg = np.concatenate([[0], np.cumsum(count.astype(np.int64))[:-1]])
+        byte_range = np.maximum.reduceat(payload, seg, axis=0) - np.minimum.reduceat(payload, seg, axis=0)
+        dlc_mean = np.bincount(owner, weights=self._dlc[rows], minlength=n) / count
+        entropy_mean = np.bincount(owner, weights=self._entropy[rows], minlength=n) / count
+        same = owner[1:] == owner[:-1]
+        prev, nxt = rows[:-1][same], rows[1:][same]
+        succ = owner[1:][same]
+        log_gap = np.log1p(np.abs(self._time[nxt] - self._time[prev]) * 1e3)
+        changed = (self._word[nxt] != self._word[prev]).astype(np.float64)
+        pairs = np.maximum(count - 1, 1)
+        gap_mean = np.bincount(succ, weights=log_gap, minlength=n) / pairs
+        gap_sq = np.bincount(succ, weights=log_gap**2, minlength=n) / pairs
+        gap_std = np.sqrt(np.maximum(gap_sq - gap_mean**2, 0.0))
+        change_rate = np.bincount(succ, weights=changed, minlength=n) / pairs
+        table = self._node_rows.table
+        table[slots, 0:8], table[slots, 8:16], table[slots, 16:24] = mean, std, byte_range
+        table[slots, 24:29] = np.stack([dlc_mean, change_rate, entropy_mean, gap_mean, gap_std], axis=1)
+
+    def _update_edges(self) -> None:
+        """Recompute the dirty transitions' features (log count, log gap mean and std)."""
+        if not self._dirty_edges:
+            return
+        steps, owner, slots = self._gather(self._edges, self._dirty_edges)
+        self._dirty_edges.clear()
+        n = len(slots)
+        gap = np.log1p(np.abs(self._time[(steps + 1) % self.window] - self._time[steps]) * 1e3)
+        count = np.bincount(owner, minlength=n).astype(np.float64)
+        mean = np.bincount(owner, weights=gap, minlength=n) / count
+        sq = np.bincount(owner, weights=gap**2, minlength=n) / count
+        table = self._edge_rows.table
+        table[slots] = np.stack([np.log1p(count), mean, np.sqrt(np.maximum(sq - mean**2, 0.0))], axis=1)
+
+    def graph(self) -> dict[str, Any]:
+        """The current window's raw graph (build_raw's arrays for one window)."""
+        if not self.full:
+            raise ValueError(f"the window is not full yet ({self.frames} of {self.window} frames)")
+        self._update_nodes()
+        self._update_edges()
+        start = self.frames - self.window
+        entities = sorted(self._nodes)
+        nodes = [self._nodes[entity] for entity in entities]
+        n = len(entities)
+        values = np.empty((n, len(NODE_FEATURES) - 1), dtype=np.float64)
+        values[:, 0] = [len(node.positions) for node in nodes]
+        values[:, 1] = [node.positions[0] for node in nodes]
+        values[:, 2] = [node.positions[-1] for node in nodes]
+        values[:, 1:3] -= start
+        values[:, 3:32] = self._node_rows.table[[node.slot for node in nodes]]
+        # Edges in build_raw's order: by local source, then local destination.
+        keys = list(self._edges)
+        entity_array = np.asarray(entities, dtype=np.int64)
+        pairs = np.asarray(keys, dtype=np.int64).reshape(-1, 2)
+        src = np.searchsorted(entity_array, pairs[:, 0])
+        dst = np.searchsorted(entity_array, pairs[:, 1])
+        order = np.argsort(src * n + dst)
+        edge_index = np.stack([src[order], dst[order]])
+        edge_slots = np.fromiter((self._edges[key].slot for key in keys), dtype=np.int64, count=len(keys))
+        edge_attr = self._edge_rows.table[edge_slots[order]].astype(np.float32)
+        values[:, 32] = np.bincount(edge_index[1], minlength=n)
+        values[:, 33] = np.bincount(edge_index[0], minlength=n)
+        values[:, 34] = 1.0 if self.has_time else 0.0
+        return {
+            "x": (values / self._scale).astype(np.float32),
+            "node_entity": entity_array,
+            "edge_index": edge_index,
+            "edge_attr": edge_attr,
+            "y": int(self._attack_frames > 0),
+            "frame_start": start,
+            "frame_stop": self.frames,
+        }
