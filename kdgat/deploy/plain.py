@@ -161,9 +161,9 @@ class PlainVGAE(nn.Module):
         neighbours = (s_inc.t() @ id_of_dst + d_inc.t() @ id_of_src).clamp(max=1.0)
         feature = ((x_hat - x) ** 2).mean(1)
         can_id = -torch.log_softmax(id_logits, -1).gather(1, node_id[:, None])[:, 0]
-        # binary_cross_entropy_with_logits, written out: max(l, 0) - l*y + log(1 + exp(-|l|))
-        l = neighbour_logits
-        neighbour = (l.clamp_min(0) - l * neighbours + torch.log1p(torch.exp(-l.abs()))).mean(1)
+        # binary_cross_entropy_with_logits, written out: max(z, 0) - z*y + log(1 + exp(-|z|))
+        z = neighbour_logits
+        neighbour = (z.clamp_min(0) - z * neighbours + torch.log1p(torch.exp(-z.abs()))).mean(1)
         return mu, feature, can_id, neighbour
 
 
