@@ -11,20 +11,27 @@ timing and payload-change sums, which must add in the order build_raw adds them 
 same floats) are recomputed per dirty ID, not per window. Positions and degrees, which shift
 for every node, are a vectorised pass over the N nodes.
 
+Frames are applied lazily, when a graph is asked for: at a stride of W (the default, 100)
+nothing of the previous window survives, so the window is built in one build_raw pass over the
+ring instead of W table updates; the tables are rebuilt from the ring when a later graph needs
+them (a shorter stride).
+
 The graphs equal build_raw's for the default feature set (NODE_FEATURES, EDGE_FEATURES) bit for
 bit (tests/test_incremental_graphs.py); another feature set needs its own update rules here.
 """
 
 from collections import deque
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES
+from kdgat.data.automotive.frames import Frames
+from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.data.text.words import byte_entropy
 
 STATIC_WIDTH = 29  # byte mean/std/range (24), dlc mean, change rate, entropy, gap mean, gap std
-_ENTROPY_CACHE_LIMIT = 1 << 16
 
 
 class _Slots:
@@ -69,13 +76,19 @@ class IncrementalWindow:
         self.window = window
         self.has_time = has_time
         self.frames = 0  # frames pushed so far; the window is frames [frames - window, frames)
+        # Frames pushed since the last graph(), applied when a graph is asked for: at a stride
+        # of W nothing of the last window survives and the new one is built in one pass.
+        self._pending: deque[tuple[int, float, bytes, int, int]] = deque(maxlen=window)
+        self._applied = 0  # frames written to the ring
         self._id = [0] * window
+        self._stamp = [0.0] * window  # frame times as received (self._time is 0 without timing)
         self._time = np.zeros(window, dtype=np.float64)
         self._payload = np.zeros((window, 8), dtype=np.uint8)
         self._word = self._payload.view(np.uint64).reshape(-1)  # 8 bytes compared at once
         self._dlc = np.zeros(window, dtype=np.float64)
         self._entropy = np.zeros(window, dtype=np.float64)
         self._label = [0] * window
+        self._tables_from: int | None = 0  # first frame the ID / transition tables hold (None: stale)
         self._attack_frames = 0
         self._nodes: dict[int, _Items] = {}
         self._edges: dict[tuple[int, int], _Items] = {}
@@ -83,7 +96,6 @@ class IncrementalWindow:
         self._edge_rows = _Slots(len(EDGE_FEATURES))
         self._dirty_nodes: set[int] = set()
         self._dirty_edges: set[tuple[int, int]] = set()
-        self._entropy_cache: dict[tuple[bytes, int], float] = {}
         self._scale = np.array(
             [window, window, window, *([255.0] * 24), 8.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0],
             dtype=np.float64,
@@ -93,17 +105,10 @@ class IncrementalWindow:
     def full(self) -> bool:
         return self.frames >= self.window
 
-    def entropy(self, payload: bytes, dlc: int) -> float:
-        """byte_entropy of one frame (cached: most CAN payloads repeat)."""
-        key = (payload, dlc)
-        value = self._entropy_cache.get(key)
-        if value is None:
-            row = np.frombuffer(payload, dtype=np.uint8)[None, :]
-            value = float(byte_entropy(row, np.array([dlc], dtype=np.int8))[0])
-            if len(self._entropy_cache) >= _ENTROPY_CACHE_LIMIT:
-                self._entropy_cache.clear()
-            self._entropy_cache[key] = value
-        return value
+    def push(self, can_id: int, time: float, payload: bytes, dlc: int, label: int = 0) -> None:
+        """Add one frame. payload: its data bytes (at most 8; zero-padded, as readers pad)."""
+        self._pending.append((can_id, time, payload, dlc, label))
+        self.frames += 1
 
     def _leave(self, table: dict, slots: _Slots, dirty: set, key: Any) -> None:
         items = table[key]
@@ -122,29 +127,72 @@ class IncrementalWindow:
         items.positions.append(position)
         dirty.add(key)
 
-    def push(self, can_id: int, time: float, payload: bytes, dlc: int, label: int = 0) -> None:
-        """Add one frame. payload: its data bytes (at most 8; zero-padded here, as readers pad)."""
-        k, w = self.frames, self.window
+    def _track(self, k: int, old: tuple[int, int, int] | None = None) -> None:
+        """Frame k (already in the ring) enters the tables; old = (ID, label, next ID) of frame
+        k - W, whose ring row frame k overwrote, leaves them with its transition to the next."""
+        w = self.window
         pos = k % w
-        if k >= w:  # the oldest frame (k - w) leaves, with its transition to frame k - w + 1
-            old = self._id[pos]
-            self._leave(self._nodes, self._node_rows, self._dirty_nodes, old)
-            self._leave(self._edges, self._edge_rows, self._dirty_edges, (old, self._id[(k - w + 1) % w]))
-            self._attack_frames -= self._label[pos]
-        padded = bytes(payload[:8]).ljust(8, b"\0")
-        self._id[pos] = can_id
-        self._time[pos] = time if self.has_time else 0.0
-        self._payload[pos] = np.frombuffer(padded, dtype=np.uint8)
-        self._dlc[pos] = dlc
-        self._entropy[pos] = self.entropy(padded, dlc)
-        self._label[pos] = 1 if label else 0
-        self._attack_frames += self._label[pos]
+        can_id = self._id[pos]
+        if old is not None:
+            self._leave(self._nodes, self._node_rows, self._dirty_nodes, old[0])
+            self._leave(self._edges, self._edge_rows, self._dirty_edges, (old[0], old[2]))
+            self._attack_frames -= old[1]
         self._enter(self._nodes, self._node_rows, self._dirty_nodes, can_id, k)
-        if k >= 1:
+        if k - 1 >= self._tables_from:
             self._enter(
                 self._edges, self._edge_rows, self._dirty_edges, (self._id[(k - 1) % w], can_id), k - 1
             )
-        self.frames = k + 1
+        self._attack_frames += self._label[pos]
+
+    def _write(self, frames: list[tuple[int, float, bytes, int, int]], first: int) -> np.ndarray:
+        """Frames first, first+1, ... into the ring, vectorised; returns their ring rows."""
+        w = self.window
+        rows = np.arange(first, first + len(frames)) % w
+        ids, stamps, payloads, dlcs, labels = zip(*frames, strict=True)
+        padded = b"".join(bytes(p[:8]).ljust(8, b"\0") for p in payloads)
+        payload = np.frombuffer(padded, dtype=np.uint8).reshape(-1, 8)
+        dlc = np.asarray(dlcs, dtype=np.int8)
+        self._payload[rows] = payload
+        self._dlc[rows] = dlc
+        self._time[rows] = stamps if self.has_time else 0.0
+        self._entropy[rows] = byte_entropy(payload, dlc)
+        for row, can_id, stamp, label in zip(rows.tolist(), ids, stamps, labels, strict=True):
+            self._id[row], self._stamp[row], self._label[row] = can_id, stamp, 1 if label else 0
+        return rows
+
+    def _reset_tables(self, start: int) -> None:
+        for table, slots in ((self._nodes, self._node_rows), (self._edges, self._edge_rows)):
+            for items in table.values():
+                slots.give(items.slot)
+            table.clear()
+        self._dirty_nodes.clear()
+        self._dirty_edges.clear()
+        self._attack_frames = 0
+        self._tables_from = start
+
+    def _sync(self) -> bool:
+        """Apply the pending frames. Returns True when the tables are up to date, False when
+        the window is all new (the ring then holds it and the tables are stale)."""
+        pending = list(self._pending)
+        self._pending.clear()
+        first = self.frames - len(pending)
+        w = self.window
+        if pending:
+            if len(pending) >= w or self._applied < first:
+                self._write(pending[-w:], self.frames - min(len(pending), w))
+                self._applied, self._tables_from = self.frames, None
+                return False
+            if self._tables_from is None:  # tables stale: rebuild them from the ring's window
+                self._reset_tables(max(first - w, 0))
+                for k in range(self._tables_from, first):
+                    self._track(k)
+            rows = (np.arange(first, self.frames + 1) % w).tolist()
+            leaving = [(self._id[a], self._label[a], self._id[b]) for a, b in pairwise(rows)]
+            self._write(pending, first)
+            for k, old in zip(range(first, self.frames), leaving, strict=True):
+                self._track(k, old if k - w >= self._tables_from else None)
+            self._applied = self.frames
+        return self._tables_from is not None
 
     def _gather(self, table: dict, keys: set) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ring rows of the positions of `keys` (each key's in window order, key after key),
@@ -212,9 +260,17 @@ class IncrementalWindow:
         """The current window's raw graph (build_raw's arrays for one window)."""
         if not self.full:
             raise ValueError(f"the window is not full yet ({self.frames} of {self.window} frames)")
+        start = self.frames - self.window
+        span = {
+            "frame_start": start,
+            "frame_stop": self.frames,
+            "time_start": self._stamp[start % self.window],
+            "time_stop": self._stamp[(self.frames - 1) % self.window],
+        }
+        if not self._sync():
+            return {**self._whole_window(start), **span}
         self._update_nodes()
         self._update_edges()
-        start = self.frames - self.window
         entities = sorted(self._nodes)
         nodes = [self._nodes[entity] for entity in entities]
         n = len(entities)
@@ -243,6 +299,22 @@ class IncrementalWindow:
             "edge_index": edge_index,
             "edge_attr": edge_attr,
             "y": int(self._attack_frames > 0),
-            "frame_start": start,
-            "frame_stop": self.frames,
+            **span,
         }
+
+    def _whole_window(self, start: int) -> dict[str, Any]:
+        """A window of new frames only: build_raw itself, over the ring in window order."""
+        w = self.window
+        rows = np.arange(start, start + w) % w
+        frames = Frames(
+            source=Path("<stream>"),
+            time=self._time[rows],
+            can_id=np.asarray(self._id, dtype=np.int64)[rows],
+            payload=self._payload[rows],
+            dlc=self._dlc[rows].astype(np.int8),
+            label=np.asarray(self._label, dtype=np.int8)[rows],
+            has_time=self.has_time,
+        )
+        raw = build_raw(frames, 0, w, w, w)
+        keys = ("x", "node_entity", "edge_index", "edge_attr")
+        return {**{k: raw[k] for k in keys}, "y": int(raw["y"][0])}
