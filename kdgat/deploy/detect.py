@@ -21,7 +21,7 @@ from pathlib import Path
 
 import configs
 from kdgat.deploy.artefact import load_scorer
-from kdgat.deploy.stream import Detector, bus_frames, replay_source
+from kdgat.deploy.stream import Detector, bus_frames, open_bus, replay_source
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json
 
@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             frames, capture = replay_source(args.replay, args.speed == "realtime")
             has_time, malformed = capture.has_time, capture.skipped + capture.dropped_na
         else:
-            frames, has_time, malformed = bus_frames(args.bus, args.idle_timeout, args.max_frames), True, 0
+            frames, has_time, malformed = (
+                bus_frames(open_bus(args.bus), args.idle_timeout, args.max_frames),
+                True,
+                0,
+            )
         with contextlib.ExitStack() as stack:
             out = sys.stdout if args.alerts is None else stack.enter_context(args.alerts.open("w"))
             detector = Detector(

@@ -123,16 +123,15 @@ class Detector:
         self.vocabulary = scorer.vocabulary
         self.out, self.every_window, self.top_k = out, every_window, top_k
         self.summary = Summary()
-        self._times = [0.0] * self.window
-        self._labels = [0] * self.window
+        self._unlabelled_frames = 0  # frames with label -1 (a live bus) in the stream so far
         self._since = 0.0  # seconds spent on frames since the last scored window
 
     def feed(self, t: float, can_id: int, data: bytes, label: int = -1) -> dict[str, Any] | None:
         """Add one frame; returns the scored window's record when this frame completes one."""
         start = time.perf_counter()
         b = self.builder
-        slot = b.frames % self.window
-        self._times[slot], self._labels[slot] = t, label
+        if label < 0:
+            self._unlabelled_frames += 1
         b.push(can_id, t, data, len(data), max(label, 0))
         self.summary.frames += 1
         record = None
@@ -154,15 +153,9 @@ class Detector:
         attack = score >= self.threshold
         self.summary.windows += 1
         self.summary.alerts += int(attack)
-        first, last = g["frame_start"] % self.window, (g["frame_stop"] - 1) % self.window
         record: dict[str, Any] = {
-            "time": self._times[last],
-            "window": {
-                "frame_start": g["frame_start"],
-                "frame_stop": g["frame_stop"],
-                "time_start": self._times[first],
-                "time_stop": self._times[last],
-            },
+            "time": g["time_stop"],
+            "window": {k: g[k] for k in ("frame_start", "frame_stop", "time_start", "time_stop")},
             "score": score,
             "threshold": self.threshold,
             "decision": "attack" if attack else "benign",
@@ -170,7 +163,7 @@ class Detector:
         if self.node_scores:
             top = np.argsort(-node_score, kind="stable")[: self.top_k].tolist()
             record["top_ids"] = [{"id": f"0x{entities[i]:03X}", "score": float(node_score[i])} for i in top]
-        if min(self._labels) >= 0:
+        if self._unlabelled_frames == 0:  # a labelled replay: the window's label, for checking
             record["label"] = g["y"]
         return record
 
@@ -197,18 +190,24 @@ class Detector:
         return self.summary
 
 
-def bus_frames(spec: str, idle_timeout: float | None, max_frames: int | None) -> Iterator[Frame | None]:
-    """Frames from a python-can bus `INTERFACE:CHANNEL` (socketcan:can0, virtual:test, ...), until
-    idle_timeout seconds without a message or max_frames messages; None for a malformed one."""
+def open_bus(spec: str):
+    """A python-can bus from `INTERFACE:CHANNEL` (socketcan:can0, virtual:test, ...)."""
     import can
 
     interface, sep, channel = spec.partition(":")
     if not sep or not interface or not channel:
         raise UserError(f"--bus {spec!r}: expected INTERFACE:CHANNEL, e.g. socketcan:can0 or virtual:test.")
     try:
-        bus = can.Bus(interface=interface, channel=channel)
+        return can.Bus(interface=interface, channel=channel)
     except (can.CanError, ValueError, OSError, ImportError) as err:
         raise UserError(f"--bus {spec}: python-can could not open it: {err}") from err
+
+
+def bus_frames(bus, idle_timeout: float | None, max_frames: int | None) -> Iterator[Frame | None]:
+    """Frames from an open python-can bus until idle_timeout seconds without a message or
+    max_frames messages (then the bus is shut down); None stands for a malformed one."""
+    import can
+
     seen = 0
     try:
         while max_frames is None or seen < max_frames:
