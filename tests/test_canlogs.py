@@ -75,7 +75,7 @@ def test_a_sidecar_of_the_wrong_length_is_refused(capture: Frames, tmp_path: Pat
     path = tmp_path / "drive.log"
     _write(path, _messages(capture.slice(0, 50)))
     labels_path(path).write_text("0\n" * 49)
-    with pytest.raises(DataError, match="49 labels but .* 50 messages"):
+    with pytest.raises(DataError, match=r"49 labels but .* 50 messages"):
         read_frames(path, "python_can")
 
 
@@ -89,7 +89,7 @@ def test_error_remote_and_fd_frames_are_malformed(capture: Frames, tmp_path: Pat
     ]
     path = tmp_path / "odd.blf"
     _write(path, messages)
-    with pytest.raises(DataError, match="message 11 .* error frame"):
+    with pytest.raises(DataError, match=r"message 11 .* error frame"):
         read_frames(path, "python_can")
     got = read_frames(path, "python_can", malformed="skip")
     assert got.skipped == 3 and len(got) == 30
