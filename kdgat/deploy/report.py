@@ -51,9 +51,8 @@ def test_capture(run: Run, max_frames: int) -> Frames:
     d = cfg.dataset_config
     if d.data_root is None:
         raise DataError(f"{run.path}: the run has no data_root; the report replays one of its test captures.")
-    for test_dir in d.test_dirs:
-        folder = Path(d.data_root) / test_dir
-        if folder.is_dir():
+    for pattern in d.test_dirs:  # folder names or globs (the default is test_*)
+        for folder in sorted(p for p in Path(d.data_root).glob(pattern) if p.is_dir()):
             path, fmt = capture_files(folder, cfg)[0]
             frames = read_frames(path, fmt, malformed="skip")
             return frames.slice(0, min(len(frames), max_frames))
