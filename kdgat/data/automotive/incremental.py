@@ -31,6 +31,8 @@ from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.data.text.words import byte_entropy
 
+_FEW = 8  # frames written at once below which entropies are looked up, not vectorised
+_ENTROPY_CACHE = 1 << 16  # distinct payloads remembered
 STATIC_WIDTH = 29  # byte mean/std/range (24), dlc mean, change rate, entropy, gap mean, gap std
 
 
@@ -96,6 +98,7 @@ class IncrementalWindow:
         self._edge_rows = _Slots(len(EDGE_FEATURES))
         self._dirty_nodes: set[int] = set()
         self._dirty_edges: set[tuple[int, int]] = set()
+        self._entropy_cache: dict[tuple[bytes, int], float] = {}
         self._scale = np.array(
             [window, window, window, *([255.0] * 24), 8.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0],
             dtype=np.float64,
@@ -149,16 +152,31 @@ class IncrementalWindow:
         w = self.window
         rows = np.arange(first, first + len(frames)) % w
         ids, stamps, payloads, dlcs, labels = zip(*frames, strict=True)
-        padded = b"".join(bytes(p[:8]).ljust(8, b"\0") for p in payloads)
-        payload = np.frombuffer(padded, dtype=np.uint8).reshape(-1, 8)
+        words = [bytes(p[:8]).ljust(8, b"\0") for p in payloads]
+        payload = np.frombuffer(b"".join(words), dtype=np.uint8).reshape(-1, 8)
         dlc = np.asarray(dlcs, dtype=np.int8)
         self._payload[rows] = payload
         self._dlc[rows] = dlc
         self._time[rows] = stamps if self.has_time else 0.0
-        self._entropy[rows] = byte_entropy(payload, dlc)
+        if len(frames) > _FEW:
+            self._entropy[rows] = byte_entropy(payload, dlc)
+        else:  # a frame or a few (a short stride): most payloads repeat, look them up
+            self._entropy[rows] = [self._entropy_of(word, d) for word, d in zip(words, dlcs, strict=True)]
         for row, can_id, stamp, label in zip(rows.tolist(), ids, stamps, labels, strict=True):
             self._id[row], self._stamp[row], self._label[row] = can_id, stamp, 1 if label else 0
         return rows
+
+    def _entropy_of(self, word: bytes, dlc: int) -> float:
+        """byte_entropy of one padded payload (the same float: the function itself, cached)."""
+        key = (word, dlc)
+        value = self._entropy_cache.get(key)
+        if value is None:
+            row = np.frombuffer(word, dtype=np.uint8)[None, :]
+            value = float(byte_entropy(row, np.array([dlc], dtype=np.int8))[0])
+            if len(self._entropy_cache) >= _ENTROPY_CACHE:
+                self._entropy_cache.clear()
+            self._entropy_cache[key] = value
+        return value
 
     def _reset_tables(self, start: int) -> None:
         for table, slots in ((self._nodes, self._node_rows), (self._edges, self._edge_rows)):
@@ -216,17 +234,18 @@ class IncrementalWindow:
         rows, owner, slots = self._gather(self._nodes, self._dirty_nodes)
         self._dirty_nodes.clear()
         n = len(slots)
-        count = np.bincount(owner, minlength=n).astype(np.float64)
+        count_int = np.bincount(owner, minlength=n)
+        count = count_int.astype(np.float64)
+        seg = np.cumsum(count_int) - count_int
         payload = self._payload[rows]
-        cell = (owner[:, None] * 8 + np.arange(8)).reshape(-1)
-        values = payload.reshape(-1).astype(np.float64)
-        mean = np.bincount(cell, weights=values, minlength=8 * n).reshape(n, 8) / count[:, None]
-        std = np.bincount(cell, weights=values * values, minlength=8 * n).reshape(n, 8) / count[:, None]
+        values = payload.astype(np.float64)
+        # Integer-valued sums (bytes, squares, DLCs) are exact in any order: reduceat, 1 call each.
+        mean = np.add.reduceat(values, seg, axis=0) / count[:, None]
+        std = np.add.reduceat(values * values, seg, axis=0) / count[:, None]
         std -= mean**2
         np.sqrt(np.maximum(std, 0.0, out=std), out=std)
-        seg = np.concatenate([[0], np.cumsum(count.astype(np.int64))[:-1]])
         byte_range = np.maximum.reduceat(payload, seg, axis=0) - np.minimum.reduceat(payload, seg, axis=0)
-        dlc_mean = np.bincount(owner, weights=self._dlc[rows], minlength=n) / count
+        dlc_mean = np.add.reduceat(self._dlc[rows], seg) / count
         entropy_mean = np.bincount(owner, weights=self._entropy[rows], minlength=n) / count
         same = owner[1:] == owner[:-1]
         prev, nxt = rows[:-1][same], rows[1:][same]
@@ -238,9 +257,9 @@ class IncrementalWindow:
         gap_sq = np.bincount(succ, weights=log_gap**2, minlength=n) / pairs
         gap_std = np.sqrt(np.maximum(gap_sq - gap_mean**2, 0.0))
         change_rate = np.bincount(succ, weights=changed, minlength=n) / pairs
-        table = self._node_rows.table
-        table[slots, 0:8], table[slots, 8:16], table[slots, 16:24] = mean, std, byte_range
-        table[slots, 24:29] = np.stack([dlc_mean, change_rate, entropy_mean, gap_mean, gap_std], axis=1)
+        self._node_rows.table[slots] = np.column_stack(
+            [mean, std, byte_range, dlc_mean, change_rate, entropy_mean, gap_mean, gap_std]
+        )
 
     def _update_edges(self) -> None:
         """Recompute the dirty transitions' features (log count, log gap mean and std)."""
