@@ -29,6 +29,29 @@ def _incidence(index: torch.Tensor, num_nodes: torch.Tensor | int, like: torch.T
     return (index[:, None] == nodes[None, :]).to(like.dtype)
 
 
+class _Edges:
+    """One graph's edges as every GATv2 layer sees them, built once per forward pass: PyG
+    drops the graph's own self-loops and appends one loop per node whose edge features are the
+    mean of the node's incoming ones (remove_self_loops, add_self_loops fill_value 'mean').
+    Here the appended loops follow the E edges and the graph's own loops get weight 0."""
+
+    def __init__(self, edge_index: torch.Tensor, edge_attr: torch.Tensor | None, x: torch.Tensor) -> None:
+        src, dst = edge_index[0], edge_index[1]
+        num_nodes = x.shape[0]
+        nodes = torch.arange(num_nodes, device=x.device)
+        keep = (src != dst).to(x.dtype)
+        d_keep = _incidence(dst, num_nodes, x) * keep[:, None]  # (E, N)
+        self.src = torch.cat([src, nodes])
+        self.dst = torch.cat([dst, nodes])
+        self.keep = torch.cat([keep, torch.ones_like(nodes, dtype=x.dtype)])[:, None]  # (E + N, 1)
+        self.d_inc_t = _incidence(self.dst, num_nodes, x).t()  # (N, E + N)
+        self.mask = ((self.d_inc_t * self.keep.t()) > 0)[:, :, None]  # (N, E + N, 1)
+        self.attr = None
+        if edge_attr is not None:
+            loop_attr = (d_keep.t() @ edge_attr) / d_keep.sum(0)[:, None].clamp_min(1.0)
+            self.attr = torch.cat([edge_attr, loop_attr])
+
+
 class PlainGATv2(nn.Module):
     """GATv2Conv (concat heads, self-loops filled with 'mean', no residual) on one graph."""
 
@@ -41,44 +64,22 @@ class PlainGATv2(nn.Module):
         self.conv = conv
         self.heads, self.channels = conv.heads, conv.out_channels
 
-    def forward(
-        self,
-        h: torch.Tensor,
-        src: torch.Tensor,
-        dst: torch.Tensor,
-        edge_attr: torch.Tensor | None,
-        s_inc: torch.Tensor,
-        d_inc: torch.Tensor,
-    ) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, edges: _Edges, use_edge_attr: bool) -> torch.Tensor:
         c = self.conv
         heads, channels = self.heads, self.channels
         x_l = c.lin_l(h).view(-1, heads, channels)
         x_r = c.lin_r(h).view(-1, heads, channels)
-        # PyG drops the graph's own self-loops and appends one per node (remove_self_loops,
-        # add_self_loops): here the graph's loops get weight 0 and the appended loops are apart.
-        keep = (src != dst).to(h.dtype)  # (E,)
-        d_keep = d_inc * keep[:, None]  # (E, N)
-        z_edge = x_l[src] + x_r[dst]
-        z_loop = x_l + x_r
-        if edge_attr is not None and c.lin_edge is not None:
-            incoming = d_keep.sum(0)[:, None]
-            loop_attr = (d_keep.t() @ edge_attr) / incoming.clamp_min(1.0)  # mean of incoming
-            z_edge = z_edge + c.lin_edge(edge_attr).view(-1, heads, channels)
-            z_loop = z_loop + c.lin_edge(loop_attr).view(-1, heads, channels)
-        att = c.att  # (1, H, C)
-        a_edge = (nn.functional.leaky_relu(z_edge, c.negative_slope) * att).sum(-1)  # (E, H)
-        a_loop = (nn.functional.leaky_relu(z_loop, c.negative_slope) * att).sum(-1)  # (N, H)
+        z = x_l[edges.src] + x_r[edges.dst]
+        if use_edge_attr and edges.attr is not None and c.lin_edge is not None:
+            z = z + c.lin_edge(edges.attr).view(-1, heads, channels)
+        a = (nn.functional.leaky_relu(z, c.negative_slope) * c.att).sum(-1)  # (E + N, H)
         # Softmax over each destination's incoming edges (its loop included), shifted by their max.
-        mask = (d_keep.t() > 0)[:, :, None]  # (N, E, 1)
-        masked = torch.where(mask, a_edge[None, :, :], torch.full_like(a_edge[None, :, :], -torch.inf))
-        top = torch.maximum(masked.amax(1), a_loop)  # (N, H)
-        e_edge = torch.exp(a_edge - top[dst]) * keep[:, None]
-        e_loop = torch.exp(a_loop - top)
-        total = d_inc.t() @ e_edge + e_loop + 1e-16  # PyG's softmax adds 1e-16 to the sum
-        w_edge = e_edge / total[dst]
-        w_loop = e_loop / total
-        messages = (w_edge[:, :, None] * x_l[src]).reshape(-1, heads * channels)
-        out = d_inc.t() @ messages + (w_loop[:, :, None] * x_l).reshape(-1, heads * channels)
+        masked = torch.where(edges.mask, a[None, :, :], torch.full_like(a[None, :, :], -torch.inf))
+        top = masked.amax(1)  # (N, H); every node has its loop, so no row is all -inf
+        e = torch.exp(a - top[edges.dst]) * edges.keep
+        total = edges.d_inc_t @ e + 1e-16  # PyG's softmax adds 1e-16 to the sum
+        w = e / total[edges.dst]
+        out = edges.d_inc_t @ (w[:, :, None] * x_l[edges.src]).reshape(-1, heads * channels)
         if c.bias is not None:
             out = out + c.bias
         return out
@@ -107,14 +108,11 @@ class PlainEncoder(nn.Module):
         edge_attr: torch.Tensor,
     ) -> torch.Tensor:
         e = self.encoder
-        src, dst = edge_index[0], edge_index[1]
-        num_nodes = x.shape[0]
-        s_inc, d_inc = _incidence(src, num_nodes, x), _incidence(dst, num_nodes, x)
-        attr = edge_attr if e.use_edge_features else None
+        edges = _Edges(edge_index, edge_attr if e.use_edge_features else None, x)
         h = torch.relu(e.input(torch.cat([x, e.embed(node_id)], dim=-1)))
         outputs = []
         for conv, norm in zip(self.convs, e.norms, strict=True):
-            h = norm(h + torch.relu(conv(h, src, dst, attr, s_inc, d_inc)))
+            h = norm(h + torch.relu(conv(h, edges, e.use_edge_features)))
             outputs.append(h)
         if self.mode == "cat":
             return torch.cat(outputs, dim=-1)
