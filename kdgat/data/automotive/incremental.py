@@ -147,8 +147,11 @@ class IncrementalWindow:
             )
         self._attack_frames += self._label[pos]
 
-    def _write(self, frames: list[tuple[int, float, bytes, int, int]], first: int) -> np.ndarray:
-        """Frames first, first+1, ... into the ring, vectorised; returns their ring rows."""
+    def _write(
+        self, frames: list[tuple[int, float, bytes, int, int]], first: int, entropy: bool = True
+    ) -> np.ndarray:
+        """Frames first, first+1, ... into the ring, vectorised; returns their ring rows.
+        entropy=False leaves their payload entropies to be computed when the tables need them."""
         w = self.window
         rows = np.arange(first, first + len(frames)) % w
         ids, stamps, payloads, dlcs, labels = zip(*frames, strict=True)
@@ -158,9 +161,9 @@ class IncrementalWindow:
         self._payload[rows] = payload
         self._dlc[rows] = dlc
         self._time[rows] = stamps if self.has_time else 0.0
-        if len(frames) > _FEW:
+        if entropy and len(frames) > _FEW:
             self._entropy[rows] = byte_entropy(payload, dlc)
-        else:  # a frame or a few (a short stride): most payloads repeat, look them up
+        elif entropy:  # a frame or a few (a short stride): most payloads repeat, look them up
             self._entropy[rows] = [self._entropy_of(word, d) for word, d in zip(words, dlcs, strict=True)]
         for row, can_id, stamp, label in zip(rows.tolist(), ids, stamps, labels, strict=True):
             self._id[row], self._stamp[row], self._label[row] = can_id, stamp, 1 if label else 0
@@ -197,10 +200,12 @@ class IncrementalWindow:
         w = self.window
         if pending:
             if len(pending) >= w or self._applied < first:
-                self._write(pending[-w:], self.frames - min(len(pending), w))
+                # build_raw computes the entropies of a whole-window build itself
+                self._write(pending[-w:], self.frames - min(len(pending), w), entropy=False)
                 self._applied, self._tables_from = self.frames, None
                 return False
             if self._tables_from is None:  # tables stale: rebuild them from the ring's window
+                self._entropy[:] = byte_entropy(self._payload, self._dlc.astype(np.int8))
                 self._reset_tables(max(first - w, 0))
                 for k in range(self._tables_from, first):
                     self._track(k)
