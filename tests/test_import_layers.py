@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kdgat.stages",),
     ("kdgat.results",),  # reads run directories only
     ("kdgat.experiment", "kdgat.evaluation.evaluate", "kdgat.evaluate"),
+    ("kdgat.deploy", "kdgat.export", "kdgat.detect"),  # exported detectors: read runs, reuse evaluate
     ("kdgat.launcher",),
     ("train", "launch"),
 ]

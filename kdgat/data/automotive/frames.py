@@ -28,6 +28,8 @@ class Frames:
     """Malformed rows dropped by the reader under policy malformed=skip."""
     dropped_na: int = 0
     """Rows with an `na` ID or payload dropped under policy na_frames=drop."""
+    labelled: bool = True
+    """False for a capture without labels (a python-can log without a sidecar): every label is 0."""
 
     def __len__(self) -> int:
         return int(self.time.shape[0])

@@ -10,13 +10,16 @@ from typing import Any
 import numpy as np
 
 from configs import DatasetConfig
+from kdgat.data.automotive.canlogs import PATTERNS
 from kdgat.data.automotive.frames import Frames, attack_type_from_name
 from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.data.automotive.readers import read_frames
 from kdgat.data.automotive.synthetic import synthetic_root
 from kdgat.data.modality import Layout, Modality
 
-CAN4 = {"*.csv": "can4", "*.csv.gz": "can4"}
+# python-can's log formats (candump, ASC, BLF, TRC) beside the 4-column CSV; a python-can CSV is
+# told from a 4-column one by its header (read_frames).
+CAN4 = {"*.csv": "can4", "*.csv.gz": "can4", **PATTERNS}
 
 DATASETS: dict[str, tuple[Layout, ...]] = {
     "synthetic": (Layout((), CAN4, True),),
@@ -78,7 +81,7 @@ class Automotive(Modality):
         return f"windows of {d.automotive.window} frames (--dataset-config.automotive.window)"
 
     def info(self, records: Frames) -> dict[str, Any]:
-        return {"dropped_na": records.dropped_na}
+        return {"dropped_na": records.dropped_na, "labelled": records.labelled}
 
     def identities(self, records: Frames, mask: np.ndarray) -> np.ndarray:
         return np.unique(records.can_id[mask])

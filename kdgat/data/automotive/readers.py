@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.data.automotive.canlogs import is_python_can_csv, read_python_can
 from kdgat.data.automotive.frames import Frames, attack_type_from_name
 from kdgat.data.text.row_checks import RowChecks, backward_jumps, resolve_bad_rows
 from kdgat.data.text.scan import (
@@ -336,6 +337,7 @@ READERS: dict[str, Callable[..., Frames]] = {
     "hcrl_log": read_hcrl_log,
     "daga": read_daga,
     "road": read_road,
+    "python_can": read_python_can,  # candump .log, Vector .asc/.blf, .trc (kdgat/data/automotive/canlogs.py)
 }
 
 
@@ -343,4 +345,6 @@ def read_frames(path: Path, fmt: str, malformed: str = "error", na_frames: str =
     """Read one capture with the named format's reader."""
     if fmt not in READERS:
         raise DataError(f"unknown capture format {fmt!r}; known: {', '.join(READERS)}.")
+    if fmt == "can4" and is_python_can_csv(Path(path)):  # python-can's CSV shares the .csv suffix
+        fmt = "python_can"
     return READERS[fmt](Path(path), malformed=malformed, na_frames=na_frames)

@@ -1,0 +1,54 @@
+"""Export finished CAN runs as self-contained detector artefacts, or report what they cost.
+
+    python -m kdgat.export RUN_DIR [--format onnx|torchscript] [--out FILE]
+    python -m kdgat.export RUN_DIR [RUN_DIR ...] --report [--frames N]
+
+Export writes RUN_DIR/export/model.onnx (or model.pt): the model with its normalisation inside,
+and as metadata the CAN-ID vocabulary, normalisation, threshold, feature names, window and
+stride, the source run and its config digest. VGAE, GAT and fusion GAT runs export; DQN fusion
+does not (the error says what it would take).
+
+--report replays a test capture of each run through the streaming detector on one thread and
+writes the side-by-side figures to the first RUN_DIR as deployment_report.json and .md.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import configs
+from kdgat.deploy.artefact import FORMATS, export_run
+from kdgat.errors import UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kdgat.export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dirs", type=Path, nargs="+", help="finished run directories")
+    parser.add_argument("--format", choices=tuple(FORMATS), default="onnx")
+    parser.add_argument(
+        "--out", type=Path, help="artefact path (one run only; default RUN_DIR/export/model.*)"
+    )
+    parser.add_argument("--report", action="store_true", help="measure and write the deployment report")
+    parser.add_argument(
+        "--frames", type=int, default=20000, help="--report: frames of the test capture replayed"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.report:
+            from kdgat.deploy.report import write_report
+
+            target, text = write_report(args.run_dirs, args.frames)
+            print(text + f"\n{target}\n{target.with_suffix('.md')}")
+            return 0
+        if args.out is not None and len(args.run_dirs) > 1:
+            raise UserError("--out names one artefact; pass one run directory with it.")
+        for run_dir in args.run_dirs:
+            print(export_run(run_dir, args.format, args.out))
+    except (UserError, configs.ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

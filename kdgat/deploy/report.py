@@ -1,0 +1,209 @@
+"""The deployment report: what each run's detector costs on one core, side by side.
+
+Per run: parameters, ONNX artefact size, end-to-end latency per window (the graph update for the
+window's stride of frames + inference, through the same Detector as `python -m kdgat.detect`)
+p50/p99 on one thread, the inference share alone, sustained frames/s at stride 100 and at
+stride 1 over a replayed test capture, the margin over a saturated 500 kbit/s and 1 Mbit/s bus,
+and the test F1 of the run's metrics.json.
+
+A saturated bus carries bitrate / (bits per frame) frames/s. A classic data frame of n bytes is
+47 + 8n bits with an 11-bit ID (SOF, ID, RTR, IDE, r0, DLC, data, CRC, delimiters, ACK, EOF,
+3-bit interframe space) and 67 + 8n with a 29-bit ID; bit stuffing adds up to ~20 % more, so
+leaving it out gives the most frames per second (the hardest case for a detector). The DLC mix
+is the replayed capture's.
+"""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kdgat.data.automotive.frames import Frames
+from kdgat.data.automotive.readers import read_frames
+from kdgat.deploy.artefact import export_run, load_scorer
+from kdgat.deploy.stream import Detector, replay
+from kdgat.errors import DataError
+from kdgat.evaluation.evaluate import capture_files
+from kdgat.io import atomic_write_json, atomic_write_text
+from kdgat.runs.store import Run
+
+BITRATES = {"500k": 500_000, "1M": 1_000_000}
+STRIDES = (100, 1)
+GOAL = {"margin_500k_stride100": 100.0, "margin_500k_stride1": 1.0, "latency_ratio": 5.0}
+
+
+def frame_bits(frames: Frames) -> np.ndarray:
+    """Bits on the wire of each frame, without stuffing (see the module docstring)."""
+    extended = frames.can_id > 0x7FF
+    return np.where(extended, 67, 47) + 8 * frames.dlc.astype(np.int64)
+
+
+def saturated_rate(frames: Frames, bitrate: int) -> float:
+    """Frames/s of a bus saturated with this capture's frame mix."""
+    return bitrate / float(frame_bits(frames).mean())
+
+
+def test_capture(run: Run, max_frames: int) -> Frames:
+    """The first test capture of the run (sorted by path), cut to max_frames frames."""
+    cfg = run.config
+    d = cfg.dataset_config
+    if d.data_root is None:
+        raise DataError(f"{run.path}: the run has no data_root; the report replays one of its test captures.")
+    for pattern in d.test_dirs:  # folder names or globs (the default is test_*)
+        for folder in sorted(p for p in Path(d.data_root).glob(pattern) if p.is_dir()):
+            path, fmt = capture_files(folder, cfg)[0]
+            frames = read_frames(path, fmt, malformed="skip")
+            return frames.slice(0, min(len(frames), max_frames))
+    raise DataError(
+        f"{run.path}: none of its test folders ({', '.join(d.test_dirs)}) is under {d.data_root}; "
+        f"run the report from the folder the run was trained from."
+    )
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1e3
+    return {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4)}
+
+
+def measure_run(run_dir: Path, max_frames: int = 20000) -> dict[str, Any]:
+    """The figures of one run (its ONNX artefact exported afresh: the one measured is current)."""
+    run = Run.open(run_dir)
+    artefact = export_run(run_dir, "onnx")
+    torch.set_num_threads(1)
+    scorer = load_scorer(artefact, threads=1)
+    frames = test_capture(run, max_frames)
+    out: dict[str, Any] = {
+        "run": str(run_dir),
+        "preset": run.status.get("preset"),
+        "model_size": run.config.model_size,
+        "parameters": int(scorer.meta["parameters"]),
+        "artefact_bytes": artefact.stat().st_size,
+        "test_f1": run.metrics.get("test", {}).get("f1"),
+        "capture": str(frames.source),
+        "capture_frames": len(frames),
+        "window": scorer.meta["window"],
+        "saturated_frames_per_s": {k: round(saturated_rate(frames, b), 1) for k, b in BITRATES.items()},
+    }
+    for stride in STRIDES:
+        detector = Detector(scorer, None, stride=stride, has_time=frames.has_time)
+        inference: list[float] = []
+        inference_cpu: list[float] = []
+        call = scorer.__call__
+
+        def timed(*args, _call=call, _wall=inference, _cpu=inference_cpu):
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            result = _call(*args)
+            _wall.append(time.perf_counter() - start)
+            _cpu.append(time.thread_time() - start_cpu)
+            return result
+
+        detector.scorer = timed  # the Detector calls scorer(...) once per window
+        summary = detector.run(replay(frames))
+        figures = {}
+        for clock, seconds, latencies, infer in (
+            ("wall", summary.seconds, summary.latencies, inference),
+            ("cpu", summary.cpu_seconds, summary.cpu_latencies, inference_cpu),
+        ):
+            fps = summary.frames / seconds
+            figures[clock] = {
+                "frames_per_s": round(fps, 1),
+                "latency_ms": _percentiles(latencies),
+                "inference_ms": _percentiles(infer),
+                "margin": {k: round(fps / out["saturated_frames_per_s"][k], 2) for k in BITRATES},
+            }
+        out[f"stride_{stride}"] = {"windows": summary.windows, **figures}
+    return out
+
+
+def _goal_lines(runs: list[dict[str, Any]], clock: str) -> list[str]:
+    """The issue's goal, checked for the smallest against the largest model given."""
+    if len(runs) < 2:
+        return []
+    small = min(runs, key=lambda r: r["parameters"])
+    large = max(runs, key=lambda r: r["parameters"])
+    ratio = large["stride_1"][clock]["latency_ms"]["p50"] / small["stride_1"][clock]["latency_ms"]["p50"]
+    checks = [
+        (
+            "margin over a saturated 500 kbit/s bus at stride 100",
+            small["stride_100"][clock]["margin"]["500k"],
+            GOAL["margin_500k_stride100"],
+        ),
+        (
+            "margin over a saturated 500 kbit/s bus at stride 1 (real time)",
+            small["stride_1"][clock]["margin"]["500k"],
+            GOAL["margin_500k_stride1"],
+        ),
+        ("single-window latency p50, largest / smallest model", ratio, GOAL["latency_ratio"]),
+    ]
+    return [
+        f"- {name}: {value:.2f}x (goal {goal:g}x): {'met' if value >= goal else 'NOT met'}"
+        for name, value, goal in checks
+    ]
+
+
+def markdown(runs: list[dict[str, Any]]) -> str:
+    cols = [f"{r['model_size']} ({Path(r['run']).name})" for r in runs]
+    rows: list[tuple[str, list[str]]] = [
+        ("parameters", [f"{r['parameters']:,}" for r in runs]),
+        ("ONNX artefact", [f"{r['artefact_bytes'] / 1024:.1f} KiB" for r in runs]),
+        ("test F1", [f"{r['test_f1']:.4f}" if r["test_f1"] is not None else "-" for r in runs]),
+    ]
+    for clock, label in (("cpu", "CPU time"), ("wall", "wall clock")):
+        for stride in STRIDES:
+            key = f"stride_{stride}"
+            rows += [
+                (
+                    f"{label}, stride {stride}: latency/window p50 / p99 (ms)",
+                    [
+                        f"{r[key][clock]['latency_ms']['p50']:.3f} / {r[key][clock]['latency_ms']['p99']:.3f}"
+                        for r in runs
+                    ],
+                ),
+                (
+                    f"{label}, stride {stride}: of which inference p50 (ms)",
+                    [f"{r[key][clock]['inference_ms']['p50']:.3f}" for r in runs],
+                ),
+                (
+                    f"{label}, stride {stride}: sustained frames/s",
+                    [f"{r[key][clock]['frames_per_s']:,.0f}" for r in runs],
+                ),
+                (
+                    f"{label}, stride {stride}: margin over 500 kbit/s / 1 Mbit/s",
+                    [
+                        f"{r[key][clock]['margin']['500k']:.2f}x / {r[key][clock]['margin']['1M']:.2f}x"
+                        for r in runs
+                    ],
+                ),
+            ]
+    lines = [
+        "# Deployment report",
+        "",
+        f"One thread, ONNX Runtime, window {runs[0]['window']} frames, replay of "
+        f"{runs[0]['capture_frames']} frames of `{Path(runs[0]['capture']).name}`. Saturated bus: "
+        f"{runs[0]['saturated_frames_per_s']['500k']:,.0f} frames/s at 500 kbit/s, "
+        f"{runs[0]['saturated_frames_per_s']['1M']:,.0f} at 1 Mbit/s (this capture's frame sizes, "
+        f"no stuffing bits). Latency per window = graph update for its stride of frames + inference. "
+        f"CPU time is the detecting thread's (what one dedicated core spends); wall clock also "
+        f"counts the time other processes held the core.",
+        "",
+        "| | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+        *(f"| {name} | " + " | ".join(values) + " |" for name, values in rows),
+    ]
+    for clock, label in (("cpu", "CPU time"), ("wall", "wall clock")):
+        goal = _goal_lines(runs, clock)
+        if goal:
+            lines += ["", f"Goal, {label} (smallest model; latency ratio against the largest):", *goal]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(run_dirs: list[Path], max_frames: int = 20000) -> tuple[Path, str]:
+    """Measure every run; write deployment_report.json and .md into the first run dir."""
+    runs = [measure_run(Path(r), max_frames) for r in run_dirs]
+    text = markdown(runs)
+    target = Path(run_dirs[0]) / "deployment_report.json"
+    atomic_write_json(target, {"runs": runs, "goal": GOAL})
+    atomic_write_text(target.with_suffix(".md"), text)
+    return target, text

@@ -1,0 +1,241 @@
+"""Streaming detection: frames in, one scored window graph per stride, alerts out.
+
+The Detector keeps the window graph of the latest W frames up to date frame by frame
+(kdgat.data.automotive.incremental) and, whenever a window starting at a multiple of the stride
+is complete (the windows kdgat.evaluate scores in a capture), scores it with a Scorer. Frames
+come from a replayed capture (any reader format; realtime or as fast as possible) or a live bus
+through python-can. A frame the bus delivers malformed (error, remote, CAN FD > 8 bytes, a
+message python-can could not decode) is counted and skipped.
+"""
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from kdgat.data.automotive.canlogs import PATTERNS, message_problem
+from kdgat.data.automotive.frames import Frames
+from kdgat.data.automotive.incremental import IncrementalWindow
+from kdgat.data.automotive.readers import read_frames, sniff
+from kdgat.data.graphset import UNKNOWN_ID
+from kdgat.data.text.scan import read_bytes
+from kdgat.deploy.artefact import Scorer
+from kdgat.errors import DataError, UserError
+
+# A frame as the detector takes it: (time s, CAN ID, data bytes, label or -1 when unknown).
+Frame = tuple[float, int, bytes, int]
+
+
+def capture_format(path: Path) -> str:
+    """The reader format of a capture: by suffix for python-can's logs, else by its first line."""
+    import fnmatch
+
+    if any(fnmatch.fnmatch(path.name, pattern) for pattern in PATTERNS):
+        return "python_can"
+    first = read_bytes(path)[:4096].decode("utf-8", "replace").splitlines()
+    if first:
+        if first[0].strip().startswith("timestamp,arbitration_id,extended"):
+            return "can4"  # read_frames hands a python-can CSV on to the python-can reader
+        guess = sniff(first[0])
+        if guess is not None:
+            return guess
+    raise DataError(
+        f"{path}: not a capture format kdgat knows (4-column CSV, HCRL CSV/log, DAGA, ROAD, or a "
+        f"python-can .log/.asc/.blf/.csv/.trc)."
+    )
+
+
+def replay(frames: Frames, realtime: bool = False) -> Iterator[Frame]:
+    """The frames of a capture in order; realtime: paced by their timestamps."""
+    times = frames.time.tolist()
+    ids = frames.can_id.tolist()
+    dlc = frames.dlc.tolist()
+    payload = frames.payload.tobytes()
+    label = frames.label.tolist() if frames.labelled else [-1] * len(times)
+    start_wall, start_time = time.perf_counter(), times[0] if times else 0.0
+    for k in range(len(times)):
+        if realtime and frames.has_time:
+            wait = (times[k] - start_time) - (time.perf_counter() - start_wall)
+            if wait > 0:
+                time.sleep(wait)
+        yield times[k], ids[k], payload[8 * k : 8 * k + dlc[k]], label[k]
+
+
+@dataclasses.dataclass
+class Summary:
+    frames: int = 0
+    malformed: int = 0
+    windows: int = 0
+    alerts: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time of the detecting thread: what one dedicated core spends (on a shared machine
+    the wall time also counts the time other processes held the core)."""
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    """Per scored window: seconds spent on its stride of frames (graph update) and its inference."""
+    cpu_latencies: list[float] = dataclasses.field(default_factory=list)
+    """The same in CPU time of the thread."""
+
+    def as_dict(self) -> dict[str, Any]:
+        lat = np.asarray(self.latencies) * 1e3
+        return {
+            "frames": self.frames,
+            "malformed": self.malformed,
+            "windows": self.windows,
+            "alerts": self.alerts,
+            "seconds": round(self.seconds, 6),
+            "frames_per_s": round(self.frames / self.seconds, 1) if self.seconds > 0 else None,
+            "cpu_seconds": round(self.cpu_seconds, 6),
+            "latency_ms_p50": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
+            "latency_ms_p99": round(float(np.percentile(lat, 99)), 4) if len(lat) else None,
+        }
+
+    def text(self) -> str:
+        d = self.as_dict()
+        return (
+            f"frames {d['frames']}  malformed {d['malformed']}  windows {d['windows']}  "
+            f"alerts {d['alerts']}  {d['frames_per_s']} frames/s sustained  latency p50 "
+            f"{d['latency_ms_p50']} ms  p99 {d['latency_ms_p99']} ms"
+        )
+
+
+class Detector:
+    """Scores the window graph of the frames fed to it at the stride; writes alerts as JSON lines.
+
+    every_window: write every scored window (decision attack or benign), not only alerts.
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        out: IO[str] | None = None,
+        *,
+        every_window: bool = False,
+        stride: int | None = None,
+        has_time: bool = True,
+        top_k: int = 3,
+    ) -> None:
+        meta = scorer.meta
+        self.scorer = scorer
+        self.window = int(meta["window"])
+        self.stride = int(stride or meta["stride"])
+        self.threshold = scorer.threshold
+        self.node_scores = bool(meta.get("node_scores"))
+        self.builder = IncrementalWindow(self.window, has_time)
+        self.vocabulary = scorer.vocabulary
+        self.out, self.every_window, self.top_k = out, every_window, top_k
+        self.summary = Summary()
+        self._unlabelled_frames = 0  # frames with label -1 (a live bus) in the stream so far
+        self._since = self._since_cpu = 0.0  # spent on frames since the last scored window
+
+    def feed(self, t: float, can_id: int, data: bytes, label: int = -1) -> dict[str, Any] | None:
+        """Add one frame; returns the scored window's record when this frame completes one."""
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        b = self.builder
+        if label < 0:
+            self._unlabelled_frames += 1
+        b.push(can_id, t, data, len(data), max(label, 0))
+        self.summary.frames += 1
+        record = None
+        if b.full and (b.frames - self.window) % self.stride == 0:
+            record = self._score()
+        self._since += time.perf_counter() - start
+        self._since_cpu += time.thread_time() - start_cpu
+        if record is not None:
+            self.summary.latencies.append(self._since)
+            self.summary.cpu_latencies.append(self._since_cpu)
+            self._since = self._since_cpu = 0.0
+            self._write(record)
+        return record
+
+    def _score(self) -> dict[str, Any]:
+        g = self.builder.graph()
+        entities = g["node_entity"].tolist()
+        node_id = np.fromiter((self.vocabulary.get(e, UNKNOWN_ID) for e in entities), np.int64, len(entities))
+        x = np.concatenate([g["x"], (node_id == UNKNOWN_ID).astype(np.float32)[:, None]], axis=1)
+        score, node_score = self.scorer(x, node_id, g["edge_index"], g["edge_attr"])
+        attack = score >= self.threshold
+        self.summary.windows += 1
+        self.summary.alerts += int(attack)
+        record: dict[str, Any] = {
+            "time": g["time_stop"],
+            "window": {k: g[k] for k in ("frame_start", "frame_stop", "time_start", "time_stop")},
+            "score": score,
+            "threshold": self.threshold,
+            "decision": "attack" if attack else "benign",
+        }
+        if self.node_scores:
+            top = np.argsort(-node_score, kind="stable")[: self.top_k].tolist()
+            record["top_ids"] = [{"id": f"0x{entities[i]:03X}", "score": float(node_score[i])} for i in top]
+        if self._unlabelled_frames == 0:  # a labelled replay: the window's label, for checking
+            record["label"] = g["y"]
+        return record
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self.out is not None and (self.every_window or record["decision"] == "attack"):
+            self.out.write(json.dumps(record) + "\n")
+
+    def run(self, frames: Iterator[Frame]) -> Summary:
+        """Feed every frame of an iterator (a None stands for a malformed frame); stops at its
+        end or on KeyboardInterrupt (SIGINT), with the summary up to there."""
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        try:
+            for frame in frames:
+                if frame is None:
+                    self.summary.malformed += 1
+                    continue
+                self.feed(*frame)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.summary.seconds = time.perf_counter() - start
+            self.summary.cpu_seconds = time.thread_time() - start_cpu
+            if self.out is not None:
+                self.out.flush()
+        return self.summary
+
+
+def open_bus(spec: str):
+    """A python-can bus from `INTERFACE:CHANNEL` (socketcan:can0, virtual:test, ...)."""
+    import can
+
+    interface, sep, channel = spec.partition(":")
+    if not sep or not interface or not channel:
+        raise UserError(f"--bus {spec!r}: expected INTERFACE:CHANNEL, e.g. socketcan:can0 or virtual:test.")
+    try:
+        return can.Bus(interface=interface, channel=channel)
+    except (can.CanError, ValueError, OSError, ImportError) as err:
+        raise UserError(f"--bus {spec}: python-can could not open it: {err}") from err
+
+
+def bus_frames(bus, idle_timeout: float | None, max_frames: int | None) -> Iterator[Frame | None]:
+    """Frames from an open python-can bus until idle_timeout seconds without a message or
+    max_frames messages (then the bus is shut down); None stands for a malformed one."""
+    import can
+
+    seen = 0
+    try:
+        while max_frames is None or seen < max_frames:
+            try:
+                msg = bus.recv(timeout=idle_timeout)
+            except can.CanError:  # a frame the interface could not decode: count it, go on
+                seen += 1
+                yield None
+                continue
+            if msg is None:
+                return
+            seen += 1
+            yield None if message_problem(msg) else (msg.timestamp, msg.arbitration_id, bytes(msg.data), -1)
+    finally:
+        bus.shutdown()
+
+
+def replay_source(path: Path, realtime: bool) -> tuple[Iterator[Frame], Frames]:
+    """The frames of a capture file (malformed rows skipped and counted), for replay."""
+    fmt = capture_format(Path(path))
+    frames = read_frames(Path(path), fmt, malformed="skip")
+    return replay(frames, realtime), frames

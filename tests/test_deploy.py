@@ -1,0 +1,240 @@
+"""Edge deployment on real hcrl_sa captures: exported artefacts (ONNX, TorchScript) score as the
+PyTorch model does for every graph run kind; streaming detection on a replayed capture gives
+kdgat.evaluate's scores; the python-can virtual bus gives the replay's scores with malformed
+frames counted and skipped; the deployment report's figures hang together."""
+
+import dataclasses
+import gzip
+import json
+import threading
+from pathlib import Path
+
+import can
+import numpy as np
+import pytest
+import torch
+
+from configs import DatasetConfig, ExperimentConfig, TrainingConfig
+from kdgat.data.automotive.graphs import build_graphs
+from kdgat.data.automotive.readers import read_frames
+from kdgat.data.dataset import evaluation_graphs
+from kdgat.data.normalisation import normalise
+from kdgat.deploy.artefact import export_run, load_scorer
+from kdgat.deploy.detect import main as detect_main
+from kdgat.deploy.export import main as export_main
+from kdgat.deploy.report import frame_bits, saturated_rate
+from kdgat.deploy.stream import Detector, bus_frames, open_bus, replay
+from kdgat.evaluation.evaluate import _scorer, capture_files, evaluate_run
+from kdgat.experiment import run_experiment
+from kdgat.runs.store import Run
+from tests.helpers import shared_data
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_data]
+
+# (folder, file, first frame, frames): slices of real captures that hold benign and attack traffic.
+SLICES = [
+    ("train_01_attack_free", "attack-free-kia.csv.gz", 0, 8000),
+    ("train_02_with_attacks", "DoS-kia.csv.gz", 68000, 8000),
+    ("test_01_known_vehicle_known_attack", "DoS-sonata.csv.gz", 37000, 5000),
+]
+TOLERANCE = {"GAT": 1e-5, "VGAE": 1e-4}  # absolute on probabilities; relative on VGAE scores
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small hcrl_sa tree cut from the real captures (same layout, fewer frames)."""
+    source, root = shared_data("hcrl_sa"), tmp_path_factory.mktemp("hcrl_sa")
+    for folder, name, start, count in SLICES:
+        with gzip.open(source / folder / name, "rt") as handle:
+            lines = handle.read().splitlines()
+        (root / folder).mkdir()
+        text = "\n".join([lines[0], *lines[1 + start : 1 + start + count]]) + "\n"
+        (root / folder / name.removesuffix(".gz")).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny GAT, VGAE and fusion GAT runs, one epoch each, on the cut captures."""
+    work = tmp_path_factory.mktemp("runs")
+    base = ExperimentConfig(
+        dataset="hcrlsa",
+        model_size="tiny",
+        device="cpu",
+        runs_root=work / "runs",
+        dataset_config=DatasetConfig(data_root=data_root, cache_dir=work / "cache"),
+        training_config=TrainingConfig(epochs=1),
+    )
+    vgae = dict(learning_type="unsupervised", model_architecture="VGAE", training_mode="normals_only")
+    out = {"gat": run_experiment(base), "vgae": run_experiment(dataclasses.replace(base, **vgae))}
+    out["fusion"] = run_experiment(dataclasses.replace(base, learning_type="fusion"))
+    return out
+
+
+def _test_file(data_root: Path) -> Path:
+    return data_root / SLICES[2][0] / SLICES[2][1].removesuffix(".gz")
+
+
+def _reference(run_dir: Path, path: Path) -> np.ndarray:
+    """kdgat.evaluate's window scores of one capture (its own graph preparation and scorer)."""
+    run = Run.open(run_dir)
+    cfg = run.config
+    score, _ = _scorer(run_dir, cfg, run.metrics, torch.device("cpu"))
+    [(_, graphs, _)] = evaluation_graphs(capture_files(path, cfg), cfg, run.vocabulary, run.normalisation)
+    return score(graphs)
+
+
+def _close(kind: str, got: np.ndarray, want: np.ndarray) -> None:
+    if kind == "VGAE":
+        np.testing.assert_allclose(got, want, rtol=TOLERANCE["VGAE"], atol=1e-6)
+    else:
+        np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE["GAT"])
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("kind", ["gat", "vgae", "fusion"])
+def test_exported_artefacts_score_as_the_pytorch_model(
+    kind: str, fmt: str, runs: dict[str, Path], data_root: Path
+) -> None:
+    run_dir = runs[kind]
+    artefact = export_run(run_dir, fmt)
+    scorer = load_scorer(artefact)
+    run = Run.open(run_dir)
+    meta = scorer.meta
+    assert meta["source_run"] == str(run_dir) and meta["config_digest"] == run.config_digest
+    assert meta["threshold"] == run.metrics["threshold"] and meta["window"] == 100
+    assert meta["vocabulary"] == {str(k): v for k, v in run.vocabulary.items()}
+    assert meta["normalisation"] == run.normalisation
+    # The run's test graphs, raw (the artefact normalises), against the PyTorch scorer's.
+    frames = read_frames(_test_file(data_root), "can4")
+    raw = build_graphs(frames, 0, len(frames), 100, 100, run.vocabulary)
+    score, _ = _scorer(run_dir, run.config, run.metrics, torch.device("cpu"))
+    want = score(normalise(raw, run.normalisation))
+    got = []
+    for g in range(len(raw)):
+        n0, n1, e0, e1 = raw.node_ptr[g], raw.node_ptr[g + 1], raw.edge_ptr[g], raw.edge_ptr[g + 1]
+        s, node_score = scorer(
+            raw.x[n0:n1].numpy(),
+            raw.node_id[n0:n1].numpy(),
+            raw.edge_index[:, e0:e1].numpy(),
+            raw.edge_attr[e0:e1].numpy(),
+        )
+        assert node_score.shape == (int(n1 - n0),)
+        got.append(s)
+    assert raw.y.any() and not raw.y.all()
+    _close(run.config.model_architecture, np.asarray(got), want)
+
+
+@pytest.mark.parametrize("model", ["run_dir", "onnx"])
+def test_replayed_detection_scores_equal_kdgat_evaluate(
+    model: str, runs: dict[str, Path], data_root: Path, tmp_path: Path
+) -> None:
+    run_dir = runs["vgae"] if model == "run_dir" else runs["gat"]
+    source = run_dir if model == "run_dir" else export_run(run_dir, "onnx")
+    capture = _test_file(data_root)
+    alerts, summary = tmp_path / "windows.jsonl", tmp_path / "summary.json"
+    argv = [str(source), "--replay", str(capture), "--every-window", "--alerts", str(alerts)]
+    assert detect_main([*argv, "--summary", str(summary)]) == 0
+    records = [json.loads(line) for line in alerts.read_text().splitlines()]
+    want = _reference(run_dir, capture)
+    _close(Run.open(run_dir).config.model_architecture, np.array([r["score"] for r in records]), want)
+    evaluated = json.loads(evaluate_run(run_dir, capture).read_text())["all"]
+    flagged = sum(r["decision"] == "attack" for r in records)
+    confusion = evaluated["confusion_matrix"]
+    assert len(records) == evaluated["n"] and flagged == confusion["tp"] + confusion["fp"]
+    assert sum(r["label"] for r in records) == evaluated["n_attack"]
+    assert [r["window"]["frame_start"] for r in records[:3]] == [0, 100, 200]
+    if model == "run_dir":  # a VGAE names the CAN IDs that reconstruct worst
+        assert all(len(r["top_ids"]) == 3 and r["top_ids"][0]["id"].startswith("0x") for r in records)
+    done = json.loads(summary.read_text())
+    assert done["frames"] == SLICES[2][3] and done["windows"] == len(records) and done["malformed"] == 0
+    assert done["alerts"] == flagged and done["latency_ms_p99"] >= done["latency_ms_p50"] > 0
+
+
+def test_a_malformed_row_in_a_replay_is_counted_and_skipped(
+    runs: dict[str, Path], data_root: Path, tmp_path: Path, capsys
+) -> None:
+    lines = _test_file(data_root).read_text().splitlines()
+    broken = tmp_path / "DoS-broken.csv"
+    broken.write_text("\n".join([*lines[:500], "1513920000.1,XYZ,00,0", *lines[500:1200]]) + "\n")
+    summary = tmp_path / "summary.json"
+    assert detect_main([str(runs["gat"]), "--replay", str(broken), "--summary", str(summary)]) == 0
+    done = json.loads(summary.read_text())
+    assert done["malformed"] == 1 and done["frames"] == 1199 and done["windows"] == 11
+
+
+def _send(channel: str, messages: list[can.Message], started: threading.Event) -> None:
+    with can.Bus(interface="virtual", channel=channel, preserve_timestamps=True) as bus:  # as recorded
+        started.set()
+        for msg in messages:
+            bus.send(msg)
+
+
+def test_virtual_bus_detection_equals_replay_and_skips_malformed_frames(
+    runs: dict[str, Path], data_root: Path
+) -> None:
+    frames = read_frames(_test_file(data_root), "can4").slice(1500, 3500)  # benign, then flooding
+    messages = [
+        can.Message(
+            timestamp=float(frames.time[k]),
+            arbitration_id=int(frames.can_id[k]),
+            is_extended_id=False,
+            data=frames.payload[k, : frames.dlc[k]].tobytes(),
+        )
+        for k in range(len(frames))
+    ]
+    messages[700:700] = [
+        can.Message(is_error_frame=True),
+        can.Message(arbitration_id=0x7DF, is_remote_frame=True, dlc=8),
+        can.Message(arbitration_id=0x7E0, is_fd=True, data=bytes(16)),
+    ]
+    scorer = load_scorer(export_run(runs["gat"], "onnx"))
+    replayed = Detector(scorer, every_window=True)
+    replay_records = [replayed.feed(*f) for f in replay(frames)]
+    source = bus_frames(open_bus("virtual:kdgat-deploy-test"), idle_timeout=2.0, max_frames=None)
+    started = threading.Event()
+    sender = threading.Thread(target=_send, args=("kdgat-deploy-test", messages, started))
+    sender.start()
+    started.wait(5)
+    live = Detector(scorer)
+    records = []
+    live.feed = (lambda feed: lambda *f: records.append(feed(*f)))(live.feed)
+    summary = live.run(source)
+    sender.join()
+    assert summary.frames == len(frames) and summary.malformed == 3
+    want = [r["score"] for r in replay_records if r is not None]
+    got = [r["score"] for r in records if r is not None]
+    assert len(got) == len(want) == 20
+    np.testing.assert_array_equal(got, want)
+    assert summary.alerts == replayed.summary.alerts > 0
+    assert all("label" not in r for r in records if r is not None)  # a live bus has no labels
+
+
+def test_a_bad_bus_spec_exits_2_with_the_expected_form(runs: dict[str, Path], capsys) -> None:
+    assert detect_main([str(runs["gat"]), "--bus", "can0"]) == 2
+    assert "INTERFACE:CHANNEL" in capsys.readouterr().err
+
+
+def test_saturated_bus_rate_counts_frame_bits(data_root: Path) -> None:
+    frames = read_frames(_test_file(data_root), "can4")
+    eight = frames.select(frames.dlc == 8)
+    assert set(frame_bits(eight).tolist()) == {111}  # 47 + 64: 11-bit ID, 8 bytes, no stuffing
+    assert saturated_rate(eight, 500_000) == pytest.approx(500_000 / 111)
+    assert saturated_rate(frames, 1_000_000) == pytest.approx(2 * saturated_rate(frames, 500_000))
+
+
+def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys) -> None:
+    assert export_main([str(runs["gat"]), str(runs["fusion"]), "--report", "--frames", "1500"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((runs["gat"] / "deployment_report.json").read_text())
+    assert (runs["gat"] / "deployment_report.md").read_text() in printed
+    gat, fusion = report["runs"]
+    assert fusion["parameters"] > gat["parameters"] == Run.open(runs["gat"]).metrics["params"]
+    for r in (gat, fusion):
+        assert r["artefact_bytes"] == (Path(r["run"]) / "export" / "model.onnx").stat().st_size
+        assert r["stride_1"]["windows"] == 1401 and r["stride_100"]["windows"] == 15
+        for stride, clock in [(s, c) for s in ("stride_1", "stride_100") for c in ("cpu", "wall")]:
+            s = r[stride][clock]
+            margin = s["frames_per_s"] / r["saturated_frames_per_s"]["500k"]
+            assert s["margin"]["500k"] == pytest.approx(margin, rel=1e-2, abs=6e-3)  # rounded to 0.01
+            assert s["latency_ms"]["p50"] >= s["inference_ms"]["p50"] > 0
