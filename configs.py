@@ -21,7 +21,7 @@ import tyro
 # internet: network flows as host graphs; watertreatment: hourly process logs on the plant graph.
 MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
     "automotive": ("synthetic", "hcrlch", "hcrlsa", "set01", "set02", "set03", "set04", "daga", "road"),
-    "internet": ("synthetic", "stratosphere", "cicids2017"),
+    "internet": ("synthetic", "stratosphere", "cicids2017", "dapt2020"),
     "watertreatment": ("synthetic", "batadal"),
 }
 Modality = Literal[tuple(MODALITY_DATASETS)]  # type: ignore[valid-type]

@@ -1,4 +1,5 @@
-"""internet: network flows (Zeek conn.log, CICFlowMeter CSV) -> host graphs (DESIGN §6).
+"""internet: network flows (Zeek conn.log, CICFlowMeter CSV of CIC-IDS2017 / DAPT2020) -> host
+graphs (DESIGN §6).
 
 Nodes are hosts, never a learned identity (memorising attacker addresses is a shortcut, not
 detection): there is no vocabulary and every node_id is UNKNOWN_ID. Edges are flows
@@ -12,6 +13,7 @@ import numpy as np
 
 from configs import DatasetConfig
 from kdgat.data.internet.cicflowmeter import read_cicflowmeter
+from kdgat.data.internet.dapt2020 import read_dapt2020
 from kdgat.data.internet.flows import Flows, apply_unlabelled_policy
 from kdgat.data.internet.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.data.internet.synthetic import synthetic_root
@@ -23,12 +25,14 @@ from kdgat.errors import DataError
 BUILDER_VERSION = 2
 ZEEK = {"*conn.log.labeled": "zeek", "*conn.log.labeled.gz": "zeek"}
 CICFLOWMETER = {"*.csv": "cicflowmeter", "*.csv.gz": "cicflowmeter"}
-READERS = {"zeek": read_zeek, "cicflowmeter": read_cicflowmeter}
+DAPT2020 = {"*.csv": "dapt2020", "*.csv.gz": "dapt2020"}
+READERS = {"zeek": read_zeek, "cicflowmeter": read_cicflowmeter, "dapt2020": read_dapt2020}
 
 DATASETS: dict[str, tuple[Layout, ...]] = {
     "synthetic": (Layout((), ZEEK, False),),
     "stratosphere": (Layout(("internet_stratosphere_zeek", "stratosphere"), ZEEK, False),),
     "cicids2017": (Layout(("internet_cicids2017_improved_sampled", "cicids2017"), CICFLOWMETER, False),),
+    "dapt2020": (Layout(("internet_dapt2020", "dapt2020"), DAPT2020, False),),
 }
 
 
