@@ -115,10 +115,27 @@ def test_vgae_threshold_is_chosen_on_validation(stage_runs: dict) -> None:
     assert metrics["test"]["auroc"] > 0.5  # the reconstruction error separates attacks on synthetic data
 
 
+@pytest.mark.parametrize("stage", [s for s in STAGES if s[1] != "DQN"], ids=lambda s: "-".join(s))
+def test_threshold_is_recorded_with_its_method_and_each_alternative(stage_runs: dict, stage: tuple) -> None:
+    metrics = json.loads((stage_runs[stage] / "metrics.json").read_text())
+    choice, alternatives = metrics["threshold_choice"], metrics["test_by_threshold"]
+    assert choice["method"] == "best_f1"  # what auto resolves to, and what config.yaml records
+    assert configs.load_yaml(stage_runs[stage] / "config.yaml").learning_config.threshold.method == "best_f1"
+    assert metrics["threshold"] == choice["threshold"] == alternatives["best_f1"]["threshold"]
+    assert alternatives["best_f1"]["f1"] == metrics["test"]["f1"]
+    expected = {"best_f1", "target_fpr"} | ({"fixed"} if stage[1] != "VGAE" else set())
+    assert set(alternatives) == expected
+    if "fixed" in alternatives:
+        assert alternatives["fixed"]["threshold"] == 0.5
+
+
 def test_dqn_reports_its_baselines_and_derived_state(stage_runs: dict) -> None:
     metrics = json.loads((stage_runs[("fusion", "DQN", "all_samples")] / "metrics.json").read_text())
     assert metrics["state_dim"] == len(STATE_FEATURES)
-    assert set(metrics["baselines"]) == {"gat_alone", "vgae_alone", "fixed_alpha_0.5"}
+    assert set(metrics["baselines"]) == {"gat_alone", "vgae_alone", "fixed_alpha_0.5", "best_fixed_alpha"}
+    grid = np.linspace(0, 1, configs.ExperimentConfig().learning_config.dqn.actions)
+    assert np.isclose(grid, metrics["baselines"]["best_fixed_alpha"]["alpha"]).any()
+    assert metrics["threshold"] == metrics["threshold_choice"]["threshold"] == metrics["test"]["threshold"]
     assert metrics["upstream"]["gat_run"].startswith("automotive/synthetic/classifier/GAT/tiny/no/")
     for baseline in metrics["baselines"].values():
         assert baseline["n"] == metrics["test"]["n"]

@@ -12,7 +12,7 @@ import torch
 
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphBatch, GraphSet
-from kdgat.evaluation.metrics import best_f1_threshold
+from kdgat.evaluation.thresholds import validation_threshold
 from kdgat.models.vgae import VGAE, VGAEOutput, graph_scores
 
 
@@ -22,7 +22,7 @@ def reads_edges(model: torch.nn.Module, batch: GraphBatch) -> bool:
 
 
 class Task(abc.ABC):
-    """Base: all training graphs every epoch; threshold 0.5; maximise validation F1."""
+    """Base: all training graphs every epoch; the configured threshold; maximise validation F1."""
 
     trainable: torch.nn.Module | None = None
     """Parameters the task itself learns besides the model's (e.g. a distillation projection);
@@ -49,7 +49,8 @@ class Task(abc.ABC):
         return torch.ones(len(val), dtype=torch.bool)
 
     def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
-        return 0.5
+        """The decision threshold on validation (--learning-config.threshold)."""
+        return validation_threshold(self.cfg, y, scores)
 
     def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
         """Early stopping keeps the epoch with the largest value (compared as a tuple)."""
@@ -114,7 +115,7 @@ class VGAETask(Task):
     """Reconstruction of benign structure; anomaly score = pooled reconstruction error.
 
     normals_only trains and validates the loss on benign graphs only; all_samples trains on every
-    graph without labels. The threshold is the one that maximises validation F1.
+    graph without labels.
     """
 
     def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
@@ -159,9 +160,6 @@ class VGAETask(Task):
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         _, node_score = self._errors(model, batch)
         return graph_scores(node_score, batch.batch, self.cfg.learning_config.vgae.score_pooling)
-
-    def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
-        return best_f1_threshold(y, scores)
 
     def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
         return (-val_loss,)
