@@ -57,15 +57,21 @@ class Task(abc.ABC):
         return (round(val_metrics["f1"], 6), -val_loss)
 
 
+def balanced_weights(y: torch.Tensor) -> torch.Tensor:
+    """Inverse class frequency of these labels (benign, attack), scaled to average 1 per graph."""
+    counts = torch.bincount(y, minlength=2).double().clamp_min(1)
+    return (counts.sum() / (2 * counts)).float()
+
+
 class ClassifierTask(Task):
     """Supervised graph classification with class-weighted cross-entropy."""
 
     def __init__(self, cfg: ExperimentConfig, train: GraphSet, curriculum_scores: np.ndarray | None = None):
         super().__init__(cfg, train)
-        self.weights = None
-        if cfg.learning_config.class_weighting == "balanced":
-            counts = torch.bincount(train.y, minlength=2).double().clamp_min(1)
-            self.weights = (counts.sum() / (2 * counts)).float()
+        self.weights = (
+            balanced_weights(train.y) if cfg.learning_config.class_weighting == "balanced" else None
+        )
+        self.split_weights = self.weights  # validation loss: the same weights every epoch, comparable
         self.curriculum_scores = curriculum_scores
         self.edge_weights = None
         if train.edge_label is not None and cfg.learning_config.class_weighting == "balanced":
@@ -76,21 +82,27 @@ class ClassifierTask(Task):
     def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
         if self.curriculum_scores is None:
             return super().epoch_graphs(epoch, generator)
-        return curriculum_selection(self.cfg, self.train.y, self.curriculum_scores, epoch, generator)
+        selected = curriculum_selection(self.cfg, self.train.y, self.curriculum_scores, epoch, generator)
+        if self.weights is not None:
+            # Balance the classes the epoch shows, not the whole split: a curriculum epoch holds one
+            # to a few benign graphs per attack, so split-wide weights would overweight attacks again.
+            self.weights = balanced_weights(self.train.y[selected])
+        return selected
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if not reads_edges(model, batch):
             logits = model(batch)
-            ce = self.cross_entropy(logits, batch.y)
+            ce = self.cross_entropy(logits, batch.y, model.training)
             return ce, {"cross_entropy": ce}
         nodes, _, logits = model.forward_parts(batch)
-        ce = self.cross_entropy(logits, batch.y)
+        ce = self.cross_entropy(logits, batch.y, model.training)
         edge_ce = self.edge_cross_entropy(model.edge_logits(nodes, batch), batch.edge_label)
         total = ce + self.cfg.learning_config.edge_loss_weight * edge_ce
         return total, {"cross_entropy": ce, "edge_cross_entropy": edge_ce}
 
-    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        weights = self.weights.to(logits.device) if self.weights is not None else None
+    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor, training: bool = True) -> torch.Tensor:
+        weights = self.weights if training else self.split_weights
+        weights = weights.to(logits.device) if weights is not None else None
         return torch.nn.functional.cross_entropy(logits.float(), y, weight=weights)
 
     def edge_cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
