@@ -432,13 +432,10 @@ class OscConfig:
     time_min: Annotated[int, AT_LEAST_1] = 60
     """Wall-time limit in minutes."""
     mail_type: str | None = None
-    """Slurm --mail-type, e.g. END,FAIL."""
+    """Slurm --mail-type, e.g. END,FAIL (mail to mail_user)."""
     mail_user: str | None = None
-    """Mail address for Slurm notifications."""
-    qos: str | None = None
-    """Slurm quality of service."""
-    constraint: str | None = None
-    """Slurm node constraint."""
+    qos: str | None = None  # Slurm quality of service
+    constraint: str | None = None  # Slurm node constraint
     setup: tuple[str, ...] = ()
     """Shell lines run before the job (module load, venv activation)."""
 
@@ -461,6 +458,8 @@ class ExperimentConfig:
     """Knowledge distillation from a finished teacher run."""
     training_mode: TrainingMode = "all_samples"
     """Which graphs are trained on."""
+    recipe: str = "auto"
+    """Dataset recipe (kdgat/config/recipes.py): auto = the dataset's, if any, for fields not set; none."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto = cuda when available, else cpu."""
     runs_root: Path = Path("runs")

@@ -8,10 +8,13 @@ from typing import Any
 
 from configs import MODALITY_DATASETS, SIZE_TABLE, ConfigError, ExperimentConfig, ModelSizeConfig, Range
 from kdgat.config.levels import check_levels, levels_of
+from kdgat.config.recipes import apply_recipe
 
 
 def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Check levels and ranges; fill size-derived fields. Returns a new, complete config."""
+    """Apply the dataset recipe; check levels and ranges; fill size-derived fields. Returns a new,
+    complete config."""
+    cfg = apply_recipe(cfg)
     check_levels(levels_of(cfg))
     sizes = dataclasses.asdict(cfg.model_size_config)
     for key, value in SIZE_TABLE[cfg.model_size].items():
