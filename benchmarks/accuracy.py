@@ -76,19 +76,6 @@ def experiment(
     return cfg
 
 
-def row(dataset: str, stage: str, test: dict, seconds: float) -> str:
-    """One run's test figures (the single-seed table of benchmarks/distillation.py)."""
-
-    def fmt(value: float | None) -> str:
-        return "  n/a " if value is None else f"{value:.4f}"
-
-    return (
-        f"| {dataset:7s} | {stage:28s} | {fmt(test['f1'])} | {fmt(test['precision'])} "
-        f"| {fmt(test['recall'])} | {fmt(test['auroc'])} | {fmt(test.get('auprc'))} "
-        f"| {fmt(test['benign_fpr'])} | {seconds:6.1f} |"
-    )
-
-
 def benchmark_parser(description: str, size: str | None, datasets: bool = True) -> argparse.ArgumentParser:
     """Options every accuracy-style benchmark takes (data, runs root, epochs, size, and datasets
     unless the benchmark has one dataset)."""
