@@ -15,14 +15,14 @@ SMALL = {
         "--dataset-config.automotive.synthetic-train-frames", "30000",
         "--dataset-config.automotive.synthetic-test-frames", "9000",
     ],
-    "internet": ["--dataset-config.internet.synthetic-flows", "3000"],
+    "internet": [],  # its default 8,000 flows: fewer leave too few attack windows to learn from
     "watertreatment": [
         "--dataset-config.watertreatment.synthetic-train-hours", "600",
         "--dataset-config.watertreatment.synthetic-val-hours", "400",
         "--dataset-config.watertreatment.synthetic-test-hours", "400",
     ],
 }  # fmt: skip
-MARGIN = 0.25  # F1 points above the floor that count as "well above"
+GAP_CLOSED = 0.5  # "well above the floor": at least half the way from the floor to F1 1.0
 
 
 @pytest.mark.slow
@@ -35,7 +35,7 @@ def test_the_default_run_of_each_modality_beats_flagging_everything(tmp_path: Pa
     run_dir = next((tmp_path / "runs").rglob("run_000"))
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     floor = test["flag_all"]["f1"]
-    assert test["f1"] >= floor + MARGIN, (
+    assert test["f1"] >= floor + GAP_CLOSED * (1 - floor), (
         modality,
         test["f1"],
         floor,
