@@ -3,15 +3,15 @@
     python benchmarks/accuracy.py [--data ../shared/data] [--runs-root DIR] [--epochs N]
         [--size student] [--seeds 0,1,2] [--datasets hcrlsa,set01,...] [--quick]
 
-Datasets (DATASETS): HCRL Survival (hcrlsa, test_01_known_vehicle_known_attack), can-train-and-test
-set_01 (test_01), set_03 (test_03: an unknown attack), set_04 (test_01 and the masquerade
-test_06), DAGA (Volvo V40) and ROAD masquerade (each file's last 20 %), the internet flow folders
-(stratosphere, cicids2017, dapt2020 in 10 s windows: each capture's last 20 %; window and flow
-figures) and BATADAL (its test set). Stages, in dependency order per seed: VGAE (normals_only), GAT (all_samples), GAT
-(curriculum_classifier, on that VGAE), DQN fusion (of that VGAE and that GAT), with the DQN's
-baselines: the GAT alone, the VGAE alone, a fixed alpha 0.5 and the fixed alpha that scores best
-on validation, each thresholded as the agent is. A dataset's recipe applies (BATADAL: the plant
-VGAE, 50 epochs unless --epochs is given).
+Datasets (DATASETS): HCRL Survival (hcrlsa, test_01_known_vehicle_known_attack), can-train-and-
+test set_01 (test_01), set_03 (test_03: an unknown attack), set_04 (test_01 and the masquerade
+test_06), DAGA (Volvo V40) and ROAD masquerade (each file's last 20 %), the internet flow
+folders (stratosphere, cicids2017, dapt2020 in 10 s windows: each capture's last 20 %; window
+and flow figures) and BATADAL (its test set). Stages, in dependency order per seed: VGAE
+(normals_only), GAT (all_samples), GAT (curriculum_classifier, on that VGAE), DQN fusion (of
+that VGAE and that GAT), with the DQN's baselines: the GAT alone, the VGAE alone, a fixed alpha
+0.5 and the fixed alpha that scores best on validation, each thresholded as the agent is. A
+dataset's recipe applies (BATADAL: the plant VGAE, 50 epochs unless --epochs is given).
 
 Each row: test F1 mean +- std over the seeds, the F1 of flagging every window (floor), AUROC,
 benign FPR, and for internet rows the same at flow level. Then, per dataset, whether the
