@@ -22,7 +22,7 @@ SMALL = {
         "--dataset-config.watertreatment.synthetic-test-hours", "400",
     ],
 }  # fmt: skip
-GAP_CLOSED = 0.5  # "well above the floor": at least half the way from the floor to F1 1.0
+MARGIN = 0.25  # "well above the floor": F1 points above flagging everything
 
 
 @pytest.mark.slow
@@ -35,7 +35,7 @@ def test_the_default_run_of_each_modality_beats_flagging_everything(tmp_path: Pa
     run_dir = next((tmp_path / "runs").rglob("run_000"))
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     floor = test["flag_all"]["f1"]
-    assert test["f1"] >= floor + GAP_CLOSED * (1 - floor), (
+    assert test["f1"] >= floor + MARGIN, (
         modality,
         test["f1"],
         floor,
