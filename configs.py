@@ -111,8 +111,7 @@ class ModelSizeConfig:
     latent_dim: Annotated[int | None, AT_LEAST_1] = None
     """VGAE latent dimension (unset: from --model-size)."""
     embedding_dim: Annotated[int | None, AT_LEAST_1] = None
-    """Node-identity embedding dimension: CAN IDs, plant elements; hosts have no identity
-    (unset: from --model-size)."""
+    """Node-identity embedding dimension: CAN IDs, plant elements; hosts have no identity."""
     dropout: Annotated[float | None, Range(0, 1, high_open=True)] = None
     """Dropout probability in [0, 1) (unset: from --model-size)."""
 
@@ -128,19 +127,15 @@ class ModelConfig:
     head_layers: Annotated[int, AT_LEAST_1] = 2
     """Layers of the MLP classification head."""
     use_edge_features: bool = True
-    """Feed edge features (transition count and timing; flow statistics; edge kind) to GATv2
-    attention."""
+    """Feed edge features (transition timing; flow statistics; edge kind) to GATv2 attention."""
     logvar_clamp: Annotated[float, POSITIVE] = 10.0
     """VGAE: |logvar| bound, so exp(logvar) cannot overflow (fp16 especially)."""
     vgae_decoder: Literal["node", "graph"] = "node"
     """VGAE feature decoder input: 'node' = the node's own latent; 'graph' = the window's mean
-    latent plus the node's identity embedding, a bottleneck over the whole window (suits fixed
-    graphs such as a plant, where an element's reading is explained by the others': README's
-    BATADAL recipe)."""
+    latent plus the node's identity embedding (a plant, whose readings explain each other)."""
     edge_readout: bool = True
-    """GAT on graphs whose edges carry labels (internet: flows aggregated per host pair): also
-    classify every edge (MLP over both end nodes' embeddings and the edge features), so flows
-    are scored, not only windows. Graphs without edge labels (CAN, process) have no edge head."""
+    """GAT on graphs whose edges carry labels (internet flows per host pair): also classify every
+    edge (MLP over its end nodes and features), so flows are scored, not only windows."""
 
 
 @dataclasses.dataclass
@@ -251,10 +246,9 @@ class DatasetConfig:
     val_fraction: Annotated[float, FRACTION] = 0.2
     """Share of each training file used for validation, as one contiguous block (where: val_placement)."""
     val_placement: Literal["stratified", "end"] = "stratified"
-    """Where each training file's contiguous validation block lies: 'end' = its last val_fraction;
-    'stratified' = the val_fraction-sized block (on a grid) whose attack share is closest to the
-    file's, so validation sees attacks even when a capture's attacks all lie early. Training keeps
-    the records before and after it; no window crosses either boundary."""
+    """Where each training file's validation block lies: 'end' = its last val_fraction; 'stratified'
+    = the block (on a grid) whose attack share is closest to the file's, so validation sees attacks
+    even when they all lie early. No window crosses either boundary."""
     test_dirs: tuple[str, ...] = ("test_*",)
     """Glob patterns of test folders under data_root; each is also scored on its own."""
     normalisation: Literal["standard", "none"] = "standard"
@@ -310,10 +304,8 @@ class VGAELossConfig:
     kl_weight: Annotated[float, AT_LEAST_0] = 0.01
     """KL weight (beta) of the loss (not part of the anomaly score)."""
     score_pooling: Literal["mean_max", "mean"] = "mean_max"
-    """How a graph's anomaly score pools its nodes' errors: 'mean_max' = mean + max, so one odd
-    node in an otherwise normal window still counts (a CAN ID out of place); 'mean' = the mean,
-    for graphs whose attacks shift many nodes a little and whose benign windows always hold
-    some noisy node (a plant: the max then mostly adds noise)."""
+    """How a graph's anomaly score pools its nodes' errors: 'mean_max' = mean + max, so one odd node
+    still counts (a CAN ID out of place); 'mean', for attacks that shift many nodes a little (a plant)."""
 
 
 @dataclasses.dataclass
@@ -365,6 +357,19 @@ class DQNConfig:
 
 
 @dataclasses.dataclass
+class ThresholdConfig:
+    """How validation picks the score at or above which a window is an attack (every task)."""
+
+    method: Literal["auto", "fixed", "best_f1", "target_fpr"] = "auto"
+    """'fixed': the value `fixed`; 'best_f1': maximises validation F1; 'target_fpr': the lowest that
+    flags at most target_fpr of benign validation windows. 'auto': best_f1 (README: Thresholds)."""
+    fixed: Annotated[float, UNIT] = 0.5
+    """The threshold of method 'fixed' (probability-scored tasks only)."""
+    target_fpr: Annotated[float, FRACTION] = 0.01
+    """method 'target_fpr': the benign false-positive rate allowed on validation."""
+
+
+@dataclasses.dataclass
 class LearningConfig:
     """What is learnt and how it is weighted, one sub-config per concern."""
 
@@ -377,6 +382,7 @@ class LearningConfig:
     vgae: VGAELossConfig = dataclasses.field(default_factory=VGAELossConfig)
     curriculum: CurriculumConfig = dataclasses.field(default_factory=CurriculumConfig)
     dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
+    threshold: ThresholdConfig = dataclasses.field(default_factory=ThresholdConfig)
 
 
 @dataclasses.dataclass
@@ -426,13 +432,10 @@ class OscConfig:
     time_min: Annotated[int, AT_LEAST_1] = 60
     """Wall-time limit in minutes."""
     mail_type: str | None = None
-    """Slurm --mail-type, e.g. END,FAIL."""
+    """Slurm --mail-type, e.g. END,FAIL (mail to mail_user)."""
     mail_user: str | None = None
-    """Mail address for Slurm notifications."""
-    qos: str | None = None
-    """Slurm quality of service."""
-    constraint: str | None = None
-    """Slurm node constraint."""
+    qos: str | None = None  # Slurm quality of service
+    constraint: str | None = None  # Slurm node constraint
     setup: tuple[str, ...] = ()
     """Shell lines run before the job (module load, venv activation)."""
 
@@ -455,6 +458,8 @@ class ExperimentConfig:
     """Knowledge distillation from a finished teacher run."""
     training_mode: TrainingMode = "all_samples"
     """Which graphs are trained on."""
+    recipe: str = "auto"
+    """Dataset recipe (kdgat/config/recipes.py): auto = the dataset's, if any, for fields not set; none."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto = cuda when available, else cpu."""
     runs_root: Path = Path("runs")

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import tyro
 
-from configs import ConfigError
-from kdgat.config.argv import base_config, pre_parser
+from configs import ConfigError, ExperimentConfig
+from kdgat.config.argv import parse_with_recipe, pre_parser
 from kdgat.launcher.args import LaunchArgs
 
 EXIT_USER_ERROR = 2
@@ -41,13 +41,22 @@ def parse(argv: list[str]) -> LaunchArgs:
 
     options, rest = pre_parser().parse_known_args(argv)
     rest, comma_sets = comma_flags_to_sets(rest)
-    args = tyro.cli(
-        LaunchArgs,
-        args=rest,
-        default=LaunchArgs(experiment=base_config(options)),
-        description=__doc__,
-        prog="launch.py",
-    )
+    parsed: list[LaunchArgs] = []
+
+    def experiment(base: ExperimentConfig) -> ExperimentConfig:
+        parsed.append(
+            tyro.cli(
+                LaunchArgs,
+                args=rest,
+                default=LaunchArgs(experiment=base),
+                description=__doc__,
+                prog="launch.py",
+            )
+        )
+        return parsed[-1].experiment
+
+    chosen = parse_with_recipe(experiment, options)  # the launcher's own options: from the first parse
+    args = dataclasses.replace(parsed[0], experiment=chosen)
     args = dataclasses.replace(args, set=(*args.set, *comma_sets))
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism {args.parallelism}: expected an integer >= 1 (tasks at once).")

@@ -26,7 +26,7 @@ import tyro
 
 import configs
 from configs import ConfigError, ExperimentConfig
-from kdgat.config.argv import base_config, pre_parser
+from kdgat.config.argv import parse_with_recipe, pre_parser
 
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: state saved, run again with --resume
@@ -50,9 +50,11 @@ def read_config(options: argparse.Namespace, rest: list[str]) -> ExperimentConfi
                 f"flags ({' '.join(rest + (['--preset'] if options.preset else []))})."
             )
         return configs.load_yaml(Path(options.resume) / "config.yaml")
-    return tyro.cli(
-        ExperimentConfig, args=rest, default=base_config(options), description=__doc__, prog="train.py"
-    )
+
+    def parse(base: ExperimentConfig) -> ExperimentConfig:
+        return tyro.cli(ExperimentConfig, args=rest, default=base, description=__doc__, prog="train.py")
+
+    return parse_with_recipe(parse, options)
 
 
 def parse_config(argv: list[str]) -> tuple[ExperimentConfig, argparse.Namespace]:

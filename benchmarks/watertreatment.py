@@ -5,8 +5,9 @@
 
 Rows (--runs picks some; each is the train.py flags RUNS gives it, so README can quote them):
 - vgae: VGAE, normals_only, trained on the attack-free BATADAL_dataset03, threshold from
-  dataset04 (split competition), with the plant recipe PLANT_VGAE: a window bottleneck decoder
-  over the hourly readings, scored by the mean node error over 12 hours;
+  dataset04 (split competition), with the plant recipe (RECIPES["batadal_plant_vgae"], the
+  dataset's default): a window bottleneck decoder over the hourly readings, scored by the mean
+  node error over 12 hours;
 - vgae_node: the same VGAE with every default (per-node decoder, window statistics, one hour);
 - gat: GAT classifier trained with dataset04's attacks (split dataset04_blocks: dataset03 and a
   training block of dataset04, validated on a dataset04 block).
@@ -29,38 +30,20 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.accuracy import benchmark_parser  # noqa: E402
+from kdgat.config.recipes import RECIPES, as_flags  # noqa: E402
 from kdgat.experiment import run_experiment  # noqa: E402
 from train import parse_config  # noqa: E402
 
-WATER = "--dataset-config.watertreatment."
-PLANT_VGAE = [
-    # Each element's reading is explained by the whole window's code: mean-pooled node latents
-    # form one bottleneck for the plant, as an autoencoder over the joint sensor vector has.
-    "--model-config.vgae-decoder", "graph",
-    f"{WATER}stats", "last",  # the hourly readings themselves
-    "--model-size", "student",
-    "--model-size-config.hidden-dim", "128",
-    "--model-size-config.latent-dim", "24",
-    "--model-size-config.num-layers", "1",
-    # A plant has fixed elements and edges: their identity and neighbourhood decoders learn
-    # nothing an attack can change, so only feature error scores, pooled by the mean.
-    "--learning-config.vgae.id-weight", "0",
-    "--learning-config.vgae.neighbour-weight", "0",
-    "--learning-config.vgae.score-pooling", "mean",
-    # No KL pull towards the prior: at 0.01 it held the window code near N(0, 1) and the
-    # reconstruction error of benign hours at 0.026 (0.0014 without), and test S at 0.88.
-    "--learning-config.vgae.kl-weight", "0",
-    f"{WATER}score-hours", "12",
-    "--training.epochs", "50",
-    "--training.patience", "10",
-]  # fmt: skip
+# The plant recipe, as flags: BATADAL's table entry (kdgat/config/recipes.py), which a plain
+# `--modality watertreatment --dataset batadal` run now takes by default.
+PLANT_VGAE = as_flags(RECIPES["batadal_plant_vgae"])
 VGAE = ["--learning-type", "unsupervised", "--model-architecture", "VGAE", "--training-mode", "normals_only"]
 STUDENT_8 = ["--model-size", "student", "--training.epochs", "8"]
 GAT = ["--learning-type", "classifier", "--model-architecture", "GAT"]
 RUNS: dict[str, tuple[str, list[str]]] = {
     "vgae": ("VGAE normals_only, plant recipe", [*VGAE, *PLANT_VGAE]),
-    "vgae_node": ("VGAE normals_only, defaults", [*VGAE, *STUDENT_8]),
-    "gat": ("GAT, dataset04 attacks", [*GAT, *STUDENT_8]),
+    "vgae_node": ("VGAE normals_only, defaults", [*VGAE, "--recipe", "none", *STUDENT_8]),
+    "gat": ("GAT, dataset04 attacks", [*GAT, "--recipe", "none", *STUDENT_8]),
 }
 
 

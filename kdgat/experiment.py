@@ -12,6 +12,7 @@ import torch
 
 import configs
 from configs import LEVELS, ExperimentConfig
+from kdgat.config.recipes import describe as describe_recipe
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json
@@ -64,6 +65,8 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     elif not (run_dir / CONFIG_JSON).is_file():
         write_config_json(run_dir)  # a run directory claimed before config.json existed, resumed
     print(f"run directory: {run_dir}", flush=True)
+    if recipe_line := describe_recipe(cfg):
+        print(recipe_line, flush=True)
     links = lineage(cfg, run_dir)  # every upstream run, its config digest and when it finished
     update_status(
         run_dir,

@@ -76,6 +76,7 @@ def batadal_cfg(tmp_path: Path, **water: object) -> ExperimentConfig:
             model_architecture="VGAE",
             training_mode="normals_only",
             dataset_config=d,
+            recipe="none",  # the data layer's own defaults (stats, decoder) are what is tested
         )
     )
 

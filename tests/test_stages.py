@@ -22,7 +22,7 @@ from kdgat.experiment import run_experiment
 from kdgat.models import nominal_parameter_count
 from kdgat.models.dqn import STATE_FEATURES
 from kdgat.training.checkpoint import read_checkpoint
-from kdgat.training.tasks import curriculum_selection
+from kdgat.training.tasks import ClassifierTask, curriculum_selection
 from tests.helpers import run_train, shared_data
 
 STAGES = [  # dependency order: VGAE first, GAT next, fusion last
@@ -115,10 +115,27 @@ def test_vgae_threshold_is_chosen_on_validation(stage_runs: dict) -> None:
     assert metrics["test"]["auroc"] > 0.5  # the reconstruction error separates attacks on synthetic data
 
 
+@pytest.mark.parametrize("stage", [s for s in STAGES if s[1] != "DQN"], ids=lambda s: "-".join(s))
+def test_threshold_is_recorded_with_its_method_and_each_alternative(stage_runs: dict, stage: tuple) -> None:
+    metrics = json.loads((stage_runs[stage] / "metrics.json").read_text())
+    choice, alternatives = metrics["threshold_choice"], metrics["test_by_threshold"]
+    assert choice["method"] == "best_f1"  # what auto resolves to, and what config.yaml records
+    assert configs.load_yaml(stage_runs[stage] / "config.yaml").learning_config.threshold.method == "best_f1"
+    assert metrics["threshold"] == choice["threshold"] == alternatives["best_f1"]["threshold"]
+    assert alternatives["best_f1"]["f1"] == metrics["test"]["f1"]
+    expected = {"best_f1", "target_fpr"} | ({"fixed"} if stage[1] != "VGAE" else set())
+    assert set(alternatives) == expected
+    if "fixed" in alternatives:
+        assert alternatives["fixed"]["threshold"] == 0.5
+
+
 def test_dqn_reports_its_baselines_and_derived_state(stage_runs: dict) -> None:
     metrics = json.loads((stage_runs[("fusion", "DQN", "all_samples")] / "metrics.json").read_text())
     assert metrics["state_dim"] == len(STATE_FEATURES)
-    assert set(metrics["baselines"]) == {"gat_alone", "vgae_alone", "fixed_alpha_0.5"}
+    assert set(metrics["baselines"]) == {"gat_alone", "vgae_alone", "fixed_alpha_0.5", "best_fixed_alpha"}
+    grid = np.linspace(0, 1, configs.ExperimentConfig().learning_config.dqn.actions)
+    assert np.isclose(grid, metrics["baselines"]["best_fixed_alpha"]["alpha"]).any()
+    assert metrics["threshold"] == metrics["threshold_choice"]["threshold"] == metrics["test"]["threshold"]
     assert metrics["upstream"]["gat_run"].startswith("automotive/synthetic/classifier/GAT/tiny/no/")
     for baseline in metrics["baselines"].values():
         assert baseline["n"] == metrics["test"]["n"]
@@ -152,6 +169,24 @@ def test_curriculum_admits_harder_benign_graphs_as_epochs_pass() -> None:
     benign_last = [i - 10 for i in last.tolist() if i >= 10]
     assert len(benign_first) == 10 and max(benign_first) < 50  # ratio 1, easiest 50 %
     assert len(benign_last) == 40 and max(benign_last) >= 50  # ratio 4, every benign graph eligible
+
+
+def test_curriculum_class_weights_follow_the_graphs_each_epoch_shows() -> None:
+    """The weights balance the classes of the epoch's selection (1 to 4 benign graphs per attack),
+    not of the whole split (10 benign per attack here); validation keeps the split's weights."""
+    cfg = configs.resolve(ExperimentConfig(training_config=TrainingConfig(epochs=5)))
+    y = torch.tensor([1] * 10 + [0] * 100)
+    train = type("Labels", (), {"y": y, "edge_label": None, "__len__": lambda self: len(y)})()
+    difficulty = np.r_[np.zeros(10), np.arange(100, dtype=float)]
+    task = ClassifierTask(cfg, train, difficulty)
+    split = task.split_weights.clone()
+    assert split[1] / split[0] == pytest.approx(10.0)
+    for epoch in range(5):
+        selected = task.epoch_graphs(epoch, torch.Generator().manual_seed(epoch))
+        shown = torch.bincount(y[selected], minlength=2).float()
+        assert (task.weights * shown)[0] == pytest.approx((task.weights * shown)[1])  # balanced mass
+        assert torch.equal(task.split_weights, split)
+    assert task.weights[1] / task.weights[0] == pytest.approx(4.0)  # the last epoch: 4 benign per attack
 
 
 @pytest.mark.parametrize("amp", ["bf16", "off"])

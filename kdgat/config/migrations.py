@@ -27,13 +27,28 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """A config mapping in today's layout. Before 2026-12: the CAN knobs sat flat in dataset_config
     (now dataset_config.automotive), the learning knobs flat with prefixes in learning_config
     (kd_alpha -> learning_config.kd.alpha, dqn_*, vgae_*, curriculum_*; fixed_alpha -> dqn), and
-    training_config.num_workers is torch_threads."""
+    training_config.num_workers is torch_threads. Before the threshold knob (2026-12-03) a
+    classifier and the DQN decided at 0.5 and a VGAE at its best validation F1: such a file gets
+    that method written in, so its rerun decides as the run did; and, written before dataset recipes,
+    `recipe: none` (its values are all in the file)."""
     # One level deep copied: each step below edits the sections in place, never the caller's.
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     _nest_flat_automotive(data)
     _rename(data)
     _nest_prefixed(data)
+    _pin_old_threshold(data)
     return data
+
+
+def _pin_old_threshold(data: dict[str, Any]) -> None:
+    learning = data.get("learning_config")
+    # Only a complete dump (kdgat writes every field, class_weighting among them) is an old run's;
+    # a hand-written partial file takes today's default like any flag left out.
+    if not isinstance(learning, dict) or "threshold" in learning or "class_weighting" not in learning:
+        return
+    method = "best_f1" if data.get("model_architecture") == "VGAE" else "fixed"
+    learning["threshold"] = {"method": method}
+    data.setdefault("recipe", "none")
 
 
 def _nest_flat_automotive(data: dict[str, Any]) -> None:

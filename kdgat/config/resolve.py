@@ -8,10 +8,13 @@ from typing import Any
 
 from configs import MODALITY_DATASETS, SIZE_TABLE, ConfigError, ExperimentConfig, ModelSizeConfig, Range
 from kdgat.config.levels import check_levels, levels_of
+from kdgat.config.recipes import apply_recipe
 
 
 def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Check levels and ranges; fill size-derived fields. Returns a new, complete config."""
+    """Apply the dataset recipe; check levels and ranges; fill size-derived fields. Returns a new,
+    complete config."""
+    cfg = apply_recipe(cfg)
     check_levels(levels_of(cfg))
     sizes = dataclasses.asdict(cfg.model_size_config)
     for key, value in SIZE_TABLE[cfg.model_size].items():
@@ -19,6 +22,7 @@ def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
             sizes[key] = value
     cfg = dataclasses.replace(cfg, model_size_config=ModelSizeConfig(**sizes))
     cfg = _resolve_water_split(cfg)
+    cfg = _resolve_threshold(cfg)
     _check_other_modality_knobs(cfg)
     _check_ranges(cfg)
     return cfg
@@ -44,6 +48,26 @@ def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
     water = dataclasses.replace(w, split=split)
     dataset = dataclasses.replace(cfg.dataset_config, watertreatment=water)
     return dataclasses.replace(cfg, dataset_config=dataset)
+
+
+def threshold_method(cfg: ExperimentConfig) -> str:
+    """The threshold method 'auto' stands for: best_f1 on validation for every task (README:
+    Thresholds, with the measurements behind the choice)."""
+    method = cfg.learning_config.threshold.method
+    return "best_f1" if method == "auto" else method
+
+
+def _resolve_threshold(cfg: ExperimentConfig) -> ExperimentConfig:
+    """threshold method 'auto' -> its method; 'fixed' is refused on a score that is no probability."""
+    lc = cfg.learning_config
+    if lc.threshold.method == "fixed" and cfg.model_architecture == "VGAE":
+        raise ConfigError(
+            "--learning-config.threshold.method fixed needs a class probability, but a VGAE scores a "
+            "window by its reconstruction error (unbounded, in the units of the features), so no fixed "
+            "value means the same on two runs. Use best_f1 or target_fpr (chosen on validation)."
+        )
+    threshold = dataclasses.replace(lc.threshold, method=threshold_method(cfg))
+    return dataclasses.replace(cfg, learning_config=dataclasses.replace(lc, threshold=threshold))
 
 
 def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:

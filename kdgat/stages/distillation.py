@@ -117,7 +117,7 @@ class DistilledTask(Task):
             nodes, graphs = out.mu, pool(out.mu, batch.batch, "mean")
         else:
             nodes, graphs, logits = model.forward_parts(batch)
-            own = self.base.cross_entropy(logits, batch.y)
+            own = self.base.cross_entropy(logits, batch.y, model.training)
             kd = soft_target_kl(logits, teacher.logits, lc.kd.temperature)
             terms, kd_terms = {"cross_entropy": own}, {"kd_soft_targets": kd}
             if reads_edges(model, batch):

@@ -12,6 +12,7 @@ import configs
 from configs import ExperimentConfig
 from kdgat.data.dataset import Splits
 from kdgat.data.graphset import GraphSet
+from kdgat.evaluation.metrics import binary_metrics
 from kdgat.evaluation.predictions import write_predictions
 from kdgat.evaluation.report import (
     add_modality_reports,
@@ -21,6 +22,7 @@ from kdgat.evaluation.report import (
     report,
     window_flows,
 )
+from kdgat.evaluation.thresholds import threshold_choice, validation_threshold
 from kdgat.models import build_q_network, count_parameters
 from kdgat.runs.prerequisites import needs
 from kdgat.runs.store import Run, portable
@@ -46,6 +48,47 @@ def dqn_graphs(cfg: ExperimentConfig, splits: Splits) -> tuple[GraphSet, GraphSe
         return splits.train, splits.val
     block = (torch.arange(len(splits.val)) // DQN_BLOCK) % 2
     return splits.val.subset(block == 0), splits.val.subset(block == 1)
+
+
+def fusion_baselines(cfg: ExperimentConfig, val: Any, tests: list[Any], vgae_cut: float) -> dict[str, Any]:
+    """What the agent must beat, each thresholded by the run's method on the same validation
+    windows as the agent: the GAT alone, the VGAE alone (at its own run's threshold), a fixed
+    alpha, and the fixed alpha (of the agent's action grid) that scores best on validation."""
+    y = np.concatenate([x.y for x in tests])
+    types = [t for x in tests for t in x.attack_type]
+
+    def at_validation_threshold(val_score: np.ndarray, test_score: np.ndarray) -> dict[str, Any]:
+        return report(y, test_score, validation_threshold(cfg, val.y, val_score), types)
+
+    def fused_all(alpha: float) -> np.ndarray:
+        return np.concatenate([fused_probability(x, alpha) for x in tests])
+
+    alpha = cfg.learning_config.dqn.fixed_alpha
+    best_alpha = best_fixed_alpha(cfg, val)
+    out = {
+        "gat_alone": at_validation_threshold(val.p_gat, np.concatenate([x.p_gat for x in tests])),
+        "vgae_alone": report(y, np.concatenate([x.vgae_score for x in tests]), vgae_cut, types),
+        f"fixed_alpha_{alpha:g}": at_validation_threshold(fused_probability(val, alpha), fused_all(alpha)),
+        "best_fixed_alpha": at_validation_threshold(
+            fused_probability(val, best_alpha), fused_all(best_alpha)
+        ),
+    }
+    out["best_fixed_alpha"]["alpha"] = best_alpha
+    return out
+
+
+def best_fixed_alpha(cfg: ExperimentConfig, val: Any) -> float:
+    """The alpha of the agent's action grid with the best validation F1 at its own validation
+    threshold; ties go to the larger AUPRC, then to the alpha nearest 0.5 (the plain average)."""
+    best: tuple[float, float, float] | None = None
+    chosen = 0.5
+    for alpha in np.linspace(0.0, 1.0, cfg.learning_config.dqn.actions):
+        score = fused_probability(val, float(alpha))
+        at = binary_metrics(val.y, score, validation_threshold(cfg, val.y, score))
+        key = (round(at["f1"], 6), round(at["auprc"] or 0.0, 6), -abs(float(alpha) - 0.5))
+        if best is None or key > best:
+            best, chosen = key, float(alpha)
+    return chosen
 
 
 def train_dqn_stage(
@@ -100,29 +143,21 @@ def train_dqn_stage(
     window_scores = {n: s for n, (_, s, _) in test_scores.items()}
     flows = window_flows(splits.test, window_scores)
     val_scores = fused(val_in, select_graphs)
-    metrics = evaluate_scores((val_in.y, val_scores), test_scores, 0.5, flows, "window", 0.5)
-    add_modality_reports(metrics, cfg, splits.test, window_scores, 0.5)
-    write_predictions(run_dir, splits.test, window_scores, 0.5)
+    cut = validation_threshold(cfg, val_in.y, val_scores)
+    metrics = evaluate_scores((val_in.y, val_scores), test_scores, cut, flows, "window", cut)
+    add_modality_reports(metrics, cfg, splits.test, window_scores, cut)
+    write_predictions(run_dir, splits.test, window_scores, cut)
     curves = {"val": (val_in.y, val_scores)}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
-    alpha = cfg.learning_config.dqn.fixed_alpha
-    all_tests = list(tests_in.values())
-    y = np.concatenate([x.y for x in all_tests])
-    types = [t for x in all_tests for t in x.attack_type]
-    metrics["baselines"] = {
-        "gat_alone": report(y, np.concatenate([x.p_gat for x in all_tests]), 0.5, types),
-        "vgae_alone": report(y, np.concatenate([x.vgae_score for x in all_tests]), threshold, types),
-        f"fixed_alpha_{alpha:g}": report(
-            y, np.concatenate([fused_probability(x, alpha) for x in all_tests]), 0.5, types
-        ),
-    }
-    chosen = np.concatenate([greedy_alpha(q_net, scaler(x.state), cfg) for x in all_tests])
+    metrics["threshold_choice"] = threshold_choice(cfg, cut, (val_in.y, val_scores))
+    metrics["baselines"] = fusion_baselines(cfg, val_in, list(tests_in.values()), threshold)
+    chosen = np.concatenate([greedy_alpha(q_net, scaler(x.state), cfg) for x in tests_in.values()])
     metrics["alpha_chosen"] = {"mean": float(chosen.mean()), "std": float(chosen.std())}
     if teacher_params is not None:
         metrics["teacher_params"] = teacher_params
     metrics.update(
-        threshold=0.5,
+        threshold=cut,
         params=count_parameters(q_net),
         state_dim=int(train_in.state.shape[1]),
         upstream=upstream,

@@ -6,6 +6,7 @@ model -> metrics dict, with the threshold chosen on validation.
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import configs
@@ -19,6 +20,7 @@ from kdgat.evaluation.report import (
     log_pr_curves,
     window_flows,
 )
+from kdgat.evaluation.thresholds import at_each_method, threshold_choice
 from kdgat.models import build_from_dims, count_parameters, wants_edge_readout
 from kdgat.runs.prerequisites import needs
 from kdgat.runs.store import portable
@@ -28,6 +30,21 @@ from kdgat.stages.fusion import augment_with_vgae
 from kdgat.training.checkpoint import RunInfo, read_best
 from kdgat.training.graph_trainer import fit, predict
 from kdgat.training.tasks import ClassifierTask, Task, VGAETask
+
+
+def threshold_decision(
+    cfg: ExperimentConfig,
+    threshold: float,
+    val: tuple[np.ndarray, np.ndarray],
+    tests: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+) -> dict[str, Any]:
+    """How the threshold was chosen, and the test metrics every method would have given."""
+    test = (np.concatenate([t[0] for t in tests.values()]), np.concatenate([t[1] for t in tests.values()]))
+    probability = cfg.model_architecture != "VGAE"
+    return {
+        "threshold_choice": threshold_choice(cfg, threshold, val),
+        "test_by_threshold": at_each_method(cfg.learning_config.threshold, val, test, probability),
+    }
 
 
 def train_graph_stage(
@@ -91,6 +108,7 @@ def train_graph_stage(
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
     metrics.update(threshold=threshold, params=count_parameters(model), upstream=upstream, **summary)
+    metrics.update(threshold_decision(cfg, threshold, (val.y.numpy(), val_scores), test_scores))
     if teacher_params is not None:
         metrics["teacher_params"] = teacher_params
     return metrics

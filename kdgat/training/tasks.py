@@ -12,7 +12,7 @@ import torch
 
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphBatch, GraphSet
-from kdgat.evaluation.metrics import best_f1_threshold
+from kdgat.evaluation.thresholds import validation_threshold
 from kdgat.models.vgae import VGAE, VGAEOutput, graph_scores
 
 
@@ -22,7 +22,7 @@ def reads_edges(model: torch.nn.Module, batch: GraphBatch) -> bool:
 
 
 class Task(abc.ABC):
-    """Base: all training graphs every epoch; threshold 0.5; maximise validation F1."""
+    """Base: all training graphs every epoch; the configured threshold; maximise validation F1."""
 
     trainable: torch.nn.Module | None = None
     """Parameters the task itself learns besides the model's (e.g. a distillation projection);
@@ -49,11 +49,18 @@ class Task(abc.ABC):
         return torch.ones(len(val), dtype=torch.bool)
 
     def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
-        return 0.5
+        """The decision threshold on validation (--learning-config.threshold)."""
+        return validation_threshold(self.cfg, y, scores)
 
     def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
         """Early stopping keeps the epoch with the largest value (compared as a tuple)."""
         return (round(val_metrics["f1"], 6), -val_loss)
+
+
+def balanced_weights(y: torch.Tensor) -> torch.Tensor:
+    """Inverse class frequency of these labels (benign, attack), scaled to average 1 per graph."""
+    counts = torch.bincount(y, minlength=2).double().clamp_min(1)
+    return (counts.sum() / (2 * counts)).float()
 
 
 class ClassifierTask(Task):
@@ -61,10 +68,10 @@ class ClassifierTask(Task):
 
     def __init__(self, cfg: ExperimentConfig, train: GraphSet, curriculum_scores: np.ndarray | None = None):
         super().__init__(cfg, train)
-        self.weights = None
-        if cfg.learning_config.class_weighting == "balanced":
-            counts = torch.bincount(train.y, minlength=2).double().clamp_min(1)
-            self.weights = (counts.sum() / (2 * counts)).float()
+        self.weights = (
+            balanced_weights(train.y) if cfg.learning_config.class_weighting == "balanced" else None
+        )
+        self.split_weights = self.weights  # validation loss: the same weights every epoch, comparable
         self.curriculum_scores = curriculum_scores
         self.edge_weights = None
         if train.edge_label is not None and cfg.learning_config.class_weighting == "balanced":
@@ -75,21 +82,27 @@ class ClassifierTask(Task):
     def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
         if self.curriculum_scores is None:
             return super().epoch_graphs(epoch, generator)
-        return curriculum_selection(self.cfg, self.train.y, self.curriculum_scores, epoch, generator)
+        selected = curriculum_selection(self.cfg, self.train.y, self.curriculum_scores, epoch, generator)
+        if self.weights is not None:
+            # Balance the classes the epoch shows, not the whole split: a curriculum epoch holds one
+            # to a few benign graphs per attack, so split-wide weights would overweight attacks again.
+            self.weights = balanced_weights(self.train.y[selected])
+        return selected
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if not reads_edges(model, batch):
             logits = model(batch)
-            ce = self.cross_entropy(logits, batch.y)
+            ce = self.cross_entropy(logits, batch.y, model.training)
             return ce, {"cross_entropy": ce}
         nodes, _, logits = model.forward_parts(batch)
-        ce = self.cross_entropy(logits, batch.y)
+        ce = self.cross_entropy(logits, batch.y, model.training)
         edge_ce = self.edge_cross_entropy(model.edge_logits(nodes, batch), batch.edge_label)
         total = ce + self.cfg.learning_config.edge_loss_weight * edge_ce
         return total, {"cross_entropy": ce, "edge_cross_entropy": edge_ce}
 
-    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        weights = self.weights.to(logits.device) if self.weights is not None else None
+    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor, training: bool = True) -> torch.Tensor:
+        weights = self.weights if training else self.split_weights
+        weights = weights.to(logits.device) if weights is not None else None
         return torch.nn.functional.cross_entropy(logits.float(), y, weight=weights)
 
     def edge_cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -114,7 +127,7 @@ class VGAETask(Task):
     """Reconstruction of benign structure; anomaly score = pooled reconstruction error.
 
     normals_only trains and validates the loss on benign graphs only; all_samples trains on every
-    graph without labels. The threshold is the one that maximises validation F1.
+    graph without labels.
     """
 
     def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
@@ -159,9 +172,6 @@ class VGAETask(Task):
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         _, node_score = self._errors(model, batch)
         return graph_scores(node_score, batch.batch, self.cfg.learning_config.vgae.score_pooling)
-
-    def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
-        return best_f1_threshold(y, scores)
 
     def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
         return (-val_loss,)

@@ -1,0 +1,96 @@
+"""The decision threshold: which score, chosen on validation, makes a window an attack.
+
+Three methods (--learning-config.threshold.method):
+- fixed: a set value (0.5 on a class probability); what a classifier's argmax decides.
+- best_f1: the threshold that maximises validation F1, midway to the next lower score.
+- target_fpr: the lowest threshold that flags at most target_fpr of the benign validation
+  windows. It needs no attack in validation, so it is the one to use for attacks that validation
+  never shows (an unknown attack, another vehicle).
+
+metrics.json records the chosen threshold with how it was chosen (threshold_choice), and what each
+method would have scored on the test set (test_by_threshold), so a run shows what its choice cost.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from configs import ExperimentConfig, ThresholdConfig
+from kdgat.config.resolve import threshold_method
+from kdgat.evaluation.metrics import best_f1_threshold, binary_metrics
+
+METHODS: tuple[str, ...] = ("fixed", "best_f1", "target_fpr")
+SUMMARY: tuple[str, ...] = ("f1", "precision", "recall", "benign_fpr")  # what each method's entry holds
+
+
+def target_fpr_threshold(y_true: np.ndarray, score: np.ndarray, target_fpr: float) -> float:
+    """The lowest threshold (`score >= t` is an attack) at which at most target_fpr of the benign
+    windows are flagged; midway to the next higher benign score, for margin on new data.
+
+    Without benign windows it returns the lowest score (every window flagged: no benign to spare).
+    """
+    benign = np.sort(np.asarray(score, dtype=np.float64)[np.asarray(y_true) == 0])[::-1]
+    if len(benign) == 0:
+        return float(np.min(score)) if len(score) else 0.5
+    allowed = int(np.floor(target_fpr * len(benign) + 1e-9))  # benign windows that may be flagged
+    if allowed >= len(benign):
+        return float(benign[-1])
+    edge = benign[allowed]  # the highest benign score that must stay below the threshold
+    above = benign[:allowed][benign[:allowed] > edge]
+    if len(above):
+        return float((edge + above[-1]) / 2)
+    return float(np.nextafter(edge, np.inf))
+
+
+def validation_threshold(cfg: ExperimentConfig, y_true: np.ndarray, score: np.ndarray) -> float:
+    """The run's threshold: its configured method on validation labels and scores."""
+    return choose_threshold(threshold_method(cfg), y_true, score, cfg.learning_config.threshold)
+
+
+def choose_threshold(method: str, y_true: np.ndarray, score: np.ndarray, cfg: ThresholdConfig) -> float:
+    """The threshold of one method on validation labels and scores."""
+    if method == "fixed":
+        return float(cfg.fixed)
+    if method == "best_f1":
+        return best_f1_threshold(y_true, score)
+    if method == "target_fpr":
+        return target_fpr_threshold(y_true, score, cfg.target_fpr)
+    raise ValueError(f"unknown threshold method {method!r}; expected one of {METHODS}")
+
+
+def methods_for(probability: bool) -> tuple[str, ...]:
+    """The methods that make sense for a score: 'fixed' only on a probability."""
+    return METHODS if probability else tuple(m for m in METHODS if m != "fixed")
+
+
+def threshold_choice(
+    cfg: ExperimentConfig, threshold: float, val: tuple[np.ndarray, np.ndarray]
+) -> dict[str, Any]:
+    """What metrics.json says of the chosen threshold: method, parameters, its validation result."""
+    at = binary_metrics(val[0], val[1], threshold)
+    method, tc = threshold_method(cfg), cfg.learning_config.threshold
+    out: dict[str, Any] = {"method": method, "threshold": threshold}
+    if method == "fixed":
+        out["fixed"] = tc.fixed
+    if method == "target_fpr":
+        out["target_fpr"] = tc.target_fpr
+    out["val"] = {k: at[k] for k in SUMMARY}
+    return out
+
+
+def at_each_method(
+    cfg: ThresholdConfig,
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    probability: bool,
+) -> dict[str, dict[str, float]]:
+    """Test F1, precision, recall and benign FPR at each method's validation threshold."""
+    out = {}
+    for method in methods_for(probability):
+        threshold = choose_threshold(method, val[0], val[1], cfg)
+        at = binary_metrics(test[0], test[1], threshold)
+        out[method] = {
+            "threshold": threshold,
+            **{k: at[k] for k in ("f1", "precision", "recall", "benign_fpr")},
+        }
+    return out
