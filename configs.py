@@ -154,6 +154,13 @@ class AutomotiveConfig:
     na_frames: Literal["drop", "error"] = "drop"
     """4-column rows with an `na` ID or payload (can-train-and-test set_02): 'drop' removes and
     counts them, 'error' treats them as malformed."""
+    features: Literal["default", "agnostic"] = "default"
+    """Node features: 'default' = each CAN ID by its identity on the training vehicle (an ID
+    embedding, is_unknown_id, absolute payload bytes and periods); 'agnostic' = no ID embedding
+    and no unknown-ID flag, only what each ID does relative to its own window (priority rank,
+    share of frames, inter-arrival regularity, payload change and entropy) and window statistics
+    (distinct IDs, new-ID bursts, timing gaps), so a model can carry to a vehicle it never saw
+    (kdgat/data/automotive/agnostic_features.py)."""
     synthetic_train_frames: Annotated[int, AT_LEAST_1] = 120_000
     """Synthetic dataset: frames in the training logs."""
     synthetic_test_frames: Annotated[int, AT_LEAST_1] = 40_000

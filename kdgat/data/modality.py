@@ -89,6 +89,16 @@ class Modality(abc.ABC):
     does not change what read + build produce. tests/test_cache_keys.py holds every other field to
     the key, so a knob added without a cache entry is caught instead of giving stale graphs."""
 
+    key_defaults: dict[str, Any] = {}  # noqa: RUF012 (read-only class table)
+    """Fields that cache_params puts in the key only when they differ from this default, so the
+    entries written before the field existed keep their key (tests/test_cache_keys.py checks the
+    field reaches the key at any other value)."""
+
+    def variant(self, d: DatasetConfig) -> "Modality":
+        """The plug-in for these settings: a feature-set knob may select a variant with other node
+        features (and whether identities are learnt); by default the modality itself."""
+        return self
+
     def settings(self, d: DatasetConfig) -> Any:
         """This modality's own sub-config of the dataset config (the DatasetConfig field of its name)."""
         return getattr(d, self.name)

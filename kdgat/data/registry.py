@@ -19,7 +19,7 @@ MODALITIES: dict[str, Modality] = {m.name: m for m in (AUTOMOTIVE, INTERNET, WAT
 def modality_of(cfg: ExperimentConfig) -> Modality:
     if cfg.modality not in MODALITIES:
         raise DataError(f"modality {cfg.modality!r} has no data layer yet; known: {', '.join(MODALITIES)}.")
-    return MODALITIES[cfg.modality]
+    return MODALITIES[cfg.modality].variant(cfg.dataset_config)
 
 
 def layouts_of(cfg: ExperimentConfig) -> tuple[Layout, ...]:
