@@ -279,6 +279,13 @@ class DatasetConfig:
     cache: bool = True
     """Cache preprocessed graphs under cache_dir/graphs, keyed by file contents, graph
     parameters and a format version; a second run starts in seconds."""
+    calibration: Path | None = None
+    """An attack-free capture of the target vehicle (no label of it is read): the test graphs
+    take the vocabulary and normalisation fitted on it instead of the training ones, as a
+    detector deployed on a new car would (kdgat/data/calibration.py). Its windows are not scored
+    where it is also a test capture. Unset: the training fits."""
+    calibration_seconds: Annotated[float | None, POSITIVE] = None
+    """With calibration: use only its first this-many seconds (the rest of it can be tested)."""
     automotive: AutomotiveConfig = dataclasses.field(default_factory=AutomotiveConfig)
     internet: InternetConfig = dataclasses.field(default_factory=InternetConfig)
     watertreatment: WaterTreatmentConfig = dataclasses.field(default_factory=WaterTreatmentConfig)

@@ -63,6 +63,8 @@ UNCACHED_DATASET_FIELDS = {
     "cache_dir": "where entries are kept",
     "cache": "whether entries are kept",
     "synthetic_seed": "shapes the synthetic files, whose contents key their entries",
+    "calibration": "fitted and applied to the assembled test graphs, after the cache",
+    "calibration_seconds": "fitted and applied to the assembled test graphs, after the cache",
 }
 
 
