@@ -418,7 +418,7 @@ def test_transfer_matrix(tree: Path) -> None:
     assert matrix.loc["hcrlsa", "hcrlsa"] == pytest.approx(0.95)  # own test split
     assert matrix.loc["hcrlch", "hcrlsa"] == pytest.approx(0.6)
     assert matrix.loc["hcrlch", "hcrlch"] == pytest.approx(0.8)
-    code, out, _ = run_cli(str(tree), "--transfer", "--where", "model_size=teacher", "--format", "csv")
+    code, out, _ = run_cli(str(tree), "--transfer", "f1", "--where", "model_size=teacher", "--format", "csv")
     assert code == 0
     back = pd.read_csv(io.StringIO(out), index_col=0)
     assert back.loc["hcrlsa", "hcrlch"] == pytest.approx(0.6)
