@@ -93,12 +93,12 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         )
         raise
     print(f"finished {run_dir}\n{summary_lines(metrics['test'])}", flush=True)
-    for warning in test_floor_warnings(metrics):
+    for warning in run_floor_warnings(metrics):
         print(f"warning: {warning}", flush=True)
     return run_dir
 
 
-def test_floor_warnings(metrics: dict[str, Any]) -> list[str]:
+def run_floor_warnings(metrics: dict[str, Any]) -> list[str]:
     """The test results (all test sets, each alone) within FLOOR_MARGIN F1 of flagging everything."""
     named = {
         "test": metrics["test"],
@@ -207,7 +207,7 @@ def _train_and_evaluate(
     started = time.perf_counter()
     stage_part = stage_for(cfg)(cfg, splits, run_dir, device, extra)
     timings["train_eval_s"] = time.perf_counter() - started
-    metrics = metrics_json(stage_part, cfg, splits, links, warnings + test_floor_warnings(stage_part))
+    metrics = metrics_json(stage_part, cfg, splits, links, warnings + run_floor_warnings(stage_part))
     atomic_write_json(run_dir / "metrics.json", metrics)
     update_status(run_dir, state="finished", finished_at=now(), timings=timings, preprocess=splits.preprocess)
     # The HParams dashboard compares runs by knobs and final metrics: from the values in hand.
