@@ -50,6 +50,7 @@ def head_copy(source: Path, target: Path, lines: int, corrupt_labels: bool = Fal
     if corrupt_labels:
         rng = np.random.default_rng(0)
         rows = rows[:1] + [r.rsplit(",", 1)[0] + f",{rng.integers(0, 2)}" for r in rows[1:]]
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode(), mtime=0))
     return target
 
@@ -120,7 +121,7 @@ def test_rank_vocabulary_maps_the_new_cars_ids_by_priority_quantile() -> None:
 @pytest.mark.slow
 def test_calibration_reads_no_label_of_its_capture(tmp_path: Path) -> None:
     spark = shared_data("hcrl_sa") / SPARK
-    clean = head_copy(spark / "DoS-spark.csv.gz", tmp_path / "calibration.csv.gz", 6000)
+    clean = head_copy(spark / "DoS-spark.csv.gz", tmp_path / "clean" / "calibration.csv.gz", 6000)
     corrupt = head_copy(spark / "DoS-spark.csv.gz", tmp_path / "corrupt" / "calibration.csv.gz", 6000, True)
     target = head_copy(spark / "fuzzing-Spark.csv.gz", tmp_path / "target.csv.gz", 40_000)
     for features in ("default", "agnostic"):
