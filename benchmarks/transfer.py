@@ -126,8 +126,23 @@ def fmt(value: float | None) -> str:
     return "  n/a " if value is None else f"{value:.4f}"
 
 
+def row_text(r: dict) -> str:
+    m, f, c = r["at_val_threshold"], r["at_val_fpr_5pct"], r["at_calibration_fpr_5pct"]
+    text = (
+        f"{r['source']:7s} {r['arch']:4s} {r['variant']:20s} {r['target']:8s} {m['f1']:.4f} "
+        f"{m['precision']:.4f} {m['recall']:.4f} {fmt(m['auroc'])} {m['benign_fpr']:.4f} "
+        f"{m['flag_all']['f1']:.4f} {m['f1'] - m['flag_all']['f1']:+.4f} | {'':10s} {f['recall']:.4f} "
+        f"{f['f1']:.4f} {f['benign_fpr']:.4f}"
+    )
+    if c is not None:
+        text += f" | {'':12s} {c['recall']:.4f} {c['f1']:.4f} {c['benign_fpr']:.4f}"
+    return text
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--runs-root", type=Path, default=REPO / "runs" / "benchmark_transfer")
     parser.add_argument("--epochs", type=int, default=8)
@@ -139,16 +154,20 @@ def main() -> int:
     rows = []
     header = (
         f"{'source':7s} {'arch':4s} {'variant':20s} {'target':8s} {'F1':>6s} {'prec':>6s} {'recall':>6s} "
-        f"{'AUROC':>6s} {'bFPR':>6s} {'floor':>6s} {'margin':>7s} | {'fpr@val: recall':>15s} {'F1':>6s} {'bFPR':>6s}"
+        f"{'AUROC':>6s} {'bFPR':>6s} {'floor':>6s} {'margin':>7s} | fpr5%@val: {'rec':>6s} {'F1':>6s} "
+        f"{'bFPR':>6s} | fpr5%@calib: {'rec':>6s} {'F1':>6s} {'bFPR':>6s}"
     )
+    print(header, flush=True)
     for source in args.source:
         for arch in args.arch:
             for features in FEATURES:
                 run_dir = train(source, args.data, arch, features, args.runs_root, args.epochs)
                 if args.train_only:
                     continue
-                from kdgat.evaluation.evaluate import score_target  # the evaluate machinery
+                from kdgat.evaluation.evaluate import score_target, validation_scores
 
+                y_val, s_val = validation_scores(run_dir)
+                at_val = fpr_threshold(s_val[y_val == 0], TARGET_FPR)
                 variants = [(features, False), *([(f"{features}+calibration", True)])]
                 for variant, calibrated in variants:
                     for target in SOURCES[source][1]:
@@ -161,8 +180,11 @@ def main() -> int:
                             calibration_seconds=target.calibration_seconds if calibrated else None,
                         )
                         m = binary_metrics(result.y, result.scores, result.threshold)
-                        at = fpr_threshold(result.val_benign_scores, TARGET_FPR)
-                        m_fpr = binary_metrics(result.y, result.scores, at)
+                        m_fpr = binary_metrics(result.y, result.scores, at_val)
+                        m_cal = None
+                        if result.calibration_scores is not None:
+                            at_cal = fpr_threshold(result.calibration_scores, TARGET_FPR)
+                            m_cal = binary_metrics(result.y, result.scores, at_cal)
                         rows.append(
                             {
                                 "source": source,
@@ -171,25 +193,14 @@ def main() -> int:
                                 "target": target.name,
                                 "at_val_threshold": m,
                                 "at_val_fpr_5pct": m_fpr,
+                                "at_calibration_fpr_5pct": m_cal,
                             }
                         )
-                        print(
-                            f"{source:7s} {arch:4s} {variant:20s} {target.name:8s} {m['f1']:.4f} "
-                            f"{m['precision']:.4f} {m['recall']:.4f} {fmt(m['auroc'])} {m['benign_fpr']:.4f} "
-                            f"{m['flag_all']['f1']:.4f} {m['f1'] - m['flag_all']['f1']:+.4f} | "
-                            f"{m_fpr['recall']:15.4f} {m_fpr['f1']:.4f} {m_fpr['benign_fpr']:.4f}",
-                            flush=True,
-                        )
+                        print(row_text(rows[-1]), flush=True)
     if rows:
         print("\n" + header)
         for r in rows:
-            m, f = r["at_val_threshold"], r["at_val_fpr_5pct"]
-            print(
-                f"{r['source']:7s} {r['arch']:4s} {r['variant']:20s} {r['target']:8s} {m['f1']:.4f} "
-                f"{m['precision']:.4f} {m['recall']:.4f} {fmt(m['auroc'])} {m['benign_fpr']:.4f} "
-                f"{m['flag_all']['f1']:.4f} {m['f1'] - m['flag_all']['f1']:+.4f} | "
-                f"{f['recall']:15.4f} {f['f1']:.4f} {f['benign_fpr']:.4f}"
-            )
+            print(row_text(r))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import configs
-from kdgat.data.dataset import evaluation_graphs
+from kdgat.data.dataset import evaluation_graphs, target_calibration
 from kdgat.data.graphset import GraphSet
 from kdgat.data.registry import layouts_of, modality_of
 from kdgat.errors import DataError, UserError
@@ -126,6 +126,8 @@ class Scored:
     """(file key, graphs, decision scores, the file's metadata); files without a window too."""
     score_edges: Any
     calibration: dict[str, Any] | None
+    calibration_scores: np.ndarray | None = None
+    """Decision scores of the calibration windows (all benign by assumption), for thresholds."""
 
     @property
     def scored(self) -> list[tuple[GraphSet, np.ndarray]]:
@@ -189,13 +191,16 @@ def score_target(
         key = path.name if data_root.is_file() else str(path.relative_to(data_root))
         s = decision_scores(cfg, graphs, score(graphs)) if len(graphs) else np.zeros(0)
         out.append((key, graphs, s, info))
-    described = None
+    described, calibration_scores = None, None
     if data_cfg.dataset_config.calibration is not None:
         described = {
             "file": str(data_cfg.dataset_config.calibration),
             "seconds": data_cfg.dataset_config.calibration_seconds,
         }
-    return Scored(run_dir, data_cfg, float(metrics["threshold"]), out, score_edges, described)
+        fitted = target_calibration(data_cfg, vocabulary)
+        calibration_scores = decision_scores(cfg, fitted.graphs, score(fitted.graphs))
+    threshold = float(metrics["threshold"])
+    return Scored(run_dir, data_cfg, threshold, out, score_edges, described, calibration_scores)
 
 
 def validation_scores(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
