@@ -119,6 +119,8 @@ class Scored:
     """A finished run's decision scores on the captures of a target, file by file."""
 
     run_dir: Path
+    trained_on: str
+    """The run's own dataset."""
     cfg: configs.ExperimentConfig
     """The run's config with the evaluated dataset and calibration in."""
     threshold: float
@@ -200,7 +202,7 @@ def score_target(
         fitted = target_calibration(data_cfg, vocabulary)
         calibration_scores = decision_scores(cfg, fitted.graphs, score(fitted.graphs))
     threshold = float(metrics["threshold"])
-    return Scored(run_dir, data_cfg, threshold, out, score_edges, described, calibration_scores)
+    return Scored(run_dir, cfg.dataset, data_cfg, threshold, out, score_edges, described, calibration_scores)
 
 
 def validation_scores(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +248,7 @@ def evaluate_run(
     overall = report(scored.y, scored.scores, threshold, types)
     out = {
         "run": str(scored.run_dir),
-        "trained_on": cfg.dataset,
+        "trained_on": scored.trained_on,
         "evaluated_on": dataset or label,
         "data_root": str(data_root),
         "threshold": threshold,
