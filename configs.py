@@ -155,12 +155,7 @@ class AutomotiveConfig:
     """4-column rows with an `na` ID or payload (can-train-and-test set_02): 'drop' removes and
     counts them, 'error' treats them as malformed."""
     features: Literal["default", "agnostic"] = "default"
-    """Node features: 'default' = each CAN ID by its identity on the training vehicle (an ID
-    embedding, is_unknown_id, absolute payload bytes and periods); 'agnostic' = no ID embedding
-    and no unknown-ID flag, only what each ID does relative to its own window (priority rank,
-    share of frames, inter-arrival regularity, payload change and entropy) and window statistics
-    (distinct IDs, new-ID bursts, timing gaps), so a model can carry to a vehicle it never saw
-    (kdgat/data/automotive/agnostic_features.py)."""
+    """'default': IDs by identity (embedding, is_unknown_id); 'agnostic': by behaviour in the window."""
     synthetic_train_frames: Annotated[int, AT_LEAST_1] = 120_000
     """Synthetic dataset: frames in the training logs."""
     synthetic_test_frames: Annotated[int, AT_LEAST_1] = 40_000
@@ -280,12 +275,9 @@ class DatasetConfig:
     """Cache preprocessed graphs under cache_dir/graphs, keyed by file contents, graph
     parameters and a format version; a second run starts in seconds."""
     calibration: Path | None = None
-    """An attack-free capture of the target vehicle (no label of it is read): the test graphs
-    take the vocabulary and normalisation fitted on it instead of the training ones, as a
-    detector deployed on a new car would (kdgat/data/calibration.py). Its windows are not scored
-    where it is also a test capture. Unset: the training fits."""
+    """Attack-free capture of the target vehicle: test graphs take its fitted vocabulary/normalisation."""
     calibration_seconds: Annotated[float | None, POSITIVE] = None
-    """With calibration: use only its first this-many seconds (the rest of it can be tested)."""
+    """With calibration: only its first this-many seconds (labels are never read; README)."""
     automotive: AutomotiveConfig = dataclasses.field(default_factory=AutomotiveConfig)
     internet: InternetConfig = dataclasses.field(default_factory=InternetConfig)
     watertreatment: WaterTreatmentConfig = dataclasses.field(default_factory=WaterTreatmentConfig)
