@@ -196,7 +196,7 @@ def test_transfer_command_writes_the_matrix_and_heatmap_for_two_runs_and_three_t
         for name in ("spark", "fuzzing", "sonata"):
             assert (run / f"eval_{name}.json").is_file()
         spark_eval = json.loads((run / "eval_spark.json").read_text())
-        assert spark_eval["calibration"] == {"file": str(dos), "seconds": 5.0}
+        assert spark_eval["calibration"] == {"file": str(dos), "seconds": 5.0, "fine_tune_epochs": 0}
     for figure in ("F1", "AUROC", "benign FPR", "floor (flag-all F1)"):
         assert f"{figure}:" in out
     f1 = pd.read_csv(io.StringIO(out.split("F1:\n", 1)[1].split("\n\n", 1)[0]), index_col=0)
@@ -222,3 +222,52 @@ def test_transfer_command_writes_the_matrix_and_heatmap_for_two_runs_and_three_t
     assert again.loc[f1.index[1], "fuzzing"] == pytest.approx(fuzzing_f1)
     assert transfer_main([str(runs[0]), "--on", "x"]) == 2  # not NAME=PATH
     assert transfer_main([str(runs[0]), "--on", f"x={sonata}", "--calibrate", f"y={dos}"]) == 2
+
+
+@pytest.mark.slow
+def test_fine_tuning_a_vgae_on_calibration_windows_lowers_their_error(tmp_path: Path) -> None:
+    import torch
+
+    from kdgat.data.dataset import load_splits
+    from kdgat.evaluation.evaluate import main as evaluate_main
+    from kdgat.training.checkpoint import read_best
+    from kdgat.training.fine_tune import fine_tune_vgae
+    from kdgat.training.graph_trainer import mean_loss
+    from kdgat.training.tasks import VGAETask
+
+    cfg = dataclasses.replace(
+        tiny_config(tmp_path),
+        learning_type="unsupervised",
+        model_architecture="VGAE",
+        training_mode="normals_only",
+    )
+    run_dir = run_experiment(cfg)
+    cfg = configs.load_yaml(run_dir / "config.yaml")
+    root = load_splits(cfg).data_root
+    capture = sorted((root / "test_01_known_vehicle_known_attack").glob("*.csv.gz"))[0]
+    fitted = calibrate(
+        capture, "can4", cfg, read_best(run_dir, torch.device("cpu")).info.vocabulary, seconds=2.0
+    )
+    from kdgat.models import build_from_dims
+
+    best = read_best(run_dir, torch.device("cpu"))
+    model = build_from_dims(cfg, best.info.input_dims)
+    model.load_state_dict(best.model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    tuned = fine_tune_vgae(cfg, model, fitted.graphs, 3, torch.device("cpu"))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the original is kept
+    task = VGAETask(cfg, fitted.graphs)
+    cpu = torch.device("cpu")
+    assert mean_loss(task, tuned, fitted.graphs, cpu, cfg) < mean_loss(task, model, fitted.graphs, cpu, cfg)
+    args = [
+        str(run_dir),
+        "--data-root",
+        str(capture),
+        "--calibration",
+        str(capture),
+        "--calibration-seconds",
+        "2",
+    ]
+    assert evaluate_main([*args, "--name", "tuned", "--fine-tune-epochs", "3"]) == 0
+    assert json.loads((run_dir / "eval_tuned.json").read_text())["calibration"]["fine_tune_epochs"] == 3
+    assert evaluate_main([*args[:3], "--fine-tune-epochs", "3"]) == 2  # no calibration to tune on

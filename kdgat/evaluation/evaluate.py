@@ -14,6 +14,7 @@ import fnmatch
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from kdgat.runs.store import read_status
 from kdgat.runs.upstream import load_upstream, resolve_recorded
 from kdgat.stages.fusion import StateScaler, augment_with_vgae, fused_probability, fusion_inputs, greedy_alpha
 from kdgat.training.checkpoint import read_best
+from kdgat.training.fine_tune import fine_tune_vgae
 from kdgat.training.graph_trainer import predict
 from kdgat.training.tasks import ClassifierTask, VGAETask
 
@@ -58,9 +60,15 @@ def capture_files(path: Path, cfg: configs.ExperimentConfig) -> list[tuple[Path,
     return sorted(found.items())
 
 
-def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device: torch.device):
+def _scorer(
+    run_dir: Path,
+    cfg: configs.ExperimentConfig,
+    metrics: dict,
+    device: torch.device,
+    adapt: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+):
     """Functions graphs -> per-graph scores and graphs -> per-edge scores (None without an edge
-    read-out), for any kind of finished run."""
+    read-out), for any kind of finished run; adapt (graph models) replaces the loaded model."""
     best = read_best(run_dir, device)
     if cfg.model_architecture == "DQN":
         vgae = load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
@@ -83,6 +91,8 @@ def _scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, device:
     model = build_from_dims(cfg, best.info.input_dims)
     model.load_state_dict(best.model)
     model.to(device)
+    if adapt is not None:
+        model = adapt(model)
 
     def score_graphs(graphs: GraphSet) -> np.ndarray:
         if vgae is not None:
@@ -172,21 +182,33 @@ def score_target(
     dataset: str | None = None,
     calibration: Path | None = None,
     calibration_seconds: float | None = None,
+    fine_tune_epochs: int = 0,
 ) -> Scored:
     """Score run_dir's best model on every capture at data_root (a file or a folder), the graphs
-    built as in training, or fitted to the calibration capture when one is given."""
+    built as in training, or fitted to the calibration capture when one is given (and a VGAE
+    fine-tuned on its windows for fine_tune_epochs)."""
     run_dir = Path(run_dir)
     cfg, metrics = finished_run(run_dir)
     if dataset is not None:
         configs.check_levels({**configs.levels_of(cfg), "dataset": dataset})
     device = torch.device("cpu")
     best = read_best(run_dir, device)
-    score, score_edges = _scorer(run_dir, cfg, metrics, device)
     data_cfg = dataclasses.replace(cfg, dataset=dataset) if dataset is not None else cfg
     data_cfg = with_calibration(data_cfg, calibration, calibration_seconds)
+    vocabulary = {int(k): int(v) for k, v in best.info.vocabulary.items()}
+    fitted = target_calibration(data_cfg, vocabulary)
+    adapt = None
+    if fine_tune_epochs > 0:
+        if cfg.model_architecture != "VGAE" or fitted is None:
+            raise UserError(
+                f"--fine-tune-epochs {fine_tune_epochs}: fine-tuning adapts a VGAE to a calibration "
+                f"capture; this run is a {cfg.model_architecture} and "
+                f"{'has' if fitted else 'was given no'} --calibration. Drop the option or give both."
+            )
+        adapt = lambda model: fine_tune_vgae(cfg, model, fitted.graphs, fine_tune_epochs, device)  # noqa: E731
+    score, score_edges = _scorer(run_dir, cfg, metrics, device, adapt)
     data_root = Path(data_root)
     files = capture_files(data_root, data_cfg)
-    vocabulary = {int(k): int(v) for k, v in best.info.vocabulary.items()}
     prepared = evaluation_graphs(files, data_cfg, vocabulary, best.info.normalisation)
     out = []
     for path, graphs, info in prepared:
@@ -194,12 +216,12 @@ def score_target(
         s = decision_scores(cfg, graphs, score(graphs)) if len(graphs) else np.zeros(0)
         out.append((key, graphs, s, info))
     described, calibration_scores = None, None
-    if data_cfg.dataset_config.calibration is not None:
+    if fitted is not None:
         described = {
             "file": str(data_cfg.dataset_config.calibration),
             "seconds": data_cfg.dataset_config.calibration_seconds,
+            "fine_tune_epochs": fine_tune_epochs,
         }
-        fitted = target_calibration(data_cfg, vocabulary)
         calibration_scores = decision_scores(cfg, fitted.graphs, score(fitted.graphs))
     threshold = float(metrics["threshold"])
     return Scored(run_dir, cfg.dataset, data_cfg, threshold, out, score_edges, described, calibration_scores)
@@ -223,9 +245,10 @@ def evaluate_run(
     name: str | None = None,
     calibration: Path | None = None,
     calibration_seconds: float | None = None,
+    fine_tune_epochs: int = 0,
 ) -> Path:
     """Score run_dir's best model on data_root; returns the eval_<name>.json written."""
-    scored = score_target(run_dir, data_root, dataset, calibration, calibration_seconds)
+    scored = score_target(run_dir, data_root, dataset, calibration, calibration_seconds, fine_tune_epochs)
     cfg, threshold = scored.cfg, scored.threshold
     per_file: dict[str, Any] = {}
     types: list[str] = []
@@ -289,7 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         target = evaluate_run(
-            args.run_dir, args.data_root, args.dataset, args.name, args.calibration, args.calibration_seconds
+            args.run_dir,
+            args.data_root,
+            args.dataset,
+            args.name,
+            args.calibration,
+            args.calibration_seconds,
+            args.fine_tune_epochs,
         )
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -307,6 +336,13 @@ def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--calibration-seconds", type=float, help="with --calibration: only its first this-many seconds"
+    )
+    parser.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=0,
+        help="VGAE runs with --calibration: fine-tune the model on the calibration windows this many "
+        "epochs (at a tenth of its learning rate) before scoring (default 0: no fine-tuning)",
     )
 
 
