@@ -12,12 +12,13 @@ capture of the target vehicle (kdgat/data/calibration.py; no label of it is read
 the first 10 s of DoS-spark (its first injected frame is at 14.3 s); for set_03 the first 40 s of
 speed-accessory-1 (first injection at 50.6 s); for set_04 its attack-free accessory-4 capture.
 Windows inside the calibration part are not scored. For VGAE, "+cal+fine-tune" also fine-tunes the
-model on the calibration windows (--fine-tune-epochs, kdgat/training/fine_tune.py) before scoring. Known-vehicle targets (test_01, test_03) are
-not calibrated (they are the training vehicles).
+model on the calibration windows (--fine-tune-epochs, kdgat/training/fine_tune.py) before scoring.
+Known-vehicle targets (test_01, test_03) are not calibrated (they are the training vehicles).
 
-Threshold: beside each row's figures at the run's validation threshold, `fpr@val` gives recall
-and benign FPR at the threshold whose benign FPR on the run's validation windows is 5 %
-(computed here from the scores; the threshold knob itself is not part of this benchmark).
+Thresholds: beside each row's figures at the run's validation threshold, `fpr5%@val` gives
+recall, F1 and benign FPR at the threshold whose benign FPR on the run's validation windows is
+5 %, and `fpr5%@calib` the same with the threshold set on the calibration windows (computed here
+from the scores; the threshold knob itself is not part of this benchmark).
 Runs are reused from --runs-root when a finished one with the same settings is there.
 """
 
