@@ -147,8 +147,9 @@ class AutomotiveConfig:
     stride: Annotated[int, AT_LEAST_1] = 100
     """Frames between the starts of consecutive windows (1..W)."""
     na_frames: Literal["drop", "error"] = "drop"
-    """4-column rows with an `na` ID or payload (can-train-and-test set_02): 'drop' removes and
-    counts them, 'error' treats them as malformed."""
+    """4-column rows with an `na` ID or payload (set_02): 'drop' removes and counts, 'error' refuses."""
+    features: Literal["default", "agnostic"] = "default"
+    """'default': IDs by identity (embedding, is_unknown_id); 'agnostic': by behaviour in the window."""
     synthetic_train_frames: Annotated[int, AT_LEAST_1] = 120_000
     """Synthetic dataset: frames in the training logs."""
     synthetic_test_frames: Annotated[int, AT_LEAST_1] = 40_000
@@ -255,8 +256,7 @@ class DatasetConfig:
     """Node/edge feature scaling, fitted on benign training windows only."""
     cache_dir: Path = Path(".cache/kdgat")
     """Where generated synthetic data and the preprocessed-graph cache (cache_dir/graphs) live."""
-    synthetic_seed: Annotated[int, AT_LEAST_0] = 7
-    """Synthetic dataset: generator seed (the data, not the model)."""
+    synthetic_seed: Annotated[int, AT_LEAST_0] = 7  # synthetic dataset: generator seed (data, not model)
     test_fraction: Annotated[float, FRACTION] = 0.2
     """Datasets without test_* folders (daga, road, flat hcrl_ch, internet captures): share of
     each file, taken from its end, used for testing (validation lies before it)."""
@@ -264,8 +264,11 @@ class DatasetConfig:
     """A malformed row: 'error' stops with file:line and what was expected; 'skip' drops it and
     counts it (metrics.json data.skipped_rows)."""
     cache: bool = True
-    """Cache preprocessed graphs under cache_dir/graphs, keyed by file contents, graph
-    parameters and a format version; a second run starts in seconds."""
+    """Cache preprocessed graphs under cache_dir/graphs, keyed by contents, parameters and version."""
+    calibration: Path | None = None
+    """Attack-free capture of the target vehicle: test graphs take its fitted vocabulary/normalisation."""
+    calibration_seconds: Annotated[float | None, POSITIVE] = None
+    """With calibration: only its first this-many seconds (labels are never read; README)."""
     automotive: AutomotiveConfig = dataclasses.field(default_factory=AutomotiveConfig)
     internet: InternetConfig = dataclasses.field(default_factory=InternetConfig)
     watertreatment: WaterTreatmentConfig = dataclasses.field(default_factory=WaterTreatmentConfig)
@@ -317,10 +320,8 @@ class CurriculumConfig:
     """At the first epoch benign graphs come from the easiest this-many percent."""
     end_percentile: Annotated[float, PERCENT] = 100.0
     """Percentile of VGAE difficulty reached at the last ramp epoch."""
-    start_ratio: Annotated[float, POSITIVE] = 1.0
-    """Benign graphs per attack graph at the first epoch."""
-    end_ratio: Annotated[float, POSITIVE] = 4.0
-    """Benign graphs per attack graph at the last ramp epoch."""
+    start_ratio: Annotated[float, POSITIVE] = 1.0  # benign graphs per attack graph at the first epoch
+    end_ratio: Annotated[float, POSITIVE] = 4.0  # benign graphs per attack graph at the last ramp epoch
     ramp_epochs: Annotated[int, AT_LEAST_0] = 0
     """Epochs over which both rise (0 = all epochs)."""
 
@@ -363,10 +364,8 @@ class ThresholdConfig:
     method: Literal["auto", "fixed", "best_f1", "target_fpr"] = "auto"
     """'fixed': the value `fixed`; 'best_f1': maximises validation F1; 'target_fpr': the lowest that
     flags at most target_fpr of benign validation windows. 'auto': best_f1 (README: Thresholds)."""
-    fixed: Annotated[float, UNIT] = 0.5
-    """The threshold of method 'fixed' (probability-scored tasks only)."""
-    target_fpr: Annotated[float, FRACTION] = 0.01
-    """method 'target_fpr': the benign false-positive rate allowed on validation."""
+    fixed: Annotated[float, UNIT] = 0.5  # the threshold of method 'fixed'
+    target_fpr: Annotated[float, FRACTION] = 0.01  # method 'target_fpr': benign FPR allowed on validation
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ from configs import LEVELS, ExperimentConfig
 from kdgat.config.recipes import describe as describe_recipe
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
+from kdgat.evaluation.metrics import floor_warnings
 from kdgat.io import atomic_write_json
 from kdgat.results.hparams import entry_of, write_hparams_entry
 from kdgat.runs.store import CONFIG_JSON, Run, config_knobs, git_commit, now, update_status, write_config_json
@@ -95,7 +96,18 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         )
         raise
     print(f"finished {run_dir}\n{summary_lines(metrics['test'])}", flush=True)
+    for warning in run_floor_warnings(metrics):
+        print(f"warning: {warning}", flush=True)
     return run_dir
+
+
+def run_floor_warnings(metrics: dict[str, Any]) -> list[str]:
+    """The test results (all test sets, each alone) within FLOOR_MARGIN F1 of flagging everything."""
+    named = {
+        "test": metrics["test"],
+        **{f"test_by_split.{k}": v for k, v in metrics.get("test_by_split", {}).items()},
+    }
+    return floor_warnings(named)
 
 
 def summary_lines(test: dict[str, Any]) -> str:
@@ -166,6 +178,7 @@ def metrics_json(
             "label_counts": splits.label_counts,
             "dropped_unlabelled_rows": splits.dropped_unlabelled,
             "no_window": splits.no_window,
+            **({"calibration": splits.calibration} if splits.calibration else {}),
             **modality_data_policy(cfg),
         },
     }
@@ -197,7 +210,7 @@ def _train_and_evaluate(
     started = time.perf_counter()
     stage_part = stage_for(cfg)(cfg, splits, run_dir, device, extra)
     timings["train_eval_s"] = time.perf_counter() - started
-    metrics = metrics_json(stage_part, cfg, splits, links, warnings)
+    metrics = metrics_json(stage_part, cfg, splits, links, warnings + run_floor_warnings(stage_part))
     atomic_write_json(run_dir / "metrics.json", metrics)
     update_status(run_dir, state="finished", finished_at=now(), timings=timings, preprocess=splits.preprocess)
     # The HParams dashboard compares runs by knobs and final metrics: from the values in hand.

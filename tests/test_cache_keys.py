@@ -19,7 +19,11 @@ def missing_from_key(modality: Modality, d: configs.DatasetConfig, path: Path, k
     own = getattr(d, modality.name)
     fields = [f.name for f in dataclasses.fields(own)]
     shared = [f.name for f in dataclasses.fields(d) if not dataclasses.is_dataclass(getattr(d, f.name))]
-    return [f for f in fields if f not in key and f not in modality.uncached_settings] + [
+    # A field left out at its declared default (key_defaults) must still reach the key otherwise.
+    at_default = {f for f, v in modality.key_defaults.items() if getattr(own, f) == v}
+    return [
+        f for f in fields if f not in key and f not in modality.uncached_settings and f not in at_default
+    ] + [
         f
         for f in shared
         if f not in key and f not in UNCACHED_DATASET_FIELDS and f not in modality.uncached_settings
@@ -50,3 +54,13 @@ def test_a_knob_left_out_of_the_key_is_caught(tmp_path: Path) -> None:
             return {k: v for k, v in super().cache_params(fmt, kind, d, path).items() if k != "stride"}
 
     assert missing_from_key(Forgetful(), d, path, "train_val") == ["stride"]
+
+
+def test_a_feature_set_other_than_the_default_is_in_the_key(tmp_path: Path) -> None:
+    automotive = MODALITIES["automotive"]
+    d, path = a_capture("automotive", tmp_path)
+    default_key = automotive.cache_params("csv", "whole", d, path)
+    assert "features" not in default_key  # the default set keeps the entries written before the knob
+    agnostic = dataclasses.replace(d, automotive=dataclasses.replace(d.automotive, features="agnostic"))
+    key = automotive.variant(agnostic).cache_params("csv", "whole", agnostic, path)
+    assert key == {**default_key, "features": "agnostic"}

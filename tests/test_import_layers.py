@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("kdgat.training",),
     ("kdgat.stages",),
     ("kdgat.results",),  # reads run directories only
-    ("kdgat.experiment", "kdgat.evaluation.evaluate", "kdgat.evaluate"),
+    ("kdgat.experiment", "kdgat.evaluation.evaluate", "kdgat.evaluate", "kdgat.transfer"),
     ("kdgat.deploy", "kdgat.export", "kdgat.detect"),  # exported detectors: read runs, reuse evaluate
     ("kdgat.launcher",),
     ("train", "launch"),

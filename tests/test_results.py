@@ -418,7 +418,7 @@ def test_transfer_matrix(tree: Path) -> None:
     assert matrix.loc["hcrlsa", "hcrlsa"] == pytest.approx(0.95)  # own test split
     assert matrix.loc["hcrlch", "hcrlsa"] == pytest.approx(0.6)
     assert matrix.loc["hcrlch", "hcrlch"] == pytest.approx(0.8)
-    code, out, _ = run_cli(str(tree), "--transfer", "--where", "model_size=teacher", "--format", "csv")
+    code, out, _ = run_cli(str(tree), "--transfer", "f1", "--where", "model_size=teacher", "--format", "csv")
     assert code == 0
     back = pd.read_csv(io.StringIO(out), index_col=0)
     assert back.loc["hcrlsa", "hcrlch"] == pytest.approx(0.6)
@@ -648,3 +648,24 @@ def test_columns_choose_what_a_grouped_table_shows(tree: Path) -> None:
     assert out.splitlines()[0] == "model_size,n,test.f1.mean"
     code, _, err = run_cli(str(tree), "--group-by", "model_size", "--columns", "test.f1")
     assert code == 2 and "test.f1" in err  # the grouped table has test.f1.mean / .std, not test.f1
+
+
+def test_margin_over_the_floor_is_a_column_and_a_result_at_the_floor_is_warned(tmp_path: Path) -> None:
+    near = make_run(tmp_path, f1=0.58, dataset="hcrlsa")
+    clear = make_run(tmp_path, f1=0.99, dataset="hcrlch")
+    for run_dir in (near, clear):
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        floor = {"f1": 0.5756, "precision": 0.4041, "recall": 1.0, "accuracy": 0.4041, "benign_fpr": 1.0}
+        metrics["test"]["flag_all"] = floor
+        metrics["test_by_split"]["test_01"]["flag_all"] = dict(floor, f1=0.3)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    df = results.load_runs(tmp_path)
+    assert row_of(df, dataset="hcrlsa")["test.f1_margin"] == pytest.approx(0.58 - 0.5756)
+    assert row_of(df, dataset="hcrlsa")["test_by_split.test_01.f1_margin"] == pytest.approx(0.28)
+    assert row_of(df, dataset="hcrlsa")["at_floor"] == "test"
+    assert row_of(df, dataset="hcrlch")["test.f1_margin"] == pytest.approx(0.99 - 0.5756)
+    assert pd.isna(row_of(df, dataset="hcrlch")["at_floor"])
+    code, out, err = run_cli(str(tmp_path))
+    assert code == 0 and "test.f1_margin" in out and "at_floor" in out
+    assert "1 run(s) with a result within 0.01 F1 of flagging every window" in err
+    assert "hcrlsa" in err.split("flagging every window", 1)[1] and "hcrlch" not in err

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from configs import ExperimentConfig
+from kdgat.data.calibration import Calibration, calibrate
 from kdgat.data.graphset import GraphSet
 from kdgat.data.modality import Modality
 from kdgat.data.normalisation import build_vocabulary, fit_normalisation, normalise
 from kdgat.data.prepare import Prepared, prepare_files
-from kdgat.data.registry import capture_files, modality_of, resolve_layout
+from kdgat.data.registry import capture_files, format_of, modality_of, resolve_layout
 from kdgat.errors import DataError
 
 
@@ -48,6 +49,8 @@ class Splits:
     """Files that gave no graph at all (shorter than one window)."""
     preprocess: dict[str, float] = dataclasses.field(default_factory=dict)
     """records, seconds, cache hits and misses of this load."""
+    calibration: dict[str, Any] | None = None
+    """The calibration capture the test graphs were fitted to (--dataset-config.calibration)."""
 
     @property
     def num_ids(self) -> int:
@@ -122,16 +125,19 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
             f"{modality.window_description(d)}; need at least one of each. Use smaller windows "
             f"or change --dataset-config.val-fraction."
         )
+    stats = fit_normalisation(train, d.normalisation)
+    calibration = target_calibration(cfg, vocabulary)
     test = {
-        name: GraphSet.concat([prepared[i].graphs("test", vocabulary, modality) for i in members])
+        name: GraphSet.concat(
+            [target_graphs(prepared[i], vocabulary, stats, modality, calibration) for i in members]
+        )
         for name, members in test_groups.items()
     }
-    stats = fit_normalisation(train, d.normalisation)
     hits = sum(p.cached for p in prepared)
     return Splits(
         train=normalise(train, stats),
         val=normalise(val, stats),
-        test={name: normalise(g, stats) for name, g in test.items()},
+        test=test,
         vocabulary=vocabulary,
         normalisation=stats,
         data_root=root,
@@ -141,6 +147,7 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
         label_counts=_label_counts(prepared),
         dropped_unlabelled=_dropped_unlabelled(prepared),
         no_window=[str(p.path) for p in prepared if p.num_graphs() == 0],
+        calibration=None if calibration is None else calibration.describe(),
         preprocess={
             "frames": float(sum(p.frames for p in prepared)),
             "seconds": time.perf_counter() - started,
@@ -150,6 +157,34 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
     )
 
 
+def target_calibration(cfg: ExperimentConfig, vocabulary: dict[int, int]) -> Calibration | None:
+    """The fits on the calibration capture of --dataset-config.calibration, or None without one."""
+    d = cfg.dataset_config
+    if d.calibration is None:
+        if d.calibration_seconds is not None:
+            raise DataError(
+                "--dataset-config.calibration-seconds needs the capture to take them from: "
+                "add --dataset-config.calibration FILE (an attack-free capture of the target vehicle)."
+            )
+        return None
+    return calibrate(d.calibration, format_of(d.calibration, cfg), cfg, vocabulary, d.calibration_seconds)
+
+
+def target_graphs(
+    prepared: Prepared,
+    vocabulary: dict[int, int],
+    stats: dict[str, list[float]],
+    modality: Modality,
+    calibration: Calibration | None,
+) -> GraphSet:
+    """A capture's test graphs, normalised: with the run's fits, or with the calibration's (and
+    without the windows of the calibration part, where this is the calibration capture)."""
+    if calibration is None:
+        return normalise(prepared.graphs("test", vocabulary, modality), stats)
+    graphs = prepared.graphs("test", calibration.vocabulary, modality)
+    return normalise(calibration.drop_calibration_windows(prepared.path, graphs), calibration.normalisation)
+
+
 def evaluation_graphs(
     files: list[tuple[Path, str]],
     cfg: ExperimentConfig,
@@ -157,11 +192,12 @@ def evaluation_graphs(
     stats: dict[str, list[float]],
 ) -> list[tuple[Path, GraphSet, dict[str, Any]]]:
     """Whole-file graphs of each capture, prepared exactly as in training (the cache, the run's
-    row policies, its vocabulary and normalisation): (file, graphs, the file's metadata)."""
+    row policies, its vocabulary and normalisation, or the fits on cfg's calibration capture):
+    (file, graphs, the file's metadata)."""
     modality: Modality = modality_of(cfg)
+    calibration = target_calibration(cfg, vocabulary)
     jobs = [(path, fmt, "whole") for path, fmt in files]
-    out = []
-    for prepared in prepare_files(jobs, cfg.dataset_config, modality):
-        graphs = normalise(prepared.graphs("test", vocabulary, modality), stats)
-        out.append((prepared.path, graphs, prepared.info))
-    return out
+    return [
+        (p.path, target_graphs(p, vocabulary, stats, modality, calibration), p.info)
+        for p in prepare_files(jobs, cfg.dataset_config, modality)
+    ]

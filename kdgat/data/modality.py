@@ -63,6 +63,8 @@ UNCACHED_DATASET_FIELDS = {
     "cache_dir": "where entries are kept",
     "cache": "whether entries are kept",
     "synthetic_seed": "shapes the synthetic files, whose contents key their entries",
+    "calibration": "fitted and applied to the assembled test graphs, after the cache",
+    "calibration_seconds": "fitted and applied to the assembled test graphs, after the cache",
 }
 
 
@@ -88,6 +90,16 @@ class Modality(abc.ABC):
     that cache_params leaves out, each with the reason it
     does not change what read + build produce. tests/test_cache_keys.py holds every other field to
     the key, so a knob added without a cache entry is caught instead of giving stale graphs."""
+
+    key_defaults: dict[str, Any] = {}  # noqa: RUF012 (read-only class table)
+    """Fields that cache_params puts in the key only when they differ from this default, so the
+    entries written before the field existed keep their key (tests/test_cache_keys.py checks the
+    field reaches the key at any other value)."""
+
+    def variant(self, d: DatasetConfig) -> "Modality":
+        """The plug-in for these settings: a feature-set knob may select a variant with other node
+        features (and whether identities are learnt); by default the modality itself."""
+        return self
 
     def settings(self, d: DatasetConfig) -> Any:
         """This modality's own sub-config of the dataset config (the DatasetConfig field of its name)."""

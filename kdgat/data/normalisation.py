@@ -19,8 +19,9 @@ def build_vocabulary(identities: list[np.ndarray]) -> dict[int, int]:
     return {int(entity): index for index, entity in enumerate(ids.tolist(), start=1)}
 
 
-def fit_normalisation(train: GraphSet, kind: str) -> dict[str, list[float]]:
-    """Per-feature mean and std of node and edge features over the benign training windows."""
+def fit_normalisation(train: GraphSet, kind: str, benign_only: bool = True) -> dict[str, list[float]]:
+    """Per-feature mean and std of node and edge features over the benign training windows
+    (benign_only=False: over every window, labels unread: a calibration capture given as benign)."""
     if kind == "none":
         return {
             "x_mean": [0.0] * train.x.shape[1],
@@ -28,8 +29,9 @@ def fit_normalisation(train: GraphSet, kind: str) -> dict[str, list[float]]:
             "edge_mean": [0.0] * train.edge_attr.shape[1],
             "edge_std": [1.0] * train.edge_attr.shape[1],
         }
-    benign_nodes = torch.repeat_interleave(train.y == 0, train.node_ptr[1:] - train.node_ptr[:-1])
-    benign_edges = torch.repeat_interleave(train.y == 0, train.edge_ptr[1:] - train.edge_ptr[:-1])
+    benign = train.y == 0 if benign_only else torch.ones(len(train), dtype=torch.bool)
+    benign_nodes = torch.repeat_interleave(benign, train.node_ptr[1:] - train.node_ptr[:-1])
+    benign_edges = torch.repeat_interleave(benign, train.edge_ptr[1:] - train.edge_ptr[:-1])
     if not benign_nodes.any():
         raise DataError(
             "the training split has no benign windows, so normalisation statistics (fitted on "

@@ -4,6 +4,7 @@ configs.MODALITY_DATASETS is the plain table the CLI and the compatibility rules
 registry is what the code behind them provides, and tests/test_modalities.py holds the two equal.
 """
 
+import fnmatch
 from pathlib import Path
 
 from configs import ExperimentConfig
@@ -19,7 +20,7 @@ MODALITIES: dict[str, Modality] = {m.name: m for m in (AUTOMOTIVE, INTERNET, WAT
 def modality_of(cfg: ExperimentConfig) -> Modality:
     if cfg.modality not in MODALITIES:
         raise DataError(f"modality {cfg.modality!r} has no data layer yet; known: {', '.join(MODALITIES)}.")
-    return MODALITIES[cfg.modality]
+    return MODALITIES[cfg.modality].variant(cfg.dataset_config)
 
 
 def layouts_of(cfg: ExperimentConfig) -> tuple[Layout, ...]:
@@ -77,3 +78,17 @@ def resolve_layout(cfg: ExperimentConfig) -> tuple[Path, Layout]:
         f"{' or '.join(layout.describe(root) for layout in layouts)}; found: "
         f"{', '.join(found) or 'nothing'}."
     )
+
+
+def format_of(path: Path, cfg: ExperimentConfig) -> str:
+    """The reader format of one capture file, by the file patterns of the dataset's layouts."""
+    patterns: dict[str, str] = {}
+    for layout in layouts_of(cfg):
+        for pattern, fmt in layout.patterns.items():
+            patterns.setdefault(pattern, fmt)
+    if not Path(path).is_file():
+        raise DataError(f"{path} is not a file; give one capture file of the {cfg.dataset} dataset.")
+    for pattern, fmt in patterns.items():
+        if fnmatch.fnmatch(Path(path).name, pattern):
+            return fmt
+    raise DataError(f"{path} does not look like a {cfg.dataset} capture ({' or '.join(patterns)}).")

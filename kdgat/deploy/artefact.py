@@ -50,6 +50,13 @@ def _open_run(run_dir: Path) -> Run:
             f"{run_dir} is a {run.config.modality} run; export and streaming detection cover CAN "
             f"(automotive) runs, whose window graphs the detector builds from frames."
         )
+    features = run.config.dataset_config.automotive.features
+    if features != "default":
+        raise UserError(
+            f"{run_dir} was trained on --dataset-config.automotive.features {features}; the streaming "
+            f"detector's incremental builder computes the default feature set only. Export a run "
+            f"trained with the default features (the agnostic set would need its own incremental builder)."
+        )
     return run
 
 

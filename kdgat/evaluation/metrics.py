@@ -110,3 +110,32 @@ def recall_by_attack_type(attack_types: list[str], y_true: np.ndarray, pred: np.
         if mask.any():
             out[name] = {"n": int(mask.sum()), "recall": float(pred[mask].mean())}
     return out
+
+
+FLOOR_MARGIN = 0.01
+"""A result whose F1 is within this of flagging every window detects nothing worth the name."""
+
+
+def floor_margin(result: dict) -> float | None:
+    """F1 minus the flag-everything F1 of the same labels (None when the result has no floor)."""
+    floor = result.get("flag_all") if isinstance(result, dict) else None
+    if not isinstance(floor, dict) or not isinstance(result.get("f1"), int | float):
+        return None
+    return float(result["f1"]) - float(floor["f1"])
+
+
+def floor_warning(name: str, result: dict) -> str | None:
+    """A warning when `result` (metrics with a flag_all floor) is within FLOOR_MARGIN F1 of it."""
+    margin = floor_margin(result)
+    if margin is None or margin > FLOOR_MARGIN or not result.get("n_attack"):
+        return None
+    return (
+        f"{name}: F1 {result['f1']:.4f} is within {FLOOR_MARGIN} of flagging every window "
+        f"(F1 {result['flag_all']['f1']:.4f}; benign FPR {result.get('benign_fpr', float('nan')):.4f}): "
+        f"on these windows the detector is no better than raising an alarm for all of them."
+    )
+
+
+def floor_warnings(results: dict[str, dict]) -> list[str]:
+    """floor_warning of every named result that has one."""
+    return [w for name, r in results.items() if (w := floor_warning(name, r)) is not None]

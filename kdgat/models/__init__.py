@@ -82,7 +82,7 @@ def nominal_parameter_count(cfg: ExperimentConfig) -> tuple[int, str]:
 
     if cfg.model_architecture == "DQN":
         return count_parameters(build_q_network(cfg, len(STATE_FEATURES))), "exact"
-    modality = MODALITIES[cfg.modality]
+    modality = MODALITIES[cfg.modality].variant(cfg.dataset_config)
     node_dim, edge_dim = modality.widths
     if cfg.learning_type == "fusion":
         node_dim += cfg.model_size_config.latent_dim + 3  # frozen VGAE latent mean and three errors

@@ -136,31 +136,87 @@ def teacher_student_deltas(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataF
     return out.reset_index(drop=True)
 
 
-def transfer_matrix(df: pd.DataFrame, metric: str = "f1") -> pd.DataFrame:
-    """Mean ``metric`` with rows = trained-on dataset, columns = evaluated-on dataset.
+TRANSFER_METRICS = {
+    "f1": "F1",
+    "auroc": "AUROC",
+    "benign_fpr": "benign FPR",
+    "flag_all.f1": "floor (flag-all F1)",
+}
 
-    Off-diagonal cells come from eval_<dataset>.json (columns ``eval.<dataset>.<metric>``); the
-    diagonal is the run's own test split (``test.<metric>``) unless an eval file covers it.
+
+def evaluated_columns(df: pd.DataFrame, metric: str) -> dict[str, str]:
+    """Evaluated-on name -> the column holding ``metric`` of its eval_<name>.json: the ``all``
+    section that kdgat.evaluate writes (``eval.<name>.all.<metric>``), or a flat file's top level."""
+    nested = re.compile(rf"^eval\.(.+)\.all\.{re.escape(metric)}$")
+    flat = re.compile(rf"^eval\.([^.]+)\.{re.escape(metric)}$")
+    found: dict[str, str] = {}
+    for column in map(str, df.columns):
+        if m := nested.match(column):
+            found[m.group(1)] = column
+    for column in map(str, df.columns):
+        m = flat.match(column)
+        # A flat file's name holds no dot: eval.X.flag_all.f1 is X's floor, not a target "X.flag_all".
+        if m and m.group(1) not in found:
+            found[m.group(1)] = column
+    return found
+
+
+def run_label(row: pd.Series) -> str:
+    """A transfer-matrix row name for one run: dataset, architecture, feature set, run number."""
+    features = row.get("dataset_config.automotive.features")
+    parts = [str(row.get("dataset")), str(row.get("model_architecture"))]
+    if isinstance(features, str):
+        parts.append(features)
+    if isinstance(row.get("dataset_config.calibration"), str):
+        parts.append("calibrated")
+    number = row.get("run_number")
+    parts.append(
+        f"run_{int(number):03d}"
+        if isinstance(number, int | float) and not pd.isna(number)
+        else str(row["run"])
+    )
+    return " ".join(parts)
+
+
+def transfer_matrix(df: pd.DataFrame, metric: str = "f1", rows: str = "dataset") -> pd.DataFrame:
+    """``metric`` with rows = trained-on (the dataset, mean over its runs; or rows="run": each run)
+    and columns = evaluated-on.
+
+    Off-diagonal cells come from eval_<name>.json; with rows="dataset" the diagonal is the run's
+    own test split (``test.<metric>``) unless an eval file covers it.
     """
-    pattern = re.compile(rf"^eval\.(.+)\.{re.escape(metric)}$")
-    evaluated = {m.group(1): c for c in df.columns if (m := pattern.match(str(c)))}
+    evaluated = evaluated_columns(df, metric)
     if not evaluated:
         raise ResultsError(
             f"--transfer: no eval_<dataset>.json results with a {metric!r} value among the selected "
             f"runs. Cross-dataset results are written next to a run as eval_<dataset>.json "
-            f"(kdgat.evaluation.evaluate); until then there is nothing to put in the matrix."
+            f"(python -m kdgat.evaluate, python -m kdgat.transfer); until then there is nothing to put in "
+            f"the matrix."
         )
+    if rows == "run":
+        labels = [run_label(row) for _, row in df.iterrows()]
+        matrix = pd.DataFrame(
+            {t: pd.to_numeric(df[c], errors="coerce").to_numpy() for t, c in sorted(evaluated.items())},
+            index=pd.Index(labels, name="trained_on"),
+        )
+        matrix.columns.name = "evaluated_on"
+        return matrix
     trained_on = sorted(df["dataset"].dropna().unique())
     columns = sorted(set(evaluated) | set(trained_on))
     matrix = pd.DataFrame(index=pd.Index(trained_on, name="trained_on"), columns=columns, dtype="float64")
     for dataset in trained_on:
-        rows = df[df["dataset"] == dataset]
+        selected = df[df["dataset"] == dataset]
         for target in columns:
             value = math.nan
             if target in evaluated:
-                value = pd.to_numeric(rows[evaluated[target]], errors="coerce").mean()
+                value = pd.to_numeric(selected[evaluated[target]], errors="coerce").mean()
             if math.isnan(value) and target == dataset and f"test.{metric}" in df.columns:
-                value = pd.to_numeric(rows[f"test.{metric}"], errors="coerce").mean()
+                value = pd.to_numeric(selected[f"test.{metric}"], errors="coerce").mean()
             matrix.loc[dataset, target] = value
     matrix.columns.name = "evaluated_on"
     return matrix
+
+
+def transfer_matrices(df: pd.DataFrame, rows: str = "run") -> dict[str, pd.DataFrame]:
+    """The transfer matrix of each of TRANSFER_METRICS (F1, AUROC, benign FPR, floor)."""
+    return {name: transfer_matrix(df, metric, rows) for metric, name in TRANSFER_METRICS.items()}

@@ -30,9 +30,18 @@ from kdgat.results.analyse import (
     group_runs,
     mixed_within,
     teacher_student_deltas,
+    transfer_matrices,
     transfer_matrix,
 )
-from kdgat.results.columns import DEFAULT_METRICS, SEED, ResultsError, resolve_column, split_list
+from kdgat.results.columns import (
+    DEFAULT_METRICS,
+    FLOOR_COLUMNS,
+    SEED,
+    ResultsError,
+    resolve_column,
+    split_list,
+)
+from kdgat.results.flat import FLOOR_MARGIN
 from kdgat.results.hparams import write_hparams
 from kdgat.results.query import apply_where
 from kdgat.results.read import read_run, saved_knobs
@@ -132,9 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--transfer",
         nargs="?",
-        const="f1",
+        const="all",
         metavar="METRIC",
-        help="cross-dataset matrix of METRIC (default f1): rows trained-on, columns evaluated-on",
+        help="cross-dataset matrix from the eval_*.json files: rows trained-on, columns evaluated-on; "
+        "METRIC (f1, auroc, benign_fpr, flag_all.f1, ...) or 'all' (default): F1, AUROC, benign FPR "
+        "and the flag-everything floor",
+    )
+    parser.add_argument(
+        "--transfer-rows",
+        choices=("dataset", "run"),
+        default="dataset",
+        help="with --transfer: one row per trained-on dataset (mean over its runs; default) or per run",
+    )
+    parser.add_argument(
+        "--png", type=Path, metavar="PATH", help="with --transfer: also save a heatmap PNG here"
     )
     parser.add_argument(
         "--include-problems", action="store_true", help="keep unfinished/failed/unreadable runs in the table"
@@ -162,9 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def render_matrices(matrices: dict[str, pd.DataFrame], fmt: str, digits: int) -> str:
+    """Each matrix under its name (a csv of one matrix is the bare matrix, for scripts)."""
+    if len(matrices) == 1:
+        return render(next(iter(matrices.values())), fmt, digits, index=True)
+    return "\n\n".join(f"{name}:\n{render(m, fmt, digits, index=True)}" for name, m in matrices.items())
+
+
 def _default_columns(df: pd.DataFrame) -> list[str]:
     varying = [level for level in LEVELS if df[level].astype(object).nunique(dropna=False) > 1]
-    wanted = ["run", *varying, SEED, *DEFAULT_METRICS, "val.f1", "params", "state"]
+    wanted = ["run", *varying, SEED, *DEFAULT_METRICS, *FLOOR_COLUMNS, "val.f1", "params", "state"]
     if "stale" in df.columns and df["stale"].notna().any():
         wanted.append("stale")
     return [c for c in wanted if c in df.columns]
@@ -235,6 +262,22 @@ def _report_stale(df: pd.DataFrame) -> None:
         print(f"  {row.run}: {row.stale}", file=sys.stderr)
 
 
+def _report_floors(df: pd.DataFrame) -> None:
+    """Rows with a result within FLOOR_MARGIN F1 of flagging every window (column at_floor)."""
+    if "at_floor" not in df.columns:
+        return
+    rows = df[df["at_floor"].notna()]
+    if rows.empty:
+        return
+    print(
+        f"warning: {len(rows)} run(s) with a result within {FLOOR_MARGIN} F1 of flagging every window "
+        f"(no better than an alarm on every window; column at_floor, margins in *.f1_margin):",
+        file=sys.stderr,
+    )
+    for row in rows.itertuples(index=False):
+        print(f"  {row.run}: {row.at_floor}", file=sys.stderr)
+
+
 def _report_problems(df: pd.DataFrame) -> None:
     listed = problems(df)
     if listed.empty:
@@ -291,6 +334,7 @@ def _main(args: argparse.Namespace) -> int:
     _report_problems(selected)
     _report_stale(selected)
     table = selected if args.include_problems else usable(selected)
+    _report_floors(table)
     if table.empty:
         present = {
             column: sorted(str(v) for v in df[column].dropna().unique())[:12]
@@ -320,9 +364,17 @@ def _main(args: argparse.Namespace) -> int:
         raise ResultsError("--best, --deltas and --transfer each make a different table; use one at a time.")
 
     if args.transfer:
-        matrix = transfer_matrix(table, args.transfer)
-        _note_mixed(table, ["dataset"], "cells")
-        print(render(matrix, args.format, args.digits, index=True))
+        if args.transfer == "all":
+            matrices = transfer_matrices(table, args.transfer_rows)
+        else:
+            matrices = {args.transfer: transfer_matrix(table, args.transfer, args.transfer_rows)}
+        if args.transfer_rows == "dataset":
+            _note_mixed(table, ["dataset"], "cells")
+        print(render_matrices(matrices, args.format, args.digits))
+        if args.png:
+            from kdgat.results.heatmap import write_heatmap
+
+            print(f"heatmap: {write_heatmap(matrices, args.png)}", file=sys.stderr)
         return 0
     if args.deltas:
         print(render(teacher_student_deltas(table, metrics), args.format, args.digits))

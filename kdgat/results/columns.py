@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SEED = "training_config.seed"
-METRIC_NAMES = ("f1", "precision", "recall", "auroc", "accuracy", "benign_fpr")
+METRIC_NAMES = ("f1", "precision", "recall", "auroc", "accuracy", "benign_fpr", "f1_margin")
 DEFAULT_METRICS = ("test.f1", "test.precision", "test.recall", "test.auroc")
+# Shown beside the default metrics: F1 over flagging every window, and which results sit at it.
+FLOOR_COLUMNS = ("test.f1_margin", "test.benign_fpr", "at_floor")
 # Short names accepted wherever a column is named (--where, --group-by, --columns, ...).
 ALIASES = {
     "arch": "model_architecture",
@@ -67,7 +69,7 @@ def split_list(values: Sequence[str] | None) -> list[str]:
 def column_order(columns: Iterable[str]) -> list[str]:
     """Identity and state first, then the headline metrics, then the rest grouped by kind."""
     first = ["run", *LEVELS, "run_number", SEED, "state", "problem", "warning", "stale"]
-    first += [*DEFAULT_METRICS, "val.f1", "params"]
+    first += [*DEFAULT_METRICS, *FLOOR_COLUMNS, "val.f1", "params"]
     present = list(dict.fromkeys(columns))
     head = [c for c in first if c in present]
     rest = [c for c in present if c not in head]

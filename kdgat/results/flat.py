@@ -47,3 +47,23 @@ def add_metrics(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     flatten("", metrics, row, skip=(*SKIPPED_METRICS_KEYS, "data"))
     if isinstance(data, dict):
         flatten("data.", data, row, skip=SKIPPED_DATA_KEYS)
+
+
+FLOOR_MARGIN = 0.01  # kdgat.evaluation.metrics.FLOOR_MARGIN (that module is not imported here)
+MARGIN_SUFFIX = ".f1_margin"
+
+
+def add_floor_margins(row: dict[str, Any]) -> None:
+    """Beside every result X.f1 that has its flag-everything floor X.flag_all.f1: X.f1_margin =
+    X.f1 - floor, and X in the row's `at_floor` cell when the margin is at most FLOOR_MARGIN."""
+    at_floor = []
+    for key in [k for k in row if k.endswith(".flag_all.f1")]:
+        prefix = key.removesuffix(".flag_all.f1")
+        f1, floor = row.get(prefix + ".f1"), row[key]
+        if not isinstance(f1, int | float) or not isinstance(floor, int | float):
+            continue
+        row[prefix + MARGIN_SUFFIX] = float(f1) - float(floor)
+        if float(f1) - float(floor) <= FLOOR_MARGIN and row.get(prefix + ".n_attack"):
+            at_floor.append(prefix)
+    if at_floor:
+        row["at_floor"] = ",".join(at_floor)

@@ -24,7 +24,7 @@ from typing import Any
 from configs import LEVELS
 from kdgat.errors import UserError
 from kdgat.results.columns import METRIC_NAMES, is_knob
-from kdgat.results.flat import add_knob, add_metrics
+from kdgat.results.flat import add_floor_margins, add_knob, add_metrics
 
 HPARAMS_SUFFIX = ".kdgat_hparams"
 NOT_HPARAMS = ("osc_config.", "config.runs_root")  # where a run ran, not what it was
@@ -64,6 +64,7 @@ def entry_of(
         if key not in LEVELS:
             add_knob(row, key, value)
     add_metrics(row, metrics)
+    add_floor_margins(row)
     hparams, final = hparams_of(row)
     return hparams, final, int(row.get("epochs_run") or 0)
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from configs import LEVEL_CHOICES, LEVELS
-from kdgat.results.flat import add_knob, add_metrics, flatten
+from kdgat.results.flat import add_floor_margins, add_knob, add_metrics, flatten
 from kdgat.runs.store import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs
 
 EVAL_PATTERN = re.compile(r"^eval_(.+)\.json$")
@@ -207,6 +207,7 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
         else:
             flatten(f"eval.{eval_match.group(1)}.", result, row)
 
+    add_floor_margins(row)
     if not path_levels_ok and not problems:
         if any(row.get(level) is None for level in LEVELS):
             warnings.append("folder is not runs/<7 levels>/run_NNN and config.yaml does not name the levels")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from configs import DatasetConfig
+from kdgat.data.automotive.agnostic_features import AGNOSTIC_NODE_FEATURES, build_agnostic
 from kdgat.data.automotive.canlogs import PATTERNS
 from kdgat.data.automotive.frames import Frames, attack_type_from_name
 from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
@@ -50,6 +51,10 @@ class Automotive(Modality):
         "synthetic_train_frames": "shapes the synthetic files, whose contents key their entries",
         "synthetic_test_frames": "shapes the synthetic files, whose contents key their entries",
     }
+    key_defaults = {"features": "default"}  # noqa: RUF012 (entries from before the knob stay valid)
+
+    def variant(self, d: DatasetConfig) -> Modality:
+        return AGNOSTIC if d.automotive.features == "agnostic" else self
 
     def read(self, path: Path, fmt: str, d: DatasetConfig) -> Frames:
         return read_frames(path, fmt, malformed=d.malformed, na_frames=d.automotive.na_frames)
@@ -69,6 +74,8 @@ class Automotive(Modality):
             "test_fraction": d.test_fraction if kind == "train_val_test" else None,
             "malformed": d.malformed,
             "na_frames": d.automotive.na_frames,
+            # Only when not the default: the default set's entries keep the key they always had.
+            **({"features": d.automotive.features} if d.automotive.features != "default" else {}),
         }
 
     def synthetic_root(self, d: DatasetConfig) -> Path:
@@ -90,4 +97,16 @@ class Automotive(Modality):
         return attack_type_from_name(path)
 
 
+class AgnosticAutomotive(Automotive):
+    """The automotive modality with the vehicle-agnostic feature set: no node identity is learnt
+    (no vocabulary, no embedding, no is_unknown_id column)."""
+
+    node_features = AGNOSTIC_NODE_FEATURES
+    learns_identity = False
+
+    def build(self, records: Frames, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
+        return build_agnostic(records, lo, hi, d.automotive.window, d.automotive.stride)
+
+
 AUTOMOTIVE = Automotive()
+AGNOSTIC = AgnosticAutomotive()

@@ -1,0 +1,111 @@
+"""Calibration on a target vehicle: vocabulary and normalisation fitted on its attack-free capture.
+
+This is how a detector is deployed on a new car: it listens to a short capture of that car, given
+as attack-free, and adapts to it before it decides anything. From the calibration capture (a
+whole file, or its first N seconds):
+- the normalisation (per-feature mean and std) is refitted on all of its windows, so features
+  whose scale differs between vehicles (bus load, periods, payload spread) are measured against
+  this car's normal traffic instead of the training car's;
+- where the run learns node identities (the default CAN feature set), the car's IDs are mapped
+  onto the training vocabulary by priority rank: the k-th lowest of the m calibration IDs takes
+  the training ID at the same quantile of the V training IDs. A CAN ID's priority says roughly
+  what kind of message it is (low IDs: powertrain, high rate), so this is a guess at each ID's
+  counterpart, not an identity; what it does surely is mark the car's own IDs as known
+  (is_unknown_id = 0), so only IDs never heard in calibration are unknown.
+No label of the calibration capture is read: the reader's labels are replaced with zeros before
+any graph is built, and the fits use every window (tests/test_transfer.py corrupts the labels of
+a calibration capture and checks that the output is identical).
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from configs import ExperimentConfig
+from kdgat.data.graphset import GraphSet, assemble
+from kdgat.data.normalisation import fit_normalisation, normalise
+from kdgat.data.registry import modality_of
+from kdgat.errors import DataError
+
+
+@dataclasses.dataclass
+class Calibration:
+    """What a run adapts to the target vehicle: its vocabulary and normalisation, and where the
+    calibration part of its capture ends (windows before it are not scored)."""
+
+    source: Path
+    records: int
+    """Records of the capture used for calibration (its first `records`)."""
+    vocabulary: dict[int, int]
+    normalisation: dict[str, list[float]]
+    graphs: GraphSet
+    """The calibration windows, normalised with the calibration statistics (labels all 0)."""
+
+    def describe(self) -> dict:
+        return {
+            "file": str(self.source),
+            "records": self.records,
+            "windows": len(self.graphs),
+            "vocabulary_size": len(self.vocabulary),
+        }
+
+    def drop_calibration_windows(self, path: Path, graphs: GraphSet) -> GraphSet:
+        """graphs without the windows that hold calibration records (when path is the capture)."""
+        if Path(path).resolve() != self.source.resolve() or len(graphs) == 0:
+            return graphs
+        return graphs.subset(graphs.frame_start >= self.records)
+
+
+def rank_vocabulary(target_ids: np.ndarray, train_vocabulary: dict[int, int]) -> dict[int, int]:
+    """Each target ID -> the training vocabulary index of the training ID at its priority quantile."""
+    target = np.unique(target_ids)
+    if not train_vocabulary or len(target) == 0:
+        return {}
+    train_ids = np.array(sorted(train_vocabulary), dtype=np.int64)
+    at = np.rint(np.arange(len(target)) * (len(train_ids) - 1) / max(len(target) - 1, 1)).astype(np.int64)
+    return {int(t): int(train_vocabulary[int(train_ids[i])]) for t, i in zip(target, at, strict=True)}
+
+
+def calibrate(
+    path: Path,
+    fmt: str,
+    cfg: ExperimentConfig,
+    train_vocabulary: dict[int, int],
+    seconds: float | None = None,
+) -> Calibration:
+    """Fit vocabulary and normalisation on the capture at path (its first `seconds` when set)."""
+    modality = modality_of(cfg)
+    d = cfg.dataset_config
+    records = modality.read(Path(path), fmt, d)
+    # Blank the labels first: nothing below (builder, vocabulary, fits) can see them.
+    records.label = np.zeros_like(records.label)
+    stop = len(records)
+    if seconds is not None:
+        if not getattr(records, "has_time", False):
+            raise DataError(
+                f"--calibration-seconds {seconds:g}: {path} has no timestamps, so its first seconds "
+                f"are unknown; give an attack-free capture with --calibration and no seconds."
+            )
+        stop = int(np.searchsorted(records.time, records.time[0] + seconds, side="left"))
+    raw = modality.build(records, 0, stop, d)
+    if not raw or len(raw["y"]) == 0:
+        raise DataError(
+            f"calibration capture {path} gives no window in its {stop} {modality.record}s "
+            f"({modality.window_description(d)}); give a longer capture or more --calibration-seconds."
+        )
+    vocabulary: dict[int, int] = {}
+    if modality.learns_identity:
+        vocabulary = rank_vocabulary(
+            modality.identities(records, np.arange(len(records)) < stop), train_vocabulary
+        )
+    graphs = assemble(
+        raw,
+        vocabulary if modality.learns_identity else None,
+        "benign",
+        str(path),
+        modality.widths,
+        None,
+    )
+    stats = fit_normalisation(graphs, d.normalisation, benign_only=False)
+    return Calibration(Path(path), stop, vocabulary, stats, normalise(graphs, stats))
