@@ -134,7 +134,7 @@ def verdict(name: str, mine: list[float], other: list[float], other_name: str) -
     noise = max(
         statistics.stdev(mine) if len(mine) > 1 else 0.0, statistics.stdev(other) if len(other) > 1 else 0.0
     )
-    word = "beats" if diff > noise else "loses to" if diff < -noise else "ties"
+    word = "beats" if diff > noise else "loses to" if diff < -noise else "is within noise of"
     return f"{name} {word} {other_name} ({diff:+.4f} F1, noise {noise:.4f})"
 
 
