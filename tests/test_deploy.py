@@ -283,11 +283,15 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
     report = json.loads((runs["gat"] / "deployment_report.json").read_text())
     assert (runs["gat"] / "deployment_report.md").read_text() in printed
     gat, fusion = report["runs"]
+    assert gat["batched_model"] and not fusion["batched_model"]  # a fusion GAT scores graph by graph
     assert fusion["parameters"] > gat["parameters"] == Run.open(runs["gat"]).metrics["params"]
     for r in (gat, fusion):
         assert r["artefact_bytes"] == (Path(r["run"]) / "export" / "model.onnx").stat().st_size
-        assert r["stride_1"]["windows"] == 1401 and r["stride_100"]["windows"] == 15
-        for stride, clock in [(s, c) for s in ("stride_1", "stride_100") for c in ("cpu", "wall")]:
+        assert r["stride_1"]["windows"] == r["stride_1_batched"]["windows"] == 1401
+        assert r["stride_100"]["windows"] == r["stride_100_batched"]["windows"] == 15
+        assert r["stride_1_batched"]["max_batch"] == r["max_batch"] == 64 and r["stride_1"]["max_batch"] == 1
+        keys = ("stride_1", "stride_100", "stride_1_batched", "stride_100_batched")
+        for stride, clock in [(s, c) for s in keys for c in ("cpu", "wall")]:
             s = r[stride][clock]
             margin = s["frames_per_s"] / r["saturated_frames_per_s"]["500k"]
             assert s["margin"]["500k"] == pytest.approx(margin, rel=1e-2, abs=6e-3)  # rounded to 0.01

@@ -40,7 +40,9 @@ class FrameBlock:
             return
         self._time.append(t)
         self._id.append(can_id)
-        self._payload.append(bytes(data[:8]).ljust(8, b"\0"))  # zero-padded, as readers pad
+        self._payload.append(
+            data.ljust(8, b"\0") if len(data) < 8 else bytes(data[:8])
+        )  # padded as readers pad
         self._dlc.append(len(data))
         self._label.append(1 if label > 0 else 0)
 

@@ -5,7 +5,8 @@ The Detector keeps the window graph of the latest W frames up to date frame by f
 is complete (the windows kdgat.evaluate scores in a capture), scores it with a Scorer. Frames
 come from a replayed capture (any reader format; realtime or as fast as possible) or a live bus
 through python-can. A frame the bus delivers malformed (error, remote, CAN FD > 8 bytes, a
-message python-can could not decode) is counted and skipped.
+message python-can could not decode) is counted and skipped. A detector that is behind (frames
+waiting at the source) micro-batches: see Detector's max_batch and kdgat/deploy/batch.py.
 """
 
 import dataclasses
@@ -203,16 +204,17 @@ class Detector:
         """Add one frame to the micro-batching path; returns the records of the windows scored
         now: max_batch of them once that many are complete, else none (flush() scores the
         pending ones when the source has no frame waiting)."""
-        arrival, arrival_cpu = time.perf_counter(), time.thread_time()
+        block = self.block
+        held = block.seen + 1 - block.start  # frames held once this one is
+        if held >= self.window and (held - self.window) % self.stride == 0:  # it completes a window
+            self._arrivals.append((time.perf_counter(), time.thread_time()))  # clocks only then
         if label < 0:
             self._unlabelled_frames += 1
         self.builder.push(can_id, t, data, len(data), max(label, 0))  # for a lone window: see flush
-        self.block.push(t, can_id, data, label)
+        block.push(t, can_id, data, label)
         self.summary.frames += 1
-        if self.block.complete > len(self._arrivals):  # this frame completed a window
-            self._arrivals.append((arrival, arrival_cpu))
-            if len(self._arrivals) >= self.max_batch:
-                return self.flush()
+        if len(self._arrivals) >= self.max_batch:
+            return self.flush()
         return []
 
     def flush(self) -> list[dict[str, Any]]:
