@@ -23,7 +23,7 @@ from kdgat.deploy.artefact import export_run, load_scorer
 from kdgat.deploy.detect import main as detect_main
 from kdgat.deploy.export import main as export_main
 from kdgat.deploy.report import frame_bits, saturated_rate
-from kdgat.deploy.stream import Detector, bus_frames, open_bus, replay
+from kdgat.deploy.stream import IDLE, Detector, bus_frames, open_bus, replay
 from kdgat.evaluation.evaluate import _scorer, capture_files, evaluate_run
 from kdgat.experiment import run_experiment
 from kdgat.runs.store import Run
@@ -151,6 +151,60 @@ def test_replayed_detection_scores_equal_kdgat_evaluate(
     assert done["alerts"] == flagged and done["latency_ms_p99"] >= done["latency_ms_p50"] > 0
 
 
+def _idle_every(frames, period: int):
+    """The replay with IDLE (no frame waiting) after every `period` frames: partial batches,
+    lone windows through the incremental builder, windows pending across an IDLE."""
+    for k, frame in enumerate(frames):
+        yield frame
+        if k % period == period - 1:
+            yield IDLE
+
+
+@pytest.mark.parametrize(
+    ("kind", "stride", "max_batch", "idle", "count"),
+    [
+        ("gat", 100, 7, None, 5000),  # ONNX, 50 windows: 7 batches of 7 and a last one of 1
+        ("gat", 1, 64, None, 1200),  # stride 1: 1101 windows in batches of 64
+        ("gat", 1, 16, 37, 1200),  # bursts: IDLE every 37 frames
+        ("vgae", 37, 5, 250, 5000),  # run dir (eager torch), top_ids; windows overlap, odd stride
+        ("gat", 150, 3, None, 5000),  # stride > window: frames between windows skipped
+    ],
+)
+def test_micro_batched_detection_equals_one_window_at_a_time(
+    kind: str,
+    stride: int,
+    max_batch: int,
+    idle: int | None,
+    count: int,
+    runs: dict[str, Path],
+    data_root: Path,
+) -> None:
+    first = 0 if count == 5000 else 1500  # benign up to frame 2181, then flooding
+    frames = read_frames(_test_file(data_root), "can4").slice(first, first + count)
+    source = export_run(runs[kind], "onnx") if kind == "gat" else runs[kind]
+    scorer = load_scorer(source)
+    one = Detector(scorer, every_window=True, stride=stride)
+    want = [r for r in (one.feed(*f) for f in replay(frames)) if r is not None]
+    batched = Detector(scorer, every_window=True, stride=stride, max_batch=max_batch)
+    got = []
+    batched.flush = (lambda flush: lambda: got.extend(flush()) or [])(batched.flush)
+    feed_push = batched.push
+    batched.push = lambda *f: got.extend(feed_push(*f)) or []
+    summary = batched.run(replay(frames) if idle is None else _idle_every(replay(frames), idle))
+    assert len(want) == (count - 100) // stride + 1 and summary.windows == len(got) == len(want)
+    assert [r["window"] for r in got] == [r["window"] for r in want]  # same windows, same order
+    assert [r["decision"] for r in got] == [r["decision"] for r in want]
+    assert [r["label"] for r in got] == [r["label"] for r in want]
+    assert any(r["label"] for r in want) and not all(r["label"] for r in want)
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], rtol=1e-6, atol=1e-7)
+    if kind == "vgae":
+        assert [[t["id"] for t in r["top_ids"]] for r in got] == [
+            [t["id"] for t in r["top_ids"]] for r in want
+        ]
+    assert summary.alerts == one.summary.alerts and summary.frames == count
+    assert len(summary.latencies) == len(got) and min(summary.latencies) > 0
+
+
 def test_a_malformed_row_in_a_replay_is_counted_and_skipped(
     runs: dict[str, Path], data_root: Path, tmp_path: Path, capsys
 ) -> None:
@@ -229,11 +283,15 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
     report = json.loads((runs["gat"] / "deployment_report.json").read_text())
     assert (runs["gat"] / "deployment_report.md").read_text() in printed
     gat, fusion = report["runs"]
+    assert gat["batched_model"] and not fusion["batched_model"]  # a fusion GAT scores graph by graph
     assert fusion["parameters"] > gat["parameters"] == Run.open(runs["gat"]).metrics["params"]
     for r in (gat, fusion):
         assert r["artefact_bytes"] == (Path(r["run"]) / "export" / "model.onnx").stat().st_size
-        assert r["stride_1"]["windows"] == 1401 and r["stride_100"]["windows"] == 15
-        for stride, clock in [(s, c) for s in ("stride_1", "stride_100") for c in ("cpu", "wall")]:
+        assert r["stride_1"]["windows"] == r["stride_1_batched"]["windows"] == 1401
+        assert r["stride_100"]["windows"] == r["stride_100_batched"]["windows"] == 15
+        assert r["stride_1_batched"]["max_batch"] == r["max_batch"] == 64 and r["stride_1"]["max_batch"] == 1
+        keys = ("stride_1", "stride_100", "stride_1_batched", "stride_100_batched")
+        for stride, clock in [(s, c) for s in keys for c in ("cpu", "wall")]:
             s = r[stride][clock]
             margin = s["frames_per_s"] / r["saturated_frames_per_s"]["500k"]
             assert s["margin"]["500k"] == pytest.approx(margin, rel=1e-2, abs=6e-3)  # rounded to 0.01

@@ -18,10 +18,12 @@ import numpy as np
 import torch
 
 from kdgat.data.registry import MODALITIES
+from kdgat.deploy.batched import BatchedGATModel
 from kdgat.deploy.plain import ExportedGraphModel
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_bytes
 from kdgat.models import count_parameters
+from kdgat.models.gat import GATClassifier
 from kdgat.runs.store import Run, resolve_recorded
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -78,6 +80,20 @@ def exported_module(run: Run) -> ExportedGraphModel:
     return module.eval()
 
 
+def batched_module(run: Run) -> BatchedGATModel | None:
+    """The run's scoring path on a batch of graphs in one call (kdgat.deploy.batched), for GAT
+    classifier runs; None for VGAE and fusion runs (they score a batch graph by graph)."""
+    cfg = run.config
+    if cfg.learning_type == "fusion" or not isinstance(run.model, GATClassifier):
+        return None
+    return BatchedGATModel(run.model, run.normalisation).eval()
+
+
+def batched_path(artefact: Path) -> Path:
+    """Where the batched variant of an artefact lies: beside it, model_batched.onnx / .pt."""
+    return artefact.with_name(f"{artefact.stem}_batched{artefact.suffix}")
+
+
 def artefact_meta(run: Run, fmt: str) -> dict[str, Any]:
     cfg = run.config
     modality = MODALITIES[cfg.modality]
@@ -126,9 +142,32 @@ def example_graph(meta: dict[str, Any]) -> tuple[torch.Tensor, ...]:
     return x, node_id, edge_index, edge_attr
 
 
-def _onnx_bytes(module: torch.nn.Module, example: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> bytes:
+def example_batch(meta: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    """Two small graphs as one batch (3 + 2 nodes, 4 + 2 edges): shape example for the batched model."""
+    x, node_id, edge_index, edge_attr = example_graph(meta)
+    x2, e2 = torch.rand(2, x.shape[1]), torch.rand(2, edge_attr.shape[1])
+    return (
+        torch.cat([x, x2]),
+        torch.cat([node_id, torch.tensor([1, 0])]),
+        torch.cat([edge_index, torch.tensor([[3, 4], [4, 3]])], 1),
+        torch.cat([edge_attr, e2]),
+        torch.tensor([0, 0, 0, 1, 1]),
+        torch.tensor([3.0, 2.0]),
+    )
+
+
+SINGLE_IO = (["x", "node_id", "edge_index", "edge_attr"], ["score", "node_score"])
+BATCH_IO = (["x", "node_id", "edge_index", "edge_attr", "batch", "graph_nodes"], ["score"])
+
+
+def _onnx_bytes(
+    module: torch.nn.Module, example: tuple[torch.Tensor, ...], meta: dict[str, Any], io_names=SINGLE_IO
+) -> bytes:
     import onnx
 
+    axes = {"x": {0: "N"}, "node_id": {0: "N"}, "edge_index": {1: "E"}, "edge_attr": {0: "E"}}
+    if io_names is BATCH_IO:
+        axes |= {"batch": {0: "N"}, "graph_nodes": {0: "G"}, "score": {0: "G"}}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter; errors still raise
@@ -136,9 +175,9 @@ def _onnx_bytes(module: torch.nn.Module, example: tuple[torch.Tensor, ...], meta
             module,
             example,
             buffer,
-            input_names=["x", "node_id", "edge_index", "edge_attr"],
-            output_names=["score", "node_score"],
-            dynamic_axes={"x": {0: "N"}, "node_id": {0: "N"}, "edge_index": {1: "E"}, "edge_attr": {0: "E"}},
+            input_names=io_names[0],
+            output_names=io_names[1],
+            dynamic_axes=axes,
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
@@ -150,7 +189,7 @@ def _onnx_bytes(module: torch.nn.Module, example: tuple[torch.Tensor, ...], meta
 
 
 def _torchscript_bytes(
-    module: torch.nn.Module, example: tuple[torch.Tensor, ...], meta: dict[str, Any]
+    module: torch.nn.Module, example: tuple[torch.Tensor, ...], meta: dict[str, Any], io_names=SINGLE_IO
 ) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
@@ -173,19 +212,35 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None) -> Path:
     target = Path(out) if out is not None else run.path / "export" / f"model{FORMATS[fmt]}"
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target, data)
+    batched = batched_module(run)
+    if batched is not None:  # a GAT classifier: its batched variant beside it, same metadata
+        with torch.no_grad():
+            data = (_onnx_bytes if fmt == "onnx" else _torchscript_bytes)(
+                batched, example_batch(meta), {**meta, "batched": True}, BATCH_IO
+            )
+        atomic_write_bytes(batched_path(target), data)
+    else:
+        batched_path(target).unlink(missing_ok=True)  # a stale one from an earlier export
     return target
 
 
 class Scorer:
-    """Scores one raw window graph (numpy arrays) with an artefact or a run's plain-torch module.
+    """Scores raw window graphs (numpy arrays) with an artefact or a run's plain-torch module:
+    one graph (__call__), or a batch (score_batch: one call of the batched variant where the
+    run has one, else graph by graph).
 
     backend: 'onnx' (ONNX Runtime), 'torchscript' or 'torch' (eager, straight from a run dir).
     """
 
-    def __init__(self, backend: str, meta: dict[str, Any], runner: Any) -> None:
+    def __init__(self, backend: str, meta: dict[str, Any], runner: Any, batch_runner: Any = None) -> None:
         self.backend, self.meta, self._runner = backend, meta, runner
+        self._batch_runner = batch_runner
         self.threshold = float(meta["threshold"])
         self.vocabulary = {int(k): v for k, v in meta["vocabulary"].items()}
+
+    @property
+    def batched(self) -> bool:
+        return self._batch_runner is not None
 
     def __call__(
         self, x: np.ndarray, node_id: np.ndarray, edge_index: np.ndarray, edge_attr: np.ndarray
@@ -204,42 +259,85 @@ class Scorer:
             )
         return float(score[0]), node_score.numpy()
 
+    def score_batch(
+        self, graphs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    ) -> list[tuple[float, np.ndarray]]:
+        """(score, node_score) of each graph (x, node_id, edge_index, edge_attr), in order."""
+        if self._batch_runner is None or len(graphs) == 1:
+            return [self(*g) for g in graphs]
+        sizes = [len(g[1]) for g in graphs]
+        offsets = np.cumsum([0, *sizes[:-1]])
+        inputs = {
+            "x": np.concatenate([g[0] for g in graphs]),
+            "node_id": np.concatenate([g[1] for g in graphs]),
+            "edge_index": np.concatenate([g[2] + o for g, o in zip(graphs, offsets, strict=True)], 1),
+            "edge_attr": np.concatenate([g[3] for g in graphs]),
+            "batch": np.repeat(np.arange(len(graphs), dtype=np.int64), sizes),
+            "graph_nodes": np.asarray(sizes, dtype=np.float32),
+        }
+        if self.backend == "onnx":
+            (score,) = self._batch_runner.run(None, inputs)
+        else:
+            with torch.no_grad():
+                score = self._batch_runner(*(torch.from_numpy(v) for v in inputs.values())).numpy()
+        return [(float(v), np.zeros(n, dtype=np.float32)) for v, n in zip(score.tolist(), sizes, strict=True)]
 
-def load_scorer(path: Path, threads: int = 1) -> Scorer:
-    """A Scorer for an artefact file (.onnx, .pt) or a finished run directory."""
+
+def _onnx_session(path: Path, threads: int) -> tuple[dict[str, Any] | None, Any]:
+    import onnx
+    import onnxruntime
+
+    proto = onnx.load(str(path), load_external_data=False)
+    found = {p.key: p.value for p in proto.metadata_props}
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Errors only: ORT warns that the traced scatter tables' declared rank (the exporter's
+    # shape inference of torch.zeros with a dynamic size) differs from the actual; harmless.
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    return (json.loads(found[META_KEY]) if META_KEY in found else None), session
+
+
+def _torchscript_module(path: Path) -> tuple[dict[str, Any] | None, Any]:
+    extra = {"kdgat.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch.jit.load(str(path), _extra_files=extra)
+    return (json.loads(extra["kdgat.json"]) if extra["kdgat.json"] else None), module.eval()
+
+
+def load_scorer(path: Path, threads: int = 1, batched: bool = True) -> Scorer:
+    """A Scorer for an artefact file (.onnx, .pt) or a finished run directory. batched: also
+    load the batched variant (model_batched.* beside the artefact; built for a run dir)."""
     path = Path(path)
     if path.is_dir():
         run = _open_run(path)
         torch.set_num_threads(threads)
-        return Scorer("torch", artefact_meta(run, "torch"), exported_module(run))
+        batch = batched_module(run) if batched else None
+        return Scorer("torch", artefact_meta(run, "torch"), exported_module(run), batch)
     if not path.is_file():
         raise UserError(f"{path} is neither a run directory nor an artefact file (.onnx, .pt).")
-    if path.suffix == ".onnx":
-        import onnx
-        import onnxruntime
-
-        proto = onnx.load(str(path), load_external_data=False)
-        found = {p.key: p.value for p in proto.metadata_props}
-        if META_KEY not in found:
-            raise UserError(
-                f"{path} is an ONNX model without kdgat metadata; export it with python -m kdgat.export."
-            )
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(
-            proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    if path.suffix not in (".onnx", ".pt"):
+        raise UserError(
+            f"{path}: unknown artefact type {path.suffix!r}; expected .onnx or .pt (TorchScript)."
         )
-        return Scorer("onnx", json.loads(found[META_KEY]), session)
     if path.suffix == ".pt":
-        extra = {"kdgat.json": ""}
         torch.set_num_threads(threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            module = torch.jit.load(str(path), _extra_files=extra)
-        if not extra["kdgat.json"]:
+    load = (lambda p: _onnx_session(p, threads)) if path.suffix == ".onnx" else _torchscript_module
+    meta, runner = load(path)
+    if meta is None:
+        kind = "an ONNX model" if path.suffix == ".onnx" else "a TorchScript file"
+        raise UserError(f"{path} is {kind} without kdgat metadata; export it with python -m kdgat.export.")
+    batch = None
+    sibling = batched_path(path)
+    if batched and sibling.is_file():
+        batch_meta, batch = load(sibling)
+        if batch_meta is None or batch_meta.get("config_digest") != meta["config_digest"]:
             raise UserError(
-                f"{path} is a TorchScript file without kdgat metadata; export it with python -m kdgat.export."
+                f"{sibling} does not belong to {path} (another run's export); export the run again."
             )
-        return Scorer("torchscript", json.loads(extra["kdgat.json"]), module.eval())
-    raise UserError(f"{path}: unknown artefact type {path.suffix!r}; expected .onnx or .pt (TorchScript).")
+    backend = "onnx" if path.suffix == ".onnx" else "torchscript"
+    return Scorer(backend, meta, runner, batch)

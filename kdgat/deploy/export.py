@@ -1,14 +1,15 @@
 """Export finished CAN runs as self-contained detector artefacts, or report what they cost.
 
     python -m kdgat.export RUN_DIR [--format onnx|torchscript] [--out FILE]
-    python -m kdgat.export RUN_DIR [RUN_DIR ...] --report [--frames N]
+    python -m kdgat.export RUN_DIR [RUN_DIR ...] --report [--frames N] [--max-batch B]
 
 Export writes RUN_DIR/export/model.onnx (or model.pt): the model with its normalisation inside,
 and as metadata the CAN-ID vocabulary, normalisation, threshold, feature names, window and
 stride, the source run and its config digest. VGAE, GAT and fusion GAT runs export; DQN fusion
 does not (the error says what it would take).
 
---report replays a test capture of each run through the streaming detector on one thread and
+--report replays a test capture of each run through the streaming detector on one thread, one
+window at a time and micro-batched (up to --max-batch windows built and scored at once), and
 writes the side-by-side figures to the first RUN_DIR as deployment_report.json and .md.
 """
 
@@ -36,12 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--frames", type=int, default=20000, help="--report: frames of the test capture replayed"
     )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=64,
+        help="--report: windows built and scored at once in the micro-batched replay (default 64)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.report:
             from kdgat.deploy.report import write_report
 
-            target, text = write_report(args.run_dirs, args.frames)
+            if args.max_batch < 2:
+                raise UserError(
+                    f"--max-batch {args.max_batch}: the report compares 1 with a batch of 2 or more."
+                )
+            target, text = write_report(args.run_dirs, args.frames, args.max_batch)
             print(text + f"\n{target}\n{target.with_suffix('.md')}")
             return 0
         if args.out is not None and len(args.run_dirs) > 1:

@@ -22,7 +22,7 @@ import torch
 
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.readers import read_frames
-from kdgat.deploy.artefact import export_run, load_scorer
+from kdgat.deploy.artefact import Scorer, export_run, load_scorer
 from kdgat.deploy.stream import Detector, replay
 from kdgat.errors import DataError
 from kdgat.evaluation.evaluate import capture_files
@@ -67,7 +67,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4)}
 
 
-def measure_run(run_dir: Path, max_frames: int = 20000) -> dict[str, Any]:
+def measure_run(run_dir: Path, max_frames: int = 20000, max_batch: int = 64) -> dict[str, Any]:
     """The figures of one run (its ONNX artefact exported afresh: the one measured is current)."""
     run = Run.open(run_dir)
     artefact = export_run(run_dir, "onnx")
@@ -87,34 +87,58 @@ def measure_run(run_dir: Path, max_frames: int = 20000) -> dict[str, Any]:
         "saturated_frames_per_s": {k: round(saturated_rate(frames, b), 1) for k, b in BITRATES.items()},
     }
     for stride in STRIDES:
-        detector = Detector(scorer, None, stride=stride, has_time=frames.has_time)
-        inference: list[float] = []
-        inference_cpu: list[float] = []
-        call = scorer.__call__
-
-        def timed(*args, _call=call, _wall=inference, _cpu=inference_cpu):
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            result = _call(*args)
-            _wall.append(time.perf_counter() - start)
-            _cpu.append(time.thread_time() - start_cpu)
-            return result
-
-        detector.scorer = timed  # the Detector calls scorer(...) once per window
-        summary = detector.run(replay(frames))
-        figures = {}
-        for clock, seconds, latencies, infer in (
-            ("wall", summary.seconds, summary.latencies, inference),
-            ("cpu", summary.cpu_seconds, summary.cpu_latencies, inference_cpu),
-        ):
-            fps = summary.frames / seconds
-            figures[clock] = {
-                "frames_per_s": round(fps, 1),
-                "latency_ms": _percentiles(latencies),
-                "inference_ms": _percentiles(infer),
-                "margin": {k: round(fps / out["saturated_frames_per_s"][k], 2) for k in BITRATES},
-            }
-        out[f"stride_{stride}"] = {"windows": summary.windows, **figures}
+        for batch in (1, max_batch):
+            key = f"stride_{stride}" + ("_batched" if batch > 1 else "")
+            out[key] = _measure(scorer, frames, stride, batch, out["saturated_frames_per_s"])
+    out["max_batch"] = max_batch
+    out["batched_model"] = scorer.batched
     return out
+
+
+class _Timed:
+    """A Scorer whose calls are timed (wall and thread CPU), per window: a batched call's time
+    is shared equally by its windows."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer, self.batched = scorer, scorer.batched
+        self.meta, self.threshold, self.vocabulary = scorer.meta, scorer.threshold, scorer.vocabulary
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def _timed(self, call, count: int, *args):
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        result = call(*args)
+        self.wall += [(time.perf_counter() - start) / count] * count
+        self.cpu += [(time.thread_time() - start_cpu) / count] * count
+        return result
+
+    def __call__(self, *graph):
+        return self._timed(self.scorer, 1, *graph)
+
+    def score_batch(self, graphs):
+        return self._timed(self.scorer.score_batch, len(graphs), graphs)
+
+
+def _measure(
+    scorer: Scorer, frames: Frames, stride: int, max_batch: int, saturated: dict[str, float]
+) -> dict[str, Any]:
+    """One replay of the capture at --speed max through a Detector with this stride and batch."""
+    timed = _Timed(scorer)
+    detector = Detector(timed, None, stride=stride, has_time=frames.has_time, max_batch=max_batch)
+    summary = detector.run(replay(frames))
+    figures: dict[str, Any] = {"windows": summary.windows, "max_batch": max_batch}
+    for clock, seconds, latencies, infer in (
+        ("wall", summary.seconds, summary.latencies, timed.wall),
+        ("cpu", summary.cpu_seconds, summary.cpu_latencies, timed.cpu),
+    ):
+        fps = summary.frames / seconds
+        figures[clock] = {
+            "frames_per_s": round(fps, 1),
+            "latency_ms": _percentiles(latencies),
+            "inference_ms": _percentiles(infer),
+            "margin": {k: round(fps / saturated[k], 2) for k in BITRATES},
+        }
+    return figures
 
 
 def _goal_lines(runs: list[dict[str, Any]], clock: str) -> list[str]:
@@ -124,23 +148,43 @@ def _goal_lines(runs: list[dict[str, Any]], clock: str) -> list[str]:
     small = min(runs, key=lambda r: r["parameters"])
     large = max(runs, key=lambda r: r["parameters"])
     ratio = large["stride_1"][clock]["latency_ms"]["p50"] / small["stride_1"][clock]["latency_ms"]["p50"]
+    best = {  # sustained frames/s: the better of one window at a time and micro-batched
+        stride: max(
+            (small[k][clock]["margin"]["500k"], k)
+            for k in (f"stride_{stride}", f"stride_{stride}_batched")
+            if k in small
+        )
+        for stride in STRIDES
+    }
     checks = [
         (
-            "margin over a saturated 500 kbit/s bus at stride 100",
-            small["stride_100"][clock]["margin"]["500k"],
+            f"margin over a saturated 500 kbit/s bus at stride 100 ({_mode(best[100][1])})",
+            best[100][0],
             GOAL["margin_500k_stride100"],
         ),
         (
-            "margin over a saturated 500 kbit/s bus at stride 1 (real time)",
-            small["stride_1"][clock]["margin"]["500k"],
+            f"margin over a saturated 500 kbit/s bus at stride 1, real time ({_mode(best[1][1])})",
+            best[1][0],
             GOAL["margin_500k_stride1"],
         ),
-        ("single-window latency p50, largest / smallest model", ratio, GOAL["latency_ratio"]),
+        (
+            "single-window latency p50 at stride 1 (one at a time), largest / smallest model",
+            ratio,
+            GOAL["latency_ratio"],
+        ),
     ]
     return [
         f"- {name}: {value:.2f}x (goal {goal:g}x): {'met' if value >= goal else 'NOT met'}"
         for name, value, goal in checks
     ]
+
+
+def _p50_p99(ms: dict[str, float]) -> str:
+    return f"{ms['p50']:.3f} / {ms['p99']:.3f}"
+
+
+def _mode(key: str) -> str:
+    return "micro-batched" if key.endswith("_batched") else "one window at a time"
 
 
 def markdown(runs: list[dict[str, Any]]) -> str:
@@ -152,31 +196,30 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     ]
     for clock, label in (("cpu", "CPU time"), ("wall", "wall clock")):
         for stride in STRIDES:
-            key = f"stride_{stride}"
-            rows += [
-                (
-                    f"{label}, stride {stride}: latency/window p50 / p99 (ms)",
-                    [
-                        f"{r[key][clock]['latency_ms']['p50']:.3f} / {r[key][clock]['latency_ms']['p99']:.3f}"
-                        for r in runs
-                    ],
-                ),
-                (
-                    f"{label}, stride {stride}: of which inference p50 (ms)",
-                    [f"{r[key][clock]['inference_ms']['p50']:.3f}" for r in runs],
-                ),
-                (
-                    f"{label}, stride {stride}: sustained frames/s",
-                    [f"{r[key][clock]['frames_per_s']:,.0f}" for r in runs],
-                ),
-                (
-                    f"{label}, stride {stride}: margin over 500 kbit/s / 1 Mbit/s",
-                    [
-                        f"{r[key][clock]['margin']['500k']:.2f}x / {r[key][clock]['margin']['1M']:.2f}x"
-                        for r in runs
-                    ],
-                ),
-            ]
+            for key in (f"stride_{stride}", f"stride_{stride}_batched"):
+                if key not in runs[0]:
+                    continue
+                mode = f"{label}, stride {stride}, " + (
+                    "one at a time" if key.endswith(f"_{stride}") else f"batch <= {runs[0]['max_batch']}"
+                )
+                rows += [
+                    (
+                        f"{mode}: latency/window p50 / p99 (ms)",
+                        [_p50_p99(r[key][clock]["latency_ms"]) for r in runs],
+                    ),
+                    (
+                        f"{mode}: of which inference p50 (ms)",
+                        [f"{r[key][clock]['inference_ms']['p50']:.3f}" for r in runs],
+                    ),
+                    (f"{mode}: sustained frames/s", [f"{r[key][clock]['frames_per_s']:,.0f}" for r in runs]),
+                    (
+                        f"{mode}: margin over 500 kbit/s / 1 Mbit/s",
+                        [
+                            f"{r[key][clock]['margin']['500k']:.2f}x / {r[key][clock]['margin']['1M']:.2f}x"
+                            for r in runs
+                        ],
+                    ),
+                ]
     lines = [
         "# Deployment report",
         "",
@@ -184,9 +227,18 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         f"{runs[0]['capture_frames']} frames of `{Path(runs[0]['capture']).name}`. Saturated bus: "
         f"{runs[0]['saturated_frames_per_s']['500k']:,.0f} frames/s at 500 kbit/s, "
         f"{runs[0]['saturated_frames_per_s']['1M']:,.0f} at 1 Mbit/s (this capture's frame sizes, "
-        f"no stuffing bits). Latency per window = graph update for its stride of frames + inference. "
-        f"CPU time is the detecting thread's (what one dedicated core spends); wall clock also "
-        f"counts the time other processes held the core.",
+        f"no stuffing bits). Replay at full speed. Latency per window, one at a time: graph update for "
+        f"its stride of frames + inference; micro-batched (up to {runs[0]['max_batch']} pending windows "
+        f"built by one build_raw call and scored "
+        + (
+            "by one call of the batched model where the run has one"
+            if any(r["batched_model"] for r in runs)
+            else "graph by graph"
+        )
+        + "): from its last frame's arrival to its score, so it includes waiting for the batch "
+        "to fill; inference per window = a batched call's time / its windows. "
+        "CPU time is the detecting thread's (what one dedicated core spends); wall clock also "
+        "counts the time other processes held the core.",
         "",
         "| | " + " | ".join(cols) + " |",
         "|---|" + "---|" * len(cols),
@@ -199,9 +251,9 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(run_dirs: list[Path], max_frames: int = 20000) -> tuple[Path, str]:
+def write_report(run_dirs: list[Path], max_frames: int = 20000, max_batch: int = 64) -> tuple[Path, str]:
     """Measure every run; write deployment_report.json and .md into the first run dir."""
-    runs = [measure_run(Path(r), max_frames) for r in run_dirs]
+    runs = [measure_run(Path(r), max_frames, max_batch) for r in run_dirs]
     text = markdown(runs)
     target = Path(run_dirs[0]) / "deployment_report.json"
     atomic_write_json(target, {"runs": runs, "goal": GOAL})

@@ -5,7 +5,8 @@ The Detector keeps the window graph of the latest W frames up to date frame by f
 is complete (the windows kdgat.evaluate scores in a capture), scores it with a Scorer. Frames
 come from a replayed capture (any reader format; realtime or as fast as possible) or a live bus
 through python-can. A frame the bus delivers malformed (error, remote, CAN FD > 8 bytes, a
-message python-can could not decode) is counted and skipped.
+message python-can could not decode) is counted and skipped. A detector that is behind (frames
+waiting at the source) micro-batches: see Detector's max_batch and kdgat/deploy/batch.py.
 """
 
 import dataclasses
@@ -24,10 +25,14 @@ from kdgat.data.automotive.readers import read_frames, sniff
 from kdgat.data.graphset import UNKNOWN_ID
 from kdgat.data.text.scan import read_bytes
 from kdgat.deploy.artefact import Scorer
+from kdgat.deploy.batch import FrameBlock
 from kdgat.errors import DataError, UserError
 
 # A frame as the detector takes it: (time s, CAN ID, data bytes, label or -1 when unknown).
 Frame = tuple[float, int, bytes, int]
+# What a source yields when no frame is waiting (a paced replay about to sleep, a bus with an
+# empty queue): a micro-batching detector scores its pending windows then, not max_batch later.
+IDLE: Any = object()
 
 
 def capture_format(path: Path) -> str:
@@ -61,6 +66,7 @@ def replay(frames: Frames, realtime: bool = False) -> Iterator[Frame]:
         if realtime and frames.has_time:
             wait = (times[k] - start_time) - (time.perf_counter() - start_wall)
             if wait > 0:
+                yield IDLE
                 time.sleep(wait)
         yield times[k], ids[k], payload[8 * k : 8 * k + dlc[k]], label[k]
 
@@ -107,6 +113,9 @@ class Detector:
     """Scores the window graph of the frames fed to it at the stride; writes alerts as JSON lines.
 
     every_window: write every scored window (decision attack or benign), not only alerts.
+    max_batch: 1 scores each window as its last frame arrives (feed); more: run() lets up to
+    that many complete windows wait while the source has frames waiting (the detector is
+    behind) and builds them in one go (push, flush; kdgat/deploy/batch.py).
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class Detector:
         stride: int | None = None,
         has_time: bool = True,
         top_k: int = 3,
+        max_batch: int = 1,
     ) -> None:
         meta = scorer.meta
         self.scorer = scorer
@@ -131,6 +141,11 @@ class Detector:
         self.summary = Summary()
         self._unlabelled_frames = 0  # frames with label -1 (a live bus) in the stream so far
         self._since = self._since_cpu = 0.0  # spent on frames since the last scored window
+        if max_batch < 1:
+            raise UserError(f"--max-batch {max_batch}: a batch holds at least 1 window.")
+        self.max_batch = max_batch
+        self.block = FrameBlock(self.window, self.stride, has_time)
+        self._arrivals: list[tuple[float, float]] = []  # pending windows' last-frame arrivals
 
     def feed(self, t: float, can_id: int, data: bytes, label: int = -1) -> dict[str, Any] | None:
         """Add one frame; returns the scored window's record when this frame completes one."""
@@ -154,10 +169,17 @@ class Detector:
 
     def _score(self) -> dict[str, Any]:
         g = self.builder.graph()
+        x, node_id = self._inputs(g)
+        return self._record(g, *self.scorer(x, node_id, g["edge_index"], g["edge_attr"]))
+
+    def _inputs(self, g: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The model's x (with is_unknown_id appended) and node_id of a raw window graph."""
         entities = g["node_entity"].tolist()
         node_id = np.fromiter((self.vocabulary.get(e, UNKNOWN_ID) for e in entities), np.int64, len(entities))
         x = np.concatenate([g["x"], (node_id == UNKNOWN_ID).astype(np.float32)[:, None]], axis=1)
-        score, node_score = self.scorer(x, node_id, g["edge_index"], g["edge_attr"])
+        return x, node_id
+
+    def _record(self, g: dict[str, Any], score: float, node_score: np.ndarray) -> dict[str, Any]:
         attack = score >= self.threshold
         self.summary.windows += 1
         self.summary.alerts += int(attack)
@@ -170,25 +192,86 @@ class Detector:
         }
         if self.node_scores:
             top = np.argsort(-node_score, kind="stable")[: self.top_k].tolist()
-            record["top_ids"] = [{"id": f"0x{entities[i]:03X}", "score": float(node_score[i])} for i in top]
+            entities = g["node_entity"]
+            record["top_ids"] = [
+                {"id": f"0x{int(entities[i]):03X}", "score": float(node_score[i])} for i in top
+            ]
         if self._unlabelled_frames == 0:  # a labelled replay: the window's label, for checking
             record["label"] = g["y"]
         return record
+
+    def push(self, t: float, can_id: int, data: bytes, label: int = -1) -> list[dict[str, Any]]:
+        """Add one frame to the micro-batching path; returns the records of the windows scored
+        now: max_batch of them once that many are complete, else none (flush() scores the
+        pending ones when the source has no frame waiting)."""
+        block = self.block
+        held = block.seen + 1 - block.start  # frames held once this one is
+        if held >= self.window and (held - self.window) % self.stride == 0:  # it completes a window
+            self._arrivals.append((time.perf_counter(), time.thread_time()))  # clocks only then
+        if label < 0:
+            self._unlabelled_frames += 1
+        self.builder.push(can_id, t, data, len(data), max(label, 0))  # for a lone window: see flush
+        block.push(t, can_id, data, label)
+        self.summary.frames += 1
+        if len(self._arrivals) >= self.max_batch:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Score every complete pending window of the micro-batching path, in order. One window
+        alone (the detector keeps up) goes through the incremental builder, several through
+        one build_raw call over their frames; each window's latency runs from the arrival of
+        its last frame to its score."""
+        count = len(self._arrivals)
+        if count == 0:
+            return []
+        if count == 1 and self.builder.frames == self.block.start + self.window:
+            graphs = [self.builder.graph()]  # the builder's window is the pending one
+            self.block.drop(1)
+        else:
+            graphs = self.block.take(count)
+        inputs = [(*self._inputs(g), g["edge_index"], g["edge_attr"]) for g in graphs]
+        if self.scorer.batched:  # one call for the batch: every window's score at once
+            scored = self.scorer.score_batch(inputs)
+            stamps = [(time.perf_counter(), time.thread_time())] * count
+        else:  # graph by graph; each window's score as soon as it is there
+            scored, stamps = [], []
+            for one in inputs:
+                scored.append(self.scorer(*one))
+                stamps.append((time.perf_counter(), time.thread_time()))
+        records = []
+        for g, (score, node_score), (arrival, arrival_cpu), (done, done_cpu) in zip(
+            graphs, scored, self._arrivals, stamps, strict=True
+        ):
+            self.summary.latencies.append(done - arrival)
+            self.summary.cpu_latencies.append(done_cpu - arrival_cpu)
+            records.append(self._record(g, score, node_score))
+        self._arrivals.clear()
+        for record in records:
+            self._write(record)
+        return records
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.out is not None and (self.every_window or record["decision"] == "attack"):
             self.out.write(json.dumps(record) + "\n")
 
     def run(self, frames: Iterator[Frame]) -> Summary:
-        """Feed every frame of an iterator (a None stands for a malformed frame); stops at its
-        end or on KeyboardInterrupt (SIGINT), with the summary up to there."""
+        """Feed every frame of an iterator (a None stands for a malformed frame, IDLE for a
+        source with no frame waiting); stops at its end or on KeyboardInterrupt (SIGINT), with
+        the summary up to there (the windows complete by then scored)."""
         start, start_cpu = time.perf_counter(), time.thread_time()
+        batched = self.max_batch > 1
         try:
             for frame in frames:
-                if frame is None:
+                if frame is IDLE:  # nothing waiting at the source: score what is pending now
+                    self.flush()
+                elif frame is None:
                     self.summary.malformed += 1
-                    continue
-                self.feed(*frame)
+                elif batched:
+                    self.push(*frame)
+                else:
+                    self.feed(*frame)
+            self.flush()
         except KeyboardInterrupt:
             pass
         finally:
@@ -221,7 +304,10 @@ def bus_frames(bus, idle_timeout: float | None, max_frames: int | None) -> Itera
     try:
         while max_frames is None or seen < max_frames:
             try:
-                msg = bus.recv(timeout=idle_timeout)
+                msg = bus.recv(timeout=0)  # a frame waiting, or else IDLE and a blocking wait
+                if msg is None:
+                    yield IDLE
+                    msg = bus.recv(timeout=idle_timeout)
             except can.CanError:  # a frame the interface could not decode: count it, go on
                 seen += 1
                 yield None

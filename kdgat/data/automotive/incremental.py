@@ -285,13 +285,14 @@ class IncrementalWindow:
         if not self.full:
             raise ValueError(f"the window is not full yet ({self.frames} of {self.window} frames)")
         start = self.frames - self.window
+        synced = self._sync()  # first: the span's times are those of frames it applies
         span = {
             "frame_start": start,
             "frame_stop": self.frames,
             "time_start": self._stamp[start % self.window],
             "time_stop": self._stamp[(self.frames - 1) % self.window],
         }
-        if not self._sync():
+        if not synced:
             return {**self._whole_window(start), **span}
         self._update_nodes()
         self._update_edges()
