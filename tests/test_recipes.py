@@ -99,5 +99,7 @@ def test_a_run_prints_its_recipe_at_the_start(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[1].startswith("recipe batadal_plant_vgae (") and "--recipe none" in lines[1]
     run_dir = next((tmp_path / "runs").rglob("run_000"))
-    assert configs.load_yaml(run_dir / "config.yaml").recipe == "batadal_plant_vgae"
-    assert json.loads((run_dir / "metrics.json").read_text())["test"]["batadal"]["S"] > 0.75
+    saved = configs.load_yaml(run_dir / "config.yaml")
+    assert saved.recipe == "batadal_plant_vgae" and saved.model_config.vgae_decoder == "graph"
+    assert saved.training_config.epochs == 1 and saved.model_size_config.hidden_dim == 128  # flag, recipe
+    assert "S" in json.loads((run_dir / "metrics.json").read_text())["test"]["batadal"]
