@@ -133,7 +133,7 @@ def apply_recipe(cfg: ExperimentConfig, user_set: set[str] | None = None) -> Exp
 
     An explicitly named recipe whose levels the user contradicts is refused; `auto` then applies
     nothing (the table's recipe is for other levels)."""
-    if cfg.recipe not in ("auto", "none") and cfg.recipe in RECIPES and user_set is None:
+    if cfg.recipe in RECIPES and user_set is None:
         return cfg  # a config that already carries a recipe's values (config.yaml, resolved)
     recipe = chosen_recipe(cfg)
     if recipe is None:
@@ -163,14 +163,17 @@ def describe(cfg: ExperimentConfig) -> str | None:
     return f"recipe {recipe.name} ({recipe.why}; off: --recipe none): {' '.join(held)}"
 
 
+def flag_of(path: tuple[str, ...]) -> str:
+    """('training_config', 'lr') -> '--training.lr': a field's command-line flag (tyro's name for
+    that section); also what resolve's range messages name."""
+    section = "training" if path[0] == "training_config" else path[0]
+    return "--" + ".".join(part.replace("_", "-") for part in (section, *path[1:]))
+
+
 def as_flags(recipe: Recipe) -> list[str]:
     """The recipe as train.py flags (what README quotes and the benchmark passes)."""
     flags = []
     for path, value in recipe.settings.items():
-        head, *rest = path.split(".")
-        parts = ["training" if head == "training_config" else head, *rest]  # tyro's section name
-        flags += [
-            "--" + ".".join(part.replace("_", "-") for part in parts),
-            *(map(str, value) if isinstance(value, tuple) else [str(value)]),
-        ]
+        values = [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
+        flags += [flag_of(tuple(path.split("."))), *values]
     return flags

@@ -8,7 +8,7 @@ from typing import Any
 
 from configs import MODALITY_DATASETS, SIZE_TABLE, ConfigError, ExperimentConfig, ModelSizeConfig, Range
 from kdgat.config.levels import check_levels, levels_of
-from kdgat.config.recipes import apply_recipe
+from kdgat.config.recipes import apply_recipe, flag_of
 
 
 def resolve(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -88,12 +88,6 @@ def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:
             )
 
 
-def _flag(path: tuple[str, ...]) -> str:
-    """('training_config', 'lr') -> '--training.lr' (tyro's name for that section)."""
-    section = "training" if path[0] == "training_config" else path[0]
-    return "--" + ".".join(part.replace("_", "-") for part in (section, *path[1:]))
-
-
 def check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
     """Every field against the Range declared beside it, walking the sub-configs; a float must be
     finite whatever its range (NaN passes every comparison, so a Range alone lets it through)."""
@@ -107,13 +101,13 @@ def check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
         if isinstance(item, float) and not math.isfinite(item):
             expected = rules[0].describe(integer=False) if rules else "a finite number"
             raise ConfigError(
-                f"{_flag((*path, field.name))} {item!r} is not a finite number: NaN or infinity would "
+                f"{flag_of((*path, field.name))} {item!r} is not a finite number: NaN or infinity would "
                 f"make every loss and score computed from it meaningless. Give {expected}."
             )
         for rule in rules:
             if item is not None and not rule.holds(item):
                 raise ConfigError(
-                    f"{_flag((*path, field.name))} {item!r} is out of range: expected "
+                    f"{flag_of((*path, field.name))} {item!r} is out of range: expected "
                     f"{rule.describe(isinstance(item, int))}."
                 )
 
