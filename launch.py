@@ -8,6 +8,7 @@
     python launch.py --pipeline --set training_config.seed=0,1,2
     python launch.py --pipeline-file my_stages.yaml --executor local
     python launch.py status [--runs-root runs]
+    python launch.py transfer RUN... --on NAME=PATH ... [--calibrate NAME=FILE@SECONDS] [--wait]
 
 Every job runs `kdgat.experiment.run_experiment`, the function behind `python train.py`. A grid
 is split into stages by what its runs build on (teachers before students, VGAE before curriculum
@@ -16,7 +17,8 @@ once) that waits (afterok) for the stages it needs; a failed stage stops its dep
 are claimed at submission, and each dependant is bound to the exact upstream run of its own launch
 (same data, seed and grid axes), recorded in its config.yaml. Invalid grid combinations are listed
 and skipped (--strict refuses them). On USR2/TERM a job saves last.pt, requeues and resumes in the
-same run dir.
+same run dir. `launch.py transfer` submits the transfer matrix's evaluations (each run on each
+target) as one array job; `launch.py transfer --help` says more.
 
 Options read before the config flags: --preset NAME, --config PATH (as in train.py).
 A bad value exits with code 2 and says what, why and how to fix, before anything is submitted.
@@ -83,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     from kdgat.launcher.command import launch
 
     try:
+        if argv[:1] == ["transfer"]:
+            from kdgat.launcher.transfer import main as transfer_main
+
+            return transfer_main(argv[1:])
         return launch(parse(argv))
     except (ConfigError, UserError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -16,16 +16,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 import configs
 from kdgat.errors import UserError
-from kdgat.evaluation.evaluate import evaluate_run, result_lines
-from kdgat.results.analyse import transfer_matrices
-from kdgat.results.cli import render_matrices
-from kdgat.results.heatmap import write_heatmap
-from kdgat.results.read import read_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Evaluation, pandas and the results readers are imported where they are used: launch.py's
+# transfer mode parses targets with this module and must stay torch-free for --help and --dry-run.
 
 
 class TransferError(UserError):
@@ -59,19 +59,49 @@ def parse_calibration(value: str) -> tuple[Path, float | None]:
         ) from None
 
 
+def parse_targets(
+    on: list[str], calibrate: list[str]
+) -> tuple[dict[str, Path], dict[str, tuple[Path, float | None]]]:
+    """--on NAME=PATH and --calibrate NAME=FILE[@SECONDS] values -> targets, calibrations."""
+    targets = {k: Path(v) for k, v in _pairs(on, "--on", "test_02=../shared/data/hcrl_sa/test_02_x").items()}
+    calibrations = {
+        k: parse_calibration(v)
+        for k, v in _pairs(calibrate, "--calibrate", "spark=DoS-spark.csv.gz@10").items()
+    }
+    unknown = sorted(set(calibrations) - set(targets))
+    if unknown:
+        raise TransferError(
+            f"--calibrate names {', '.join(unknown)}, which no --on target has; use a NAME given to --on."
+        )
+    return targets, calibrations
+
+
+def matrices_of(runs: list[Path], targets: list[str], png: Path | None) -> "dict[str, pd.DataFrame]":
+    """The matrices (one row per run, one column per target) from the runs' eval files; the PNG."""
+    import pandas as pd
+
+    from kdgat.results.analyse import transfer_matrices
+    from kdgat.results.read import read_run
+
+    table = pd.DataFrame([read_run(run) for run in runs])
+    matrices = {k: m[targets] for k, m in transfer_matrices(table, rows="run").items()}
+    if png is not None:
+        from kdgat.results.heatmap import write_heatmap
+
+        write_heatmap(matrices, png)
+    return matrices
+
+
 def run_transfer(
     runs: list[Path],
     targets: dict[str, Path],
     calibrations: dict[str, tuple[Path, float | None]],
     png: Path | None,
     dataset: str | None = None,
-) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+) -> "tuple[dict[str, pd.DataFrame], list[Path]]":
     """Evaluate every run on every target; the matrices and the eval files written."""
-    unknown = sorted(set(calibrations) - set(targets))
-    if unknown:
-        raise TransferError(
-            f"--calibrate names {', '.join(unknown)}, which no --on target has; use a NAME given to --on."
-        )
+    from kdgat.evaluation.evaluate import evaluate_run, result_lines
+
     written = []
     for run in runs:
         for name, path in targets.items():
@@ -80,11 +110,7 @@ def run_transfer(
             print(f"{target}", flush=True)
             print(result_lines(json.loads(target.read_text())), flush=True)
             written.append(target)
-    table = pd.DataFrame([read_run(run) for run in runs])
-    matrices = {k: m[list(targets)] for k, m in transfer_matrices(table, rows="run").items()}
-    if png is not None:
-        write_heatmap(matrices, png)
-    return matrices, written
+    return matrices_of(runs, list(targets), png), written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,17 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("table", "csv", "markdown", "latex"), default="table")
     args = parser.parse_args(argv)
     try:
-        targets = {
-            k: Path(v) for k, v in _pairs(args.on, "--on", "test_02=../shared/data/hcrl_sa/test_02_x").items()
-        }
-        calibrations = {
-            k: parse_calibration(v)
-            for k, v in _pairs(args.calibrate, "--calibrate", "spark=DoS-spark.csv.gz@10").items()
-        }
+        targets, calibrations = parse_targets(args.on, args.calibrate)
         matrices, _ = run_transfer(args.runs, targets, calibrations, args.png, args.dataset)
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from kdgat.results.cli import render_matrices
+
     print(render_matrices(matrices, args.format, 4))
     print(f"heatmap: {args.png}")
     return 0

@@ -1,6 +1,7 @@
 """`python launch.py status`: one row per run (status.json) and per job still waiting for a run dir."""
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ def _state_of(job: str, states: dict[str, str]) -> str:
             low, _, high = part.partition("-")
             if low.isdigit() and int(low) <= int(task) <= int(high or low):
                 return state
+    if not task:  # a whole array job (a launch no run dir has claimed): its tasks' states together
+        counts = Counter(v for k, v in states.items() if k.partition("_")[0] == base and k != base)
+        if counts:
+            return ", ".join(f"{state} x{n}" for state, n in sorted(counts.items()))
     return states.get(base, "-")
 
 

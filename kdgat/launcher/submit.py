@@ -65,16 +65,20 @@ def _dependency(unit: Unit, ids: dict[str, str]) -> str | None:
     return f"afterok:{':'.join(ids[a] for a in unit.after)}" if unit.after else None
 
 
-def sbatch_script(params: dict[str, Any], folder: Path, unit: Unit, ids: dict[str, str]) -> str:
-    """The exact script submitit writes for this unit (dependency ids as given)."""
+def script_text(params: dict[str, Any], folder: Path, tasks: int, dependency: str | None = None) -> str:
+    """The exact script submitit writes for a job of `tasks` tasks (an array job when > 1)."""
     ex = _ScriptOnly(folder)
     ex.update_parameters(**params)
-    dependency = _dependency(unit, ids)
     if dependency:
         ex.update_parameters(dependency=dependency)
-    if len(unit.cfgs) > 1:  # as SlurmExecutor._internal_process_submissions does for arrays
-        ex.parameters["map_count"] = len(unit.cfgs)
+    if tasks > 1:  # as SlurmExecutor._internal_process_submissions does for arrays
+        ex.parameters["map_count"] = tasks
     return ex._make_submission_file_text(ex._submitit_command_str, "dry-run")
+
+
+def sbatch_script(params: dict[str, Any], folder: Path, unit: Unit, ids: dict[str, str]) -> str:
+    """The exact script submitit writes for this unit (dependency ids as given)."""
+    return script_text(params, folder, len(unit.cfgs), _dependency(unit, ids))
 
 
 def dry_run(params: dict[str, Any], folder: Path, units: list[Unit]) -> list[tuple[str, str]]:
@@ -110,12 +114,24 @@ def submit_slurm(params: dict[str, Any], folder: Path, plan: Plan, runs_root: Pa
 def _log_launch(
     runs_root: Path, unit: Unit, job_id: str, dependency: str | None, jobs: list[submitit.Job]
 ) -> None:
+    log_launch(runs_root, unit.name, job_id, [configs.preset_name(c) for c in unit.cfgs], jobs, dependency)
+
+
+def log_launch(
+    runs_root: Path,
+    name: str,
+    job_id: str,
+    presets: list[str],
+    jobs: list[submitit.Job],
+    dependency: str | None = None,
+) -> None:
+    """One line in <runs_root>/launches.jsonl for a submitted job (what `launch.py status` reads)."""
     record = {
         "job_id": job_id,
-        "unit": unit.name,
+        "unit": name,
         "tasks": len(jobs),
         "dependency": dependency,
-        "presets": [configs.preset_name(c) for c in unit.cfgs],
+        "presets": presets,
         "submitted_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "stdout": [str(j.paths.stdout) for j in jobs],
     }
@@ -166,7 +182,11 @@ def run_here(kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min:
 
 def wait_slurm(outcomes: list[Outcome], poll_s: float = 2.0) -> dict[str, str]:
     """Block until sacct shows every job of these outcomes ended; returns job (task) id -> state."""
-    ids = [o.job_id for o in outcomes if o.job_id]
+    return wait_for_jobs([o.job_id for o in outcomes if o.job_id], poll_s)
+
+
+def wait_for_jobs(ids: list[str], poll_s: float = 2.0) -> dict[str, str]:
+    """Block until sacct shows every one of these Slurm jobs ended; returns job (task) id -> state."""
     while True:
         states = slurm_states(ids)
         if all_ended(states) and all(any(k.split("_")[0] == i for k in states) for i in ids):
