@@ -121,6 +121,10 @@ def test_every_stage_reports_window_and_flow_figures_beside_the_floor(
     matrix = flows["confusion_matrix"]
     assert flows["benign_fpr"] == pytest.approx(matrix["fp"] / (matrix["fp"] + matrix["tn"]))
     assert set(flows["attack_types"]) <= {"portscan", "ddos", "ssh_bruteforce", "cc_beacon"}
+    if stage in EDGE_READOUT:  # flows decided at the read-out's own threshold, chosen on validation flows
+        assert flows["threshold"] == metrics["flow_threshold"] != 0.5
+    else:  # flows take their window's decision
+        assert flows["threshold"] == metrics["threshold"] and "flow_threshold" not in metrics
     for name, split in metrics["test_by_split"].items():  # each capture's test block on its own too
         assert split["flows"]["n_flows"] > 0, name
     data = metrics["data"]
@@ -263,6 +267,8 @@ def test_evaluate_scores_a_real_capture_with_flow_metrics(real_runs: tuple[str, 
     everything, flows = out["all"], out["all"]["flows"]
     assert everything["n"] > 0 and flows["n_flows"] > 0 and "flag_all" in flows
     assert flows["scored_by"] == ("edge_readout" if stage == "gat" else "window")
+    own = metrics_of(runs[stage])
+    assert flows["threshold"] == own.get("flow_threshold", own["threshold"])
     if dataset == "stratosphere":
         # Whole-file windows of 10 flows, Background dropped as in training: 253 flows, 25 windows.
         assert everything["n"] == 25 and flows["n_flows"] == 250

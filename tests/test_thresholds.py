@@ -9,7 +9,7 @@ import pytest
 import configs
 from configs import ExperimentConfig, ThresholdConfig
 from kdgat.evaluation.metrics import binary_metrics
-from kdgat.evaluation.thresholds import choose_threshold, target_fpr_threshold
+from kdgat.evaluation.thresholds import best_f1_threshold, choose_threshold, target_fpr_threshold
 from kdgat.stages.dqn_stage import best_fixed_alpha
 from kdgat.stages.fusion import FusionInputs
 from tests.helpers import run_train
@@ -116,3 +116,21 @@ def test_best_fixed_alpha_finds_the_informative_model() -> None:
         threshold = choose_threshold("best_f1", y, fused, cfg.learning_config.threshold)
         assert binary_metrics(y, fused, threshold)["f1"] == 1.0
         assert abs(alpha - want) < 0.5  # the weight leans to the model that carries the signal
+
+
+def test_the_edge_read_out_threshold_weighs_each_flow_not_each_edge() -> None:
+    from kdgat.evaluation.thresholds import flow_threshold
+
+    cfg = configs.resolve(ExperimentConfig(modality="internet"))
+    # One attack edge (score 0.2) carries 50 flows; three benign edges (0.3) and one attack edge (0.9)
+    # one flow each. Per edge the best cut is above 0.3 (F1 0.67 against 0.57 for flagging all);
+    # per flow it is at or below 0.2 (51 of 51 attack flows for 3 false alarms: F1 0.97).
+    flows = np.array([[0, 50], [1, 0], [1, 0], [1, 0], [0, 1]])
+    scores = np.array([0.2, 0.3, 0.3, 0.3, 0.9])
+    assert flow_threshold(cfg, flows, scores) <= 0.2
+    assert best_f1_threshold(np.array([1, 0, 0, 0, 1]), scores) > 0.3
+    fixed = dataclasses.replace(
+        cfg,
+        learning_config=dataclasses.replace(cfg.learning_config, threshold=ThresholdConfig(method="fixed")),
+    )
+    assert flow_threshold(fixed, flows, scores) == 0.5

@@ -112,14 +112,16 @@ def _scorer(
 
 
 def _flow_metrics(
-    parts: list[tuple[GraphSet, np.ndarray]], score_edges, threshold: float
+    parts: list[tuple[GraphSet, np.ndarray]], score_edges, threshold: float, flow_threshold: float
 ) -> dict[str, Any] | None:
-    """Flow-level metrics over the files' graphs (edge read-out, else window decisions)."""
+    """Flow-level metrics over the files' graphs (edge read-out at its own threshold, else window
+    decisions)."""
     if not parts or not all(g.has_edge_labels for g, _ in parts):
         return None
     graphs = GraphSet.concat([g for g, _ in parts])
     if score_edges is not None:
-        return flow_report(graphs, np.concatenate([score_edges(g) for g, _ in parts]), 0.5, "edge_readout")
+        edge_scores = np.concatenate([score_edges(g) for g, _ in parts])
+        return flow_report(graphs, edge_scores, flow_threshold, "edge_readout")
     edge_scores = np.concatenate([window_scores_on_edges(g, s) for g, s in parts])
     return flow_report(graphs, edge_scores, threshold, "window")
 
@@ -285,7 +287,11 @@ def evaluate_run(
             }
         },
     }
-    flows = _flow_metrics(scored.scored, scored.score_edges, threshold)
+    # Runs from before the edge read-out had its own validation threshold decided flows at 0.5.
+    flow_threshold = float(
+        json.loads((scored.run_dir / "metrics.json").read_text()).get("flow_threshold", 0.5)
+    )
+    flows = _flow_metrics(scored.scored, scored.score_edges, threshold, flow_threshold)
     if flows is not None:
         out["all"]["flows"] = flows
     target = Path(run_dir) / f"eval_{label}.json"

@@ -21,6 +21,7 @@ from kdgat.evaluation.report import (
     window_flows,
 )
 from kdgat.evaluation.thresholds import at_each_method, threshold_choice
+from kdgat.evaluation.thresholds import flow_threshold as edge_threshold
 from kdgat.models import build_from_dims, count_parameters, wants_edge_readout
 from kdgat.runs.prerequisites import needs
 from kdgat.runs.store import portable
@@ -94,9 +95,15 @@ def train_graph_stage(
         for n, g in tests.items()
     }
     window_scores = {n: s for n, (_, s, _) in test_scores.items()}
+    flow_threshold = None
     if dims.get("edge_readout"):
+        # Flows are decided by the edge read-out, so their threshold is chosen on validation flows.
+        val_flows = val.edge_flows.numpy() if torch.is_tensor(val.edge_flows) else val.edge_flows
+        flow_threshold = edge_threshold(cfg, val_flows, predict(task, model, val, device, cfg, per="edge"))
         flows = {n: (g, predict(task, model, g, device, cfg, per="edge")) for n, g in tests.items()}
-        metrics = evaluate_scores((val.y.numpy(), val_scores), test_scores, threshold, flows, "edge_readout")
+        metrics = evaluate_scores(
+            (val.y.numpy(), val_scores), test_scores, threshold, flows, "edge_readout", flow_threshold
+        )
     else:
         flows = window_flows(tests, window_scores)
         metrics = evaluate_scores(
@@ -108,6 +115,8 @@ def train_graph_stage(
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
     metrics.update(threshold=threshold, params=count_parameters(model), upstream=upstream, **summary)
+    if flow_threshold is not None:
+        metrics["flow_threshold"] = flow_threshold
     metrics.update(threshold_decision(cfg, threshold, (val.y.numpy(), val_scores), test_scores))
     if teacher_params is not None:
         metrics["teacher_params"] = teacher_params
