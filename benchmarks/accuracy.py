@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py [--data ../shared/data] [--runs-root DIR] [--epochs N]
         [--size student] [--seeds 0,1,2] [--datasets hcrlsa,set01,...] [--quick]
+        [--can-features default|agnostic]
 
 Datasets (DATASETS): HCRL Survival (hcrlsa, test_01_known_vehicle_known_attack), can-train-and-
 test set_01 (test_01), set_03 (test_03: an unknown attack), set_04 (test_01 and the masquerade
@@ -84,6 +85,7 @@ def stage_experiment(
         model_architecture=arch,
         training_mode=mode,
         model_size=args.size,
+        can_features=getattr(args, "can_features", "default"),
         **({"recipe": recipe[0]} if recipe else {}),
     )
 
@@ -97,9 +99,16 @@ def run_stage(stage: tuple[str, ...], cfg: configs.ExperimentConfig, results: di
 
 
 def experiment(
-    dataset: str, data: Path, runs_root: Path, epochs: int | None, seed: int = 0, **levels: str
+    dataset: str,
+    data: Path,
+    runs_root: Path,
+    epochs: int | None,
+    seed: int = 0,
+    can_features: str = "default",
+    **levels: str,
 ) -> configs.ExperimentConfig:
-    """A CPU experiment on one of DATASETS, tested on its benchmark test folders."""
+    """A CPU experiment on one of DATASETS, tested on its benchmark test folders (CAN datasets
+    with the feature set can_features)."""
     modality, folder, test_dirs = DATASETS[dataset]
     cfg = configs.ExperimentConfig(
         modality=modality, dataset=dataset, device="cpu", runs_root=runs_root, **levels
@@ -110,6 +119,8 @@ def experiment(
         d = dataclasses.replace(d, **{modality: own})
     if test_dirs:
         d = dataclasses.replace(d, test_dirs=test_dirs)
+    if modality == CAN:
+        d = dataclasses.replace(d, automotive=dataclasses.replace(d.automotive, features=can_features))
     t = dataclasses.replace(cfg.training_config, seed=seed)
     cfg = configs.resolve(dataclasses.replace(cfg, dataset_config=d, training_config=t))  # the recipe
     if epochs is not None:
@@ -178,6 +189,12 @@ def main() -> int:
     parser = benchmark_parser(__doc__, "student")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="tiny, 2 epochs, hcrlsa and set01")
+    parser.add_argument(
+        "--can-features",
+        choices=("default", "agnostic"),
+        default="default",
+        help="the CAN datasets' feature set (--dataset-config.automotive.features)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.size, args.epochs = "tiny", args.epochs or 2
@@ -220,7 +237,8 @@ def main() -> int:
             flush=True,
         )
     print(
-        f"\nruns under {runs_root}; test figures over seeds {args.seeds} (threshold chosen on validation):\n"
+        f"\nruns under {runs_root}; test figures over seeds {args.seeds} (threshold chosen on validation; "
+        f"CAN features {args.can_features}):\n"
     )
     print("\n".join(lines))
     print("\n" + "\n".join(verdicts))
