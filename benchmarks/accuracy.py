@@ -61,6 +61,7 @@ STAGES = (
     ("GAT curriculum", "classifier", "GAT", "curriculum_classifier"),
     ("DQN fusion", "fusion", "DQN", "all_samples"),
 )
+DISAGREE = "_disagreements"  # per seed: validation windows where the DQN's two inputs disagree
 # Trained before the curriculum where the dataset's VGAE recipe changes the graphs (BATADAL).
 OWN_GRAPHS_VGAE = (
     "VGAE normals_only, no recipe (the GATs' graphs)",
@@ -96,6 +97,14 @@ def run_stage(stage: tuple[str, ...], cfg: configs.ExperimentConfig, results: di
     results.setdefault(stage[0], []).append(figures(metrics["test"]))
     for name, baseline in metrics.get("baselines", {}).items():
         results.setdefault(f"  baseline {name}", []).append(figures(baseline))
+    headroom = metrics.get("fusion_headroom")
+    if headroom:  # what any per-window alpha could reach (an upper bound, not a baseline)
+        bound = {
+            "f1": headroom["test"]["oracle_per_window_alpha_f1"],
+            "floor": metrics["test"]["flag_all"]["f1"],
+        }
+        results.setdefault("  bound: oracle per-window alpha", []).append(bound)
+        results.setdefault(DISAGREE, []).append(headroom["val"])  # for the verdict, not the table
 
 
 def experiment(
@@ -222,8 +231,9 @@ def main() -> int:
                 run_stage(stage, cfg, results)
                 if stage[0] == "VGAE normals_only":
                     vgae_data = cfg.dataset_config
-        done = [table_line(dataset, label, runs) for label, runs in results.items()]
+        done = [table_line(dataset, label, runs) for label, runs in results.items() if label != DISAGREE]
         lines += done
+        disagree = results.pop(DISAGREE, [])
         f1 = {label: [r["f1"] for r in runs] for label, runs in results.items()}
         best = max((k for k in f1 if k.startswith("  baseline")), key=lambda k: statistics.mean(f1[k]))
         verdicts.append(
@@ -231,6 +241,9 @@ def main() -> int:
             + verdict("curriculum", f1["GAT curriculum"], f1["GAT all_samples"], "all_samples")
             + "; "
             + verdict("DQN", f1["DQN fusion"], f1[best], f"its best baseline ({best.strip()})")
+            + "; GAT and VGAE disagree on "
+            + ", ".join(f"{d['disagree']} of {d['windows']}" for d in disagree)
+            + " validation windows (per seed)"
         )
         print(
             "\n".join([f"{dataset} done after {time.perf_counter() - started:.0f} s:", *done, verdicts[-1]]),

@@ -140,6 +140,11 @@ def test_dqn_reports_its_baselines_and_derived_state(stage_runs: dict) -> None:
     for baseline in metrics["baselines"].values():
         assert baseline["n"] == metrics["test"]["n"]
     assert 0.0 <= metrics["alpha_chosen"]["mean"] <= 1.0
+    headroom = metrics["fusion_headroom"]
+    assert headroom["test"]["windows"] == metrics["test"]["n"]
+    assert headroom["test"]["disagree"] >= headroom["test"]["gat_right_where_they_disagree"] >= 0
+    # No alpha, learnt or fixed, decides better than the per-window oracle.
+    assert metrics["test"]["f1"] <= headroom["test"]["oracle_per_window_alpha_f1"] + 1e-9
 
 
 def test_missing_upstream_run_is_refused_with_the_command(tmp_path: Path) -> None:

@@ -134,3 +134,19 @@ def test_the_edge_read_out_threshold_weighs_each_flow_not_each_edge() -> None:
         learning_config=dataclasses.replace(cfg.learning_config, threshold=ThresholdConfig(method="fixed")),
     )
     assert flow_threshold(fixed, flows, scores) == 0.5
+
+
+def test_fusion_headroom_counts_where_the_models_disagree_and_the_oracle_alpha() -> None:
+    from kdgat.stages.dqn_stage import fusion_headroom
+
+    y = np.array([1, 1, 1, 0, 0, 0])
+    p_gat = np.array([0.9, 0.2, 0.1, 0.1, 0.8, 0.7])
+    p_vgae = np.array([0.8, 0.9, 0.3, 0.2, 0.1, 0.9])
+    out = fusion_headroom(y, p_gat, p_vgae, 0.5)
+    # Disagreements: window 1 (VGAE right) and window 4 (VGAE right); both wrong: windows 2 and 5.
+    assert out["disagree"] == 2 and out["gat_right_where_they_disagree"] == 0
+    # The oracle alpha gets windows 0, 1, 3 and 4 right: TP 2, FN 1, FP 1 -> F1 2/3.
+    assert out["oracle_per_window_alpha_f1"] == pytest.approx(2 / 3)
+    for alpha in np.linspace(0, 1, 11):  # no fixed alpha beats the oracle
+        fused = alpha * p_gat + (1 - alpha) * p_vgae
+        assert binary_metrics(y, fused, 0.5)["f1"] <= out["oracle_per_window_alpha_f1"] + 1e-12

@@ -77,6 +77,26 @@ def fusion_baselines(cfg: ExperimentConfig, val: Any, tests: list[Any], vgae_cut
     return out
 
 
+def fusion_headroom(y: np.ndarray, p_gat: np.ndarray, p_vgae: np.ndarray, threshold: float) -> dict[str, Any]:
+    """How much any per-window alpha could add at this threshold, on the fused probabilities
+    (before a modality's filtering over time).
+
+    A fused probability alpha * p_gat + (1 - alpha) * p_vgae spans [min, max] of the two, so some
+    alpha decides a window right unless both models are wrong on it: the oracle below picks that
+    alpha for every window, an upper bound no learnt agent can pass. Where the two models agree
+    (disagree = 0), every alpha gives the same decision."""
+    gat, vgae = p_gat >= threshold, p_vgae >= threshold
+    attack = np.asarray(y) == 1
+    oracle = np.where(attack, gat | vgae, gat & vgae)
+    disagree = gat != vgae
+    return {
+        "windows": len(y),
+        "disagree": int(disagree.sum()),
+        "gat_right_where_they_disagree": int((disagree & (gat == attack)).sum()),
+        "oracle_per_window_alpha_f1": binary_metrics(y, oracle.astype(np.float64), 0.5)["f1"],
+    }
+
+
 def best_fixed_alpha(cfg: ExperimentConfig, val: Any) -> float:
     """The alpha of the agent's action grid with the best validation F1 at its own validation
     threshold; ties go to the larger AUPRC, then to the alpha nearest 0.5 (the plain average)."""
@@ -152,6 +172,16 @@ def train_dqn_stage(
     log_pr_curves(run_dir, curves, summary["best_epoch"])
     metrics["threshold_choice"] = threshold_choice(cfg, cut, (val_in.y, val_scores))
     metrics["baselines"] = fusion_baselines(cfg, val_in, list(tests_in.values()), threshold)
+    every = list(tests_in.values())
+    metrics["fusion_headroom"] = {
+        "val": fusion_headroom(val_in.y, val_in.p_gat, val_in.p_vgae, cut),
+        "test": fusion_headroom(
+            np.concatenate([x.y for x in every]),
+            np.concatenate([x.p_gat for x in every]),
+            np.concatenate([x.p_vgae for x in every]),
+            cut,
+        ),
+    }
     chosen = np.concatenate([greedy_alpha(q_net, scaler(x.state), cfg) for x in tests_in.values()])
     metrics["alpha_chosen"] = {"mean": float(chosen.mean()), "std": float(chosen.std())}
     if teacher_params is not None:
