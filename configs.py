@@ -31,6 +31,7 @@ Architecture = Literal["VGAE", "GAT", "DQN"]
 ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
 Distillation = Literal["no", "standard", "topology_preserving"]
 TrainingMode = Literal["all_samples", "normals_only", "curriculum_classifier"]
+ThresholdMethod = Literal["auto", "fixed", "best_f1", "target_fpr"]
 
 LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
     "modality": get_args(Modality),
@@ -361,11 +362,12 @@ class DQNConfig:
 class ThresholdConfig:
     """How validation picks the score at or above which a window is an attack (every task)."""
 
-    method: Literal["auto", "fixed", "best_f1", "target_fpr"] = "auto"
+    method: ThresholdMethod = "auto"
     """'fixed': the value `fixed`; 'best_f1': maximises validation F1; 'target_fpr': the lowest that
     flags at most target_fpr of benign validation windows. 'auto': best_f1 (README: Thresholds)."""
     fixed: Annotated[float, UNIT] = 0.5  # the threshold of method 'fixed'
     target_fpr: Annotated[float, FRACTION] = 0.01  # method 'target_fpr': benign FPR allowed on validation
+    flow_method: ThresholdMethod = "auto"  # edge read-out flows; auto: fixed (README: Thresholds)
 
 
 @dataclasses.dataclass

@@ -121,7 +121,14 @@ def test_best_fixed_alpha_finds_the_informative_model() -> None:
 def test_the_edge_read_out_threshold_weighs_each_flow_not_each_edge() -> None:
     from kdgat.evaluation.thresholds import flow_threshold
 
-    cfg = configs.resolve(ExperimentConfig(modality="internet"))
+    default = configs.resolve(ExperimentConfig(modality="internet"))
+    assert default.learning_config.threshold.flow_method == "fixed"  # what 'auto' resolves to
+    cfg = dataclasses.replace(
+        default,
+        learning_config=dataclasses.replace(
+            default.learning_config, threshold=ThresholdConfig(method="best_f1", flow_method="best_f1")
+        ),
+    )
     # One attack edge (score 0.2) carries 50 flows; three benign edges (0.3) and one attack edge (0.9)
     # one flow each. Per edge the best cut is above 0.3 (F1 0.67 against 0.57 for flagging all);
     # per flow it is at or below 0.2 (51 of 51 attack flows for 3 false alarms: F1 0.97).
@@ -129,11 +136,7 @@ def test_the_edge_read_out_threshold_weighs_each_flow_not_each_edge() -> None:
     scores = np.array([0.2, 0.3, 0.3, 0.3, 0.9])
     assert flow_threshold(cfg, flows, scores) <= 0.2
     assert best_f1_threshold(np.array([1, 0, 0, 0, 1]), scores) > 0.3
-    fixed = dataclasses.replace(
-        cfg,
-        learning_config=dataclasses.replace(cfg.learning_config, threshold=ThresholdConfig(method="fixed")),
-    )
-    assert flow_threshold(fixed, flows, scores) == 0.5
+    assert flow_threshold(default, flows, scores) == 0.5
 
 
 def test_fusion_headroom_counts_where_the_models_disagree_and_the_oracle_alpha() -> None:

@@ -97,11 +97,13 @@ def at_each_method(
 
 
 def flow_threshold(cfg: ExperimentConfig, flows: np.ndarray, edge_scores: np.ndarray) -> float:
-    """The edge read-out's threshold: the run's method on validation flows, each flow one sample.
+    """The edge read-out's threshold: the run's flow method on validation flows, each flow one sample.
 
     flows: (edges, 2) benign and attack flow counts of each edge; an edge's score is its flows'."""
+    tc = cfg.learning_config.threshold
+    method = "fixed" if tc.flow_method == "auto" else tc.flow_method
     benign, attack = flows[:, 0].astype(np.int64), flows[:, 1].astype(np.int64)
     scores = np.asarray(edge_scores, dtype=np.float64)
     y = np.concatenate([np.zeros(int(benign.sum())), np.ones(int(attack.sum()))])
     per_flow = np.concatenate([np.repeat(scores, benign), np.repeat(scores, attack)])
-    return validation_threshold(cfg, y, per_flow)
+    return choose_threshold(method, y, per_flow, tc)
