@@ -157,6 +157,8 @@ def test_floor_warnings_say_when_a_result_flags_everything() -> None:
     good = binary_metrics(y, y.astype(float), 0.5)
     assert "within 0.01 of flagging every window" in floor_warning("test_02", everything)
     assert floor_warning("test_01", good) is None
+    nothing = binary_metrics(y, np.zeros(6), 0.5)  # flags no window: F1 0, far below the floor
+    assert "F1 0.0000 is below flagging every window (F1 0.5000" in floor_warning("test_03", nothing)
     metrics = {"test": good, "test_by_split": {"test_01": good, "test_02": everything}}
     (warning,) = run_floor_warnings(metrics)
     assert warning.startswith("test_by_split.test_02: F1 0.5000")

@@ -125,12 +125,13 @@ def floor_margin(result: dict) -> float | None:
 
 
 def floor_warning(name: str, result: dict) -> str | None:
-    """A warning when `result` (metrics with a flag_all floor) is within FLOOR_MARGIN F1 of it."""
+    """A warning when `result` (metrics with a flag_all floor) is within FLOOR_MARGIN F1 of it, or below."""
     margin = floor_margin(result)
     if margin is None or margin > FLOOR_MARGIN or not result.get("n_attack"):
         return None
+    where = "below" if margin < -FLOOR_MARGIN else f"within {FLOOR_MARGIN} of"
     return (
-        f"{name}: F1 {result['f1']:.4f} is within {FLOOR_MARGIN} of flagging every window "
+        f"{name}: F1 {result['f1']:.4f} is {where} flagging every window "
         f"(F1 {result['flag_all']['f1']:.4f}; benign FPR {result.get('benign_fpr', float('nan')):.4f}): "
         f"on these windows the detector is no better than raising an alarm for all of them."
     )
