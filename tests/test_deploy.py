@@ -128,10 +128,10 @@ def test_exported_artefacts_score_as_the_pytorch_model(
 
 @pytest.mark.parametrize(
     ("model", "block"),
-    [("run_dir", "8192"), ("onnx", "8192"), ("onnx", "333"), ("onnx", "0")],  # 0: frame by frame
+    [("run_dir", None), ("onnx", None), ("onnx", "333"), ("onnx", "0")],  # 0: frame by frame
 )
 def test_replayed_detection_scores_equal_kdgat_evaluate(
-    model: str, block: str, runs: dict[str, Path], data_root: Path, tmp_path: Path
+    model: str, block: str | None, runs: dict[str, Path], data_root: Path, tmp_path: Path
 ) -> None:
     run_dir = runs["vgae"] if model == "run_dir" else runs["gat"]
     source = run_dir if model == "run_dir" else export_run(run_dir, "onnx")
@@ -144,9 +144,8 @@ def test_replayed_detection_scores_equal_kdgat_evaluate(
         "--every-window",
         "--alerts",
         str(alerts),
-        "--block",
-        block,
     ]
+    argv += [] if block is None else ["--block", block]  # None: the default, max-batch x stride
     assert detect_main([*argv, "--summary", str(summary)]) == 0
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
     want = _reference(run_dir, capture)
@@ -346,8 +345,8 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
         for stride, windows in ((1, 1401), (100, 15)):
             modes = [r[f"stride_{stride}{suffix}"] for suffix in ("", "_batched", "_blocks")]
             assert [m["windows"] for m in modes] == [windows] * 3
-            assert [(m["max_batch"], m["block"]) for m in modes] == [(1, 0), (64, 0), (64, r["block"])]
-        assert r["max_batch"] == 64 and r["block"] == 8192
+            assert [(m["max_batch"], m["block"]) for m in modes] == [(1, 0), (64, 0), (64, 64 * stride)]
+        assert r["max_batch"] == 64
         assert 0 < r["model_only_ms"]["p50"] <= r["model_only_ms"]["p99"]
         keys = [f"stride_{s}{m}" for s in (1, 100) for m in ("", "_batched", "_blocks")]
         for stride, clock in [(s, c) for s in keys for c in ("cpu", "wall")]:
@@ -358,4 +357,4 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
             split = r[stride]["cpu_us_per_window"]
             assert split["total"] == pytest.approx(split["inference"] + split["rest"], abs=0.2)
             assert 0 < split["inference"] < split["total"]
-    assert "blocks of 8192" in printed and "model only" in printed
+    assert "blocks of 64 strides" in printed and "model only" in printed

@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--block",
         type=int,
-        default=8192,
-        help="frames handed to the detector at once as arrays (default 8192; 0: one at a time)",
+        help="frames handed to the detector at once as arrays (default: --max-batch x stride, "
+        "about one batch of windows; 0: one frame at a time)",
     )
     parser.add_argument(
         "--max-wait",
@@ -80,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--max-batch {args.max_batch}: at least 1 window (1: no batching).")
         if args.stride is not None and args.stride < 1:
             raise UserError(f"--stride {args.stride}: the stride is at least 1 frame.")
-        if args.block < 0 or args.max_wait < 0:
+        if (args.block or 0) < 0 or args.max_wait < 0:
             raise UserError(f"--block {args.block} --max-wait {args.max_wait}: neither can be negative.")
         scorer = load_scorer(args.model, threads=args.threads)
+        if args.block is None:  # a block completes about one batch: a window waits for at most that
+            args.block = args.max_batch * (args.stride or int(scorer.meta["stride"]))
         realtime = args.speed == "realtime"
         if args.replay is not None:
             frames, capture = replay_source(args.replay, realtime)

@@ -33,7 +33,6 @@ from kdgat.runs.store import Run
 
 BITRATES = {"500k": 500_000, "1M": 1_000_000}
 STRIDES = (100, 1)
-BLOCK = 8192  # frames per block in the block-path replay (python -m kdgat.detect's default)
 # How frames reach the detector: (key suffix, label); see _measure.
 MODES = (("", "one at a time"), ("_batched", "micro-batched"), ("_blocks", "blocks"))
 GOAL = {"margin_500k_stride100": 100.0, "margin_500k_stride1": 1.0, "latency_ratio": 5.0}
@@ -94,13 +93,13 @@ def measure_run(run_dir: Path, max_frames: int = 20000, max_batch: int = 64) -> 
     for stride in STRIDES:
         for suffix, _ in MODES:
             batch = 1 if suffix == "" else max_batch
-            block = BLOCK if suffix == "_blocks" else 0
+            # blocks of max_batch strides (python -m kdgat.detect's default): about one batch each
+            block = max_batch * stride if suffix == "_blocks" else 0
             out[f"stride_{stride}{suffix}"] = _measure(
                 scorer, frames, stride, batch, out["saturated_frames_per_s"], block
             )
     out["model_only_ms"] = _model_only(scorer, frames)
     out["max_batch"] = max_batch
-    out["block"] = BLOCK
     out["batched_model"] = scorer.batched
     return out
 
@@ -288,8 +287,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             [_p50_p99(r["model_only_ms"]) for r in runs],
         ),
     ]
-    batch, block = runs[0]["max_batch"], runs[0]["block"]
-    labels = {"": "one at a time", "_batched": f"batch <= {batch}", "_blocks": f"blocks of {block}"}
+    batch = runs[0]["max_batch"]
+    labels = {"": "one at a time", "_batched": f"batch <= {batch}", "_blocks": f"blocks of {batch} strides"}
     for stride in STRIDES:
         for suffix, _ in MODES:
             key = f"stride_{stride}{suffix}"
@@ -317,8 +316,9 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         f"{runs[0]['saturated_frames_per_s']['1M']:,.0f} at 1 Mbit/s (this capture's frame sizes, "
         "no stuffing bits). Figures in CPU time of the detecting thread (what one dedicated core "
         "spends) unless marked wall clock. Frames reach the detector: one at a time (each window "
-        "built by the incremental builder and scored as its last frame arrives; latency = graph "
-        f"update for its stride of frames + inference); micro-batched (frame by frame, up to {batch} "
+        "built by the incremental builder and scored as its last frame arrives; latency from that "
+        "frame's hand-over to the score = graph update for its stride of frames, applied lazily, "
+        f"+ inference); micro-batched (frame by frame, up to {batch} "
         "pending windows built by one build_raw call and scored "
         + (
             "by one call of the batched model where the run has one"
@@ -326,8 +326,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             else "graph by graph"
         )
         + "; latency from a window's last frame to its score, so it includes the wait for the "
-        f"batch to fill); in blocks (numpy arrays of {block} frames, every window a block "
-        f"completes built and scored in chunks of up to {batch}; latency from the block's "
+        f"batch to fill); in blocks (numpy arrays of {batch} x stride frames, every window a "
+        f"block completes built and scored in chunks of up to {batch}; latency from the block's "
         "hand-over to the window's score). CPU per window = the replay's CPU time / windows, "
         "split into inference (model calls) and the rest (graph building, Python, frame "
         "hand-over). Model only = one window's model call with its graph already built.",

@@ -83,7 +83,9 @@ class Summary:
     """CPU time of the detecting thread: what one dedicated core spends (on a shared machine
     the wall time also counts the time other processes held the core)."""
     latencies: list[float] = dataclasses.field(default_factory=list)
-    """Per scored window: seconds spent on its stride of frames (graph update) and its inference."""
+    """Per scored window: seconds from the hand-over of its last frame (one at a time,
+    micro-batched) or of its block to its score: its graph update and inference, and in a
+    batch or block the other windows' share before it."""
     cpu_latencies: list[float] = dataclasses.field(default_factory=list)
     """The same in CPU time of the thread."""
 
@@ -141,7 +143,6 @@ class Detector:
         self.out, self.every_window, self.top_k = out, every_window, top_k
         self.summary = Summary()
         self._unlabelled_frames = 0  # frames with label -1 (a live bus) in the stream so far
-        self._since = self._since_cpu = 0.0  # spent on frames since the last scored window
         if max_batch < 1:
             raise UserError(f"--max-batch {max_batch}: a batch holds at least 1 window.")
         self.max_batch = max_batch
@@ -154,23 +155,25 @@ class Detector:
         self._vocab_values = np.asarray([self.vocabulary[k] for k in keys], dtype=np.int64)
 
     def feed(self, t: float, can_id: int, data: bytes, label: int = -1) -> dict[str, Any] | None:
-        """Add one frame; returns the scored window's record when this frame completes one."""
-        start, start_cpu = time.perf_counter(), time.thread_time()
+        """Add one frame; returns the scored window's record when this frame completes one.
+        Its latency runs from this frame's hand-over to the score: the builder applies frames
+        lazily, so that is the window's graph update (for its stride of frames) + inference.
+        The clocks are read for window-completing frames only (a clock read costs about what
+        buffering a frame does)."""
         b = self.builder
+        completes = b.frames + 1 >= self.window and (b.frames + 1 - self.window) % self.stride == 0
+        if completes:
+            start, start_cpu = time.perf_counter(), time.thread_time()
         if label < 0:
             self._unlabelled_frames += 1
         b.push(can_id, t, data, len(data), max(label, 0))
         self.summary.frames += 1
-        record = None
-        if b.full and (b.frames - self.window) % self.stride == 0:
-            record = self._score()
-        self._since += time.perf_counter() - start
-        self._since_cpu += time.thread_time() - start_cpu
-        if record is not None:
-            self.summary.latencies.append(self._since)
-            self.summary.cpu_latencies.append(self._since_cpu)
-            self._since = self._since_cpu = 0.0
-            self._write(record)
+        if not completes:
+            return None
+        record = self._score()
+        self.summary.latencies.append(time.perf_counter() - start)
+        self.summary.cpu_latencies.append(time.thread_time() - start_cpu)
+        self._write(record)
         return record
 
     def _score(self) -> dict[str, Any]:
