@@ -131,3 +131,18 @@ def test_block_windows_equal_build_raw(stride: int, size: int, dos: Frames) -> N
                 starts.append(start)
     assert starts == want["frame_start"].tolist()
     assert len(windows.frames) < WINDOW + size  # frames no later window needs are dropped
+
+
+def test_one_payload_entropy_is_byte_entropys_float(fuzzing: Frames, dos: Frames) -> None:
+    """The plain-Python entropy of one payload (the streaming builder's cache misses) gives
+    byte_entropy's float32 bit for bit: real payloads (fuzzing: random bytes) at every length."""
+    from kdgat.data.text.words import byte_entropy, byte_entropy_one
+
+    payload = np.concatenate([fuzzing.payload, dos.payload])
+    for length in range(9):
+        dlc = np.full(len(payload), length, dtype=np.int8)
+        cut = np.where(np.arange(8) < length, payload, 0).astype(np.uint8)  # zero-padded past dlc
+        want = byte_entropy(cut, dlc)
+        got = np.array([byte_entropy_one(row.tobytes(), length) for row in cut], dtype=np.float32)
+        np.testing.assert_array_equal(got, want, err_msg=f"length {length}")
+    assert len(np.unique(want)) > 5  # varied payloads, not one value
