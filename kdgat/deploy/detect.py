@@ -10,13 +10,14 @@ up to date as frames arrive and scored at the run's stride (or --stride). Alerts
 decision, and for models with a VGAE the top contributing CAN IDs. On the end of the source,
 --max-frames, --idle-timeout or Ctrl-C (SIGINT) a summary is printed on stderr: frames,
 malformed frames skipped, windows, alerts, frames/s sustained, latency p50/p99 per window
-(graph update for its stride of frames + inference; for a window scored in a micro-batch, from
-its last frame's arrival to its score). When frames wait at the source (--speed max, a burst on
-the bus), up to --max-batch complete windows are built in one vectorised pass and scored in
-order; their records equal the one-at-a-time path's (--max-batch 1). Frames go to the detector
-in blocks of up to --block frames (numpy arrays: a replay's next frames, or the frames waiting
-on the bus, drained with at most --max-wait seconds of waiting for more), every window a block
-completes scored in it; --block 0 hands frames over one at a time (the per-frame path).
+(from its last frame's arrival, or its block's, to its score: the graph update for its stride
+of frames + inference, and in a batch or block the windows scored before it). When frames
+wait at the source (--speed max, a burst on the bus), up to --max-batch complete windows are
+built in one vectorised pass and scored in order; their records equal the one-at-a-time
+path's (--max-batch 1). Frames go to the detector in blocks of up to --block frames (numpy
+arrays: a replay's next frames, or the frames waiting on the bus, drained with at most
+--max-wait seconds of waiting for more), every window a block completes scored in it; --block 0
+hands frames over one at a time (the per-frame path).
 """
 
 import argparse

@@ -7,6 +7,8 @@ come from a replayed capture (any reader format; realtime or as fast as possible
 through python-can. A frame the bus delivers malformed (error, remote, CAN FD > 8 bytes, a
 message python-can could not decode) is counted and skipped. A detector that is behind (frames
 waiting at the source) micro-batches: see Detector's max_batch and kdgat/deploy/batch.py.
+Frames handed over in blocks of numpy arrays (feed_block, run_blocks; kdgat/deploy/blocks.py)
+skip the per-frame Python call: every window a block completes is built and scored in batches.
 """
 
 import dataclasses

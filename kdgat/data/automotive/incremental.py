@@ -12,9 +12,10 @@ same floats) are recomputed per dirty ID, not per window. Positions and degrees,
 for every node, are a vectorised pass over the N nodes.
 
 Frames are applied lazily, when a graph is asked for: at a stride of W (the default, 100)
-nothing of the previous window survives, so the window is built in one build_raw pass over the
-ring instead of W table updates; the tables are rebuilt from the ring when a later graph needs
-them (a shorter stride).
+nothing of the previous window survives, so the window is built in one build_raw pass straight
+from the frame tuples (with cached payload entropies) instead of W table updates; its frames are
+written to the ring, and the tables rebuilt from it, only when a later graph needs them (a
+shorter stride).
 
 The graphs equal build_raw's for the default feature set (NODE_FEATURES, EDGE_FEATURES) bit for
 bit (tests/test_incremental_graphs.py); another feature set needs its own update rules here.
