@@ -20,6 +20,7 @@ from kdgat.data.automotive.readers import read_frames
 from kdgat.data.dataset import evaluation_graphs
 from kdgat.data.normalisation import normalise
 from kdgat.deploy.artefact import export_run, load_scorer
+from kdgat.deploy.blocks import bus_blocks, replay_blocks
 from kdgat.deploy.detect import main as detect_main
 from kdgat.deploy.export import main as export_main
 from kdgat.deploy.report import frame_bits, saturated_rate
@@ -125,15 +126,26 @@ def test_exported_artefacts_score_as_the_pytorch_model(
     _close(run.config.model_architecture, np.asarray(got), want)
 
 
-@pytest.mark.parametrize("model", ["run_dir", "onnx"])
+@pytest.mark.parametrize(
+    ("model", "block"),
+    [("run_dir", None), ("onnx", None), ("onnx", "333"), ("onnx", "0")],  # 0: frame by frame
+)
 def test_replayed_detection_scores_equal_kdgat_evaluate(
-    model: str, runs: dict[str, Path], data_root: Path, tmp_path: Path
+    model: str, block: str | None, runs: dict[str, Path], data_root: Path, tmp_path: Path
 ) -> None:
     run_dir = runs["vgae"] if model == "run_dir" else runs["gat"]
     source = run_dir if model == "run_dir" else export_run(run_dir, "onnx")
     capture = _test_file(data_root)
     alerts, summary = tmp_path / "windows.jsonl", tmp_path / "summary.json"
-    argv = [str(source), "--replay", str(capture), "--every-window", "--alerts", str(alerts)]
+    argv = [
+        str(source),
+        "--replay",
+        str(capture),
+        "--every-window",
+        "--alerts",
+        str(alerts),
+    ]
+    argv += [] if block is None else ["--block", block]  # None: the default, max-batch x stride
     assert detect_main([*argv, "--summary", str(summary)]) == 0
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
     want = _reference(run_dir, capture)
@@ -205,6 +217,42 @@ def test_micro_batched_detection_equals_one_window_at_a_time(
     assert len(summary.latencies) == len(got) and min(summary.latencies) > 0
 
 
+@pytest.mark.parametrize(
+    ("kind", "stride", "size", "count"),
+    [
+        ("gat", 1, 37, 1200),  # stride 1: blocks split windows, batches of up to 64 windows
+        ("gat", 7, 250, 5000),  # odd stride and block size
+        ("gat", 100, 333, 5000),  # stride = window, blocks of a third of a window and more
+        ("gat", 100, 1, 1200),  # one frame per block
+        ("vgae", 7, 97, 1200),  # run dir (eager torch), window by window, top_ids
+    ],
+)
+def test_block_detection_equals_one_window_at_a_time(
+    kind: str, stride: int, size: int, count: int, runs: dict[str, Path], data_root: Path
+) -> None:
+    first = 0 if count == 5000 else 1500  # benign up to frame 2181, then flooding
+    frames = read_frames(_test_file(data_root), "can4").slice(first, first + count)
+    source = export_run(runs[kind], "onnx") if kind == "gat" else runs[kind]
+    scorer = load_scorer(source)
+    one = Detector(scorer, every_window=True, stride=stride)
+    want = [r for r in (one.feed(*f) for f in replay(frames)) if r is not None]
+    blocks = Detector(scorer, every_window=True, stride=stride, max_batch=64)
+    got = []
+    blocks.feed_block = (lambda feed: lambda b: got.extend(feed(b)) or [])(blocks.feed_block)
+    summary = blocks.run_blocks(replay_blocks(frames, size))
+    assert len(want) == (count - 100) // stride + 1 and summary.windows == len(got) == len(want)
+    assert [r["window"] for r in got] == [r["window"] for r in want]  # same windows, same order
+    assert [r["decision"] for r in got] == [r["decision"] for r in want]
+    assert [r["label"] for r in got] == [r["label"] for r in want]
+    assert any(r["label"] for r in want) and not all(r["label"] for r in want)
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], rtol=1e-6, atol=1e-7)
+    if kind == "vgae":  # window by window through the same model: the same floats
+        assert [r["score"] for r in got] == [r["score"] for r in want]
+        assert [r["top_ids"] for r in got] == [r["top_ids"] for r in want]
+    assert summary.alerts == one.summary.alerts and summary.frames == count
+    assert len(summary.cpu_latencies) == len(got)
+
+
 def test_a_malformed_row_in_a_replay_is_counted_and_skipped(
     runs: dict[str, Path], data_root: Path, tmp_path: Path, capsys
 ) -> None:
@@ -224,8 +272,9 @@ def _send(channel: str, messages: list[can.Message], started: threading.Event) -
             bus.send(msg)
 
 
+@pytest.mark.parametrize("blocks", [False, True])
 def test_virtual_bus_detection_equals_replay_and_skips_malformed_frames(
-    runs: dict[str, Path], data_root: Path
+    blocks: bool, runs: dict[str, Path], data_root: Path
 ) -> None:
     frames = read_frames(_test_file(data_root), "can4").slice(1500, 3500)  # benign, then flooding
     messages = [
@@ -245,15 +294,21 @@ def test_virtual_bus_detection_equals_replay_and_skips_malformed_frames(
     scorer = load_scorer(export_run(runs["gat"], "onnx"))
     replayed = Detector(scorer, every_window=True)
     replay_records = [replayed.feed(*f) for f in replay(frames)]
-    source = bus_frames(open_bus("virtual:kdgat-deploy-test"), idle_timeout=2.0, max_frames=None)
+    bus = open_bus("virtual:kdgat-deploy-test")
     started = threading.Event()
     sender = threading.Thread(target=_send, args=("kdgat-deploy-test", messages, started))
     sender.start()
     started.wait(5)
     live = Detector(scorer)
     records = []
-    live.feed = (lambda feed: lambda *f: records.append(feed(*f)))(live.feed)
-    summary = live.run(source)
+    if blocks:  # whatever waits on the bus, drained into blocks of up to 257 frames
+        live.feed_block = (lambda feed: lambda b: records.extend(feed(b)))(live.feed_block)
+        summary = live.run_blocks(
+            bus_blocks(bus, idle_timeout=2.0, max_frames=None, size=257, max_wait=0.002)
+        )
+    else:
+        live.feed = (lambda feed: lambda *f: records.append(feed(*f)))(live.feed)
+        summary = live.run(bus_frames(bus, idle_timeout=2.0, max_frames=None))
     sender.join()
     assert summary.frames == len(frames) and summary.malformed == 3
     want = [r["score"] for r in replay_records if r is not None]
@@ -287,12 +342,19 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
     assert fusion["parameters"] > gat["parameters"] == Run.open(runs["gat"]).metrics["params"]
     for r in (gat, fusion):
         assert r["artefact_bytes"] == (Path(r["run"]) / "export" / "model.onnx").stat().st_size
-        assert r["stride_1"]["windows"] == r["stride_1_batched"]["windows"] == 1401
-        assert r["stride_100"]["windows"] == r["stride_100_batched"]["windows"] == 15
-        assert r["stride_1_batched"]["max_batch"] == r["max_batch"] == 64 and r["stride_1"]["max_batch"] == 1
-        keys = ("stride_1", "stride_100", "stride_1_batched", "stride_100_batched")
+        for stride, windows in ((1, 1401), (100, 15)):
+            modes = [r[f"stride_{stride}{suffix}"] for suffix in ("", "_batched", "_blocks")]
+            assert [m["windows"] for m in modes] == [windows] * 3
+            assert [(m["max_batch"], m["block"]) for m in modes] == [(1, 0), (64, 0), (64, 64 * stride)]
+        assert r["max_batch"] == 64
+        assert 0 < r["model_only_ms"]["p50"] <= r["model_only_ms"]["p99"]
+        keys = [f"stride_{s}{m}" for s in (1, 100) for m in ("", "_batched", "_blocks")]
         for stride, clock in [(s, c) for s in keys for c in ("cpu", "wall")]:
             s = r[stride][clock]
             margin = s["frames_per_s"] / r["saturated_frames_per_s"]["500k"]
             assert s["margin"]["500k"] == pytest.approx(margin, rel=1e-2, abs=6e-3)  # rounded to 0.01
             assert s["latency_ms"]["p50"] >= s["inference_ms"]["p50"] > 0
+            split = r[stride]["cpu_us_per_window"]
+            assert split["total"] == pytest.approx(split["inference"] + split["rest"], abs=0.2)
+            assert 0 < split["inference"] < split["total"]
+    assert "blocks of 64 strides" in printed and "model only" in printed

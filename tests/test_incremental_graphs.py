@@ -99,3 +99,50 @@ def test_a_graph_before_the_window_is_full_is_refused() -> None:
     builder.push(0x100, 0.0, b"\x01", 1)
     with pytest.raises(ValueError, match="not full"):
         builder.graph()
+
+
+@pytest.mark.parametrize(("stride", "size"), [(1, 37), (7, 250), (100, 333), (100, 1), (150, 77)])
+def test_block_windows_equal_build_raw(stride: int, size: int, dos: Frames) -> None:
+    """Frames handed over in blocks of odd sizes (splitting windows; one frame at a time; a
+    stride past the window) give build_raw's graphs of the whole slice, in order."""
+    from kdgat.deploy.blocks import BlockWindows, frames_block
+
+    want = build_raw(dos, 0, len(dos), WINDOW, stride)
+    windows = BlockWindows(WINDOW, stride, dos.has_time)
+    starts: list[int] = []
+    for k in range(0, len(dos), size):
+        windows.extend(frames_block(dos, k, min(k + size, len(dos))))
+        while windows.complete:
+            raw = windows.take(min(windows.complete, 5))  # chunks of up to 5 windows
+            for g, start in enumerate(raw["frame_start"].tolist()):
+                n0, n1 = raw["node_ptr"][g], raw["node_ptr"][g + 1]
+                e0, e1 = raw["edge_ptr"][g], raw["edge_ptr"][g + 1]
+                got = {
+                    "x": raw["x"][n0:n1],
+                    "node_entity": raw["node_entity"][n0:n1],
+                    "edge_index": raw["edge_index"][:, e0:e1],
+                    "edge_attr": raw["edge_attr"][e0:e1],
+                    "y": int(raw["y"][g]),
+                    "frame_start": start,
+                    "frame_stop": int(raw["frame_stop"][g]),
+                }
+                _assert_window_equal(got, dos, start)
+                assert raw["time_stop"][g] == dos.time[start + WINDOW - 1]
+                starts.append(start)
+    assert starts == want["frame_start"].tolist()
+    assert len(windows.frames) < WINDOW + size  # frames no later window needs are dropped
+
+
+def test_one_payload_entropy_is_byte_entropys_float(fuzzing: Frames, dos: Frames) -> None:
+    """The plain-Python entropy of one payload (the streaming builder's cache misses) gives
+    byte_entropy's float32 bit for bit: real payloads (fuzzing: random bytes) at every length."""
+    from kdgat.data.text.words import byte_entropy, byte_entropy_one
+
+    payload = np.concatenate([fuzzing.payload, dos.payload])
+    for length in range(9):
+        dlc = np.full(len(payload), length, dtype=np.int8)
+        cut = np.where(np.arange(8) < length, payload, 0).astype(np.uint8)  # zero-padded past dlc
+        want = byte_entropy(cut, dlc)
+        got = np.array([byte_entropy_one(row.tobytes(), length) for row in cut], dtype=np.float32)
+        np.testing.assert_array_equal(got, want, err_msg=f"length {length}")
+    assert len(np.unique(want)) > 5  # varied payloads, not one value

@@ -267,20 +267,40 @@ class Scorer:
             return [self(*g) for g in graphs]
         sizes = [len(g[1]) for g in graphs]
         offsets = np.cumsum([0, *sizes[:-1]])
+        score = self.score_union(
+            np.concatenate([g[0] for g in graphs]),
+            np.concatenate([g[1] for g in graphs]),
+            np.concatenate([g[2] + o for g, o in zip(graphs, offsets, strict=True)], 1),
+            np.concatenate([g[3] for g in graphs]),
+            np.asarray(sizes, dtype=np.int64),
+        )
+        return [(float(v), np.zeros(n, dtype=np.float32)) for v, n in zip(score.tolist(), sizes, strict=True)]
+
+    def score_union(
+        self,
+        x: np.ndarray,
+        node_id: np.ndarray,
+        edge_index: np.ndarray,
+        edge_attr: np.ndarray,
+        sizes: np.ndarray,
+    ) -> np.ndarray:
+        """Scores (G,) of G graphs given as one disjoint union (nodes graph after graph, `sizes`
+        of them each; edge_index into the union's nodes), in one call of the batched variant."""
+        if self._batch_runner is None:
+            raise ValueError("score_union needs the batched variant (a GAT classifier's export)")
         inputs = {
-            "x": np.concatenate([g[0] for g in graphs]),
-            "node_id": np.concatenate([g[1] for g in graphs]),
-            "edge_index": np.concatenate([g[2] + o for g, o in zip(graphs, offsets, strict=True)], 1),
-            "edge_attr": np.concatenate([g[3] for g in graphs]),
-            "batch": np.repeat(np.arange(len(graphs), dtype=np.int64), sizes),
-            "graph_nodes": np.asarray(sizes, dtype=np.float32),
+            "x": x,
+            "node_id": node_id,
+            "edge_index": edge_index,
+            "edge_attr": edge_attr,
+            "batch": np.repeat(np.arange(len(sizes), dtype=np.int64), sizes),
+            "graph_nodes": sizes.astype(np.float32),
         }
         if self.backend == "onnx":
             (score,) = self._batch_runner.run(None, inputs)
-        else:
-            with torch.no_grad():
-                score = self._batch_runner(*(torch.from_numpy(v) for v in inputs.values())).numpy()
-        return [(float(v), np.zeros(n, dtype=np.float32)) for v, n in zip(score.tolist(), sizes, strict=True)]
+            return score
+        with torch.no_grad():
+            return self._batch_runner(*(torch.from_numpy(v) for v in inputs.values())).numpy()
 
 
 def _onnx_session(path: Path, threads: int) -> tuple[dict[str, Any] | None, Any]:

@@ -10,10 +10,14 @@ up to date as frames arrive and scored at the run's stride (or --stride). Alerts
 decision, and for models with a VGAE the top contributing CAN IDs. On the end of the source,
 --max-frames, --idle-timeout or Ctrl-C (SIGINT) a summary is printed on stderr: frames,
 malformed frames skipped, windows, alerts, frames/s sustained, latency p50/p99 per window
-(graph update for its stride of frames + inference; for a window scored in a micro-batch, from
-its last frame's arrival to its score). When frames wait at the source (--speed max, a burst on
-the bus), up to --max-batch complete windows are built in one vectorised pass and scored in
-order; their records equal the one-at-a-time path's (--max-batch 1).
+(from its last frame's arrival, or its block's, to its score: the graph update for its stride
+of frames + inference, and in a batch or block the windows scored before it). When frames
+wait at the source (--speed max, a burst on the bus), up to --max-batch complete windows are
+built in one vectorised pass and scored in order; their records equal the one-at-a-time
+path's (--max-batch 1). Frames go to the detector in blocks of up to --block frames (numpy
+arrays: a replay's next frames, or the frames waiting on the bus, drained with at most
+--max-wait seconds of waiting for more), every window a block completes scored in it; --block 0
+hands frames over one at a time (the per-frame path).
 """
 
 import argparse
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import configs
 from kdgat.deploy.artefact import load_scorer
+from kdgat.deploy.blocks import bus_blocks, replay_blocks
 from kdgat.deploy.stream import Detector, bus_frames, open_bus, replay_source
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json
@@ -54,6 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         "many complete windows at once (default 64; 1: each window as its last frame arrives)",
     )
     parser.add_argument(
+        "--block",
+        type=int,
+        help="frames handed to the detector at once as arrays (default: --max-batch x stride, "
+        "about one batch of windows; 0: one frame at a time)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=0.005,
+        help="--bus with --block: seconds a block waits for more frames after its first (default 0.005)",
+    )
+    parser.add_argument(
         "--idle-timeout", type=float, help="--bus: stop after this many seconds without a frame"
     )
     parser.add_argument("--max-frames", type=int, help="--bus: stop after this many frames")
@@ -64,16 +81,24 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--max-batch {args.max_batch}: at least 1 window (1: no batching).")
         if args.stride is not None and args.stride < 1:
             raise UserError(f"--stride {args.stride}: the stride is at least 1 frame.")
+        if (args.block or 0) < 0 or args.max_wait < 0:
+            raise UserError(f"--block {args.block} --max-wait {args.max_wait}: neither can be negative.")
         scorer = load_scorer(args.model, threads=args.threads)
+        if args.block is None:  # a block completes about one batch: a window waits for at most that
+            args.block = args.max_batch * (args.stride or int(scorer.meta["stride"]))
+        realtime = args.speed == "realtime"
         if args.replay is not None:
-            frames, capture = replay_source(args.replay, args.speed == "realtime")
+            frames, capture = replay_source(args.replay, realtime)
             has_time, malformed = capture.has_time, capture.skipped + capture.dropped_na
+            if args.block:
+                frames = replay_blocks(capture, args.block, realtime)
         else:
-            frames, has_time, malformed = (
-                bus_frames(open_bus(args.bus), args.idle_timeout, args.max_frames),
-                True,
-                0,
-            )
+            bus = open_bus(args.bus)
+            has_time, malformed = True, 0
+            if args.block:
+                frames = bus_blocks(bus, args.idle_timeout, args.max_frames, args.block, args.max_wait)
+            else:
+                frames = bus_frames(bus, args.idle_timeout, args.max_frames)
         with contextlib.ExitStack() as stack:
             out = sys.stdout if args.alerts is None else stack.enter_context(args.alerts.open("w"))
             detector = Detector(
@@ -85,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_batch=args.max_batch,
             )
             detector.summary.malformed = malformed
-            summary = detector.run(frames)
+            summary = (detector.run_blocks if args.block else detector.run)(frames)
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

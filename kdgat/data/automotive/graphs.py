@@ -90,12 +90,19 @@ def _window_nodes(
 
 
 def build_raw(
-    frames: Frames, block_start: int, block_stop: int, window: int, stride: int
+    frames: Frames,
+    block_start: int,
+    block_stop: int,
+    window: int,
+    stride: int,
+    entropy: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Vocabulary-free graphs of every full window inside frames[block_start:block_stop].
 
     Returns flat numpy arrays (what the cache stores); `assemble` maps node entities through a
-    vocabulary and appends the is_unknown_id feature.
+    vocabulary and appends the is_unknown_id feature. entropy: byte_entropy (float32) of each
+    frame from the first window's start to the last one's end, where the caller has them (the
+    streaming builder caches them by payload).
     """
     starts = block_start + window_starts(block_stop - block_start, window, stride)
     num_windows = len(starts)
@@ -103,7 +110,10 @@ def build_raw(
         return {}
     lo, hi = int(starts[0]), int(starts[-1]) + window
     # Per-frame quantities once per frame, not once per window the frame is in.
-    entropy_frame = byte_entropy(frames.payload[lo:hi], frames.dlc[lo:hi])
+    if entropy is None:
+        entropy_frame = byte_entropy(frames.payload[lo:hi], frames.dlc[lo:hi])
+    else:
+        entropy_frame = entropy[: hi - lo]
     if stride == window:  # windows tile the block: every frame once, in order (views, no gather)
         flat_index: slice | np.ndarray = slice(0, hi - lo)
     else:

@@ -12,9 +12,10 @@ same floats) are recomputed per dirty ID, not per window. Positions and degrees,
 for every node, are a vectorised pass over the N nodes.
 
 Frames are applied lazily, when a graph is asked for: at a stride of W (the default, 100)
-nothing of the previous window survives, so the window is built in one build_raw pass over the
-ring instead of W table updates; the tables are rebuilt from the ring when a later graph needs
-them (a shorter stride).
+nothing of the previous window survives, so the window is built in one build_raw pass straight
+from the frame tuples (with cached payload entropies) instead of W table updates; its frames are
+written to the ring, and the tables rebuilt from it, only when a later graph needs them (a
+shorter stride).
 
 The graphs equal build_raw's for the default feature set (NODE_FEATURES, EDGE_FEATURES) bit for
 bit (tests/test_incremental_graphs.py); another feature set needs its own update rules here.
@@ -29,7 +30,7 @@ import numpy as np
 
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
-from kdgat.data.text.words import byte_entropy
+from kdgat.data.text.words import byte_entropy, byte_entropy_one
 
 _FEW = 8  # frames written at once below which entropies are looked up, not vectorised
 _ENTROPY_CACHE = 1 << 16  # distinct payloads remembered
@@ -82,6 +83,9 @@ class IncrementalWindow:
         # of W nothing of the last window survives and the new one is built in one pass.
         self._pending: deque[tuple[int, float, bytes, int, int]] = deque(maxlen=window)
         self._applied = 0  # frames written to the ring
+        # A whole window's frames (and its first frame's index), built straight from the pending
+        # tuples and written to the ring only when a later, shorter stride needs the tables.
+        self._unwritten: tuple[list[tuple[int, float, bytes, int, int]], int] | None = None
         self._id = [0] * window
         self._stamp = [0.0] * window  # frame times as received (self._time is 0 without timing)
         self._time = np.zeros(window, dtype=np.float64)
@@ -174,8 +178,7 @@ class IncrementalWindow:
         key = (word, dlc)
         value = self._entropy_cache.get(key)
         if value is None:
-            row = np.frombuffer(word, dtype=np.uint8)[None, :]
-            value = float(byte_entropy(row, np.array([dlc], dtype=np.int8))[0])
+            value = float(byte_entropy_one(word, dlc))
             if len(self._entropy_cache) >= _ENTROPY_CACHE:
                 self._entropy_cache.clear()
             self._entropy_cache[key] = value
@@ -200,10 +203,14 @@ class IncrementalWindow:
         w = self.window
         if pending:
             if len(pending) >= w or self._applied < first:
-                # build_raw computes the entropies of a whole-window build itself
-                self._write(pending[-w:], self.frames - min(len(pending), w), entropy=False)
+                # A whole window of new frames: built by build_raw from the tuples themselves
+                # (_whole_window); the ring is written only if a later graph needs the tables.
+                self._unwritten = (pending[-w:], self.frames - min(len(pending), w))
                 self._applied, self._tables_from = self.frames, None
                 return False
+            if self._unwritten is not None:  # build_raw computes the entropies of the window itself
+                self._write(*self._unwritten, entropy=False)
+                self._unwritten = None
             if self._tables_from is None:  # tables stale: rebuild them from the ring's window
                 self._entropy[:] = byte_entropy(self._payload, self._dlc.astype(np.int8))
                 self._reset_tables(max(first - w, 0))
@@ -285,15 +292,14 @@ class IncrementalWindow:
         if not self.full:
             raise ValueError(f"the window is not full yet ({self.frames} of {self.window} frames)")
         start = self.frames - self.window
-        synced = self._sync()  # first: the span's times are those of frames it applies
+        if not self._sync():  # a whole window of new frames
+            return {**self._whole_window(), "frame_start": start, "frame_stop": self.frames}
         span = {
             "frame_start": start,
             "frame_stop": self.frames,
             "time_start": self._stamp[start % self.window],
             "time_stop": self._stamp[(self.frames - 1) % self.window],
         }
-        if not synced:
-            return {**self._whole_window(start), **span}
         self._update_nodes()
         self._update_edges()
         entities = sorted(self._nodes)
@@ -327,19 +333,33 @@ class IncrementalWindow:
             **span,
         }
 
-    def _whole_window(self, start: int) -> dict[str, Any]:
-        """A window of new frames only: build_raw itself, over the ring in window order."""
+    def _whole_window(self) -> dict[str, Any]:
+        """A window of new frames only: build_raw itself, on arrays made from the frame tuples
+        (as _write pads and converts them; no ring round trip: a lone window's graph update is
+        mostly per-call overhead, so each numpy call saved counts)."""
+        frames_in, _ = self._unwritten
+        ids, stamps, payloads, dlcs, labels = zip(*frames_in, strict=True)
         w = self.window
-        rows = np.arange(start, start + w) % w
+        words = [bytes(p[:8]).ljust(8, b"\0") for p in payloads]
+        # Looked up (most payloads repeat), each miss in plain Python: byte_entropy's own floats
+        # at a fraction of its ~20 numpy calls for a window.
+        entropy = np.array(
+            [self._entropy_of(word, d) for word, d in zip(words, dlcs, strict=True)], np.float32
+        )
         frames = Frames(
             source=Path("<stream>"),
-            time=self._time[rows],
-            can_id=np.asarray(self._id, dtype=np.int64)[rows],
-            payload=self._payload[rows],
-            dlc=self._dlc[rows].astype(np.int8),
-            label=np.asarray(self._label, dtype=np.int8)[rows],
+            time=np.array(stamps, dtype=np.float64) if self.has_time else np.zeros(w),
+            can_id=np.array(ids, dtype=np.int64),
+            payload=np.frombuffer(b"".join(words), np.uint8).reshape(-1, 8),
+            dlc=np.array(dlcs, dtype=np.int8),
+            label=np.array([1 if label else 0 for label in labels], dtype=np.int8),
             has_time=self.has_time,
         )
-        raw = build_raw(frames, 0, w, w, w)
+        raw = build_raw(frames, 0, w, w, w, entropy=entropy)
         keys = ("x", "node_entity", "edge_index", "edge_attr")
-        return {**{k: raw[k] for k in keys}, "y": int(raw["y"][0])}
+        return {
+            **{k: raw[k] for k in keys},
+            "y": int(raw["y"][0]),
+            "time_start": stamps[0],
+            "time_stop": stamps[-1],
+        }

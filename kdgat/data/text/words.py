@@ -147,6 +147,20 @@ def byte_entropy(payload: np.ndarray, length: np.ndarray) -> np.ndarray:
     return _LOG2[n] - logs / n
 
 
+def byte_entropy_one(payload: bytes, length: int) -> np.float32:
+    """byte_entropy of one payload, in plain Python on numpy float32 scalars (the same tables
+    and the same float32 operations in the same order, so the same float): for one row the
+    vectorised version's ~20 numpy calls cost ~20x more."""
+    used = payload[: min(max(length, 0), 8)]
+    count = [used.count(b) for b in used] + [0] * (8 - len(used))
+    p = _PAIR_LOG2
+    logs = (p[count[0] + 256 * count[1]] + p[count[2] + 256 * count[3]]) + (
+        p[count[4] + 256 * count[5]] + p[count[6] + 256 * count[7]]
+    )
+    n = max(length, 1)
+    return _LOG2[n] - logs / np.float32(n)
+
+
 def _spread(value: int) -> np.uint64:
     return np.uint64(value * 0x0101010101010101)
 
