@@ -323,8 +323,8 @@ class CurriculumConfig:
     """Percentile of VGAE difficulty reached at the last ramp epoch."""
     start_ratio: Annotated[float, POSITIVE] = 1.0  # benign graphs per attack graph at the first epoch
     end_ratio: Annotated[float, POSITIVE] = 4.0  # benign graphs per attack graph at the last ramp epoch
-    ramp_epochs: Annotated[int, AT_LEAST_0] = 0
-    """Epochs over which both rise (0 = all epochs)."""
+    ramp_epochs: Annotated[int, AT_LEAST_0] = 4
+    """Epochs over which both rise, then hold (0 = all epochs; README: What each stage adds)."""
 
 
 @dataclasses.dataclass

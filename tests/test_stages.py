@@ -176,6 +176,23 @@ def test_curriculum_admits_harder_benign_graphs_as_epochs_pass() -> None:
     assert len(benign_last) == 40 and max(benign_last) >= 50  # ratio 4, every benign graph eligible
 
 
+def test_the_default_curriculum_ramps_over_four_epochs_then_shows_every_benign_graph() -> None:
+    """DAGA, seed 0: a ramp over all 8 epochs let early stopping keep epoch 5, which had never seen
+    the hardest benign graphs (test F1 0.945, benign FPR 0.012); a 4-epoch ramp: 0.981, 0.003."""
+    cfg = configs.resolve(ExperimentConfig(training_config=TrainingConfig(epochs=8)))
+    assert cfg.learning_config.curriculum.ramp_epochs == 4
+    y = torch.tensor([1] * 10 + [0] * 100)
+    difficulty = np.r_[np.zeros(10), np.arange(100, dtype=float)]
+    for epoch in range(8):
+        benign = [
+            i - 10 for i in curriculum_selection(cfg, y, difficulty, epoch, torch.Generator()) if i >= 10
+        ]
+        if epoch >= 3:  # the ramp is over: ratio 4, every benign graph eligible
+            assert len(benign) == 40 and max(benign) >= 75
+        else:
+            assert len(benign) < 40 and max(benign) < 50 + 50 * epoch / 3 + 1
+
+
 def test_curriculum_class_weights_follow_the_graphs_each_epoch_shows() -> None:
     """The weights balance the classes of the epoch's selection (1 to 4 benign graphs per attack),
     not of the whole split (10 benign per attack here); validation keeps the split's weights."""
