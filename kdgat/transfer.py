@@ -113,12 +113,8 @@ def run_transfer(
     return matrices_of(runs, list(targets), png), written
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m kdgat.transfer",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    """The runs, targets, calibrations and output options both transfer commands take."""
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="finished run directories")
     parser.add_argument(
         "--on", action="append", default=[], metavar="NAME=PATH", required=True, help="a target (repeat)"
@@ -135,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         "--png", type=Path, default=Path("transfer.png"), help="heatmap file (default transfer.png)"
     )
     parser.add_argument("--format", choices=("table", "csv", "markdown", "latex"), default="table")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kdgat.transfer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_transfer_arguments(parser)
     args = parser.parse_args(argv)
     try:
         targets, calibrations = parse_targets(args.on, args.calibrate)

@@ -25,7 +25,7 @@ import configs
 from configs import ConfigError, OscConfig
 from kdgat.launcher.args import extra_sbatch
 from kdgat.runs.store import read_status
-from kdgat.transfer import parse_targets
+from kdgat.transfer import add_transfer_arguments, parse_targets
 
 EXIT_JOBS_FAILED = 1
 LOG_PRESET = "transfer evaluations"  # what `launch.py status` shows for the job
@@ -56,27 +56,12 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="finished run directories")
-    p.add_argument(
-        "--on", action="append", default=[], metavar="NAME=PATH", required=True, help="a target (repeat)"
-    )
-    p.add_argument(
-        "--calibrate",
-        action="append",
-        default=[],
-        metavar="NAME=FILE[@SECONDS]",
-        help="fit target NAME's vocabulary and normalisation on this attack-free capture (its labels unread)",
-    )
-    p.add_argument("--dataset", help="the targets' dataset (file formats), default: each run's")
+    add_transfer_arguments(p)
     p.add_argument("--executor", choices=("slurm", "local", "debug"), default="slurm")
     p.add_argument(
         "--dry-run", action="store_true", help="print the tasks and the sbatch script; submit nothing"
     )
     p.add_argument("--wait", action="store_true", help="Slurm: wait for every task, then print the matrix")
-    p.add_argument(
-        "--png", type=Path, default=Path("transfer.png"), help="heatmap file (default transfer.png)"
-    )
-    p.add_argument("--format", choices=("table", "csv", "markdown", "latex"), default="table")
     p.add_argument("--parallelism", type=int, default=8, help="most tasks running at once")
     p.add_argument(
         "--runs-root", type=Path, default=Path("runs"), help="where slurm/ logs and launches.jsonl go"
