@@ -33,7 +33,7 @@ import tyro
 
 from configs import ConfigError, ExperimentConfig
 from kdgat.config.argv import parse_with_recipe, pre_parser
-from kdgat.launcher.args import LaunchArgs
+from kdgat.launcher.args import GRID_FLAGS, LaunchArgs
 
 EXIT_USER_ERROR = 2
 
@@ -59,6 +59,10 @@ def parse(argv: list[str]) -> LaunchArgs:
 
     chosen = parse_with_recipe(experiment, options)  # the launcher's own options: from the first parse
     args = dataclasses.replace(parsed[0], experiment=chosen)
+    if args.pipeline or args.pipeline_file or any(getattr(args, flag) for flag in GRID_FLAGS):
+        # Stages and level grids set levels per run, and a recipe is for some levels only: each
+        # run picks its own when it is resolved (kdgat/config/recipes.py), not the base for all.
+        args = dataclasses.replace(args, experiment=parsed[0].experiment)
     args = dataclasses.replace(args, set=(*args.set, *comma_sets))
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism {args.parallelism}: expected an integer >= 1 (tasks at once).")

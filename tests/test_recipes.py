@@ -103,3 +103,33 @@ def test_a_run_prints_its_recipe_at_the_start(tmp_path: Path) -> None:
     assert saved.recipe == "batadal_plant_vgae" and saved.model_config.vgae_decoder == "graph"
     assert saved.training_config.epochs == 1 and saved.model_size_config.hidden_dim == 128  # flag, recipe
     assert "S" in json.loads((run_dir / "metrics.json").read_text())["test"]["batadal"]
+
+
+def test_a_launch_picks_each_runs_recipe_by_its_own_levels() -> None:
+    """A pipeline sets levels per stage; the VGAE recipe must not reach the GAT and DQN stages."""
+    import launch
+    from kdgat.launcher.build import build_plan
+
+    (gat,) = build_plan(launch.parse([*BATADAL, "--sweep", "--model-architectures", "GAT", "--dry-run"])).runs
+    assert gat.cfg.recipe == "none" and gat.cfg.training_config.epochs == 8  # before: the VGAE recipe's 50
+    vgae = launch.parse(
+        [
+            *BATADAL,
+            "--sweep",
+            "--learning-types",
+            "unsupervised",
+            "--model-architectures",
+            "VGAE",
+            "--training-modes",
+            "normals_only",
+            "--dry-run",
+        ]
+    )
+    (run,) = build_plan(vgae).runs
+    assert run.cfg.recipe == PLANT.name and run.cfg.training_config.epochs == 50
+    # The pipeline's curriculum GAT cannot build on the recipe VGAE (other graphs): refused up front.
+    with pytest.raises(configs.ConfigError, match="--recipe none"):
+        build_plan(launch.parse([*BATADAL, "--pipeline", "--dry-run"]))
+    same = ["--recipe", "none", "--dataset-config.watertreatment.split", "dataset04_blocks"]
+    plan = build_plan(launch.parse([*BATADAL, "--pipeline", *same, "--dry-run"]))
+    assert {r.cfg.recipe for r in plan.runs} == {"none"} and len(plan.runs) == 6

@@ -144,12 +144,19 @@ class _Binder:
                 return hits[0]
         if seen:
             nearest = min(seen, key=lambda j: len(differences(self.keys[j], want)))
+            recipes = sorted({c.recipe for c in (cfg, self.cfgs[nearest])} - {"none", "auto"})
+            hint = (
+                f" The {' and '.join(recipes)} recipe sets some of these for its own levels only; "
+                f"with --recipe none every run has the same (then set the knobs all runs need)."
+                if recipes
+                else ""
+            )
             raise ConfigError(
                 f"{_describe(cfg, self.axes)}: this launch trains {p.what} runs for it, but none agrees "
                 f"with it on data, seed and the grid axes; the nearest "
                 f"({_describe(self.cfgs[nearest], self.axes)}) differs in "
                 f"{', '.join(differences(self.keys[nearest], want)[:4])}. Give the {p.what} runs the "
-                f"same values (or make the knob a grid axis for all of them)."
+                f"same values (or make the knob a grid axis for all of them).{hint}"
             )
         return None
 
