@@ -17,7 +17,7 @@ from configs import OscConfig
 from kdgat.evaluation.evaluate import evaluate_run
 from kdgat.experiment import run_experiment
 from tests.helpers import shared_data
-from tests.test_launch import launch, launches, ok, scripts, slurm, user_error  # noqa: F401
+from tests.test_launch import launch, launches, ok, scripts, slurm  # noqa: F401
 from tests.test_transfer import SPARK, head_copy, tiny_config
 
 SLURM_SMALL = ["--osc-config.cpus-per-task", "1", "--osc-config.mem-gb", "1"]
@@ -81,9 +81,7 @@ def test_transfer_refuses_what_it_cannot_evaluate_before_submitting(
     shutil.copytree(runs[0], unfinished)
     (unfinished / "metrics.json").unlink()
     bad_run = transfer_argv([unfinished], targets, tmp_path)
-    user_error(launch([*bad_run, "--dry-run"], tmp_path), str(unfinished), "not a finished run")
-    missing = ["transfer", str(runs[0]), "--on", f"x={tmp_path / 'nothing.csv'}", "--dry-run"]
-    user_error(launch(missing, tmp_path), "nothing.csv", "does not exist")
+    missing = ["transfer", str(runs[0]), "--on", f"x={tmp_path / 'nothing.csv'}"]
     unnamed = [
         "transfer",
         str(runs[0]),
@@ -92,8 +90,17 @@ def test_transfer_refuses_what_it_cannot_evaluate_before_submitting(
         "--calibrate",
         f"y={targets['spark']}",
     ]
-    user_error(launch([*unnamed, "--dry-run"], tmp_path), "--calibrate names y")
-    user_error(launch(["transfer", str(runs[0]), "--on", "x", "--dry-run"], tmp_path), "NAME=VALUE")
+    cases = [
+        (bad_run, [str(unfinished), "not a finished run"]),
+        (missing, ["nothing.csv", "does not exist"]),
+        (unnamed, ["--calibrate names y"]),
+        (["transfer", str(runs[0]), "--on", "x"], ["NAME=VALUE"]),
+    ]
+    for argv, words in cases:
+        result = launch([*argv, "--dry-run"], tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert all(word in result.stderr for word in words), (words, result.stderr)
+    assert not (tmp_path / "runs").exists()  # nothing was submitted or logged
 
 
 @pytest.mark.slurm

@@ -343,11 +343,15 @@ class Detector:
         except KeyboardInterrupt:
             pass
         finally:
-            self.summary.seconds = time.perf_counter() - start
-            self.summary.cpu_seconds = time.thread_time() - start_cpu
-            if self.out is not None:
-                self.out.flush()
+            self._close(start, start_cpu)
         return self.summary
+
+    def _close(self, start: float, start_cpu: float) -> None:
+        """The summary's wall and CPU seconds since the start; the alerts flushed."""
+        self.summary.seconds = time.perf_counter() - start
+        self.summary.cpu_seconds = time.thread_time() - start_cpu
+        if self.out is not None:
+            self.out.flush()
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.out is not None and (self.every_window or record["decision"] == "attack"):
@@ -373,10 +377,7 @@ class Detector:
         except KeyboardInterrupt:
             pass
         finally:
-            self.summary.seconds = time.perf_counter() - start
-            self.summary.cpu_seconds = time.thread_time() - start_cpu
-            if self.out is not None:
-                self.out.flush()
+            self._close(start, start_cpu)
         return self.summary
 
 
