@@ -142,6 +142,8 @@ class Scored:
     calibration: dict[str, Any] | None
     calibration_scores: np.ndarray | None = None
     """Decision scores of the calibration windows (all benign by assumption), for thresholds."""
+    flow_threshold: float = 0.5
+    """The edge read-out's flow threshold (runs from before it had one decided flows at 0.5)."""
 
     @property
     def scored(self) -> list[tuple[GraphSet, np.ndarray]]:
@@ -226,7 +228,18 @@ def score_target(
         }
         calibration_scores = decision_scores(cfg, fitted.graphs, score(fitted.graphs))
     threshold = float(metrics["threshold"])
-    return Scored(run_dir, cfg.dataset, data_cfg, threshold, out, score_edges, described, calibration_scores)
+    flow_threshold = float(metrics.get("flow_threshold", 0.5))
+    return Scored(
+        run_dir,
+        cfg.dataset,
+        data_cfg,
+        threshold,
+        out,
+        score_edges,
+        described,
+        calibration_scores,
+        flow_threshold,
+    )
 
 
 def validation_scores(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -287,11 +300,7 @@ def evaluate_run(
             }
         },
     }
-    # Runs from before the edge read-out had its own validation threshold decided flows at 0.5.
-    flow_threshold = float(
-        json.loads((scored.run_dir / "metrics.json").read_text()).get("flow_threshold", 0.5)
-    )
-    flows = _flow_metrics(scored.scored, scored.score_edges, threshold, flow_threshold)
+    flows = _flow_metrics(scored.scored, scored.score_edges, threshold, scored.flow_threshold)
     if flows is not None:
         out["all"]["flows"] = flows
     target = Path(run_dir) / f"eval_{label}.json"
