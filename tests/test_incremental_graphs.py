@@ -1,7 +1,7 @@
-"""The streaming graph builder (kdgat/data/automotive/incremental.py) gives build_raw's graphs,
-bit for bit, on real hcrl_sa captures: at every stride, when graphs are asked for at irregular
-intervals (whole-window builds, table rebuilds and incremental updates mixed), and without
-timestamps."""
+"""The streaming graph builders (kdgat/data/automotive/incremental.py, and compiled_window.py's
+one compiled call per graph) give build_raw's graphs, bit for bit, on real hcrl_sa captures: at
+every stride, when graphs are asked for at irregular intervals (whole-window builds, table
+rebuilds and incremental updates mixed), and without timestamps."""
 
 import dataclasses
 from pathlib import Path
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kdgat.data.automotive.compiled_window import CompiledWindow
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.graphs import build_raw
 from kdgat.data.automotive.incremental import IncrementalWindow
@@ -17,6 +18,7 @@ from tests.helpers import shared_data
 
 pytestmark = pytest.mark.real_data
 WINDOW = 100
+BUILDERS = pytest.mark.parametrize("builder_class", [IncrementalWindow, CompiledWindow])
 
 
 def _frames(name: str, start: int, count: int) -> Frames:
@@ -54,14 +56,15 @@ def _push(builder: IncrementalWindow, frames: Frames, k: int) -> None:
     )
 
 
+@BUILDERS
 @pytest.mark.parametrize("stride", [1, 7, 100])
 @pytest.mark.parametrize("capture", ["dos", "fuzzing"])
 def test_incremental_graphs_equal_build_raw(
-    capture: str, stride: int, request: pytest.FixtureRequest
+    capture: str, stride: int, builder_class: type, request: pytest.FixtureRequest
 ) -> None:
     frames = request.getfixturevalue(capture)
     want = build_raw(frames, 0, len(frames), WINDOW, stride)
-    builder = IncrementalWindow(WINDOW, frames.has_time)
+    builder = builder_class(WINDOW, frames.has_time)
     graphs = 0
     for k in range(len(frames)):
         _push(builder, frames, k)
@@ -72,9 +75,12 @@ def test_incremental_graphs_equal_build_raw(
     assert want["y"].any() and not want["y"].all(), "the slice must hold benign and attack windows"
 
 
-def test_graphs_asked_for_at_irregular_intervals_equal_build_raw(fuzzing: Frames) -> None:
+@BUILDERS
+def test_graphs_asked_for_at_irregular_intervals_equal_build_raw(
+    fuzzing: Frames, builder_class: type
+) -> None:
     gaps = [150, 1, 3, 99, 100, 2, 250, 1, 1, 40, 60, 5]  # whole windows, rebuilds, updates
-    builder = IncrementalWindow(WINDOW, True)
+    builder = builder_class(WINDOW, True)
     k = 0
     for gap in gaps:
         for _ in range(gap):
@@ -83,9 +89,10 @@ def test_graphs_asked_for_at_irregular_intervals_equal_build_raw(fuzzing: Frames
         _assert_window_equal(builder.graph(), fuzzing, k - WINDOW)
 
 
-def test_captures_without_timestamps_give_zero_timing_as_build_raw(dos: Frames) -> None:
+@BUILDERS
+def test_captures_without_timestamps_give_zero_timing_as_build_raw(dos: Frames, builder_class: type) -> None:
     untimed = dataclasses.replace(dos, time=np.arange(len(dos), dtype=np.float64), has_time=False)
-    builder = IncrementalWindow(WINDOW, has_time=False)
+    builder = builder_class(WINDOW, has_time=False)
     for k in range(400):
         _push(builder, untimed, k)
         if builder.full and k % 3 == 0:
@@ -94,8 +101,9 @@ def test_captures_without_timestamps_give_zero_timing_as_build_raw(dos: Frames) 
             assert not got["x"][:, -1].any()  # has_timing is 0
 
 
-def test_a_graph_before_the_window_is_full_is_refused() -> None:
-    builder = IncrementalWindow(WINDOW)
+@BUILDERS
+def test_a_graph_before_the_window_is_full_is_refused(builder_class: type) -> None:
+    builder = builder_class(WINDOW)
     builder.push(0x100, 0.0, b"\x01", 1)
     with pytest.raises(ValueError, match="not full"):
         builder.graph()
@@ -134,8 +142,10 @@ def test_block_windows_equal_build_raw(stride: int, size: int, dos: Frames) -> N
 
 
 def test_one_payload_entropy_is_byte_entropys_float(fuzzing: Frames, dos: Frames) -> None:
-    """The plain-Python entropy of one payload (the streaming builder's cache misses) gives
-    byte_entropy's float32 bit for bit: real payloads (fuzzing: random bytes) at every length."""
+    """The plain-Python entropy of one payload (the streaming builder's cache misses) and the
+    compiled builder's give byte_entropy's float32 bit for bit: real payloads (fuzzing: random
+    bytes) at every length."""
+    from kdgat.data.automotive.compiled_window import _TABLES, _entropy
     from kdgat.data.text.words import byte_entropy, byte_entropy_one
 
     payload = np.concatenate([fuzzing.payload, dos.payload])
@@ -145,4 +155,6 @@ def test_one_payload_entropy_is_byte_entropys_float(fuzzing: Frames, dos: Frames
         want = byte_entropy(cut, dlc)
         got = np.array([byte_entropy_one(row.tobytes(), length) for row in cut], dtype=np.float32)
         np.testing.assert_array_equal(got, want, err_msg=f"length {length}")
+        compiled = np.array([_entropy(row, length, *_TABLES) for row in cut[:2000]], dtype=np.float32)
+        np.testing.assert_array_equal(compiled, want[:2000], err_msg=f"compiled, length {length}")
     assert len(np.unique(want)) > 5  # varied payloads, not one value
