@@ -23,8 +23,10 @@ from kdgat.deploy.artefact import export_run, load_scorer
 from kdgat.deploy.blocks import bus_blocks, replay_blocks
 from kdgat.deploy.detect import main as detect_main
 from kdgat.deploy.export import main as export_main
+from kdgat.deploy.native import native_path
 from kdgat.deploy.report import frame_bits, saturated_rate
 from kdgat.deploy.stream import IDLE, Detector, bus_frames, open_bus, replay
+from kdgat.errors import UserError
 from kdgat.evaluation.evaluate import _scorer, capture_files, evaluate_run
 from kdgat.experiment import run_experiment
 from kdgat.runs.store import Run
@@ -126,15 +128,64 @@ def test_exported_artefacts_score_as_the_pytorch_model(
     _close(run.config.model_architecture, np.asarray(got), want)
 
 
+def test_a_gat_export_writes_a_native_model_that_scores_as_the_pytorch_model(
+    runs: dict[str, Path], data_root: Path
+) -> None:
+    for kind in ("vgae", "fusion"):  # their decoders have no native kernel: none written
+        assert not native_path(export_run(runs[kind], "onnx")).exists()
+    artefact = export_run(runs["gat"], "onnx")
+    scorer = load_scorer(native_path(artefact))
+    run = Run.open(runs["gat"])
+    assert scorer.backend == "native" and scorer.meta["format"] == "native"
+    assert scorer.meta["config_digest"] == run.config_digest and scorer.threshold == run.metrics["threshold"]
+    frames = read_frames(_test_file(data_root), "can4")
+    raw = build_graphs(frames, 0, len(frames), 100, 100, run.vocabulary)
+    score, _ = _scorer(runs["gat"], run.config, run.metrics, torch.device("cpu"))
+    want = score(normalise(raw, run.normalisation))
+    got = []
+    for g in range(len(raw)):
+        n0, n1, e0, e1 = raw.node_ptr[g], raw.node_ptr[g + 1], raw.edge_ptr[g], raw.edge_ptr[g + 1]
+        one = (raw.x[n0:n1], raw.node_id[n0:n1], raw.edge_index[:, e0:e1], raw.edge_attr[e0:e1])
+        got.append(scorer(*(t.numpy() for t in one))[0])
+    _close("GAT", np.asarray(got), want)
+
+
+def test_both_window_builders_give_the_same_records(runs: dict[str, Path], data_root: Path) -> None:
+    """The compiled and the incremental builder's graphs are equal bit for bit, so a detector
+    with either gives the same windows, scores and decisions, at a stride that overlaps
+    windows and at one that skips frames between them."""
+    frames = read_frames(_test_file(data_root), "can4").slice(1500, 2700)  # benign, then flooding
+    scorer = load_scorer(native_path(export_run(runs["gat"], "onnx")))
+    for stride in (1, 37, 150):
+        records = {}
+        for builder in ("compiled", "incremental"):
+            detector = Detector(scorer, every_window=True, stride=stride, builder=builder)
+            records[builder] = [r for r in (detector.feed(*f) for f in replay(frames)) if r is not None]
+        assert len(records["compiled"]) == (1200 - 100) // stride + 1
+        assert records["compiled"] == records["incremental"]
+    with pytest.raises(UserError, match="--builder 'tables'"):
+        Detector(scorer, builder="tables")
+
+
 @pytest.mark.parametrize(
-    ("model", "block"),
-    [("run_dir", None), ("onnx", None), ("onnx", "333"), ("onnx", "0")],  # 0: frame by frame
+    ("model", "block", "builder"),
+    [  # block 0: frame by frame, lone windows through the builder
+        ("run_dir", None, None),
+        ("onnx", None, None),
+        ("onnx", "333", None),
+        ("onnx", "0", None),
+        ("onnx", "0", "incremental"),
+        ("native", "0", None),
+        ("native", None, None),
+    ],
 )
 def test_replayed_detection_scores_equal_kdgat_evaluate(
-    model: str, block: str | None, runs: dict[str, Path], data_root: Path, tmp_path: Path
+    model: str, block: str | None, builder: str | None, runs: dict[str, Path], data_root: Path, tmp_path: Path
 ) -> None:
     run_dir = runs["vgae"] if model == "run_dir" else runs["gat"]
     source = run_dir if model == "run_dir" else export_run(run_dir, "onnx")
+    if model == "native":
+        source = native_path(source)
     capture = _test_file(data_root)
     alerts, summary = tmp_path / "windows.jsonl", tmp_path / "summary.json"
     argv = [
@@ -146,6 +197,7 @@ def test_replayed_detection_scores_equal_kdgat_evaluate(
         str(alerts),
     ]
     argv += [] if block is None else ["--block", block]  # None: the default, max-batch x stride
+    argv += [] if builder is None else ["--builder", builder]  # None: the default, compiled
     assert detect_main([*argv, "--summary", str(summary)]) == 0
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
     want = _reference(run_dir, capture)

@@ -56,8 +56,8 @@ def _open_run(run_dir: Path) -> Run:
     if features != "default":
         raise UserError(
             f"{run_dir} was trained on --dataset-config.automotive.features {features}; the streaming "
-            f"detector's incremental builder computes the default feature set only. Export a run "
-            f"trained with the default features (the agnostic set would need its own incremental builder)."
+            f"detector's window builders compute the default feature set only. Export a run "
+            f"trained with the default features (the agnostic set would need its own streaming builder)."
         )
     return run
 
@@ -221,7 +221,19 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None) -> Path:
         atomic_write_bytes(batched_path(target), data)
     else:
         batched_path(target).unlink(missing_ok=True)  # a stale one from an earlier export
+    _export_native(module, meta, target)
     return target
+
+
+def _export_native(module: ExportedGraphModel, meta: dict[str, Any], target: Path) -> None:
+    """A GAT classifier's weights for the compiled scorer (kdgat.deploy.native) beside the
+    artefact, model_native.npz; none (a stale one removed) for VGAE and fusion runs."""
+    from kdgat.deploy.native import native_path, native_weights, save_native
+
+    if module.is_vgae or module.fusion is not None:
+        native_path(target).unlink(missing_ok=True)
+        return
+    save_native(native_path(target), native_weights(module), {**meta, "format": "native"})
 
 
 class Scorer:
@@ -229,7 +241,8 @@ class Scorer:
     one graph (__call__), or a batch (score_batch: one call of the batched variant where the
     run has one, else graph by graph).
 
-    backend: 'onnx' (ONNX Runtime), 'torchscript' or 'torch' (eager, straight from a run dir).
+    backend: 'onnx' (ONNX Runtime), 'torchscript', 'torch' (eager, straight from a run dir) or
+    'native' (a GAT classifier's compiled kernel, model_native.npz: kdgat/deploy/native.py).
     """
 
     def __init__(self, backend: str, meta: dict[str, Any], runner: Any, batch_runner: Any = None) -> None:
@@ -245,6 +258,8 @@ class Scorer:
     def __call__(
         self, x: np.ndarray, node_id: np.ndarray, edge_index: np.ndarray, edge_attr: np.ndarray
     ) -> tuple[float, np.ndarray]:
+        if self.backend == "native":
+            return self._runner(x, node_id, edge_index, edge_attr)
         if self.backend == "onnx":
             score, node_score = self._runner.run(
                 None, {"x": x, "node_id": node_id, "edge_index": edge_index, "edge_attr": edge_attr}
@@ -330,8 +345,9 @@ def _torchscript_module(path: Path) -> tuple[dict[str, Any] | None, Any]:
 
 
 def load_scorer(path: Path, threads: int = 1, batched: bool = True) -> Scorer:
-    """A Scorer for an artefact file (.onnx, .pt) or a finished run directory. batched: also
-    load the batched variant (model_batched.* beside the artefact; built for a run dir)."""
+    """A Scorer for an artefact file (.onnx, .pt, model_native.npz) or a finished run directory.
+    batched: also load the batched variant (model_batched.* beside the artefact; built for a
+    run dir). A native model scores graph by graph in one compiled call each, on one thread."""
     path = Path(path)
     if path.is_dir():
         run = _open_run(path)
@@ -339,10 +355,15 @@ def load_scorer(path: Path, threads: int = 1, batched: bool = True) -> Scorer:
         batch = batched_module(run) if batched else None
         return Scorer("torch", artefact_meta(run, "torch"), exported_module(run), batch)
     if not path.is_file():
-        raise UserError(f"{path} is neither a run directory nor an artefact file (.onnx, .pt).")
+        raise UserError(f"{path} is neither a run directory nor an artefact file (.onnx, .pt, .npz).")
+    if path.suffix == ".npz":
+        from kdgat.deploy.native import load_native
+
+        return Scorer("native", *load_native(path))
     if path.suffix not in (".onnx", ".pt"):
         raise UserError(
-            f"{path}: unknown artefact type {path.suffix!r}; expected .onnx or .pt (TorchScript)."
+            f"{path}: unknown artefact type {path.suffix!r}; expected .onnx, .pt (TorchScript) or "
+            f"model_native.npz (a GAT classifier's compiled scorer)."
         )
     if path.suffix == ".pt":
         torch.set_num_threads(threads)

@@ -4,8 +4,10 @@
     python -m kdgat.detect RUN_DIR|ARTEFACT --bus INTERFACE:CHANNEL [--idle-timeout S]
 
 The model is a finished run directory (scored in eager torch) or an artefact written by
-`python -m kdgat.export` (.onnx through ONNX Runtime, .pt TorchScript). The window graph is kept
-up to date as frames arrive and scored at the run's stride (or --stride). Alerts go to --alerts
+`python -m kdgat.export` (.onnx through ONNX Runtime, .pt TorchScript, and for GAT classifiers
+model_native.npz: the whole model in one compiled call per window, the fastest for one window
+at a time). The window graph is kept up to date as frames arrive (--builder) and scored at the
+run's stride (or --stride). Alerts go to --alerts
 (default stdout) as JSON lines: time, window span (frames and times), score, threshold,
 decision, and for models with a VGAE the top contributing CAN IDs. On the end of the source,
 --max-frames, --idle-timeout or Ctrl-C (SIGINT) a summary is printed on stderr: frames,
@@ -29,7 +31,7 @@ from pathlib import Path
 import configs
 from kdgat.deploy.artefact import load_scorer
 from kdgat.deploy.blocks import bus_blocks, replay_blocks
-from kdgat.deploy.stream import Detector, bus_frames, open_bus, replay_source
+from kdgat.deploy.stream import BUILDERS, Detector, bus_frames, open_bus, replay_source
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json
 
@@ -75,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--max-frames", type=int, help="--bus: stop after this many frames")
     parser.add_argument("--summary", type=Path, help="also write the summary as JSON here")
+    parser.add_argument(
+        "--builder",
+        choices=BUILDERS,
+        default="compiled",
+        help="--block 0: how the window graph is kept as frames arrive: compiled (one numba call "
+        "per window, the default) or incremental (numpy tables updated frame by frame); the "
+        "graphs are equal",
+    )
     args = parser.parse_args(argv)
     try:
         if args.max_batch < 1:
@@ -108,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 stride=args.stride,
                 has_time=has_time,
                 max_batch=args.max_batch,
+                builder=args.builder,
             )
             detector.summary.malformed = malformed
             summary = (detector.run_blocks if args.block else detector.run)(frames)

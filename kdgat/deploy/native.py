@@ -1,0 +1,345 @@
+"""A GAT classifier's scoring path as one compiled (numba) call per window graph.
+
+On one window graph of a tiny student (~20 nodes, 16 hidden units) the arithmetic is a few tens
+of thousands of multiply-adds, microseconds of work; ONNX Runtime and eager torch spend
+hundreds of microseconds per call on dispatch, allocation and the one-hot incidence matmuls
+plain.py needs to be traceable. Here the same model (normalisation and clip, input layer with
+the CAN-ID embedding, GATv2 layers with PyG's self-loop handling, residual + LayerNorm, jumping
+knowledge, pooling, MLP head, softmax) is written as explicit loops over the graph's own edges,
+so a call costs what the arithmetic does. It covers GAT classifier runs (not VGAE or fusion:
+their per-node decoders would each need their own kernel).
+
+The weights go into an .npz beside the ONNX artefact (model_native.npz), with the same kdgat
+metadata as JSON; loading it needs numpy and numba only, not torch. tests/test_native.py checks
+the scores equal the exported model's.
+"""
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from kdgat.errors import UserError
+from kdgat.io import atomic_write_bytes
+
+NATIVE_SUFFIX = "_native.npz"
+_POOLING = {"mean": 0, "max": 1, "add": 2, "mean_max": 3}
+_JK = {"cat": 0, "max": 1}
+
+
+def native_path(artefact: Path) -> Path:
+    """Where an artefact's native weights lie: beside it, model_native.npz."""
+    return artefact.with_name(f"{artefact.stem}{NATIVE_SUFFIX}")
+
+
+def _f32(t: Any) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+
+def native_weights(module: Any) -> dict[str, np.ndarray]:
+    """The arrays of an ExportedGraphModel (kdgat.deploy.plain) of a GAT classifier, in the
+    layout the kernel reads: linear weights transposed (in, out), the GATv2 layers stacked."""
+    if getattr(module, "is_vgae", True) or getattr(module, "fusion", None) is not None:
+        raise UserError(
+            "native scoring covers GAT classifier runs only; a VGAE or fusion run's scores need "
+            "its VGAE decoders (score it with the ONNX artefact instead)."
+        )
+    classifier, plain = module.classifier, module.encoder
+    enc = classifier.encoder
+    convs = [layer.conv for layer in plain.convs]
+    heads, channels = convs[0].heads, convs[0].out_channels
+    linears = [m for m in classifier.head if hasattr(m, "weight")]
+    if linears[-1].out_features != 2:
+        raise UserError(f"native scoring needs a two-class head; this one has {linears[-1].out_features}.")
+    width = max(max(m.in_features, m.out_features) for m in linears)
+    head_w = np.zeros((len(linears), width, width), np.float32)
+    head_b = np.zeros((len(linears), width), np.float32)
+    head_dims = np.zeros((len(linears), 2), np.int64)
+    for k, m in enumerate(linears):
+        head_w[k, : m.in_features, : m.out_features] = _f32(m.weight).T
+        head_b[k, : m.out_features] = _f32(m.bias)
+        head_dims[k] = m.in_features, m.out_features
+    edge_dim = module.e_mean.shape[0]
+    use_edges = bool(enc.use_edge_features and convs[0].lin_edge is not None)
+
+    def stack(get) -> np.ndarray:
+        return np.ascontiguousarray(np.stack([get(c) for c in convs]), dtype=np.float32)
+
+    zeros = np.zeros(heads * channels, np.float32)
+    return {
+        "x_mean": _f32(module.x_mean),
+        "x_std": _f32(module.x_std),
+        "e_mean": _f32(module.e_mean),
+        "e_std": _f32(module.e_std),
+        "embed": _f32(enc.embed.weight),
+        "input_w": _f32(enc.input.weight).T.copy(),
+        "input_b": _f32(enc.input.bias),
+        "lin_l_w": stack(lambda c: _f32(c.lin_l.weight).T),
+        "lin_l_b": stack(lambda c: _f32(c.lin_l.bias) if c.lin_l.bias is not None else zeros),
+        "lin_r_w": stack(lambda c: _f32(c.lin_r.weight).T),
+        "lin_r_b": stack(lambda c: _f32(c.lin_r.bias) if c.lin_r.bias is not None else zeros),
+        "lin_e_w": stack(
+            lambda c: _f32(c.lin_edge.weight).T if use_edges else np.zeros((edge_dim, heads * channels))
+        ),
+        "att": stack(lambda c: _f32(c.att).reshape(heads, channels)),
+        "conv_b": stack(lambda c: _f32(c.bias) if c.bias is not None else zeros),
+        "slope": np.asarray([c.negative_slope for c in convs], np.float32),
+        "norm_w": np.stack([_f32(n.weight) for n in enc.norms]),
+        "norm_b": np.stack([_f32(n.bias) for n in enc.norms]),
+        "norm_eps": np.asarray([n.eps for n in enc.norms], np.float32),
+        "head_w": head_w,
+        "head_b": head_b,
+        "head_dims": head_dims,
+        # Scalars as 0-d int arrays: heads, edge features used, JK mode, pooling, clip.
+        "heads": np.asarray(heads, np.int64),
+        "use_edges": np.asarray(int(use_edges), np.int64),
+        "jk": np.asarray(_JK[plain.mode], np.int64),
+        "pooling": np.asarray(_POOLING[classifier.pooling], np.int64),
+        "clip": np.asarray(_clip(), np.float32),
+    }
+
+
+def _clip() -> float:
+    from kdgat.data.normalisation import CLIP
+
+    return float(CLIP)
+
+
+@njit(cache=True)
+def _linear(x, w, b, out):
+    """out = x @ w + b, with w (in, out); the inner loop runs along out's contiguous rows."""
+    n_in, n_out = w.shape
+    for n in range(x.shape[0]):
+        for j in range(n_out):
+            out[n, j] = b[j]
+        for k in range(n_in):
+            v = x[n, k]
+            for j in range(n_out):
+                out[n, j] += v * w[k, j]
+
+
+@njit(cache=True)
+def _normalised(values, mean, std, clip):
+    out = np.empty(values.shape, np.float32)
+    for n in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = (values[n, j] - mean[j]) / std[j]
+            out[n, j] = min(max(v, -clip), clip)
+    return out
+
+
+@njit(cache=True)
+def _gatv2(h, src, dst, attr, w, layer, heads):
+    """One GATv2Conv on the edges (src, dst) with their features attr (the graph's own loops
+    already dropped and one loop per node appended, as PyG does)."""
+    lin_l_w, lin_l_b, lin_r_w, lin_r_b, lin_e_w, att, conv_b, slope, use_edges = w
+    n, width = h.shape[0], lin_l_w.shape[2]
+    channels = width // heads
+    xl = np.empty((n, width), np.float32)
+    xr = np.empty((n, width), np.float32)
+    _linear(h, lin_l_w[layer], lin_l_b[layer], xl)
+    _linear(h, lin_r_w[layer], lin_r_b[layer], xr)
+    n_edges = len(src)
+    ez = np.zeros((n_edges, width), np.float32)
+    if use_edges:
+        _linear(attr, lin_e_w[layer], np.zeros(width, np.float32), ez)
+    a = np.empty((n_edges, heads), np.float32)
+    top = np.full((n, heads), -np.inf, np.float32)
+    s = slope[layer]
+    for e in range(n_edges):
+        i, j = src[e], dst[e]
+        for hd in range(heads):
+            total = np.float32(0.0)
+            for c in range(channels):
+                k = hd * channels + c
+                z = xl[i, k] + xr[j, k] + ez[e, k]
+                total += (z if z > 0 else s * z) * att[layer, hd, c]
+            a[e, hd] = total
+            top[j, hd] = max(top[j, hd], total)
+    denominator = np.zeros((n, heads), np.float32)
+    for e in range(n_edges):
+        for hd in range(heads):
+            a[e, hd] = np.exp(a[e, hd] - top[dst[e], hd])
+            denominator[dst[e], hd] += a[e, hd]
+    out = np.empty((n, width), np.float32)
+    for v in range(n):
+        out[v, :] = conv_b[layer]
+    for e in range(n_edges):
+        i, j = src[e], dst[e]
+        for hd in range(heads):
+            weight = a[e, hd] / (denominator[j, hd] + np.float32(1e-16))
+            for c in range(channels):
+                k = hd * channels + c
+                out[j, k] += weight * xl[i, k]
+    return out
+
+
+@njit(cache=True)
+def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms, head, options):
+    """The attack probability of one raw window graph (see native_weights for the arrays)."""
+    x_mean, x_std, e_mean, e_std = normal
+    embed, input_w, input_b = embedding
+    norm_w, norm_b, norm_eps = norms
+    head_w, head_b, head_dims = head
+    heads, jk, pooling, clip = options
+    n = x.shape[0]
+    n_features, dim = x.shape[1], embed.shape[1]
+    for v in range(n):
+        if node_id[v] < 0 or node_id[v] >= embed.shape[0]:
+            raise ValueError("node_id outside the run's vocabulary")
+    xn = _normalised(x, x_mean, x_std, clip)
+    joined = np.empty((n, n_features + dim), np.float32)
+    joined[:, :n_features] = xn
+    for v in range(n):
+        joined[v, n_features:] = embed[node_id[v]]
+    hidden = input_w.shape[1]
+    h = np.empty((n, hidden), np.float32)
+    _linear(joined, input_w, input_b, h)
+    for v in range(n):
+        for j in range(hidden):
+            h[v, j] = max(h[v, j], np.float32(0.0))
+
+    # PyG's edges: the graph's own self-loops dropped, one loop per node appended whose
+    # features are the mean of the node's incoming (kept) edges' features.
+    ea = _normalised(edge_attr, e_mean, e_std, clip)
+    kept = 0
+    for e in range(edge_index.shape[1]):
+        if edge_index[0, e] != edge_index[1, e]:
+            kept += 1
+    src = np.empty(kept + n, np.int64)
+    dst = np.empty(kept + n, np.int64)
+    attr = np.zeros((kept + n, ea.shape[1]), np.float32)
+    incoming = np.zeros(n, np.float32)
+    k = 0
+    for e in range(edge_index.shape[1]):
+        i, j = edge_index[0, e], edge_index[1, e]
+        if i != j:
+            src[k], dst[k] = i, j
+            attr[k] = ea[e]
+            attr[kept + j] += ea[e]
+            incoming[j] += 1.0
+            k += 1
+    for v in range(n):
+        src[kept + v], dst[kept + v] = v, v
+        attr[kept + v] /= max(incoming[v], np.float32(1.0))
+
+    n_layers = norm_w.shape[0]
+    out_dim = hidden * n_layers if jk == 0 else hidden
+    nodes = np.full((n, out_dim), -np.inf, np.float32)
+    for layer in range(n_layers):
+        conv = _gatv2(h, src, dst, attr, layers, layer, heads)
+        for v in range(n):
+            mean = np.float32(0.0)
+            for j in range(hidden):
+                h[v, j] = h[v, j] + max(conv[v, j], np.float32(0.0))
+                mean += h[v, j]
+            mean /= hidden
+            var = np.float32(0.0)
+            for j in range(hidden):
+                var += (h[v, j] - mean) ** 2
+            scale = np.float32(1.0) / np.sqrt(var / hidden + norm_eps[layer])
+            for j in range(hidden):
+                h[v, j] = (h[v, j] - mean) * scale * norm_w[layer, j] + norm_b[layer, j]
+                if jk == 0:
+                    nodes[v, layer * hidden + j] = h[v, j]
+                else:
+                    nodes[v, j] = max(nodes[v, j], h[v, j])
+
+    width = out_dim * (2 if pooling == 3 else 1)
+    graph = np.zeros((1, width), np.float32)
+    for j in range(out_dim):
+        total, top = np.float32(0.0), np.float32(-np.inf)
+        for v in range(n):
+            total += nodes[v, j]
+            top = max(top, nodes[v, j])
+        if pooling == 0:
+            graph[0, j] = total / n
+        elif pooling == 1:
+            graph[0, j] = top
+        elif pooling == 2:
+            graph[0, j] = total
+        else:
+            graph[0, j], graph[0, out_dim + j] = total / n, top
+    for k in range(head_dims.shape[0]):
+        n_in, n_out = head_dims[k, 0], head_dims[k, 1]
+        nxt = np.empty((1, n_out), np.float32)
+        _linear(graph, head_w[k, :n_in, :n_out], head_b[k, :n_out], nxt)
+        if k < head_dims.shape[0] - 1:
+            for j in range(n_out):
+                nxt[0, j] = max(nxt[0, j], np.float32(0.0))
+        graph = nxt
+    top = max(graph[0, 0], graph[0, 1])
+    e0, e1 = np.exp(graph[0, 0] - top), np.exp(graph[0, 1] - top)
+    return e1 / (e0 + e1)
+
+
+class NativeGAT:
+    """Scores raw window graphs with one compiled call each; same inputs and outputs as an
+    exported artefact (score, per-node scores: zeros, a classifier has none)."""
+
+    def __init__(self, weights: dict[str, np.ndarray]) -> None:
+        w = {k: np.ascontiguousarray(v) if np.ndim(v) else np.asarray(v) for k, v in weights.items()}
+        self._normal = (w["x_mean"], w["x_std"], w["e_mean"], w["e_std"])
+        self._embedding = (w["embed"], w["input_w"], w["input_b"])
+        self._layers = (
+            w["lin_l_w"],
+            w["lin_l_b"],
+            w["lin_r_w"],
+            w["lin_r_b"],
+            w["lin_e_w"],
+            w["att"],
+            w["conv_b"],
+            w["slope"],
+            bool(w["use_edges"]),
+        )
+        self._norms = (w["norm_w"], w["norm_b"], w["norm_eps"])
+        self._head = (w["head_w"], w["head_b"], w["head_dims"])
+        self._options = (int(w["heads"]), int(w["jk"]), int(w["pooling"]), np.float32(w["clip"]))
+        self.node_features, self.edge_features = len(w["x_mean"]), len(w["e_mean"])
+        # Compile (or load numba's cache) now, not on the first window of a live bus.
+        self(
+            np.zeros((2, self.node_features), np.float32),
+            np.zeros(2, np.int64),
+            np.asarray([[0, 1], [1, 1]], np.int64),
+            np.zeros((2, self.edge_features), np.float32),
+        )
+
+    def __call__(
+        self, x: np.ndarray, node_id: np.ndarray, edge_index: np.ndarray, edge_attr: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        score = _forward(
+            x,
+            node_id,
+            edge_index,
+            edge_attr,
+            self._normal,
+            self._embedding,
+            self._layers,
+            self._norms,
+            self._head,
+            self._options,
+        )
+        return float(score), np.zeros(len(node_id), np.float32)
+
+
+def save_native(path: Path, weights: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """The weights and the artefact metadata (as JSON) in one .npz, written atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **weights, kdgat_meta=np.asarray(json.dumps(meta)))
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_native(path: Path) -> tuple[dict[str, Any], NativeGAT]:
+    """The metadata and the compiled scorer of a model_native.npz."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not a kdgat native model ({err}); export the run again.") from err
+    if "kdgat_meta" not in arrays:
+        raise UserError(f"{path} is an .npz without kdgat metadata; export it with python -m kdgat.export.")
+    meta = json.loads(str(arrays.pop("kdgat_meta")))
+    return meta, NativeGAT(arrays)
