@@ -176,6 +176,7 @@ def test_both_window_builders_give_the_same_records(runs: dict[str, Path], data_
         ("onnx", "0", None),
         ("onnx", "0", "incremental"),
         ("native", "0", None),
+        ("native", "1x", None),  # frame by frame, --max-batch 1: built and scored in one call
         ("native", None, None),
     ],
 )
@@ -196,7 +197,10 @@ def test_replayed_detection_scores_equal_kdgat_evaluate(
         "--alerts",
         str(alerts),
     ]
-    argv += [] if block is None else ["--block", block]  # None: the default, max-batch x stride
+    if block == "1x":
+        argv += ["--block", "0", "--max-batch", "1"]
+    elif block is not None:
+        argv += ["--block", block]  # None: the default, max-batch x stride
     argv += [] if builder is None else ["--builder", builder]  # None: the default, compiled
     assert detect_main([*argv, "--summary", str(summary)]) == 0
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
@@ -394,13 +398,22 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
     assert fusion["parameters"] > gat["parameters"] == Run.open(runs["gat"]).metrics["params"]
     for r in (gat, fusion):
         assert r["artefact_bytes"] == (Path(r["run"]) / "export" / "model.onnx").stat().st_size
+        native = r is gat  # a GAT classifier has a native model; a fusion GAT does not
+        assert ("model_only_native_ms" in r) is native
+        suffixes = ("", "_incremental", "_batched", "_blocks") + (("_native",) if native else ())
         for stride, windows in ((1, 1401), (100, 15)):
-            modes = [r[f"stride_{stride}{suffix}"] for suffix in ("", "_batched", "_blocks")]
-            assert [m["windows"] for m in modes] == [windows] * 3
-            assert [(m["max_batch"], m["block"]) for m in modes] == [(1, 0), (64, 0), (64, 64 * stride)]
+            assert (f"stride_{stride}_native" in r) is native
+            modes = [r[f"stride_{stride}{suffix}"] for suffix in suffixes]
+            assert [m["windows"] for m in modes] == [windows] * len(suffixes)
+            assert [(m["max_batch"], m["block"], m["builder"], m["runtime"]) for m in modes] == [
+                (1, 0, "compiled", "onnx"),
+                (1, 0, "incremental", "onnx"),
+                (64, 0, "compiled", "onnx"),
+                (64, 64 * stride, "build_raw", "onnx"),
+            ] + ([(1, 0, "compiled", "native")] if native else [])
         assert r["max_batch"] == 64
         assert 0 < r["model_only_ms"]["p50"] <= r["model_only_ms"]["p99"]
-        keys = [f"stride_{s}{m}" for s in (1, 100) for m in ("", "_batched", "_blocks")]
+        keys = [f"stride_{s}{m}" for s in (1, 100) for m in suffixes]
         for stride, clock in [(s, c) for s in keys for c in ("cpu", "wall")]:
             s = r[stride][clock]
             margin = s["frames_per_s"] / r["saturated_frames_per_s"]["500k"]
@@ -410,3 +423,12 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
             assert split["total"] == pytest.approx(split["inference"] + split["rest"], abs=0.2)
             assert 0 < split["inference"] < split["total"]
     assert "blocks of 64 strides" in printed and "model only" in printed
+    # The latency goal compares each model on its fastest one-at-a-time runtime, named.
+    assert "each model its fastest runtime" in printed and "one at a time, native model" in printed
+    ratio = next(line for line in printed.splitlines() if "each model its fastest runtime" in line)
+    fastest = [
+        min(r[k]["cpu"]["latency_ms"]["p50"] for k in ("stride_1", "stride_1_native") if k in r)
+        for r in (gat, fusion)
+    ]
+    want = fastest[1] / fastest[0]  # the fusion GAT is the larger model
+    assert f"{want:.2f}x (goal 5x)" in ratio

@@ -14,7 +14,8 @@ from configs import ExperimentConfig, ModelConfig
 from kdgat.config.resolve import resolve
 from kdgat.data.automotive.graphs import build_graphs
 from kdgat.data.automotive.readers import read_frames
-from kdgat.deploy.native import NativeGAT, load_native, native_weights, save_native
+from kdgat.data.graphset import UNKNOWN_ID
+from kdgat.deploy.native import UNKNOWN, NativeGAT, load_native, native_weights, save_native
 from kdgat.deploy.plain import ExportedGraphModel
 from kdgat.errors import UserError
 from kdgat.models import build_graph_model
@@ -171,6 +172,10 @@ def test_native_model_round_trips_through_npz(graphs, tmp_path: Path) -> None:
     )
     score, node_score = loaded(*windows[0])
     assert isinstance(score, float) and node_score.shape == windows[0][1].shape and not node_score.any()
+
+
+def test_the_unknown_id_index_is_the_graph_sets() -> None:
+    assert UNKNOWN == UNKNOWN_ID  # native.py keeps its own copy: graphset imports torch
 
 
 def test_native_refuses_what_it_does_not_cover(graphs, tmp_path: Path) -> None:

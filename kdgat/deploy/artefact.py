@@ -252,6 +252,11 @@ class Scorer:
         self.vocabulary = {int(k): v for k, v in meta["vocabulary"].items()}
 
     @property
+    def native(self) -> Any:
+        """The NativeGAT of a native scorer (its fused window path: NativeGAT.score_window)."""
+        return self._runner if self.backend == "native" else None
+
+    @property
     def batched(self) -> bool:
         return self._batch_runner is not None
 

@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from kdgat.data.automotive.compiled_window import CompiledWindow, _window_graph
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_bytes
 
 NATIVE_SUFFIX = "_native.npz"
+UNKNOWN = 0  # kdgat.data.graphset.UNKNOWN_ID (a torch module; tests/test_native.py checks they agree)
 _POOLING = {"mean": 0, "max": 1, "add": 2, "mean_max": 3}
 _JK = {"cat": 0, "max": 1}
 
@@ -41,7 +43,8 @@ def _f32(t: Any) -> np.ndarray:
 
 def native_weights(module: Any) -> dict[str, np.ndarray]:
     """The arrays of an ExportedGraphModel (kdgat.deploy.plain) of a GAT classifier, in the
-    layout the kernel reads: linear weights transposed (in, out), the GATv2 layers stacked."""
+    layout the kernel reads: linear weights (out, in) as torch stores them, the GATv2 layers
+    stacked, the head's layers zero-padded to one width."""
     if getattr(module, "is_vgae", True) or getattr(module, "fusion", None) is not None:
         raise UserError(
             "native scoring covers GAT classifier runs only; a VGAE or fusion run's scores need "
@@ -59,7 +62,7 @@ def native_weights(module: Any) -> dict[str, np.ndarray]:
     head_b = np.zeros((len(linears), width), np.float32)
     head_dims = np.zeros((len(linears), 2), np.int64)
     for k, m in enumerate(linears):
-        head_w[k, : m.in_features, : m.out_features] = _f32(m.weight).T
+        head_w[k, : m.out_features, : m.in_features] = _f32(m.weight)
         head_b[k, : m.out_features] = _f32(m.bias)
         head_dims[k] = m.in_features, m.out_features
     edge_dim = module.e_mean.shape[0]
@@ -75,14 +78,14 @@ def native_weights(module: Any) -> dict[str, np.ndarray]:
         "e_mean": _f32(module.e_mean),
         "e_std": _f32(module.e_std),
         "embed": _f32(enc.embed.weight),
-        "input_w": _f32(enc.input.weight).T.copy(),
+        "input_w": _f32(enc.input.weight),
         "input_b": _f32(enc.input.bias),
-        "lin_l_w": stack(lambda c: _f32(c.lin_l.weight).T),
+        "lin_l_w": stack(lambda c: _f32(c.lin_l.weight)),
         "lin_l_b": stack(lambda c: _f32(c.lin_l.bias) if c.lin_l.bias is not None else zeros),
-        "lin_r_w": stack(lambda c: _f32(c.lin_r.weight).T),
+        "lin_r_w": stack(lambda c: _f32(c.lin_r.weight)),
         "lin_r_b": stack(lambda c: _f32(c.lin_r.bias) if c.lin_r.bias is not None else zeros),
         "lin_e_w": stack(
-            lambda c: _f32(c.lin_edge.weight).T if use_edges else np.zeros((edge_dim, heads * channels))
+            lambda c: _f32(c.lin_edge.weight) if use_edges else np.zeros((heads * channels, edge_dim))
         ),
         "att": stack(lambda c: _f32(c.att).reshape(heads, channels)),
         "conv_b": stack(lambda c: _f32(c.bias) if c.bias is not None else zeros),
@@ -93,12 +96,12 @@ def native_weights(module: Any) -> dict[str, np.ndarray]:
         "head_w": head_w,
         "head_b": head_b,
         "head_dims": head_dims,
-        # Scalars as 0-d int arrays: heads, edge features used, JK mode, pooling, clip.
+        # Scalars: heads, edge features used, JK mode, pooling as 0-d int arrays; clip (1,) float.
         "heads": np.asarray(heads, np.int64),
         "use_edges": np.asarray(int(use_edges), np.int64),
         "jk": np.asarray(_JK[plain.mode], np.int64),
         "pooling": np.asarray(_POOLING[classifier.pooling], np.int64),
-        "clip": np.asarray(_clip(), np.float32),
+        "clip": np.asarray([_clip()], np.float32),
     }
 
 
@@ -108,17 +111,22 @@ def _clip() -> float:
     return float(CLIP)
 
 
-@njit(cache=True)
+# Reassociation lets LLVM vectorise the dot products and the other sums (their order differs
+# from torch's by float32 rounding, well inside the 1e-5 the tests allow); no other fast-math
+# flag, since the kernels rely on -inf (max) and exact comparisons.
+_DOT_FLAGS = {"reassoc", "contract"}
+
+
+@njit(cache=True, fastmath=_DOT_FLAGS)
 def _linear(x, w, b, out):
-    """out = x @ w + b, with w (in, out); the inner loop runs along out's contiguous rows."""
-    n_in, n_out = w.shape
+    """out = x @ w.T + b, with w (out, in) as torch stores it: one contiguous dot per output."""
+    n_out, n_in = w.shape
     for n in range(x.shape[0]):
         for j in range(n_out):
-            out[n, j] = b[j]
-        for k in range(n_in):
-            v = x[n, k]
-            for j in range(n_out):
-                out[n, j] += v * w[k, j]
+            acc = np.float32(0.0)
+            for k in range(n_in):
+                acc += x[n, k] * w[j, k]
+            out[n, j] = acc + b[j]
 
 
 @njit(cache=True)
@@ -131,12 +139,12 @@ def _normalised(values, mean, std, clip):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_DOT_FLAGS, error_model="numpy")
 def _gatv2(h, src, dst, attr, w, layer, heads):
     """One GATv2Conv on the edges (src, dst) with their features attr (the graph's own loops
     already dropped and one loop per node appended, as PyG does)."""
     lin_l_w, lin_l_b, lin_r_w, lin_r_b, lin_e_w, att, conv_b, slope, use_edges = w
-    n, width = h.shape[0], lin_l_w.shape[2]
+    n, width = h.shape[0], lin_l_w.shape[1]
     channels = width // heads
     xl = np.empty((n, width), np.float32)
     xr = np.empty((n, width), np.float32)
@@ -177,7 +185,7 @@ def _gatv2(h, src, dst, attr, w, layer, heads):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_DOT_FLAGS, error_model="numpy")
 def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms, head, options):
     """The attack probability of one raw window graph (see native_weights for the arrays)."""
     x_mean, x_std, e_mean, e_std = normal
@@ -195,7 +203,7 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
     joined[:, :n_features] = xn
     for v in range(n):
         joined[v, n_features:] = embed[node_id[v]]
-    hidden = input_w.shape[1]
+    hidden = input_w.shape[0]
     h = np.empty((n, hidden), np.float32)
     _linear(joined, input_w, input_b, h)
     for v in range(n):
@@ -266,7 +274,7 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
     for k in range(head_dims.shape[0]):
         n_in, n_out = head_dims[k, 0], head_dims[k, 1]
         nxt = np.empty((1, n_out), np.float32)
-        _linear(graph, head_w[k, :n_in, :n_out], head_b[k, :n_out], nxt)
+        _linear(graph, head_w[k, :n_out, :n_in], head_b[k, :n_out], nxt)
         if k < head_dims.shape[0] - 1:
             for j in range(n_out):
                 nxt[0, j] = max(nxt[0, j], np.float32(0.0))
@@ -276,28 +284,105 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
     return e1 / (e0 + e1)
 
 
+# The float tensors of native_weights, in the order of the packed buffer (see _pack, _unpack).
+_PACKED = (
+    "x_mean", "x_std", "e_mean", "e_std",  # 0-3
+    "embed", "input_w", "input_b",  # 4-6
+    "lin_l_w", "lin_l_b", "lin_r_w", "lin_r_b", "lin_e_w", "att", "conv_b", "slope",  # 7-14
+    "norm_w", "norm_b", "norm_eps",  # 15-17
+    "head_w", "head_b", "clip",  # 18-20
+)  # fmt: skip
+
+
+def _pack(w: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The weights as four arrays: every float tensor in one buffer with an (offset, d0, d1,
+    d2) index, the head's layer sizes and the integer options. A compiled call's dispatch
+    costs per argument array (~0.3 µs each), which at ~20 arrays was a third of a tiny
+    student's window."""
+    tensors = [np.asarray(w[name], np.float32) for name in _PACKED]
+    index = np.zeros((len(tensors), 4), np.int64)
+    offset = 0
+    for k, t in enumerate(tensors):
+        shape = (*t.shape, 1, 1, 1)[:3]
+        index[k] = offset, *shape
+        offset += t.size
+    params = np.concatenate([t.ravel() for t in tensors])
+    ints = np.asarray([w["heads"], w["use_edges"], w["jk"], w["pooling"]], np.int64)
+    return params, index, np.ascontiguousarray(w["head_dims"], np.int64), ints
+
+
+@njit(cache=True)
+def _v1(params, index, k):
+    o = index[k, 0]
+    return params[o : o + index[k, 1]]
+
+
+@njit(cache=True)
+def _v2(params, index, k):
+    o, a, b = index[k, 0], index[k, 1], index[k, 2]
+    return params[o : o + a * b].reshape((a, b))
+
+
+@njit(cache=True)
+def _v3(params, index, k):
+    o, a, b, c = index[k, 0], index[k, 1], index[k, 2], index[k, 3]
+    return params[o : o + a * b * c].reshape((a, b, c))
+
+
+@njit(cache=True)
+def _unpack(params, index, head_dims, ints):
+    """_forward's weight tuples as contiguous views into the packed buffer (no copies)."""
+    p, ix = params, index
+    normal = (_v1(p, ix, 0), _v1(p, ix, 1), _v1(p, ix, 2), _v1(p, ix, 3))
+    embedding = (_v2(p, ix, 4), _v2(p, ix, 5), _v1(p, ix, 6))
+    layers = (
+        _v3(p, ix, 7),
+        _v2(p, ix, 8),
+        _v3(p, ix, 9),
+        _v2(p, ix, 10),
+        _v3(p, ix, 11),
+        _v3(p, ix, 12),
+        _v2(p, ix, 13),
+        _v1(p, ix, 14),
+        ints[1] != 0,
+    )
+    norms = (_v2(p, ix, 15), _v2(p, ix, 16), _v1(p, ix, 17))
+    head = (_v3(p, ix, 18), _v2(p, ix, 19), head_dims)
+    options = (ints[0], ints[2], ints[3], _v1(p, ix, 20)[0])
+    return normal, embedding, layers, norms, head, options
+
+
+@njit(cache=True)
+def _score_graph(x, node_id, edge_index, edge_attr, params, index, head_dims, ints):
+    return _forward(x, node_id, edge_index, edge_attr, *_unpack(params, index, head_dims, ints))
+
+
+@njit(cache=True)
+def _score_ring(ring, vocab_keys, vocab_values, params, index, head_dims, ints):
+    """Build the window graph of a CompiledWindow's ring, look its CAN IDs up in the vocabulary
+    (sorted keys), append is_unknown_id and score it: the detector's whole per-window work in
+    one compiled call. Returns (attack probability, the window's label)."""
+    x, entities, edge_index, edge_attr, attack = _window_graph(*ring)
+    n, f = x.shape
+    full = np.empty((n, f + 1), np.float32)
+    node_id = np.full(n, UNKNOWN, np.int64)
+    for v in range(n):
+        full[v, :f] = x[v]
+        at = np.searchsorted(vocab_keys, entities[v])
+        if at < len(vocab_keys) and vocab_keys[at] == entities[v]:
+            node_id[v] = vocab_values[at]
+        full[v, f] = 1.0 if node_id[v] == UNKNOWN else 0.0
+    weights = _unpack(params, index, head_dims, ints)
+    return _forward(full, node_id, edge_index, edge_attr, *weights), attack
+
+
 class NativeGAT:
     """Scores raw window graphs with one compiled call each; same inputs and outputs as an
     exported artefact (score, per-node scores: zeros, a classifier has none)."""
 
     def __init__(self, weights: dict[str, np.ndarray]) -> None:
-        w = {k: np.ascontiguousarray(v) if np.ndim(v) else np.asarray(v) for k, v in weights.items()}
-        self._normal = (w["x_mean"], w["x_std"], w["e_mean"], w["e_std"])
-        self._embedding = (w["embed"], w["input_w"], w["input_b"])
-        self._layers = (
-            w["lin_l_w"],
-            w["lin_l_b"],
-            w["lin_r_w"],
-            w["lin_r_b"],
-            w["lin_e_w"],
-            w["att"],
-            w["conv_b"],
-            w["slope"],
-            bool(w["use_edges"]),
-        )
-        self._norms = (w["norm_w"], w["norm_b"], w["norm_eps"])
-        self._head = (w["head_w"], w["head_b"], w["head_dims"])
-        self._options = (int(w["heads"]), int(w["jk"]), int(w["pooling"]), np.float32(w["clip"]))
+        w = {k: np.asarray(v) for k, v in weights.items()}
+        self._packed = _pack(w)
         self.node_features, self.edge_features = len(w["x_mean"]), len(w["e_mean"])
         # Compile (or load numba's cache) now, not on the first window of a live bus.
         self(
@@ -306,23 +391,25 @@ class NativeGAT:
             np.asarray([[0, 1], [1, 1]], np.int64),
             np.zeros((2, self.edge_features), np.float32),
         )
+        ring = CompiledWindow(2, True)
+        ring.push(0x100, 0.0, b"\x01", 1)
+        ring.push(0x200, 0.001, b"", 0)
+        self.score_window(ring.ring(), np.asarray([0x100], np.int64), np.asarray([1], np.int64))
 
     def __call__(
         self, x: np.ndarray, node_id: np.ndarray, edge_index: np.ndarray, edge_attr: np.ndarray
     ) -> tuple[float, np.ndarray]:
-        score = _forward(
-            x,
-            node_id,
-            edge_index,
-            edge_attr,
-            self._normal,
-            self._embedding,
-            self._layers,
-            self._norms,
-            self._head,
-            self._options,
-        )
+        score = _score_graph(x, node_id, edge_index, edge_attr, *self._packed)
         return float(score), np.zeros(len(node_id), np.float32)
+
+    def score_window(
+        self, ring: tuple, vocab_keys: np.ndarray, vocab_values: np.ndarray
+    ) -> tuple[float, int]:
+        """(attack probability, label) of a CompiledWindow's current window (its ring()),
+        graph built and scored in one compiled call; vocab_keys sorted CAN IDs, vocab_values
+        their vocabulary indices."""
+        score, attack = _score_ring(ring, vocab_keys, vocab_values, *self._packed)
+        return float(score), int(attack)
 
 
 def save_native(path: Path, weights: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

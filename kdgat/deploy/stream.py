@@ -177,6 +177,10 @@ class Detector:
         keys = sorted(self.vocabulary)
         self._vocab_keys = np.asarray(keys, dtype=np.int64)
         self._vocab_values = np.asarray([self.vocabulary[k] for k in keys], dtype=np.int64)
+        # A native model on the compiled builder: each window built and scored in one call.
+        self._fused = None
+        if builder == "compiled" and getattr(scorer, "backend", None) == "native":
+            self._fused = scorer.native.score_window
 
     def feed(self, t: float, can_id: int, data: bytes, label: int = -1) -> dict[str, Any] | None:
         """Add one frame; returns the scored window's record when this frame completes one.
@@ -201,6 +205,9 @@ class Detector:
         return record
 
     def _score(self) -> dict[str, Any]:
+        if self._fused is not None:
+            score, attack = self._fused(self.builder.ring(), self._vocab_keys, self._vocab_values)
+            return self._record({**self.builder.span(), "y": attack}, score, None)
         g = self.builder.graph()
         x, node_id = self._inputs(g)
         return self._record(g, *self.scorer(x, node_id, g["edge_index"], g["edge_attr"]))

@@ -40,7 +40,7 @@ def _entropy(payload: np.ndarray, length: int, pair_log2: np.ndarray, log2: np.n
 
 
 @njit(cache=True)
-def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, window, has_time, tables):
+def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, window, has_time):
     """The raw graph of ring rows first, first+1, ... (mod window): x (N, 35) float32 without
     is_unknown_id, node entities, edge_index (2, E), edge_attr (E, 3) float32, y.
 
@@ -49,7 +49,7 @@ def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, win
     fresh (written since the last graph) and kept: a frame's previous frame of its ID and the
     frame before it are fixed when it arrives, and once they leave the window they are unused."""
     w = window
-    pair_log2, log2 = tables
+    pair_log2, log2 = _TABLES  # globals: numba freezes them into the code, not passed per call
     rows = np.empty(w, dtype=np.int64)
     for k in range(w):
         rows[k] = (first + k) % w
@@ -201,13 +201,13 @@ class CompiledWindow:
         self._fresh[row] = 1
         self.frames += 1
 
-    def graph(self) -> dict:
-        """The current window's raw graph, in IncrementalWindow.graph()'s layout."""
+    def ring(self) -> tuple:
+        """_window_graph's arguments for the current window (the ring arrays and where it
+        starts), for compiled callers that build the graph inside their own kernel."""
         if not self.full:
             raise ValueError(f"the window is not full yet ({self.frames} of {self.window} frames)")
-        w = self.window
-        first = self.frames % w  # the oldest frame's row
-        x, entities, edge_index, edge_attr, attack = _window_graph(
+        first = self.frames % self.window  # the oldest frame's row
+        return (
             self._ids,
             self._stamps,
             self._payload,
@@ -216,18 +216,28 @@ class CompiledWindow:
             self._per_frame,
             self._fresh,
             first,
-            w,
+            self.window,
             self.has_time,
-            _TABLES,
         )
+
+    def span(self) -> dict:
+        """The current window's frames and times, as graph() gives them."""
+        w = self.window
+        return {
+            "frame_start": self.frames - w,
+            "frame_stop": self.frames,
+            "time_start": float(self._stamps[self.frames % w]),
+            "time_stop": float(self._stamps[(self.frames - 1) % w]),
+        }
+
+    def graph(self) -> dict:
+        """The current window's raw graph, in IncrementalWindow.graph()'s layout."""
+        x, entities, edge_index, edge_attr, attack = _window_graph(*self.ring())
         return {
             "x": x,
             "node_entity": entities,
             "edge_index": edge_index,
             "edge_attr": edge_attr,
             "y": int(attack),
-            "frame_start": self.frames - w,
-            "frame_stop": self.frames,
-            "time_start": float(self._stamps[first]),
-            "time_stop": float(self._stamps[(self.frames - 1) % w]),
+            **self.span(),
         }
