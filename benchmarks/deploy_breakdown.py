@@ -6,9 +6,11 @@
 For each model and stride (100 and 1) it replays the capture's first N frames the ways
 kdgat/deploy/stream.py does and times each step separately (thread CPU time, µs per scored
 window):
-- one at a time: buffering the stride's frames (IncrementalWindow.push, the Python call per
-  frame), the graph update (graph(): lazily applied frames, the tables or a whole-window
-  build_raw), the model inputs (vocabulary lookup, is_unknown_id) and the model call;
+- one at a time, with each builder (compiled, incremental): buffering the stride's frames
+  (push, the Python call per frame), the graph update (graph()), the model inputs (vocabulary
+  lookup, is_unknown_id) and the model call; for a native model (model_native.npz) also the
+  fused path the detector takes with the compiled builder (graph, inputs and model in one
+  compiled call, NativeGAT.score_window);
 - blocks (max_batch x stride frames a block): appending the block's arrays, build_raw over the
   chunk of windows, the union graph's inputs and the one batched model call.
 The deployment report (python -m kdgat.export TEACHER TINY --report) gives the end-to-end
@@ -22,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from kdgat.data.automotive.graphs import build_raw
-from kdgat.data.automotive.incremental import IncrementalWindow
 from kdgat.data.automotive.readers import read_frames
 from kdgat.data.graphset import UNKNOWN_ID
 from kdgat.deploy.artefact import load_scorer
 from kdgat.deploy.blocks import BlockWindows, frames_block
-from kdgat.deploy.stream import Detector, capture_format
+from kdgat.deploy.stream import BUILDERS, Detector, capture_format, window_builder
 
 CAPTURE = Path("../shared/data/hcrl_sa/test_01_known_vehicle_known_attack/DoS-sonata.csv.gz")
 
@@ -36,9 +37,11 @@ def _clock() -> float:
     return time.thread_time()
 
 
-def one_at_a_time(detector: Detector, frames, stride: int) -> dict[str, float]:
+def one_at_a_time(
+    detector: Detector, frames, stride: int, name: str, fused: bool = False
+) -> dict[str, float]:
     w = detector.window
-    builder = IncrementalWindow(w, frames.has_time)
+    builder = window_builder(name, w, frames.has_time)
     rows = list(
         zip(
             frames.can_id.tolist(),
@@ -49,13 +52,20 @@ def one_at_a_time(detector: Detector, frames, stride: int) -> dict[str, float]:
             strict=True,
         )
     )
-    spent = dict.fromkeys(("push", "graph", "inputs", "model"), 0.0)
+    steps = ("push", "graph + inputs + model") if fused else ("push", "graph", "inputs", "model")
+    spent = dict.fromkeys(steps, 0.0)
     windows = 0
+    keys, values = detector._vocab_keys, detector._vocab_values
     for k, row in enumerate(rows):
         t = _clock()
         builder.push(*row)
         spent["push"] += _clock() - t
-        if k + 1 >= w and (k + 1 - w) % stride == 0:
+        if fused and k + 1 >= w and (k + 1 - w) % stride == 0:
+            t0 = _clock()
+            detector.scorer.native.score_window(builder.ring(), keys, values)
+            spent["graph + inputs + model"] += _clock() - t0
+            windows += 1
+        elif k + 1 >= w and (k + 1 - w) % stride == 0:
             t0 = _clock()
             g = builder.graph()
             t1 = _clock()
@@ -123,13 +133,16 @@ def main() -> None:
         for stride in (100, 1):
             n = args.frames if stride == 100 else min(args.frames, 3000)
             part = frames.slice(0, n)
-            a = one_at_a_time(detector, part, stride)
+            ways = [(name, one_at_a_time(detector, part, stride, name)) for name in BUILDERS]
+            if scorer.native is not None:
+                ways.append(("fused native", one_at_a_time(detector, part, stride, "compiled", True)))
+            for name, a in ways:
+                print(
+                    f"  stride {stride:3d}, one at a time ({name}), µs/window: "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in a.items())
+                    + f"; total {sum(a.values()):.1f}"
+                )
             b = blocks(detector, part, stride, args.max_batch)
-            print(
-                f"  stride {stride:3d}, one at a time, µs/window: "
-                + ", ".join(f"{k} {v:.0f}" for k, v in a.items())
-                + f"; total {sum(a.values()):.0f}"
-            )
             print(
                 f"  stride {stride:3d}, blocks of {args.max_batch} strides, µs/window: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in b.items())

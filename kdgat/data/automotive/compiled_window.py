@@ -185,6 +185,22 @@ class CompiledWindow:
         self._label = np.zeros(window, dtype=np.int8)
         self._per_frame = np.zeros((window, 4), dtype=np.float64)  # see _window_graph
         self._fresh = np.ones(window, dtype=np.int8)
+        _warm_up()
+
+
+_warm = False
+
+
+def _warm_up() -> None:
+    """Compile (or load numba's cache for) the kernel once per process, at the first builder's
+    construction rather than on the first window a live bus completes."""
+    global _warm
+    if not _warm:
+        _warm = True
+        ring = CompiledWindow(2, True)
+        ring.push(0x100, 0.0, b"\x01", 1)
+        ring.push(0x200, 0.001, b"", 0)
+        ring.graph()
 
     @property
     def full(self) -> bool:
