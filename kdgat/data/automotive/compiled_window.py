@@ -187,21 +187,6 @@ class CompiledWindow:
         self._fresh = np.ones(window, dtype=np.int8)
         _warm_up()
 
-
-_warm = False
-
-
-def _warm_up() -> None:
-    """Compile (or load numba's cache for) the kernel once per process, at the first builder's
-    construction rather than on the first window a live bus completes."""
-    global _warm
-    if not _warm:
-        _warm = True
-        ring = CompiledWindow(2, True)
-        ring.push(0x100, 0.0, b"\x01", 1)
-        ring.push(0x200, 0.001, b"", 0)
-        ring.graph()
-
     @property
     def full(self) -> bool:
         return self.frames >= self.window
@@ -257,3 +242,18 @@ def _warm_up() -> None:
             "y": int(attack),
             **self.span(),
         }
+
+
+_warm = False
+
+
+def _warm_up() -> None:
+    """Compile (or load numba's cache for) the kernel once per process, at the first builder's
+    construction rather than on the first window a live bus completes."""
+    global _warm
+    if not _warm:
+        _warm = True
+        ring = CompiledWindow(2, True)
+        ring.push(0x100, 0.0, b"\x01", 1)
+        ring.push(0x200, 0.001, b"", 0)
+        ring.graph()
