@@ -4,6 +4,8 @@ head depth), on the edge cases of PyG's self-loop handling, and after a save/loa
 it refuses the runs it does not cover."""
 
 import gzip
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,8 @@ from kdgat.models import build_graph_model
 from tests.helpers import shared_data
 
 pytestmark = pytest.mark.real_data
+
+REPO = Path(__file__).resolve().parent.parent
 
 # A slice of a real capture with benign and DoS traffic (see tests/test_deploy.py).
 CAPTURE = ("test_01_known_vehicle_known_attack", "DoS-sonata.csv.gz", 37000, 3000)
@@ -172,6 +176,19 @@ def test_native_model_round_trips_through_npz(graphs, tmp_path: Path) -> None:
     )
     score, node_score = loaded(*windows[0])
     assert isinstance(score, float) and node_score.shape == windows[0][1].shape and not node_score.any()
+    # A detector host needs numpy and numba for it, not torch: loading and scoring import none.
+    np.savez(tmp_path / "graph.npz", *windows[0])
+    script = (
+        "import sys, numpy as np\n"
+        "from kdgat.deploy.native import load_native\n"
+        f"meta, model = load_native({str(path)!r})\n"
+        f"g = np.load({str(tmp_path / 'graph.npz')!r})\n"
+        "print(model(*(g[f'arr_{k}'] for k in range(4)))[0])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) == score
 
 
 def test_the_unknown_id_index_is_the_graph_sets() -> None:
