@@ -139,27 +139,60 @@ def test_native_scores_equal_the_exported_model_at_larger_sizes(graphs, size: st
 
 def test_self_loops_isolated_nodes_and_a_single_node(graphs) -> None:
     """PyG drops a graph's own loops and gives every node one loop whose features are the mean
-    of its incoming edges' (none: zeros); a node with no incoming edge attends only to itself."""
+    of its incoming edges' (none: zeros); a node with no incoming edge attends only to itself;
+    a graph may have no edge at all."""
     _, normalisation, num_ids = graphs
-    module = _exported(num_ids, normalisation, seed=2)
-    native = NativeGAT(native_weights(module))
     rng = np.random.default_rng(0)
     f, fe = len(normalisation["x_mean"]), len(normalisation["edge_mean"])
     cases = [
         # node 0: no incoming edge; node 1: a loop and one edge in; node 2: only its own loop
         (3, [[0, 1, 2, 1], [1, 1, 2, 0]]),
         (1, [[0], [0]]),  # one node, its own loop only
-        (4, [[0, 0, 0], [1, 2, 3]]),
+        (4, [[0, 0, 0], [1, 2, 3]]),  # a star: three nodes with one edge in, the hub with none
+        (2, [[], []]),  # no edges
     ]
+    cut = []
     for n, edges in cases:
-        edge_index = np.asarray(edges, np.int64)
-        graph = (
-            rng.normal(0, 2, (n, f)).astype(np.float32),
-            np.arange(n, dtype=np.int64) % num_ids,
-            edge_index,
-            rng.normal(0, 2, (edge_index.shape[1], fe)).astype(np.float32),
+        edge_index = np.asarray(edges, np.int64).reshape(2, -1)
+        cut.append(
+            (
+                rng.normal(0, 2, (n, f)).astype(np.float32),
+                np.arange(n, dtype=np.int64) % num_ids,
+                edge_index,
+                rng.normal(0, 2, (edge_index.shape[1], fe)).astype(np.float32),
+            )
         )
-        np.testing.assert_allclose(_native_scores(native, [graph]), _scores(module, [graph]), atol=1e-5)
+    module = _exported(num_ids, normalisation, cut, seed=2)  # calibrated on these graphs
+    want = _scores(module, cut)
+    assert ((want > 0.05) & (want < 0.95)).all()  # not saturated: a wrong kernel would show
+    np.testing.assert_allclose(_native_scores(NativeGAT(native_weights(module)), cut), want, atol=1e-5)
+
+
+def test_inputs_in_any_layout_score_alike_and_bad_shapes_are_refused(graphs) -> None:
+    """Slices (the block path's edge_index[:, e0:e1]) and other dtypes are made contiguous in
+    the kernel's dtypes; shapes that do not fit, or edges naming a node outside the graph, raise
+    instead of reading past the arrays (the kernel does not check bounds)."""
+    windows, normalisation, num_ids = graphs
+    native = NativeGAT(native_weights(_exported(num_ids, normalisation, windows)))
+    x, node_id, edge_index, edge_attr = windows[5]
+    padded = np.repeat(edge_index, 2, axis=0)[::2]  # the same values, strided
+    assert not padded.flags.c_contiguous
+    want = native(x, node_id, edge_index, edge_attr)[0]
+    assert native(x.astype(np.float64), node_id.astype(np.int32), padded, edge_attr)[0] == want
+    bad = [
+        (x[:, :-1], node_id, edge_index, edge_attr),  # 35 node features
+        (x, node_id[:-1], edge_index, edge_attr),  # node_id shorter than x
+        (x, node_id, edge_index, edge_attr[:-1]),  # one edge without features
+        (x, node_id, edge_index, edge_attr[:, :2]),  # 2 edge features
+        (x, node_id, edge_index[0], edge_attr),  # edge_index not (2, E)
+    ]
+    for graph in bad:
+        with pytest.raises(ValueError, match="a window graph is x"):
+            native(*graph)
+    outside = edge_index.copy()
+    outside[1, 0] = len(node_id)
+    with pytest.raises(ValueError, match="outside the graph"):
+        native(x, node_id, outside, edge_attr)
 
 
 def test_native_model_round_trips_through_npz(graphs, tmp_path: Path) -> None:
@@ -167,9 +200,10 @@ def test_native_model_round_trips_through_npz(graphs, tmp_path: Path) -> None:
     module = _exported(num_ids, normalisation, seed=3)
     weights = native_weights(module)
     path = tmp_path / "model_native.npz"
-    save_native(path, weights, {"threshold": 0.5, "window": 100})
+    written = {"threshold": 0.5, "window": 100, "stride": 100, "vocabulary": {"256": 1}}
+    save_native(path, weights, written)
     meta, loaded = load_native(path)
-    assert meta == {"threshold": 0.5, "window": 100}
+    assert meta == written
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically, nothing left beside it
     np.testing.assert_array_equal(
         _native_scores(loaded, windows[:20]), _native_scores(NativeGAT(weights), windows[:20])
@@ -216,8 +250,23 @@ def test_native_refuses_what_it_does_not_cover(graphs, tmp_path: Path) -> None:
         native(x, np.full_like(node_id, num_ids), edge_index, edge_attr)
     bad = tmp_path / "model_native.npz"
     bad.write_bytes(b"not an npz")
-    with pytest.raises(UserError, match="not a kdgat native model"):
+    with pytest.raises(UserError, match="not a readable kdgat native model"):
         load_native(bad)
     np.savez(tmp_path / "plain.npz", a=np.zeros(1))
     with pytest.raises(UserError, match="without kdgat metadata"):
         load_native(tmp_path / "plain.npz")
+    # A copy cut short (an interrupted transfer to the car), and an export missing a tensor.
+    weights = native_weights(_exported(num_ids, normalisation))
+    meta = {"threshold": 0.5, "window": 100, "stride": 100, "vocabulary": {}}
+    save_native(tmp_path / "whole.npz", weights, meta)
+    data = (tmp_path / "whole.npz").read_bytes()
+    for size in (0, 100, len(data) // 2, len(data) - 10):
+        (tmp_path / "cut.npz").write_bytes(data[:size])
+        with pytest.raises(UserError, match="not a readable kdgat native model"):
+            load_native(tmp_path / "cut.npz")
+    save_native(tmp_path / "partial.npz", {k: v for k, v in weights.items() if k != "att"}, meta)
+    with pytest.raises(UserError, match="lacks att"):
+        load_native(tmp_path / "partial.npz")
+    save_native(tmp_path / "no_vocabulary.npz", weights, {"threshold": 0.5, "window": 100, "stride": 1})
+    with pytest.raises(UserError, match="lacks vocabulary"):
+        load_native(tmp_path / "no_vocabulary.npz")

@@ -16,15 +16,16 @@ the scores equal the exported model's.
 
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from kdgat.data.automotive.compiled_window import CompiledWindow, _window_graph
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_bytes
+from kdgat.kernels import kernel
 
 NATIVE_SUFFIX = "_native.npz"
 UNKNOWN = 0  # kdgat.data.graphset.UNKNOWN_ID (a torch module; tests/test_native.py checks they agree)
@@ -117,7 +118,7 @@ def _clip() -> float:
 _DOT_FLAGS = {"reassoc", "contract"}
 
 
-@njit(cache=True, fastmath=_DOT_FLAGS)
+@kernel(fastmath=_DOT_FLAGS)
 def _linear(x, w, b, out):
     """out = x @ w.T + b, with w (out, in) as torch stores it: one contiguous dot per output."""
     n_out, n_in = w.shape
@@ -129,7 +130,7 @@ def _linear(x, w, b, out):
             out[n, j] = acc + b[j]
 
 
-@njit(cache=True)
+@kernel()
 def _normalised(values, mean, std, clip):
     out = np.empty(values.shape, np.float32)
     for n in range(values.shape[0]):
@@ -139,7 +140,7 @@ def _normalised(values, mean, std, clip):
     return out
 
 
-@njit(cache=True, fastmath=_DOT_FLAGS, error_model="numpy")
+@kernel(fastmath=_DOT_FLAGS, error_model="numpy")
 def _gatv2(h, src, dst, attr, w, layer, heads):
     """One GATv2Conv on the edges (src, dst) with their features attr (the graph's own loops
     already dropped and one loop per node appended, as PyG does)."""
@@ -185,7 +186,7 @@ def _gatv2(h, src, dst, attr, w, layer, heads):
     return out
 
 
-@njit(cache=True, fastmath=_DOT_FLAGS, error_model="numpy")
+@kernel(fastmath=_DOT_FLAGS, error_model="numpy")
 def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms, head, options):
     """The attack probability of one raw window graph (see native_weights for the arrays)."""
     x_mean, x_std, e_mean, e_std = normal
@@ -198,6 +199,9 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
     for v in range(n):
         if node_id[v] < 0 or node_id[v] >= embed.shape[0]:
             raise ValueError("node_id outside the run's vocabulary")
+    for e in range(edge_index.shape[1]):
+        if min(edge_index[0, e], edge_index[1, e]) < 0 or max(edge_index[0, e], edge_index[1, e]) >= n:
+            raise ValueError("edge_index names a node outside the graph")
     xn = _normalised(x, x_mean, x_std, clip)
     joined = np.empty((n, n_features + dim), np.float32)
     joined[:, :n_features] = xn
@@ -311,25 +315,25 @@ def _pack(w: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     return params, index, np.ascontiguousarray(w["head_dims"], np.int64), ints
 
 
-@njit(cache=True)
+@kernel()
 def _v1(params, index, k):
     o = index[k, 0]
     return params[o : o + index[k, 1]]
 
 
-@njit(cache=True)
+@kernel()
 def _v2(params, index, k):
     o, a, b = index[k, 0], index[k, 1], index[k, 2]
     return params[o : o + a * b].reshape((a, b))
 
 
-@njit(cache=True)
+@kernel()
 def _v3(params, index, k):
     o, a, b, c = index[k, 0], index[k, 1], index[k, 2], index[k, 3]
     return params[o : o + a * b * c].reshape((a, b, c))
 
 
-@njit(cache=True)
+@kernel()
 def _unpack(params, index, head_dims, ints):
     """_forward's weight tuples as contiguous views into the packed buffer (no copies)."""
     p, ix = params, index
@@ -352,12 +356,12 @@ def _unpack(params, index, head_dims, ints):
     return normal, embedding, layers, norms, head, options
 
 
-@njit(cache=True)
+@kernel()
 def _score_graph(x, node_id, edge_index, edge_attr, params, index, head_dims, ints):
     return _forward(x, node_id, edge_index, edge_attr, *_unpack(params, index, head_dims, ints))
 
 
-@njit(cache=True)
+@kernel()
 def _score_ring(ring, vocab_keys, vocab_values, params, index, head_dims, ints):
     """Build the window graph of a CompiledWindow's ring, look its CAN IDs up in the vocabulary
     (sorted keys), append is_unknown_id and score it: the detector's whole per-window work in
@@ -394,13 +398,32 @@ class NativeGAT:
         ring = CompiledWindow(2, True)
         ring.push(0x100, 0.0, b"\x01", 1)
         ring.push(0x200, 0.001, b"", 0)
-        self.score_window(ring.ring(), np.asarray([0x100], np.int64), np.asarray([1], np.int64))
+        nothing = np.zeros(0, np.int64)  # an empty vocabulary: every ID unknown (row 0)
+        self.score_window(ring.ring(), nothing, nothing)
 
     def __call__(
         self, x: np.ndarray, node_id: np.ndarray, edge_index: np.ndarray, edge_attr: np.ndarray
     ) -> tuple[float, np.ndarray]:
+        """(attack probability, zeros (N,)) of one raw window graph. The shapes are checked here
+        and the arrays made contiguous in the kernel's dtypes: the kernel does not check bounds,
+        and any other layout or dtype would compile a new variant on the first such call."""
+        x = np.ascontiguousarray(x, np.float32)
+        node_id = np.ascontiguousarray(node_id, np.int64)
+        edge_index = np.ascontiguousarray(edge_index, np.int64)
+        edge_attr = np.ascontiguousarray(edge_attr, np.float32)
+        n, e = len(node_id), edge_index.shape[-1] if edge_index.ndim == 2 else -1
+        if (
+            x.shape != (n, self.node_features)
+            or edge_index.shape != (2, e)
+            or edge_attr.shape != (e, self.edge_features)
+        ):
+            raise ValueError(
+                f"a window graph is x (N, {self.node_features}), node_id (N,), edge_index (2, E), "
+                f"edge_attr (E, {self.edge_features}); got x {x.shape}, node_id {node_id.shape}, "
+                f"edge_index {edge_index.shape}, edge_attr {edge_attr.shape}"
+            )
         score = _score_graph(x, node_id, edge_index, edge_attr, *self._packed)
-        return float(score), np.zeros(len(node_id), np.float32)
+        return float(score), np.zeros(n, np.float32)
 
     def score_window(
         self, ring: tuple, vocab_keys: np.ndarray, vocab_values: np.ndarray
@@ -419,14 +442,26 @@ def save_native(path: Path, weights: dict[str, np.ndarray], meta: dict[str, Any]
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
+# What a model_native.npz holds besides the packed float tensors, and the metadata a detector reads.
+_REQUIRED = (*_PACKED, "head_dims", "heads", "use_edges", "jk", "pooling")
+_REQUIRED_META = ("threshold", "vocabulary", "window", "stride")
+
+
 def load_native(path: Path) -> tuple[dict[str, Any], NativeGAT]:
     """The metadata and the compiled scorer of a model_native.npz."""
+    again = "export the run again (python -m kdgat.export RUN_DIR)"
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: not a kdgat native model ({err}); export the run again.") from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # not a zip, truncated, bad CRC
+        raise UserError(f"{path}: not a readable kdgat native model ({err}); {again}.") from err
     if "kdgat_meta" not in arrays:
         raise UserError(f"{path} is an .npz without kdgat metadata; export it with python -m kdgat.export.")
-    meta = json.loads(str(arrays.pop("kdgat_meta")))
+    try:
+        meta = json.loads(str(arrays.pop("kdgat_meta")))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: its kdgat metadata is not JSON ({err}); {again}.") from err
+    missing = [k for k in _REQUIRED if k not in arrays] + [k for k in _REQUIRED_META if k not in meta]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)} (another version's export?); {again}.")
     return meta, NativeGAT(arrays)

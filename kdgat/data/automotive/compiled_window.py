@@ -14,16 +14,16 @@ bit for bit (tests/test_incremental_graphs.py), for the default feature set only
 """
 
 import numpy as np
-from numba import njit
 
 from kdgat.data.text.words import _LOG2, _PAIR_LOG2
+from kdgat.kernels import kernel
 
 _TABLES = (_PAIR_LOG2, _LOG2)
 
 _TIME_SCALE = 1e3  # gaps in ms, as graphs.py: log1p(|dt| * 1e3)
 
 
-@njit(cache=True)
+@kernel()
 def _entropy(payload: np.ndarray, length: int, pair_log2: np.ndarray, log2: np.ndarray) -> np.float32:
     """byte_entropy of one payload: the same float32 table sums in the same order."""
     n_used = min(max(length, 0), 8)
@@ -39,7 +39,7 @@ def _entropy(payload: np.ndarray, length: int, pair_log2: np.ndarray, log2: np.n
     return log2[n] - logs / np.float32(n)
 
 
-@njit(cache=True)
+@kernel()
 def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, window, has_time):
     """The raw graph of ring rows first, first+1, ... (mod window): x (N, 35) float32 without
     is_unknown_id, node entities, edge_index (2, E), edge_attr (E, 3) float32, y.
