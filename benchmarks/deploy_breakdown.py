@@ -60,12 +60,14 @@ def one_at_a_time(
         t = _clock()
         builder.push(*row)
         spent["push"] += _clock() - t
-        if fused and k + 1 >= w and (k + 1 - w) % stride == 0:
+        if k + 1 < w or (k + 1 - w) % stride:
+            continue  # this frame completes no window
+        windows += 1
+        if fused:
             t0 = _clock()
             detector.scorer.native.score_window(builder.ring(), keys, values)
             spent["graph + inputs + model"] += _clock() - t0
-            windows += 1
-        elif k + 1 >= w and (k + 1 - w) % stride == 0:
+        else:
             t0 = _clock()
             g = builder.graph()
             t1 = _clock()
@@ -76,7 +78,6 @@ def one_at_a_time(
             spent["graph"] += t1 - t0
             spent["inputs"] += t2 - t1
             spent["model"] += t3 - t2
-            windows += 1
     return {k: v / windows * 1e6 for k, v in spent.items()}
 
 

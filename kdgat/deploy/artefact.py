@@ -201,6 +201,8 @@ def _torchscript_bytes(
 
 def export_run(run_dir: Path, fmt: str, out: Path | None = None) -> Path:
     """Write run_dir's artefact (default RUN_DIR/export/model.onnx or model.pt); returns its path."""
+    from kdgat.deploy.native import native_path, native_weights, save_native  # numba: on demand
+
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     run = _open_run(Path(run_dir))
@@ -213,27 +215,17 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target, data)
     batched = batched_module(run)
-    if batched is not None:  # a GAT classifier: its batched variant beside it, same metadata
+    if batched is not None:  # a GAT classifier: its batched variant and native model beside it
         with torch.no_grad():
             data = (_onnx_bytes if fmt == "onnx" else _torchscript_bytes)(
                 batched, example_batch(meta), {**meta, "batched": True}, BATCH_IO
             )
         atomic_write_bytes(batched_path(target), data)
-    else:
-        batched_path(target).unlink(missing_ok=True)  # a stale one from an earlier export
-    _export_native(module, meta, target)
-    return target
-
-
-def _export_native(module: ExportedGraphModel, meta: dict[str, Any], target: Path) -> None:
-    """A GAT classifier's weights for the compiled scorer (kdgat.deploy.native) beside the
-    artefact, model_native.npz; none (a stale one removed) for VGAE and fusion runs."""
-    from kdgat.deploy.native import native_path, native_weights, save_native
-
-    if module.is_vgae or module.fusion is not None:
+        save_native(native_path(target), native_weights(module), {**meta, "format": "native"})
+    else:  # VGAE, fusion GAT: neither; stale ones from an earlier export removed
+        batched_path(target).unlink(missing_ok=True)
         native_path(target).unlink(missing_ok=True)
-        return
-    save_native(native_path(target), native_weights(module), {**meta, "format": "native"})
+    return target
 
 
 class Scorer:

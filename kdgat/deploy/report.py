@@ -134,7 +134,7 @@ class _Timed:
     is shared equally by its windows."""
 
     def __init__(self, scorer: Scorer) -> None:
-        self.scorer, self.batched, self.backend = scorer, scorer.batched, scorer.backend
+        self.scorer, self.batched = scorer, scorer.batched
         self.meta, self.threshold, self.vocabulary = scorer.meta, scorer.threshold, scorer.vocabulary
         self.wall: list[float] = []
         self.cpu: list[float] = []

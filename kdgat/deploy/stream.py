@@ -178,9 +178,8 @@ class Detector:
         self._vocab_keys = np.asarray(keys, dtype=np.int64)
         self._vocab_values = np.asarray([self.vocabulary[k] for k in keys], dtype=np.int64)
         # A native model on the compiled builder: each window built and scored in one call.
-        self._fused = None
-        if builder == "compiled" and getattr(scorer, "backend", None) == "native":
-            self._fused = scorer.native.score_window
+        native = scorer.native if builder == "compiled" else None
+        self._fused = native.score_window if native is not None else None
 
     def feed(self, t: float, can_id: int, data: bytes, label: int = -1) -> dict[str, Any] | None:
         """Add one frame; returns the scored window's record when this frame completes one.
