@@ -7,13 +7,12 @@ Sub-configs hold the knobs. Every combination of levels is either valid or refus
 
 This module imports nothing from kdgat: configuration flows one way, into the package. The
 functions over this schema (resolving and checks, preset names, the YAML codec, migrations of old
-config.yaml files) live in kdgat/config/ and are reachable from here by their old names.
+config.yaml files) live in kdgat/config/; import them from there.
 """
 
 import dataclasses
-import importlib
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import tyro
 
@@ -479,21 +478,3 @@ class ExperimentConfig:
         default_factory=TrainingConfig
     )
     osc_config: OscConfig = dataclasses.field(default_factory=OscConfig)
-
-
-# The functions over the schema, by the kdgat.config module that holds them. They stay reachable as
-# configs.resolve, configs.load_yaml, ...: imported on first use, so importing configs loads no kdgat.
-_FUNCTIONS = {
-    "levels": "check_levels levels_of",
-    "presets": "preset_name parse_preset config_from_preset valid_presets all_level_combinations",
-    "resolve": "resolve",
-    "codec": "to_dict to_yaml from_dict load_yaml",
-    "migrations": "migrate",
-}
-_HOME = {name: f"kdgat.config.{module}" for module, names in _FUNCTIONS.items() for name in names.split()}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME[name]), name)

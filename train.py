@@ -24,9 +24,11 @@ from pathlib import Path
 
 import tyro
 
-import configs
 from configs import ConfigError, ExperimentConfig
 from kdgat.config.argv import parse_with_recipe, pre_parser
+from kdgat.config.codec import load_yaml, to_yaml
+from kdgat.config.presets import preset_name, valid_presets
+from kdgat.config.resolve import resolve
 
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: state saved, run again with --resume
@@ -49,7 +51,7 @@ def read_config(options: argparse.Namespace, rest: list[str]) -> ExperimentConfi
                 "--resume RUN_DIR continues a run exactly as it was configured; drop the other "
                 f"flags ({' '.join(rest + (['--preset'] if options.preset else []))})."
             )
-        return configs.load_yaml(Path(options.resume) / "config.yaml")
+        return load_yaml(Path(options.resume) / "config.yaml")
 
     def parse(base: ExperimentConfig) -> ExperimentConfig:
         return tyro.cli(ExperimentConfig, args=rest, default=base, description=__doc__, prog="train.py")
@@ -60,7 +62,7 @@ def read_config(options: argparse.Namespace, rest: list[str]) -> ExperimentConfi
 def parse_config(argv: list[str]) -> tuple[ExperimentConfig, argparse.Namespace]:
     """argv -> resolved config and the pre-parsed options. Raises ConfigError for user mistakes."""
     options, rest = _pre_parser().parse_known_args(argv)
-    return configs.resolve(read_config(options, rest)), options
+    return resolve(read_config(options, rest)), options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,17 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options, rest = _pre_parser().parse_known_args(argv)
         if options.list_presets:
-            print("\n".join(configs.valid_presets()))
+            print("\n".join(valid_presets()))
             return 0
         cfg = read_config(options, rest)
         if options.print_config:
-            cfg = configs.resolve(cfg)
+            cfg = resolve(cfg)
             from kdgat.models import nominal_parameter_count
 
             params, note = nominal_parameter_count(cfg)
-            print(f"# preset: {configs.preset_name(cfg)}")
+            print(f"# preset: {preset_name(cfg)}")
             print(f"# parameters: {params:,} ({note})")
-            print(configs.to_yaml(cfg), end="")
+            print(to_yaml(cfg), end="")
             return 0
         from kdgat.experiment import run_experiment
         from kdgat.runs.store import experiment_dir, latest_unfinished
@@ -90,13 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(options.resume, str):
             run_dir = Path(options.resume)
         elif options.resume:
-            exp_dir = experiment_dir(configs.resolve(cfg))  # resolved: bad levels are refused as such
+            exp_dir = experiment_dir(resolve(cfg))  # resolved: bad levels are refused as such
             run_dir = latest_unfinished(exp_dir)
             if run_dir is None:
                 raise ConfigError(
                     f"--resume: no unfinished run under {exp_dir}; start a new one without --resume."
                 )
-            cfg = configs.load_yaml(run_dir / "config.yaml")
+            cfg = load_yaml(run_dir / "config.yaml")
         try:
             run_experiment(cfg, run_dir)  # resolves cfg: the one resolve on the way to metrics.json
         except Preempted as stop:

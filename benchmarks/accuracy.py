@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import configs  # noqa: E402
+from kdgat.config.resolve import resolve  # noqa: E402
 from kdgat.experiment import run_experiment  # noqa: E402
 
 CAN = "automotive"
@@ -131,7 +132,7 @@ def experiment(
     if modality == CAN:
         d = dataclasses.replace(d, automotive=dataclasses.replace(d.automotive, features=can_features))
     t = dataclasses.replace(cfg.training_config, seed=seed)
-    cfg = configs.resolve(dataclasses.replace(cfg, dataset_config=d, training_config=t))  # the recipe
+    cfg = resolve(dataclasses.replace(cfg, dataset_config=d, training_config=t))  # the recipe
     if epochs is not None:
         cfg = dataclasses.replace(
             cfg, training_config=dataclasses.replace(cfg.training_config, epochs=epochs)
@@ -227,7 +228,7 @@ def main() -> int:
                     # the binder prefers when it finds one.
                     own = stage_experiment(OWN_GRAPHS_VGAE, dataset, args, runs_root, seed)
                     own = dataclasses.replace(own, dataset_config=cfg.dataset_config)
-                    run_stage(OWN_GRAPHS_VGAE, configs.resolve(own), results)
+                    run_stage(OWN_GRAPHS_VGAE, resolve(own), results)
                 run_stage(stage, cfg, results)
                 if stage[0] == "VGAE normals_only":
                     vgae_data = cfg.dataset_config

@@ -3,7 +3,7 @@
     python benchmarks/results.py [--runs 10000] [--repeat 3] [--keep DIR | --reuse DIR]
                                  [--without-config-json]
 
-Writes a realistic sweep into a temporary folder: config.yaml as configs.to_yaml writes it, and
+Writes a realistic sweep into a temporary folder: config.yaml as to_yaml writes it, and
 config.json beside it as Run.claim writes it (--without-config-json: config.yaml alone, as in run
 directories from before config.json, which are read with PyYAML); status.json; metrics.json with a
 30-epoch history, per-attack-type and per-split results; an eval_*.json transfer result in every
@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import configs
 from kdgat import results
+from kdgat.config.codec import to_dict, to_yaml
+from kdgat.config.resolve import resolve
 from kdgat.runs.store import CONFIG_JSON, config_json_text
 
 ATTACKS = ("dos", "fuzzing", "spoofing", "replay")
@@ -93,10 +95,8 @@ def write_tree(root: Path, count: int, config_json: bool = True) -> None:
     for dataset, size, distillation in itertools.product(DATASETS, SIZES, DISTILLATIONS):
         if size == "teacher" and distillation != "no":
             continue
-        cfg = configs.resolve(
-            configs.ExperimentConfig(dataset=dataset, model_size=size, distillation=distillation)
-        )
-        templates[(dataset, size, distillation)] = (cfg, configs.to_yaml(cfg), configs.to_dict(cfg))
+        cfg = resolve(configs.ExperimentConfig(dataset=dataset, model_size=size, distillation=distillation))
+        templates[(dataset, size, distillation)] = (cfg, to_yaml(cfg), to_dict(cfg))
     combos = list(templates)
     for i in range(count):
         dataset, size, distillation = combos[i % len(combos)]

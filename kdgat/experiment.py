@@ -10,9 +10,11 @@ from typing import Any
 
 import torch
 
-import configs
 from configs import LEVELS, ExperimentConfig
+from kdgat.config.codec import to_dict
+from kdgat.config.presets import preset_name
 from kdgat.config.recipes import describe as describe_recipe
+from kdgat.config.resolve import resolve
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.errors import UserError
 from kdgat.evaluation.metrics import floor_warnings
@@ -59,7 +61,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     Entry points hand cfg over as given: it is resolved here, once (resolve is idempotent, so a
     resolved config is welcome too). A missing upstream run is refused here, before anything runs.
     """
-    cfg = bind(configs.resolve(cfg))
+    cfg = bind(resolve(cfg))
     device = resolve_device(cfg)
     if run_dir is None:
         run_dir = Run.claim(cfg).path  # writes config.yaml and config.json
@@ -163,7 +165,7 @@ def metrics_json(
     summary), then what every run records alike (preset, lineage, warnings, the data it saw)."""
     return {
         **stage_part,
-        "preset": configs.preset_name(cfg),
+        "preset": preset_name(cfg),
         "lineage": links,
         "warnings": warnings,
         "data": {
@@ -203,7 +205,7 @@ def _train_and_evaluate(
         print(f"warning: {warning}", flush=True)
     atomic_write_json(run_dir / "normalisation.json", splits.normalisation)
     extra = {
-        "config": configs.to_dict(cfg),
+        "config": to_dict(cfg),
         "vocabulary": splits.vocabulary,
         "normalisation": splits.normalisation,
     }

@@ -9,8 +9,9 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import configs
 from configs import ExperimentConfig
+from kdgat.config.codec import load_yaml
+from kdgat.config.presets import config_from_preset
 from kdgat.config.recipes import LEVEL_FIELDS, Recipe, apply_recipe, chosen_recipe, get_field, with_settings
 
 
@@ -25,11 +26,11 @@ def pre_parser() -> argparse.ArgumentParser:
 def base_config(options: argparse.Namespace, recipe: Recipe | None = None) -> ExperimentConfig:
     """The default config, or the one in --config; a recipe's values over it if given; the
     --preset levels over that. Unresolved: the flags tyro parses on top come first."""
-    base = configs.load_yaml(options.config) if options.config else ExperimentConfig()
+    base = load_yaml(options.config) if options.config else ExperimentConfig()
     if recipe is not None:
         base = with_settings(base, recipe)
     if options.preset:
-        base = configs.config_from_preset(options.preset, base)
+        base = config_from_preset(options.preset, base)
     return base
 
 

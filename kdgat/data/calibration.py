@@ -13,7 +13,7 @@ whole file, or its first N seconds):
   counterpart, not an identity; what it does surely is mark the car's own IDs as known
   (is_unknown_id = 0), so only IDs never heard in calibration are unknown.
 No label of the calibration capture is read: the reader's labels are replaced with zeros before
-any graph is built, and the fits use every window (tests/test_transfer.py corrupts the labels of
+any graph is built, and the fits use every window (tests/e2e/test_transfer.py corrupts the labels of
 a calibration capture and checks that the output is identical).
 """
 

@@ -88,12 +88,12 @@ class Modality(abc.ABC):
     uncached_settings: dict[str, str] = {}  # noqa: RUF012 (read-only class table)
     """Fields of this modality's sub-config (or of DatasetConfig beyond UNCACHED_DATASET_FIELDS)
     that cache_params leaves out, each with the reason it
-    does not change what read + build produce. tests/test_cache_keys.py holds every other field to
+    does not change what read + build produce. tests/data/test_cache_keys.py holds every other field to
     the key, so a knob added without a cache entry is caught instead of giving stale graphs."""
 
     key_defaults: dict[str, Any] = {}  # noqa: RUF012 (read-only class table)
     """Fields that cache_params puts in the key only when they differ from this default, so the
-    entries written before the field existed keep their key (tests/test_cache_keys.py checks the
+    entries written before the field existed keep their key (tests/data/test_cache_keys.py checks the
     field reaches the key at any other value)."""
 
     def variant(self, d: DatasetConfig) -> "Modality":

@@ -1,7 +1,7 @@
 """The registry: (modality, dataset) -> the modality plug-in and the dataset's layouts.
 
 configs.MODALITY_DATASETS is the plain table the CLI and the compatibility rules read; this
-registry is what the code behind them provides, and tests/test_modalities.py holds the two equal.
+registry is what the code behind them provides, and tests/data/test_modalities.py holds the two equal.
 """
 
 import fnmatch

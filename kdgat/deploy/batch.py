@@ -6,7 +6,7 @@ outran the detector), the detector keeps the frames from the next window to scor
 FrameBlock. Once max_batch windows are complete, or the source has no frame waiting, the block's
 windows are built at once: build_raw is vectorised over windows, so its ~60 numpy calls are paid
 once per batch instead of once per window. The graphs equal the one-at-a-time path's bit for bit
-(IncrementalWindow and build_raw are the same arithmetic; tests/test_deploy.py checks the
+(IncrementalWindow and build_raw are the same arithmetic; tests/e2e/test_deploy.py checks the
 detector's scores, alerts and order on a real capture).
 """
 

@@ -12,7 +12,7 @@ Inputs (the batch's graphs concatenated, features raw as the graph builder gives
     (each graph's offset added), edge_attr (E, F_e) float32, batch (N,) int64 graph of each
     node (0..G-1, ascending), graph_nodes (G,) float32 nodes per graph
 Output: score (G,), each graph's attack probability, as plain.py's model gives it per graph
-(tests/test_deploy.py). GAT classifiers only; VGAE and fusion runs score a batch graph by graph.
+(tests/e2e/test_deploy.py). GAT classifiers only; VGAE and fusion runs score a batch graph by graph.
 """
 
 import torch

@@ -10,7 +10,7 @@ so a call costs what the arithmetic does. It covers GAT classifier runs (not VGA
 their per-node decoders would each need their own kernel).
 
 The weights go into an .npz beside the ONNX artefact (model_native.npz), with the same kdgat
-metadata as JSON; loading it needs numpy and numba only, not torch. tests/test_native.py checks
+metadata as JSON; loading it needs numpy and numba only, not torch. tests/deploy/test_native.py checks
 the scores equal the exported model's.
 """
 
@@ -28,7 +28,7 @@ from kdgat.io import atomic_write_bytes
 from kdgat.kernels import kernel
 
 NATIVE_SUFFIX = "_native.npz"
-UNKNOWN = 0  # kdgat.data.graphset.UNKNOWN_ID (a torch module; tests/test_native.py checks they agree)
+UNKNOWN = 0  # kdgat.data.graphset.UNKNOWN_ID (a torch module; tests/deploy/test_native.py checks they agree)
 _POOLING = {"mean": 0, "max": 1, "add": 2, "mean_max": 3}
 _JK = {"cat": 0, "max": 1}
 

@@ -5,7 +5,7 @@ of each node's incoming edge features); those scatters have data-dependent shape
 ONNX nor TorchScript tracing takes well. Here the same arithmetic is written with one-hot
 incidence matrices of the single graph (edges x nodes): gathers become matmuls and every shape
 follows the input's N nodes and E edges. The weights are the trained modules' own (shared, not
-copied), and tests/test_deploy.py checks the scores equal the PyG model's.
+copied), and tests/e2e/test_deploy.py checks the scores equal the PyG model's.
 
 Inputs of every exported model (one window graph, features as the graph builder gives them,
 before normalisation, which is part of the model):

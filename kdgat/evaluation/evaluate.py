@@ -22,6 +22,9 @@ import numpy as np
 import torch
 
 import configs
+from kdgat.config.codec import load_yaml
+from kdgat.config.levels import check_levels, levels_of
+from kdgat.config.resolve import resolve
 from kdgat.data.dataset import evaluation_graphs, target_calibration
 from kdgat.data.graphset import GraphSet
 from kdgat.data.registry import layouts_of, modality_of
@@ -166,7 +169,7 @@ def finished_run(run_dir: Path) -> tuple[configs.ExperimentConfig, dict[str, Any
             f"{run_dir} is not a finished run (state={status.get('state', 'no status.json')}); "
             f"evaluate the directory of a run whose training finished."
         )
-    cfg = configs.resolve(configs.load_yaml(run_dir / "config.yaml"))
+    cfg = resolve(load_yaml(run_dir / "config.yaml"))
     return cfg, json.loads((run_dir / "metrics.json").read_text())
 
 
@@ -194,7 +197,7 @@ def score_target(
     run_dir = Path(run_dir)
     cfg, metrics = finished_run(run_dir)
     if dataset is not None:
-        configs.check_levels({**configs.levels_of(cfg), "dataset": dataset})
+        check_levels({**levels_of(cfg), "dataset": dataset})
     device = torch.device("cpu")
     best = read_best(run_dir, device)
     data_cfg = dataclasses.replace(cfg, dataset=dataset) if dataset is not None else cfg

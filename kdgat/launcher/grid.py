@@ -1,6 +1,6 @@
 """Expand a base config into a grid: lists of level values and `--set field=v1,v2` over any field.
 
-Every combination is resolved with configs.resolve; the ones that cannot run are returned with
+Every combination is resolved with resolve; the ones that cannot run are returned with
 the reason, for the caller to list and skip (or refuse with --strict).
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
-import configs
 from configs import ConfigError, ExperimentConfig
+from kdgat.config.codec import from_dict, to_dict
+from kdgat.config.resolve import resolve
 
 
 @dataclasses.dataclass
@@ -134,16 +135,16 @@ def expand(base: ExperimentConfig, levels: dict[str, list[str]], sets: list[tupl
     axes: list[tuple[str, list[Any]]] = [(level, values) for level, values in levels.items() if values]
     axes += sets
     for key, values in sets:  # a misspelt field is a mistake in the command, not a grid gap
-        with_field(configs.to_dict(base), key, values[0])
+        with_field(to_dict(base), key, values[0])
     valid, skipped = [], []
     names = [name for name, _ in axes]
     for combo in itertools.product(*(values for _, values in axes)):
         changes = dict(zip(names, combo, strict=True))
-        data = configs.to_dict(base)
+        data = to_dict(base)
         try:
             for key, value in changes.items():
                 data = with_field(data, key, value)
-            cfg = configs.resolve(configs.from_dict(data, source="--set"))
+            cfg = resolve(from_dict(data, source="--set"))
         except ConfigError as err:
             skipped.append((describe(changes), str(err)))
             continue

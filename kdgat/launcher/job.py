@@ -17,6 +17,7 @@ from typing import Any
 import submitit
 
 import configs
+from kdgat.config.codec import from_dict
 
 RUN_DIR_RECORD = "run_dir.txt"  # in the job's submitit folder; read by a requeued job
 
@@ -63,7 +64,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         from kdgat.runs.store import now, read_status, update_status
 
         # Resolved when planned; run_experiment resolves it (idempotent) on the way to metrics.json.
-        cfg = configs.from_dict(self.config, source="launcher job")
+        cfg = from_dict(self.config, source="launcher job")
         env = _environment()
         run_dir = self.claim(cfg, env)
         job: dict[str, Any] = {"executor": env.cluster if env else "direct", "stage": self.stage}

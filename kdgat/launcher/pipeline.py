@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-import configs
 from configs import ConfigError, ExperimentConfig
+from kdgat.config.codec import from_dict, to_dict
+from kdgat.config.resolve import resolve
 from kdgat.launcher.grid import with_field
 
 
@@ -111,10 +112,10 @@ def shared_data(base: ExperimentConfig, stages: list[Stage]) -> ExperimentConfig
 
 
 def stage_config(base: ExperimentConfig, stage: Stage) -> ExperimentConfig:
-    data = configs.to_dict(base)
+    data = to_dict(base)
     for key, value in stage.changes.items():
         data = with_field(data, key, value)
     try:
-        return configs.resolve(configs.from_dict(data, source=f"pipeline stage {stage.name}"))
+        return resolve(from_dict(data, source=f"pipeline stage {stage.name}"))
     except ConfigError as err:
         raise ConfigError(f"pipeline stage {stage.name!r}: {err}") from None

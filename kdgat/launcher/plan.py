@@ -21,8 +21,9 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-import configs
 from configs import LEVELS, ConfigError, ExperimentConfig
+from kdgat.config.codec import to_dict
+from kdgat.config.presets import preset_name
 from kdgat.errors import PrerequisiteError
 from kdgat.runs.prerequisites import Prerequisite, candidate_levels, differences, match_key, needed
 from kdgat.runs.store import Run, flatten, update_status
@@ -106,7 +107,7 @@ class Plan:
 
 def _describe(cfg: ExperimentConfig, axes: list[str]) -> str:
     key = {k: v for k, v in match_key(cfg, axes).items() if not k.startswith("dataset_config.")}
-    return configs.preset_name(cfg) + "".join(f" {k}={v}" for k, v in key.items())
+    return preset_name(cfg) + "".join(f" {k}={v}" for k, v in key.items())
 
 
 class _Binder:
@@ -127,7 +128,7 @@ class _Binder:
             seen += at
             hits = [j for j in at if self.keys[j] == want]
             if len(hits) > 1:
-                a, b = (flatten(configs.to_dict(self.cfgs[j]), lists=tuple) for j in hits[:2])
+                a, b = (flatten(to_dict(self.cfgs[j]), lists=tuple) for j in hits[:2])
                 differ = differences(a, b)
                 why = (
                     f"they differ only in {', '.join(differ[:4])}, which is not a grid axis. Make it "
@@ -174,7 +175,7 @@ def plan(groups: list[Group], axes: list[str]) -> Plan:
     cache: dict = {}
     runs, refusals = [], []
     for i, cfg in enumerate(cfgs):
-        binds, on_disk, purpose = {}, {}, configs.preset_name(cfg)
+        binds, on_disk, purpose = {}, {}, preset_name(cfg)
         for p in needed(cfg):
             try:
                 given = getattr(cfg, p.field)

@@ -4,7 +4,7 @@ of the jobs. Every line here is part of the CLI's promised output (tests and use
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import configs
+from kdgat.config.presets import preset_name
 from kdgat.launcher.plan import Plan
 from kdgat.runs.prerequisites import needed
 
@@ -24,7 +24,7 @@ def print_runs(the_plan: Plan) -> None:
             run = the_plan.runs[index]
             cfg, size = run.cfg, run.cfg.model_size_config
             print(
-                f"    [{i}] {configs.preset_name(cfg)}  hidden_dim={size.hidden_dim} "
+                f"    [{i}] {preset_name(cfg)}  hidden_dim={size.hidden_dim} "
                 f"layers={size.num_layers} heads={size.heads} lr={cfg.training_config.lr} "
                 f"epochs={cfg.training_config.epochs} seed={cfg.training_config.seed}"
             )

@@ -18,7 +18,8 @@ from typing import Any
 import submitit
 from submitit.slurm.slurm import SlurmExecutor
 
-import configs
+from kdgat.config.codec import to_dict
+from kdgat.config.presets import preset_name
 from kdgat.launcher.job import TrainJob
 from kdgat.launcher.plan import Plan, Unit
 from kdgat.launcher.sacct import all_ended, slurm_states
@@ -56,7 +57,7 @@ class _ScriptOnly(SlurmExecutor):
 def _tasks(unit: Unit) -> list[TrainJob]:
     run_dirs = [str(d) for d in unit.run_dirs] or [None] * len(unit.cfgs)
     return [
-        TrainJob(configs.to_dict(cfg), stage=unit.name, run_dir=run_dir)
+        TrainJob(to_dict(cfg), stage=unit.name, run_dir=run_dir)
         for cfg, run_dir in zip(unit.cfgs, run_dirs, strict=True)
     ]
 
@@ -114,7 +115,7 @@ def submit_slurm(params: dict[str, Any], folder: Path, plan: Plan, runs_root: Pa
 def _log_launch(
     runs_root: Path, unit: Unit, job_id: str, dependency: str | None, jobs: list[submitit.Job]
 ) -> None:
-    log_launch(runs_root, unit.name, job_id, [configs.preset_name(c) for c in unit.cfgs], jobs, dependency)
+    log_launch(runs_root, unit.name, job_id, [preset_name(c) for c in unit.cfgs], jobs, dependency)
 
 
 def log_launch(

@@ -23,6 +23,7 @@ from typing import Any
 
 import configs
 from configs import ConfigError, OscConfig
+from kdgat.config.codec import load_yaml
 from kdgat.launcher.args import extra_sbatch
 from kdgat.runs.store import read_status
 from kdgat.transfer import add_transfer_arguments, parse_targets
@@ -92,7 +93,7 @@ def finished(run: Path) -> configs.ExperimentConfig:
             f"{run} is not a finished run (state={state}); give the directory of a run whose "
             f"training finished (python launch.py status lists them)."
         )
-    return configs.load_yaml(run / "config.yaml")
+    return load_yaml(run / "config.yaml")
 
 
 def evaluations(args: argparse.Namespace) -> list[Evaluation]:

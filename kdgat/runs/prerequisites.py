@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import configs
+from kdgat.config.codec import to_dict
 from configs import LEVELS, ExperimentConfig
 from kdgat.runs.store import flatten
 
@@ -130,7 +131,7 @@ MATCHED_ALWAYS = ("dataset_config", "training_config.seed")  # same data, same s
 def match_key(cfg: ExperimentConfig, axes: Iterable[str] = ()) -> dict[str, Any]:
     """What a dependant and the run it builds on must agree on: every dataset_config field (same
     data), the seed, and every non-level grid axis of the launch (e.g. --set model_size_config.hidden_dim)."""
-    data = flatten(configs.to_dict(cfg), lists=tuple)  # tuples: comparable, hashable
+    data = flatten(to_dict(cfg), lists=tuple)  # tuples: comparable, hashable
     prefixes = [*MATCHED_ALWAYS, *(a for a in axes if a not in LEVELS and a not in FIELDS)]
     return {k: v for k, v in data.items() if any(k == p or k.startswith(p + ".") for p in prefixes)}
 

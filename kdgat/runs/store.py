@@ -19,6 +19,10 @@ from typing import Any
 import yaml
 
 import configs
+from kdgat.config.codec import load_yaml, to_yaml
+from kdgat.config.migrations import migrate
+from kdgat.config.presets import preset_name
+from kdgat.config.resolve import resolve
 from configs import LEVELS, ExperimentConfig
 from kdgat.errors import UserError
 from kdgat.io import atomic_write_json, atomic_write_text
@@ -169,7 +173,7 @@ def flatten(
 def config_knobs(config: dict[str, Any]) -> dict[str, Any]:
     """A config.yaml mapping as flat knobs under today's names (older layouts migrated first, so
     a run from before a rename shares its columns with the runs after it)."""
-    return flatten(configs.migrate(config))
+    return flatten(migrate(config))
 
 
 def config_json_text(config_yaml: bytes, config: dict[str, Any]) -> str:
@@ -209,9 +213,9 @@ class Run:
     def claim(cls, cfg: ExperimentConfig, **status: Any) -> "Run":
         """Claim the next run_NNN of cfg's experiment (atomic mkdir); write config.yaml and config.json."""
         path = claim_run_dir(experiment_dir(cfg))
-        atomic_write_text(path / "config.yaml", configs.to_yaml(cfg))
+        atomic_write_text(path / "config.yaml", to_yaml(cfg))
         write_config_json(path)  # queued runs of a sweep are read fast too
-        update_status(path, state="queued", created_at=now(), preset=configs.preset_name(cfg), **status)
+        update_status(path, state="queued", created_at=now(), preset=preset_name(cfg), **status)
         return cls(path)
 
     @classmethod
@@ -246,7 +250,7 @@ class Run:
 
     @functools.cached_property
     def config(self) -> ExperimentConfig:
-        return configs.resolve(configs.load_yaml(self.path / "config.yaml"))
+        return resolve(load_yaml(self.path / "config.yaml"))
 
     @functools.cached_property
     def config_digest(self) -> str:

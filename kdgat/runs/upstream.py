@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import configs
+from kdgat.config.presets import preset_name
 from configs import ExperimentConfig
 from kdgat.errors import PrerequisiteError
 from kdgat.runs.store import Run, experiment_dir, resolve_recorded, run_dirs
@@ -23,7 +24,7 @@ __all__ += ["missing_message", "resolve_recorded", "train_command"]
 def bind(cfg: ExperimentConfig, purpose: str | None = None) -> ExperimentConfig:
     """cfg with every prerequisite bound to a run directory: the one given (checked), else the one
     found on disk. A missing one raises PrerequisiteError with the command that trains it."""
-    purpose = purpose or configs.preset_name(cfg)
+    purpose = purpose or preset_name(cfg)
     changes: dict[str, Path] = {}
     for p in needed(cfg):
         given = getattr(cfg, p.field)

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-import configs
 from configs import ExperimentConfig
+from kdgat.config.presets import preset_name
 from kdgat.data.dataset import Splits
 from kdgat.data.graphset import GraphSet
 from kdgat.evaluation.metrics import binary_metrics
@@ -114,7 +114,7 @@ def best_fixed_alpha(cfg: ExperimentConfig, val: Any) -> float:
 def train_dqn_stage(
     cfg: ExperimentConfig, splits: Splits, run_dir: Path, device: torch.device, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    purpose = f"{configs.preset_name(cfg)} (DQN fusion)"
+    purpose = f"{preset_name(cfg)} (DQN fusion)"
     vgae = upstream_run(cfg, "vgae_run", splits, device, purpose)
     gat = upstream_run(cfg, "gat_run", splits, device, purpose)
     threshold = vgae_threshold(vgae)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-import configs
 from configs import ExperimentConfig
+from kdgat.config.presets import preset_name
 from kdgat.data.dataset import Splits
 from kdgat.evaluation.predictions import write_predictions
 from kdgat.evaluation.report import (
@@ -55,7 +55,7 @@ def train_graph_stage(
     upstream: dict[str, str] = {}
     vgae = None
     if needs(cfg, "vgae_run"):
-        purpose = f"{configs.preset_name(cfg)} ({cfg.learning_type}, {cfg.training_mode})"
+        purpose = f"{preset_name(cfg)} ({cfg.learning_type}, {cfg.training_mode})"
         vgae = upstream_run(cfg, "vgae_run", splits, device, purpose)
         upstream["vgae_run"] = portable(vgae.path, run_dir)
     curriculum = None
@@ -77,7 +77,7 @@ def train_graph_stage(
     model = build_from_dims(cfg, dims)
     teacher_params = None
     if needs(cfg, "teacher_run"):
-        purpose = f"{configs.preset_name(cfg)} (distillation)"
+        purpose = f"{preset_name(cfg)} (distillation)"
         teacher_dir = bound(cfg, "teacher_run", purpose)
         teacher = load_graph_teacher(teacher_dir, splits.vocabulary, splits.normalisation, device, purpose)
         task = DistilledTask(task, teacher, model)

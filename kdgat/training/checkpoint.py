@@ -39,7 +39,7 @@ class RunInfo:
     config, CAN-ID vocabulary, normalisation, input dims) and which runs it built on."""
 
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """configs.to_dict of the run's resolved config."""
+    """to_dict of the run's resolved config."""
     vocabulary: dict[int, int] = dataclasses.field(default_factory=dict)
     normalisation: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     upstream: dict[str, str] = dataclasses.field(default_factory=dict)

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from configs import ExperimentConfig, to_yaml
+from configs import ExperimentConfig
+from kdgat.config.codec import to_yaml
 from kdgat.errors import UserError
 from kdgat.progress import progress_bar
 from kdgat.training.checkpoint import (

@@ -10,7 +10,7 @@ beats the incremental tables until windows of thousands of frames.
 The arithmetic is build_raw's (graphs.py), in the order build_raw adds its floats: per node
 its frames in window order, per edge its steps in order, the payload entropies as
 byte_entropy's float32 operations (kdgat/data/text/words.py). So the graphs equal build_raw's
-bit for bit (tests/test_incremental_graphs.py), for the default feature set only.
+bit for bit (tests/data/automotive/test_incremental.py), for the default feature set only.
 """
 
 import numpy as np

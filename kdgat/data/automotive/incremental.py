@@ -18,7 +18,7 @@ written to the ring, and the tables rebuilt from it, only when a later graph nee
 shorter stride).
 
 The graphs equal build_raw's for the default feature set (NODE_FEATURES, EDGE_FEATURES) bit for
-bit (tests/test_incremental_graphs.py); another feature set needs its own update rules here.
+bit (tests/data/automotive/test_incremental.py); another feature set needs its own update rules here.
 """
 
 from collections import deque
