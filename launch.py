@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["status"]:
         return status_main(argv[1:])
-    from kdgat.errors import UserError
+    from kdgat.common.errors import UserError
     from kdgat.launcher.command import launch
 
     try:

@@ -67,7 +67,7 @@ def parse_config(argv: list[str]) -> tuple[ExperimentConfig, argparse.Namespace]
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from kdgat.errors import UserError
+    from kdgat.common.errors import UserError
 
     try:
         options, rest = _pre_parser().parse_known_args(argv)

@@ -11,14 +11,14 @@ from typing import Any
 import torch
 
 from configs import LEVELS, ExperimentConfig
+from kdgat.common.errors import UserError
+from kdgat.common.io import atomic_write_json
 from kdgat.config.codec import to_dict
 from kdgat.config.presets import preset_name
 from kdgat.config.recipes import describe as describe_recipe
 from kdgat.config.resolve import resolve
 from kdgat.data.dataset import Splits, load_splits
-from kdgat.errors import UserError
 from kdgat.evaluation.metrics import floor_warnings
-from kdgat.io import atomic_write_json
 from kdgat.results.hparams import entry_of, write_hparams_entry
 from kdgat.runs.store import CONFIG_JSON, Run, config_knobs, git_commit, now, update_status, write_config_json
 from kdgat.runs.upstream import bind, lineage

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import configs
-from kdgat.errors import UserError
+from kdgat.common.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd

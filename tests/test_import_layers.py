@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 LAYERS: list[tuple[str, ...]] = [
-    ("configs", "kdgat", "kdgat.errors", "kdgat.io", "kdgat.progress", "kdgat.kernels"),
+    ("configs", "kdgat", "kdgat.common"),
     ("kdgat.config",),
     ("kdgat.runs",),
     ("kdgat.data",),

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from isal.isal_zlib import crc32  # zlib's polynomial, ~3x faster
 
-from kdgat.io import atomic_open
+from kdgat.common.io import atomic_open
 
 FORMAT_VERSION = 3
 MAGIC = b"KDGATGRAPHS\x00"

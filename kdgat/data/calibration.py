@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from configs import ExperimentConfig
+from kdgat.common.errors import DataError
 from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.normalisation import fit_normalisation, normalise
 from kdgat.data.registry import modality_of
-from kdgat.errors import DataError
 
 
 @dataclasses.dataclass

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from configs import ExperimentConfig
+from kdgat.common.errors import DataError
 from kdgat.data.calibration import Calibration, calibrate
 from kdgat.data.graphset import GraphSet
 from kdgat.data.modality import Modality
 from kdgat.data.normalisation import build_vocabulary, fit_normalisation, normalise
 from kdgat.data.prepare import Prepared, prepare_files
 from kdgat.data.registry import capture_files, format_of, modality_of, resolve_layout
-from kdgat.errors import DataError
 
 
 @dataclasses.dataclass

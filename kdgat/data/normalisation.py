@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import torch
 
+from kdgat.common.errors import DataError
 from kdgat.data.graphset import GraphSet
-from kdgat.errors import DataError
 
 STD_FLOOR = 0.05
 CLIP = 20.0

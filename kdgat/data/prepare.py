@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from configs import DatasetConfig
+from kdgat.common.progress import progress_bar
 from kdgat.data.cache import entry_key, entry_path, file_digest, load_entry, save_entry
 from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.modality import Modality
 from kdgat.data.pool import cores, run_jobs
 from kdgat.data.splits import block_bounds
-from kdgat.progress import progress_bar
 
 
 @dataclasses.dataclass

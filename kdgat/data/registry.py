@@ -8,11 +8,11 @@ import fnmatch
 from pathlib import Path
 
 from configs import ExperimentConfig
+from kdgat.common.errors import DataError
 from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.internet.modality import INTERNET
 from kdgat.data.modality import Layout, Modality
 from kdgat.data.watertreatment.modality import WATERTREATMENT
-from kdgat.errors import DataError
 
 MODALITIES: dict[str, Modality] = {m.name: m for m in (AUTOMOTIVE, INTERNET, WATERTREATMENT)}
 

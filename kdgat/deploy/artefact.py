@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdgat.common.errors import UserError
+from kdgat.common.io import atomic_write_bytes
 from kdgat.data.registry import MODALITIES
 from kdgat.deploy.batched import BatchedGATModel
 from kdgat.deploy.plain import ExportedGraphModel
-from kdgat.errors import UserError
-from kdgat.io import atomic_write_bytes
 from kdgat.models import count_parameters
 from kdgat.models.gat import GATClassifier
 from kdgat.runs.store import Run, resolve_recorded

@@ -29,11 +29,11 @@ import sys
 from pathlib import Path
 
 import configs
+from kdgat.common.errors import UserError
+from kdgat.common.io import atomic_write_json
 from kdgat.deploy.artefact import load_scorer
 from kdgat.deploy.blocks import bus_blocks, replay_blocks
 from kdgat.deploy.stream import BUILDERS, Detector, bus_frames, open_bus, replay_source
-from kdgat.errors import UserError
-from kdgat.io import atomic_write_json
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import configs
+from kdgat.common.errors import UserError
 from kdgat.deploy.artefact import FORMATS, export_run
-from kdgat.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:

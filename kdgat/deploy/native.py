@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from kdgat.common.errors import UserError
+from kdgat.common.io import atomic_write_bytes
+from kdgat.common.kernels import kernel
 from kdgat.data.automotive.compiled_window import CompiledWindow, _window_graph
-from kdgat.errors import UserError
-from kdgat.io import atomic_write_bytes
-from kdgat.kernels import kernel
 
 NATIVE_SUFFIX = "_native.npz"
 UNKNOWN = 0  # kdgat.data.graphset.UNKNOWN_ID (a torch module; tests/deploy/test_native.py checks they agree)

@@ -17,8 +17,8 @@ node_score (N,) (each node's VGAE reconstruction error where the model has a VGA
 import torch
 from torch import nn
 
+from kdgat.common.errors import UserError
 from kdgat.data.normalisation import CLIP
-from kdgat.errors import UserError
 from kdgat.models.gat import GATClassifier, GATEncoder
 from kdgat.models.vgae import VGAE
 

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from kdgat.common.errors import DataError
+from kdgat.common.io import atomic_write_json, atomic_write_text
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.graphs import build_raw
 from kdgat.data.automotive.readers import read_frames
@@ -28,9 +30,7 @@ from kdgat.deploy.artefact import Scorer, export_run, load_scorer
 from kdgat.deploy.blocks import replay_blocks
 from kdgat.deploy.native import native_path
 from kdgat.deploy.stream import Detector, replay
-from kdgat.errors import DataError
 from kdgat.evaluation.evaluate import capture_files
-from kdgat.io import atomic_write_json, atomic_write_text
 from kdgat.runs.store import Run
 
 BITRATES = {"500k": 500_000, "1M": 1_000_000}

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from kdgat.common.errors import DataError, UserError
 from kdgat.data.automotive.canlogs import PATTERNS, message_problem
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.incremental import IncrementalWindow
@@ -36,7 +37,6 @@ from kdgat.data.text.scan import read_bytes
 from kdgat.deploy.artefact import Scorer
 from kdgat.deploy.batch import FrameBlock
 from kdgat.deploy.blocks import Block, BlockWindows
-from kdgat.errors import DataError, UserError
 
 # A frame as the detector takes it: (time s, CAN ID, data bytes, label or -1 when unknown).
 Frame = tuple[float, int, bytes, int]

@@ -22,17 +22,17 @@ import numpy as np
 import torch
 
 import configs
+from kdgat.common.errors import DataError, UserError
+from kdgat.common.io import atomic_write_json
 from kdgat.config.codec import load_yaml
 from kdgat.config.levels import check_levels, levels_of
 from kdgat.config.resolve import resolve
 from kdgat.data.dataset import evaluation_graphs, target_calibration
 from kdgat.data.graphset import GraphSet
 from kdgat.data.registry import layouts_of, modality_of
-from kdgat.errors import DataError, UserError
 from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.evaluation.metrics import floor_warnings
 from kdgat.evaluation.report import decision_scores, report
-from kdgat.io import atomic_write_json
 from kdgat.models import build_from_dims, build_q_network
 from kdgat.runs.store import read_status
 from kdgat.runs.upstream import load_upstream, resolve_recorded

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.io import atomic_write_text
 from kdgat.data.graphset import GraphSet
-from kdgat.io import atomic_write_text
 
 COLUMNS = (
     "split",

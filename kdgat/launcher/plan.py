@@ -22,9 +22,9 @@ import shutil
 from pathlib import Path
 
 from configs import LEVELS, ConfigError, ExperimentConfig
+from kdgat.common.errors import PrerequisiteError
 from kdgat.config.codec import to_dict
 from kdgat.config.presets import preset_name
-from kdgat.errors import PrerequisiteError
 from kdgat.runs.prerequisites import Prerequisite, candidate_levels, differences, match_key, needed
 from kdgat.runs.store import Run, flatten, update_status
 from kdgat.runs.upstream import check_given, find_on_disk, missing_message

@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 
 from configs import LEVELS
-from kdgat.errors import UserError
+from kdgat.common.errors import UserError
 from kdgat.results import lineage
 from kdgat.results.analyse import (
     best_runs,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from configs import LEVELS
-from kdgat.errors import UserError
+from kdgat.common.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kdgat.io import atomic_write_bytes
+from kdgat.common.io import atomic_write_bytes
 
 # Colour map per figure: high is good for F1 and AUROC, bad for benign FPR; the floor is context.
 CMAPS = {"benign FPR": "Reds"}

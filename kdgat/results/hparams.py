@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from configs import LEVELS
-from kdgat.errors import UserError
+from kdgat.common.errors import UserError
 from kdgat.results.columns import METRIC_NAMES, is_knob
 from kdgat.results.flat import add_floor_margins, add_knob, add_metrics
 

@@ -24,8 +24,8 @@ from kdgat.config.migrations import migrate
 from kdgat.config.presets import preset_name
 from kdgat.config.resolve import resolve
 from configs import LEVELS, ExperimentConfig
-from kdgat.errors import UserError
-from kdgat.io import atomic_write_json, atomic_write_text
+from kdgat.common.errors import UserError
+from kdgat.common.io import atomic_write_json, atomic_write_text
 
 RUN_PATTERN = re.compile(r"^run_(\d{3,})$")
 CONFIG_JSON = "config.json"

@@ -13,7 +13,7 @@ from typing import Any
 import configs
 from kdgat.config.presets import preset_name
 from configs import ExperimentConfig
-from kdgat.errors import PrerequisiteError
+from kdgat.common.errors import PrerequisiteError
 from kdgat.runs.store import Run, experiment_dir, resolve_recorded, run_dirs
 from kdgat.runs.prerequisites import Prerequisite, candidate_levels, fits, match_key, needed
 

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from kdgat.common.errors import PrerequisiteError
 from kdgat.data.graphset import GraphBatch, GraphSet
-from kdgat.errors import PrerequisiteError
 from kdgat.models.gat import pool
 from kdgat.models.vgae import VGAE, VGAEOutput
 from kdgat.runs.store import Run

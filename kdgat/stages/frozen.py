@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from configs import ExperimentConfig
+from kdgat.common.errors import PrerequisiteError
 from kdgat.data.dataset import Splits
-from kdgat.errors import PrerequisiteError
 from kdgat.runs.store import Run
 from kdgat.runs.upstream import check_same_data
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from kdgat.errors import UserError
-from kdgat.io import atomic_torch_save
+from kdgat.common.errors import UserError
+from kdgat.common.io import atomic_torch_save
 
 FORMAT = "kdgat-checkpoint"
 VERSION = 2

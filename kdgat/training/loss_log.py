@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from kdgat.errors import TrainingDiverged
+from kdgat.common.errors import TrainingDiverged
 
 LOG_INTERVAL = 32
 """Steps between reads of the losses (one host-device sync each)."""

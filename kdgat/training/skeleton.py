@@ -24,9 +24,9 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig
+from kdgat.common.errors import UserError
+from kdgat.common.progress import progress_bar
 from kdgat.config.codec import to_yaml
-from kdgat.errors import UserError
-from kdgat.progress import progress_bar
 from kdgat.training.checkpoint import (
     Checkpoint,
     Resume,

@@ -1,4 +1,4 @@
-"""Atomic writes (kdgat.io.atomic_open, behind run files, checkpoints and cache entries): the target
+"""Atomic writes (kdgat.common.io.atomic_open, behind run files, checkpoints and cache entries): the target
 changes only when the whole write succeeded, and a failed write leaves no temp file behind."""
 
 import os
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kdgat.common.io import atomic_open, atomic_write_text
 from kdgat.data.cache import load_entry, save_entry
-from kdgat.io import atomic_open, atomic_write_text
 
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kdgat import kernels
+from kdgat.common import kernels
 from kdgat.data.automotive import compiled_window
 from kdgat.deploy import native
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import configs
+from kdgat.common.errors import DataError
 from kdgat.data.automotive.graphs import EDGE_FEATURES, NODE_FEATURES, build_graphs
 from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.automotive.readers import read_frames
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.data.graphset import GraphSet, gather_graphs
 from kdgat.data.prepare import prepare_file
-from kdgat.errors import DataError
 from tests.helpers import shared_data
 
 AUTOMOTIVE_KNOBS = {f.name for f in dataclasses.fields(configs.AutomotiveConfig)}

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from configs import ExperimentConfig, ModelConfig
+from kdgat.common.errors import UserError
 from kdgat.config.resolve import resolve
 from kdgat.data.automotive.graphs import build_graphs
 from kdgat.data.automotive.readers import read_frames
 from kdgat.data.graphset import UNKNOWN_ID
 from kdgat.deploy.native import UNKNOWN, NativeGAT, load_native, native_weights, save_native
 from kdgat.deploy.plain import ExportedGraphModel
-from kdgat.errors import UserError
 from kdgat.models import build_graph_model
 from tests.helpers import REPO, shared_data
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from configs import DatasetConfig, ExperimentConfig, TrainingConfig
+from kdgat.common.errors import UserError
 from kdgat.data.automotive.graphs import build_graphs
 from kdgat.data.automotive.readers import read_frames
 from kdgat.data.dataset import evaluation_graphs
@@ -26,7 +27,6 @@ from kdgat.deploy.export import main as export_main
 from kdgat.deploy.native import native_path
 from kdgat.deploy.report import frame_bits, saturated_rate
 from kdgat.deploy.stream import IDLE, Detector, bus_frames, open_bus, replay
-from kdgat.errors import UserError
 from kdgat.evaluation.evaluate import _scorer, capture_files, evaluate_run
 from kdgat.experiment import run_experiment
 from kdgat.runs.store import Run

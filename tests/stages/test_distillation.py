@@ -15,9 +15,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import configs
 from configs import ConfigError, DistillationConfig, DQNConfig, LearningConfig
+from kdgat.common.errors import PrerequisiteError
 from kdgat.config.codec import load_yaml
 from kdgat.config.resolve import resolve
-from kdgat.errors import PrerequisiteError
 from kdgat.experiment import run_experiment
 from kdgat.runs.upstream import bind
 from kdgat.training.checkpoint import read_checkpoint

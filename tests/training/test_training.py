@@ -16,8 +16,8 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig, TrainingConfig
-from kdgat.errors import TrainingDiverged, UserError
-from kdgat.progress import progress_bar
+from kdgat.common.errors import TrainingDiverged, UserError
+from kdgat.common.progress import progress_bar
 from kdgat.training import skeleton
 from kdgat.training.checkpoint import RunInfo, read_checkpoint
 from kdgat.training.loss_log import LossLog, new_sums

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.automotive.frames import Frames, attack_type_from_name
-from kdgat.errors import DataError
 
 PYTHON_CAN_CSV_HEADER = "timestamp,arbitration_id,extended,remote,error,dlc,data"
 PATTERNS: dict[str, str] = {

@@ -15,8 +15,8 @@ bit for bit (tests/data/automotive/test_incremental.py), for the default feature
 
 import numpy as np
 
+from kdgat.common.kernels import kernel
 from kdgat.data.text.words import _LOG2, _PAIR_LOG2
-from kdgat.kernels import kernel
 
 _TABLES = (_PAIR_LOG2, _LOG2)
 

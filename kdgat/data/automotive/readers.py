@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.automotive.canlogs import is_python_can_csv, read_python_can
 from kdgat.data.automotive.frames import Frames, attack_type_from_name
 from kdgat.data.text.row_checks import RowChecks, backward_jumps, resolve_bad_rows
@@ -48,7 +49,6 @@ from kdgat.data.text.scan import (
     split_delimited,
     split_whitespace,
 )
-from kdgat.errors import DataError
 
 MAX_BACKWARD_S = 1.0
 MAX_CAN_ID = 0x1FFFFFFF

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdgat.io import atomic_write_bytes
+from kdgat.common.io import atomic_write_bytes
 
 ATTACKS: tuple[str, ...] = ("dos", "fuzzing", "spoofing")
 # Data-format version: bump when the generator changes so cached logs are regenerated.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.internet.flows import BENIGN, OTHER_PROTOCOL, Flows, host_flags, sort_by_time
 from kdgat.data.text.row_checks import RowChecks, resolve_bad_rows
 from kdgat.data.text.scan import (
@@ -31,7 +32,6 @@ from kdgat.data.text.scan import (
     split_delimited,
     trim_blanks,
 )
-from kdgat.errors import DataError
 
 # Column used -> the names it has in the improved and the original CIC-IDS2017 CSVs (DAPT2020
 # uses the improved names).

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from configs import DatasetConfig
+from kdgat.common.errors import DataError
 from kdgat.data.internet.cicflowmeter import read_cicflowmeter
 from kdgat.data.internet.dapt2020 import read_dapt2020
 from kdgat.data.internet.flows import Flows, apply_unlabelled_policy
@@ -19,7 +20,6 @@ from kdgat.data.internet.graphs import EDGE_FEATURES, NODE_FEATURES, build_raw
 from kdgat.data.internet.synthetic import synthetic_root
 from kdgat.data.internet.zeek import read_zeek
 from kdgat.data.modality import Layout, Modality
-from kdgat.errors import DataError
 
 # Bump when a reader or the builder changes what it produces (the cache key holds it).
 BUILDER_VERSION = 2

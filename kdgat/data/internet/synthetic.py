@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdgat.io import atomic_write_bytes
+from kdgat.common.io import atomic_write_bytes
 
 GENERATOR_VERSION = 1
 CAPTURES = 3

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.internet.flows import BENIGN, OTHER_PROTOCOL, PROTOCOLS, Flows, host_flags, sort_by_time
 from kdgat.data.text.row_checks import RowChecks, resolve_bad_rows
 from kdgat.data.text.scan import (
@@ -24,7 +25,6 @@ from kdgat.data.text.scan import (
     read_bytes,
     split_delimited,
 )
-from kdgat.errors import DataError
 
 COLUMNS = (
     "ts",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.text.scan import Fields
-from kdgat.errors import DataError
 
 
 @dataclasses.dataclass

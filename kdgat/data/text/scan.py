@@ -18,8 +18,8 @@ import numpy as np
 from isal import igzip as _gunzip
 from isal.isal_zlib import error as _GzipError
 
+from kdgat.common.errors import DataError
 from kdgat.data.text import words
-from kdgat.errors import DataError
 
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):

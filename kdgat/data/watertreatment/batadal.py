@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.text.row_checks import RowChecks, resolve_bad_rows
 from kdgat.data.text.scan import (
     Fields,
@@ -51,7 +52,6 @@ from kdgat.data.text.scan import (
     read_bytes,
     split_delimited,
 )
-from kdgat.errors import DataError
 
 TANKS = tuple(f"T{k}" for k in range(1, 8))
 PUMPS = tuple(f"PU{k}" for k in range(1, 12))

@@ -28,8 +28,8 @@ parsed line by line; the data readers are the vectorised ones.
 import dataclasses
 from pathlib import Path
 
+from kdgat.common.errors import DataError
 from kdgat.data.text.scan import read_bytes
-from kdgat.errors import DataError
 
 VALVE_TYPES = ("PRV", "PSV", "PBV", "FCV", "TCV", "GPV")
 PUMP_KEYWORDS = ("HEAD", "POWER", "SPEED", "PATTERN")

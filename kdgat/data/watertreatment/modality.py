@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from configs import DatasetConfig, WaterTreatmentConfig
+from kdgat.common.errors import DataError
 from kdgat.data.cache import file_digest
 from kdgat.data.modality import Layout, Modality
 from kdgat.data.splits import block_bounds
@@ -20,7 +21,6 @@ from kdgat.data.watertreatment.process_graph import (
     network_graph,
 )
 from kdgat.data.watertreatment.synthetic import synthetic_root
-from kdgat.errors import DataError
 
 # Bump when the reader, the graph or the windows change what they produce (the cache key holds it).
 BUILDER_VERSION = 2

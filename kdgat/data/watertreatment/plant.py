@@ -29,8 +29,8 @@ import dataclasses
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.watertreatment.batadal import JUNCTIONS, SENSOR_COLUMNS, TANKS
-from kdgat.errors import DataError
 
 ATTACK_KINDS = ("level_spoof", "pump_forced", "scada_replay")
 MIN_TRAIN_HOURS, MIN_ATTACK_HOURS = 48, 168

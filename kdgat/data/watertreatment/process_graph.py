@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.watertreatment.epanet import Network
-from kdgat.errors import DataError
 
 NODE_KINDS = ("tank", "pump", "valve", "junction")
 EDGE_KINDS = ("pipe_path", "end_junction", "control", "correlation")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kdgat.common.errors import DataError
 from kdgat.data.watertreatment.batadal import SENSOR_COLUMNS, TANKS
 from kdgat.data.watertreatment.plant import (
     CONTROLS,
@@ -44,7 +45,6 @@ from kdgat.data.watertreatment.plant import (
     schedule_attacks,
     simulate,
 )
-from kdgat.errors import DataError
 
 GENERATOR_VERSION = 1  # bump when the output changes, so cached folders are regenerated
 FILE_COLUMNS = (

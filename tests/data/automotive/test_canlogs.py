@@ -8,10 +8,10 @@ import can
 import numpy as np
 import pytest
 
+from kdgat.common.errors import DataError
 from kdgat.data.automotive.canlogs import labels_path
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.readers import read_frames
-from kdgat.errors import DataError
 from tests.helpers import shared_data
 
 pytestmark = pytest.mark.real_data

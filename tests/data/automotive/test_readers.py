@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from configs import AutomotiveConfig, DatasetConfig
+from kdgat.common.errors import DataError
 from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.automotive.readers import MAX_BACKWARD_S, read_frames
 from kdgat.data.prepare import prepare_file
-from kdgat.errors import DataError
 from tests.helpers import shared_data
 
 # ---------------------------------------------------------------- real data, counts from SOURCE.md

@@ -15,11 +15,11 @@ import pytest
 
 import configs
 from configs import DatasetConfig, InternetConfig
+from kdgat.common.errors import DataError
 from kdgat.data.dataset import load_splits
 from kdgat.data.internet.dapt2020 import HEADER, _dmy_timestamps
 from kdgat.data.internet.modality import INTERNET
 from kdgat.data.text.scan import split_delimited
-from kdgat.errors import DataError
 from tests.helpers import run_train, shared_data
 
 DAPT = "internet_dapt2020"

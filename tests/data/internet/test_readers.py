@@ -15,11 +15,11 @@ import pytest
 
 import configs
 from configs import DatasetConfig, InternetConfig
+from kdgat.common.errors import DataError
 from kdgat.data.dataset import load_splits
 from kdgat.data.internet.flows import Flows, host_flags
 from kdgat.data.internet.modality import INTERNET
 from kdgat.data.prepare import cache_target, prepare_file
-from kdgat.errors import DataError
 from tests.helpers import run_train, shared_data
 
 STRATOSPHERE = "internet_stratosphere_zeek"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kdgat.common.errors import DataError
 from kdgat.data.watertreatment.epanet import read_network
-from kdgat.errors import DataError
 from tests.helpers import shared_data
 
 TINY_INP = """\

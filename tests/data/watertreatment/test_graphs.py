@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kdgat.common.errors import DataError
 from kdgat.data.watertreatment.batadal import SENSOR_COLUMNS
 from kdgat.data.watertreatment.epanet import Network, read_network
 from kdgat.data.watertreatment.process_graph import (
@@ -22,7 +23,6 @@ from kdgat.data.watertreatment.process_graph import (
     network_graph,
     process_nodes,
 )
-from kdgat.errors import DataError
 from tests.data.watertreatment.test_epanet import TINY_INP
 from tests.helpers import shared_data
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kdgat.common.errors import DataError
 from kdgat.data.watertreatment.batadal import SENSOR_COLUMNS, number_segments, read_batadal
-from kdgat.errors import DataError
 from tests.helpers import shared_data
 
 # SOURCE.md: rows, attack rows, attack segments (first row, hours).

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kdgat.common.errors import DataError
 from kdgat.data.watertreatment.batadal import SENSOR_COLUMNS, read_batadal
 from kdgat.data.watertreatment.epanet import read_network
 from kdgat.data.watertreatment.plant import (
@@ -22,7 +23,6 @@ from kdgat.data.watertreatment.plant import (
 )
 from kdgat.data.watertreatment.process_graph import CONTROL, network_graph
 from kdgat.data.watertreatment.synthetic import synthetic_root
-from kdgat.errors import DataError
 
 HOURS = dict(train_hours=400, val_hours=400, test_hours=300)
 FILES = (

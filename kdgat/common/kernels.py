@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent  # kdgat/: KERNEL_SOURCES are relative to it
 KERNEL_SOURCES = ("data/text/words.py", "data/automotive/compiled_window.py", "deploy/native.py")
 
 
