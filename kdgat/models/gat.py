@@ -1,5 +1,8 @@
-"""GAT models: a shared GATv2 encoder (CAN-ID embedding, edge features, jumping knowledge) and
-the graph classifier built on it (pooling + MLP head)."""
+"""GAT models: a graph encoder (node-ID embedding, message-passing layers with residual + LayerNorm,
+jumping knowledge) whose layer is a parameter, its GATv2 form, and the graph classifier built on an
+encoder (pooling + MLP head). kdgat/models/sage.py builds the same layout on SAGEConv."""
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -14,8 +17,49 @@ from kdgat.models.pyg import (
 )
 
 
-class GATEncoder(nn.Module):
-    """Node embeddings: [features | ID embedding] -> GATv2 layers (residual, LayerNorm) -> JK."""
+class GraphEncoder(nn.Module):
+    """Node embeddings: [features | ID embedding] -> layers (residual, LayerNorm) -> JK.
+
+    conv() makes one layer, hidden_dim -> hidden_dim; it is called once per layer after the input
+    layer is made (so parameters are initialised in the same order for every layer type). With
+    use_edge_features the layers are called with the edge features, else without them."""
+
+    def __init__(
+        self,
+        *,
+        num_ids: int,
+        node_dim: int,
+        hidden_dim: int,
+        num_layers: int,
+        embedding_dim: int,
+        dropout: float,
+        jk_mode: str,
+        use_edge_features: bool,
+        conv: Callable[[], nn.Module],
+    ) -> None:
+        super().__init__()
+        self.dropout = dropout
+        self.use_edge_features = use_edge_features
+        self.embed = nn.Embedding(num_ids, embedding_dim)
+        self.input = nn.Linear(node_dim + embedding_dim, hidden_dim)
+        self.convs = nn.ModuleList(conv() for _ in range(num_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_layers))
+        self.jk = JumpingKnowledge(jk_mode, channels=hidden_dim, num_layers=num_layers)
+        self.out_dim = hidden_dim * num_layers if jk_mode == "cat" else hidden_dim
+
+    def forward(self, batch: GraphBatch) -> torch.Tensor:
+        h = torch.relu(self.input(torch.cat([batch.x, self.embed(batch.node_id)], dim=-1)))
+        edges = (batch.edge_index, batch.edge_attr) if self.use_edge_features else (batch.edge_index,)
+        layer_outputs = []
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            h = norm(h + torch.relu(conv(h, *edges)))
+            h = nn.functional.dropout(h, self.dropout, self.training)
+            layer_outputs.append(h)
+        return self.jk(layer_outputs)
+
+
+class GATEncoder(GraphEncoder):
+    """The encoder on GATv2 layers (hidden_dim split over the heads, edge features in the attention)."""
 
     def __init__(
         self,
@@ -31,35 +75,24 @@ class GATEncoder(nn.Module):
         jk_mode: str,
         use_edge_features: bool,
     ) -> None:
-        super().__init__()
-        self.dropout = dropout
-        self.use_edge_features = use_edge_features
-        self.embed = nn.Embedding(num_ids, embedding_dim)
-        self.input = nn.Linear(node_dim + embedding_dim, hidden_dim)
-        self.convs = nn.ModuleList(
-            GATv2Conv(
+        super().__init__(
+            num_ids=num_ids,
+            node_dim=node_dim,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            jk_mode=jk_mode,
+            use_edge_features=use_edge_features,
+            conv=lambda: GATv2Conv(
                 hidden_dim,
                 hidden_dim // heads,
                 heads=heads,
                 concat=True,
                 edge_dim=edge_dim if use_edge_features else None,
                 dropout=dropout,
-            )
-            for _ in range(num_layers)
+            ),
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_layers))
-        self.jk = JumpingKnowledge(jk_mode, channels=hidden_dim, num_layers=num_layers)
-        self.out_dim = hidden_dim * num_layers if jk_mode == "cat" else hidden_dim
-
-    def forward(self, batch: GraphBatch) -> torch.Tensor:
-        h = torch.relu(self.input(torch.cat([batch.x, self.embed(batch.node_id)], dim=-1)))
-        attr = batch.edge_attr if self.use_edge_features else None
-        layer_outputs = []
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = norm(h + torch.relu(conv(h, batch.edge_index, attr)))
-            h = nn.functional.dropout(h, self.dropout, self.training)
-            layer_outputs.append(h)
-        return self.jk(layer_outputs)
 
 
 def pool(h: torch.Tensor, batch: torch.Tensor, mode: str) -> torch.Tensor:
@@ -73,13 +106,13 @@ def pool(h: torch.Tensor, batch: torch.Tensor, mode: str) -> torch.Tensor:
     return torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], -1)
 
 
-class GATClassifier(nn.Module):
+class GraphClassifier(nn.Module):
     """Graph classification: encoder -> pooling -> MLP head; with edge_dim, also an edge read-out
     (edge_logits) for graphs whose edges carry labels."""
 
     def __init__(
         self,
-        encoder: GATEncoder,
+        encoder: GraphEncoder,
         *,
         hidden_dim: int,
         dropout: float,
@@ -127,3 +160,7 @@ class GATClassifier(nn.Module):
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         return self.head(self.embed_graphs(batch))
+
+
+class GATClassifier(GraphClassifier):
+    """The graph classifier on a GATEncoder (the one the exporters in kdgat/deploy know)."""
