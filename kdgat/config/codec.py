@@ -1,5 +1,6 @@
-"""config.yaml <-> ExperimentConfig: the dict and YAML forms, and strict loading (unknown fields and
-wrong types are refused, naming the file and the field; older layouts are migrated first)."""
+"""config.yaml <-> ExperimentConfig: the dict, flat (dotted keys) and YAML forms, and strict loading
+(unknown fields and wrong types are refused, naming the file and the field; older layouts are migrated
+first)."""
 
 import dataclasses
 import math
@@ -28,6 +29,27 @@ def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
         return value
 
     return plain(dataclasses.asdict(cfg))
+
+
+def flatten(
+    data: dict[str, Any], prefix: str = "", lists: Callable[[list], Any] | None = None
+) -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys (``training_config.lr``); other values as they are,
+    but lists through `lists` when given (tuple: hashable for comparing configs; results make a
+    table cell of them).
+
+    Generic on purpose: whatever sections configs.py grows (``learning_config.kd.alpha``) flow
+    through unchanged. Empty mappings leave no key, as they hold no knob.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}.", lists))
+        elif lists is not None and isinstance(value, list):
+            flat[f"{prefix}{key}"] = lists(value)
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def to_yaml(cfg: ExperimentConfig) -> str:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from configs import LEVELS, ConfigError, ExperimentConfig
 from kdgat.common.errors import PrerequisiteError
-from kdgat.config.codec import to_dict
+from kdgat.config.codec import flatten, to_dict
 from kdgat.config.presets import preset_name
 from kdgat.runs.prerequisites import Prerequisite, candidate_levels, differences, match_key, needed
-from kdgat.runs.store import Run, flatten, update_status
+from kdgat.runs.store import Run, update_status
 from kdgat.runs.upstream import check_given, find_on_disk, missing_message
 
 MAX_LISTED = 8  # refusals listed in one message

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kdgat.runs.store import flatten as flatten_nested
+from kdgat.config.codec import flatten as flatten_nested
 
 # metrics.json keys that are not one-number-per-run results.
 SKIPPED_METRICS_KEYS = ("history",)

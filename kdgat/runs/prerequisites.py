@@ -5,7 +5,8 @@
 (`kdgat.stages`), and by the launcher's planner, which orders sweeps and pipelines into dependent
 arrays and binds each dependant to the run of its own launch (`kdgat.launcher.plan`).
 
-This module imports only configs and the torch-free run store: the launcher reads it when it submits.
+This module imports only configs and kdgat.config (torch-free): the launcher reads it when it submits,
+and the run store reads FIELDS from it.
 """
 
 import dataclasses
@@ -13,10 +14,8 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-import configs
-from kdgat.config.codec import to_dict
 from configs import LEVELS, ExperimentConfig
-from kdgat.runs.store import flatten
+from kdgat.config.codec import flatten, to_dict
 
 OWN = "="  # in a preference list: the dependant's own value of that level
 

@@ -12,20 +12,19 @@ import os
 import re
 import socket
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-import configs
-from kdgat.config.codec import load_yaml, to_yaml
-from kdgat.config.migrations import migrate
-from kdgat.config.presets import preset_name
-from kdgat.config.resolve import resolve
 from configs import LEVELS, ExperimentConfig
 from kdgat.common.errors import UserError
 from kdgat.common.io import atomic_write_json, atomic_write_text
+from kdgat.config.codec import flatten, load_yaml, to_yaml
+from kdgat.config.migrations import migrate
+from kdgat.config.presets import preset_name
+from kdgat.config.resolve import resolve
+from kdgat.runs.prerequisites import FIELDS
 
 RUN_PATTERN = re.compile(r"^run_(\d{3,})$")
 CONFIG_JSON = "config.json"
@@ -147,27 +146,6 @@ def resolve_recorded(recorded: str, run_dir: Path) -> Path:
 def config_digest(config_yaml: bytes) -> str:
     """Digest of a run's config.yaml as written at claim time (never rewritten afterwards)."""
     return "sha256:" + hashlib.sha256(config_yaml).hexdigest()[:16]
-
-
-def flatten(
-    data: dict[str, Any], prefix: str = "", lists: Callable[[list], Any] | None = None
-) -> dict[str, Any]:
-    """Nested mappings as one level of dotted keys (``training_config.lr``); other values as they are,
-    but lists through `lists` when given (tuple: hashable for comparing configs; results make a
-    table cell of them).
-
-    Generic on purpose: whatever sections configs.py grows (``learning_config.kd.alpha``) flow
-    through unchanged. Empty mappings leave no key, as they hold no knob.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}.", lists))
-        elif lists is not None and isinstance(value, list):
-            flat[f"{prefix}{key}"] = lists(value)
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def config_knobs(config: dict[str, Any]) -> dict[str, Any]:
@@ -301,8 +279,6 @@ class Run:
         if (self.path / "metrics.json").is_file():
             recorded = self.metrics.get("upstream", {})
             return {k: Run(resolve_recorded(v, self.path), self.device) for k, v in recorded.items()}
-        from kdgat.runs.prerequisites import FIELDS
-
         cfg = self.config
         return {f: Run(getattr(cfg, f), self.device) for f in FIELDS if getattr(cfg, f) is not None}
 
