@@ -172,7 +172,7 @@ def main() -> int:
                 run_dir = train(source, args.data, arch, features, args.runs_root, args.epochs)
                 if args.train_only:
                     continue
-                from kdgat.evaluation.evaluate import score_target, validation_scores
+                from kdgat.scoring.target import score_target, validation_scores
 
                 y_val, s_val = validation_scores(run_dir)
                 at_val = fpr_threshold(s_val[y_val == 0], TARGET_FPR)

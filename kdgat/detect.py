@@ -1,9 +1,9 @@
-"""`python -m kdgat.detect MODEL --replay FILE | --bus IF:CH`: streaming detection; the code lives
-in kdgat.deploy.detect."""
+"""`python -m kdgat.detect`, kept at this name for existing scripts and Slurm jobs: the command is
+kdgat.cli.detect (console script kdgat-detect)."""
 
 import sys
 
-from kdgat.deploy.detect import main
+from kdgat.cli.detect import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,9 +1,9 @@
-"""`python -m kdgat.evaluate RUN_DIR ...`: the evaluate command, kept at this name; the code lives
-in kdgat.evaluation.evaluate."""
+"""`python -m kdgat.evaluate`, kept at this name for existing scripts and Slurm jobs: the command is
+kdgat.cli.evaluate (console script kdgat-evaluate)."""
 
 import sys
 
-from kdgat.evaluation.evaluate import main
+from kdgat.cli.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,9 +1,9 @@
-"""`python -m kdgat.export RUN_DIR [--format onnx|torchscript] [--report]`: export a run as a
-detector artefact, or report its deployment figures; the code lives in kdgat.deploy.export."""
+"""`python -m kdgat.export`, kept at this name for existing scripts and Slurm jobs: the command is
+kdgat.cli.export (console script kdgat-export)."""
 
 import sys
 
-from kdgat.deploy.export import main
+from kdgat.cli.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,3 +22,12 @@ def test_the_top_level_schema_and_entry_points_stay_under_the_line_limit() -> No
     sizes = {name: len((top / name).read_text().splitlines()) for name in names}
     too_long = {name: n for name, n in sizes.items() if n >= LIMIT}
     assert not too_long, f"move what is not schema / parsing into kdgat: {too_long}"
+
+
+def test_the_package_root_holds_at_most_five_modules() -> None:
+    """The root keeps experiment and the `python -m kdgat.<command>` names; everything else lives in
+    a package with one job (the commands themselves in kdgat/cli/)."""
+    package = Path(kdgat.__file__).parent
+    modules = sorted(p.name for p in package.glob("*.py") if p.name != "__init__.py")
+    assert "experiment.py" in modules  # the right folder was read
+    assert len(modules) <= 5, f"move these into a package of kdgat/ (kdgat/cli/ for commands): {modules}"

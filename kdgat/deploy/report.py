@@ -30,8 +30,8 @@ from kdgat.deploy.artefact import Scorer, export_run, load_scorer
 from kdgat.deploy.blocks import replay_blocks
 from kdgat.deploy.native import native_path
 from kdgat.deploy.stream import Detector, replay
-from kdgat.evaluation.evaluate import capture_files
 from kdgat.runs.store import Run
+from kdgat.scoring.target import capture_files
 
 BITRATES = {"500k": 500_000, "1M": 1_000_000}
 STRIDES = (100, 1)

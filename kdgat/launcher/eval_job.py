@@ -31,7 +31,7 @@ class EvalJob(submitit.helpers.Checkpointable):
 
     def __call__(self) -> str:
         # torch arrives with the evaluation, in the job: launch.py submits without it.
-        from kdgat.evaluation.evaluate import evaluate_run
+        from kdgat.scoring.evaluate import evaluate_run
 
         written = evaluate_run(
             Path(self.run),

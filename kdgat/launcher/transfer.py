@@ -23,10 +23,10 @@ from typing import Any
 
 import configs
 from configs import ConfigError, OscConfig
+from kdgat.cli.transfer import add_transfer_arguments, parse_targets
 from kdgat.config.codec import load_yaml
 from kdgat.launcher.args import extra_sbatch
 from kdgat.runs.store import read_status
-from kdgat.transfer import add_transfer_arguments, parse_targets
 
 EXIT_JOBS_FAILED = 1
 LOG_PRESET = "transfer evaluations"  # what `launch.py status` shows for the job
@@ -235,8 +235,8 @@ def _matrix(args: argparse.Namespace, plan: list[Evaluation], failed: list[int])
     print(f"{len(plan) - len(failed)} of {len(plan)} evaluation(s) finished")
     if failed:
         return EXIT_JOBS_FAILED
-    from kdgat.results.cli import render_matrices
-    from kdgat.transfer import matrices_of
+    from kdgat.results.analyse import matrices_of
+    from kdgat.results.render import render_matrices
 
     runs = list(dict.fromkeys(e.run for e in plan))
     names = list(dict.fromkeys(e.name for e in plan))

@@ -3,7 +3,7 @@
 In a notebook: ``df = kdgat.results.load_runs("runs")`` gives one row per run directory (all of
 them, including unfinished and broken ones: their ``problem`` column says why they are not
 usable); ``usable(df)`` keeps the finished, readable runs and ``problems(df)`` lists the rest.
-On the command line: ``python -m kdgat.results --help``.
+On the command line: ``python -m kdgat.results --help`` (the command is kdgat.cli.results).
 
 One job per module:
 
@@ -14,7 +14,8 @@ One job per module:
     query     ``--where`` expressions
     analyse   mean ± std over seeds, best runs, teacher vs student deltas, transfer matrix
     render    table / csv / markdown / latex text
-    cli       the command line
+    hparams   TensorBoard HParams entries of finished runs
+    heatmap   the transfer matrix as a PNG
 
 The names below are loaded when first used (the render function is kdgat.results.render.render:
 the package attribute `render` is that module), so ``kdgat.results.read`` (which kdgat.results.hparams uses
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
         teacher_student_deltas,
         transfer_matrix,
     )
-    from kdgat.results.cli import build_parser, main
     from kdgat.results.columns import ALIASES, DEFAULT_METRICS, METRIC_NAMES, ResultsError, resolve_column
     from kdgat.results.query import apply_where
     from kdgat.results.read import find_run_dirs, read_run
@@ -52,8 +52,6 @@ _HOMES = {
     "mixed_within": "analyse",
     "teacher_student_deltas": "analyse",
     "transfer_matrix": "analyse",
-    "main": "cli",
-    "build_parser": "cli",
     "ResultsError": "columns",
     "resolve_column": "columns",
     "ALIASES": "columns",
@@ -67,11 +65,9 @@ __all__ = [  # what kdgat.results offers, each loaded from its module when first
     "ResultsError",
     "apply_where",
     "best_runs",
-    "build_parser",
     "find_run_dirs",
     "group_runs",
     "load_runs",
-    "main",
     "mixed_within",
     "problems",
     "read_run",

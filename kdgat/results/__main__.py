@@ -1,7 +1,7 @@
-"""``python -m kdgat.results``: see kdgat.results.cli."""
+"""``python -m kdgat.results``: the command is kdgat.cli.results (console script kdgat-results)."""
 
 import sys
 
-from kdgat.results.cli import main
+from kdgat.cli.results import main
 
 sys.exit(main())

@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from configs import LEVELS
 from kdgat.results.columns import SEED, ResultsError, is_knob
+from kdgat.results.read import read_run
 from kdgat.results.render import cell
 
 
@@ -220,3 +222,15 @@ def transfer_matrix(df: pd.DataFrame, metric: str = "f1", rows: str = "dataset")
 def transfer_matrices(df: pd.DataFrame, rows: str = "run") -> dict[str, pd.DataFrame]:
     """The transfer matrix of each of TRANSFER_METRICS (F1, AUROC, benign FPR, floor)."""
     return {name: transfer_matrix(df, metric, rows) for metric, name in TRANSFER_METRICS.items()}
+
+
+def matrices_of(runs: list[Path], targets: list[str], png: Path | None) -> dict[str, pd.DataFrame]:
+    """The transfer matrices (one row per run, one column per target) from the runs' eval files,
+    and their heatmap written to png when given (the transfer commands' result)."""
+    table = pd.DataFrame([read_run(run) for run in runs])
+    matrices = {k: m[targets] for k, m in transfer_matrices(table, rows="run").items()}
+    if png is not None:
+        from kdgat.results.heatmap import write_heatmap
+
+        write_heatmap(matrices, png)
+    return matrices

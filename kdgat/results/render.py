@@ -98,3 +98,10 @@ def render(frame: pd.DataFrame, fmt: str, digits: int = 4, index: bool = False) 
     if shown.empty:
         return "(no rows)"
     return shown.to_string(index=False)
+
+
+def render_matrices(matrices: dict[str, pd.DataFrame], fmt: str, digits: int) -> str:
+    """Each matrix under its name (a csv of one matrix is the bare matrix, for scripts)."""
+    if len(matrices) == 1:
+        return render(next(iter(matrices.values())), fmt, digits, index=True)
+    return "\n\n".join(f"{name}:\n{render(m, fmt, digits, index=True)}" for name, m in matrices.items())

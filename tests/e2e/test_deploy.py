@@ -15,6 +15,8 @@ import pytest
 import torch
 
 from configs import DatasetConfig, ExperimentConfig, TrainingConfig
+from kdgat.cli.detect import main as detect_main
+from kdgat.cli.export import main as export_main
 from kdgat.common.errors import UserError
 from kdgat.data.automotive.graphs import build_graphs
 from kdgat.data.automotive.readers import read_frames
@@ -22,14 +24,14 @@ from kdgat.data.dataset import evaluation_graphs
 from kdgat.data.normalisation import normalise
 from kdgat.deploy.artefact import export_run, load_scorer
 from kdgat.deploy.blocks import bus_blocks, replay_blocks
-from kdgat.deploy.detect import main as detect_main
-from kdgat.deploy.export import main as export_main
 from kdgat.deploy.native import native_path
 from kdgat.deploy.report import frame_bits, saturated_rate
 from kdgat.deploy.stream import IDLE, Detector, bus_frames, open_bus, replay
-from kdgat.evaluation.evaluate import _scorer, capture_files, evaluate_run
 from kdgat.experiment import run_experiment
 from kdgat.runs.store import Run
+from kdgat.scoring.evaluate import evaluate_run
+from kdgat.scoring.finished import scorers
+from kdgat.scoring.target import capture_files
 from tests.helpers import shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
@@ -82,7 +84,7 @@ def _reference(run_dir: Path, path: Path) -> np.ndarray:
     """kdgat.evaluate's window scores of one capture (its own graph preparation and scorer)."""
     run = Run.open(run_dir)
     cfg = run.config
-    score, _ = _scorer(run_dir, cfg, run.metrics, torch.device("cpu"))
+    score, _ = scorers(run_dir, cfg, run.metrics, torch.device("cpu"))
     [(_, graphs, _)] = evaluation_graphs(capture_files(path, cfg), cfg, run.vocabulary, run.normalisation)
     return score(graphs)
 
@@ -111,7 +113,7 @@ def test_exported_artefacts_score_as_the_pytorch_model(
     # The run's test graphs, raw (the artefact normalises), against the PyTorch scorer's.
     frames = read_frames(_test_file(data_root), "can4")
     raw = build_graphs(frames, 0, len(frames), 100, 100, run.vocabulary)
-    score, _ = _scorer(run_dir, run.config, run.metrics, torch.device("cpu"))
+    score, _ = scorers(run_dir, run.config, run.metrics, torch.device("cpu"))
     want = score(normalise(raw, run.normalisation))
     got = []
     for g in range(len(raw)):
@@ -140,7 +142,7 @@ def test_a_gat_export_writes_a_native_model_that_scores_as_the_pytorch_model(
     assert scorer.meta["config_digest"] == run.config_digest and scorer.threshold == run.metrics["threshold"]
     frames = read_frames(_test_file(data_root), "can4")
     raw = build_graphs(frames, 0, len(frames), 100, 100, run.vocabulary)
-    score, _ = _scorer(runs["gat"], run.config, run.metrics, torch.device("cpu"))
+    score, _ = scorers(runs["gat"], run.config, run.metrics, torch.device("cpu"))
     want = score(normalise(raw, run.normalisation))
     got = []
     for g in range(len(raw)):

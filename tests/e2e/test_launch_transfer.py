@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from configs import OscConfig
-from kdgat.evaluation.evaluate import evaluate_run
 from kdgat.experiment import run_experiment
+from kdgat.scoring.evaluate import evaluate_run
 from tests.e2e.test_launch import launch, launches, ok, scripts, slurm  # noqa: F401
 from tests.e2e.test_transfer import SPARK, head_copy, tiny_config
 from tests.helpers import shared_data

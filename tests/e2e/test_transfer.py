@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from configs import AutomotiveConfig, DatasetConfig, ExperimentConfig, TrainingConfig
+from kdgat.cli.transfer import main as transfer_main
 from kdgat.config.codec import load_yaml
 from kdgat.config.resolve import resolve
 from kdgat.data.automotive.agnostic_features import AGNOSTIC_NODE_FEATURES, build_agnostic
@@ -20,10 +21,9 @@ from kdgat.data.automotive.graphs import build_raw
 from kdgat.data.automotive.readers import read_frames
 from kdgat.data.calibration import calibrate, rank_vocabulary
 from kdgat.data.registry import modality_of
-from kdgat.evaluation.evaluate import result_lines
 from kdgat.evaluation.metrics import binary_metrics, floor_warning
 from kdgat.experiment import run_experiment, run_floor_warnings
-from kdgat.transfer import main as transfer_main
+from kdgat.scoring.evaluate import result_lines
 from tests.helpers import shared_data
 
 SPARK = "test_02_unknown_vehicle_known_attack"
@@ -140,7 +140,7 @@ def test_calibration_reads_no_label_of_its_capture(tmp_path: Path) -> None:
         run_dir = run_experiment(cfg)
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["data"]["calibration"]["records"] > 0
-        from kdgat.evaluation.evaluate import main as evaluate_main
+        from kdgat.cli.evaluate import main as evaluate_main
 
         args = [str(run_dir), "--data-root", str(target), "--dataset", "hcrlsa", "--name", "t"]
         assert evaluate_main([*args, "--calibration", str(calibration), "--calibration-seconds", "2"]) == 0
@@ -210,12 +210,12 @@ def test_transfer_command_writes_the_matrix_and_heatmap_for_two_runs_and_three_t
     fuzzing_f1 = json.loads((runs[1] / "eval_fuzzing.json").read_text())["all"]["f1"]
     assert f1.loc[f1.index[1], "fuzzing"] == pytest.approx(fuzzing_f1)
     # The same matrix later, from the eval files, with kdgat.results.
-    from kdgat import results
+    from kdgat.cli.results import main as results_main
 
     saved = sys.stdout
     sys.stdout = buffer = io.StringIO()
     try:
-        code = results.main(
+        code = results_main(
             [str(tmp_path / "runs"), "--transfer", "f1", "--transfer-rows", "run", "--format", "csv"]
         )
     finally:
@@ -231,8 +231,8 @@ def test_transfer_command_writes_the_matrix_and_heatmap_for_two_runs_and_three_t
 def test_fine_tuning_a_vgae_on_calibration_windows_lowers_their_error(tmp_path: Path) -> None:
     import torch
 
+    from kdgat.cli.evaluate import main as evaluate_main
     from kdgat.data.dataset import load_splits
-    from kdgat.evaluation.evaluate import main as evaluate_main
     from kdgat.training.checkpoint import read_best
     from kdgat.training.fine_tune import fine_tune_vgae
     from kdgat.training.graph_trainer import mean_loss

@@ -13,6 +13,7 @@ import yaml
 
 import configs
 from kdgat import results
+from kdgat.cli.results import main as results_command
 from kdgat.config.codec import load_yaml, to_dict, to_yaml
 from kdgat.config.presets import preset_name
 from kdgat.config.resolve import resolve
@@ -185,7 +186,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     try:
-        code = results.main(list(args))
+        code = results_command(list(args))
     finally:
         sys.stdout, sys.stderr = saved
     return code, out.getvalue(), err.getvalue()

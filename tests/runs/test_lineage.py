@@ -7,6 +7,7 @@ from pathlib import Path
 
 import configs
 from kdgat import results
+from kdgat.cli.results import main as results_main
 from kdgat.config.resolve import resolve
 from kdgat.runs.store import Run, portable, update_status
 
@@ -115,7 +116,7 @@ def test_lineage_view_prints_the_tree(tmp_path: Path, capsys) -> None:
     shutil.rmtree(runs["teacher"])
     root = tmp_path / "runs"
     dqn = str(runs["dqn"].relative_to(root))
-    assert results.main([str(root), "--lineage", dqn]) == 0
+    assert results_main([str(root), "--lineage", dqn]) == 0
     lines = capsys.readouterr().out.splitlines()
     digest = lambda run: Run(run).config_digest  # noqa: E731
     student = str(runs["student"].relative_to(root))
@@ -125,5 +126,5 @@ def test_lineage_view_prints_the_tree(tmp_path: Path, capsys) -> None:
     teacher = str(runs["teacher"].relative_to(root))
     assert lines[3] == f"    └── teacher_run: {teacher}  MISSING  !! teacher_run {teacher} was deleted"
     assert len(lines) == 4
-    assert results.main([str(root), "--lineage", "automotive/nope/run_000"]) == 2
+    assert results_main([str(root), "--lineage", "automotive/nope/run_000"]) == 2
     assert "no run directory" in capsys.readouterr().err

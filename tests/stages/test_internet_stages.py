@@ -1,6 +1,6 @@
 """Every KD-GAT stage runs on network flows, end to end: `python train.py --modality internet` on
 the synthetic default, every other model and mode chained on it in process, then a GAT classifier
-and a VGAE on each real folder, scored again by `kdgat.evaluation.evaluate`. metrics.json carries window-
+and a VGAE on each real folder, scored again by `kdgat.evaluate`. metrics.json carries window-
 and flow-level figures beside the flag-everything floor; predictions.csv reproduces them."""
 
 import csv
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from configs import DatasetConfig, ExperimentConfig, InternetConfig, TrainingConfig
-from kdgat.evaluation.evaluate import main as evaluate_main
+from kdgat.cli.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from tests.helpers import run_train, shared_data
 

@@ -16,11 +16,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import configs
 from configs import AutomotiveConfig, DatasetConfig, ExperimentConfig, TrainingConfig
+from kdgat.cli.evaluate import main as evaluate_main
 from kdgat.common.errors import PrerequisiteError, TrainingDiverged
 from kdgat.config.codec import load_yaml
 from kdgat.config.presets import parse_preset, valid_presets
 from kdgat.config.resolve import resolve
-from kdgat.evaluation.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from kdgat.models import nominal_parameter_count
 from kdgat.models.dqn import STATE_FEATURES

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from kdgat.cli.evaluate import main as evaluate_main
 from kdgat.common.errors import UserError
 from kdgat.config.codec import load_yaml
 from kdgat.config.resolve import resolve
 from kdgat.data.automotive.synthetic import synthetic_root
-from kdgat.evaluation.evaluate import main as evaluate_main
 from kdgat.models import build_from_dims
 from kdgat.runs.store import Run
 from kdgat.training import skeleton

@@ -186,7 +186,7 @@ def test_the_progress_bar_draws_on_a_terminal_and_nowhere_else() -> None:
 def test_importing_kdgat_warns_nothing() -> None:
     """torch_geometric's import-time torch.jit.script DeprecationWarning is filtered at its one
     source (kdgat/models/pyg.py); -W error turns any other import-time warning into a failure."""
-    code = "import kdgat.experiment, kdgat.evaluation.evaluate, kdgat.stages.dqn_agent, kdgat.launcher.job"
+    code = "import kdgat.experiment, kdgat.scoring.evaluate, kdgat.stages.dqn_agent, kdgat.launcher.job"
     result = subprocess.run(
         [sys.executable, "-W", "error", "-c", code], cwd=REPO, capture_output=True, text=True
     )

@@ -45,7 +45,7 @@ from kdgat.results.flat import FLOOR_MARGIN
 from kdgat.results.hparams import write_hparams
 from kdgat.results.query import apply_where
 from kdgat.results.read import read_run, saved_knobs
-from kdgat.results.render import render
+from kdgat.results.render import render, render_matrices
 from kdgat.results.table import load_runs, problems, usable
 from kdgat.runs.store import write_config_json
 
@@ -182,13 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def render_matrices(matrices: dict[str, pd.DataFrame], fmt: str, digits: int) -> str:
-    """Each matrix under its name (a csv of one matrix is the bare matrix, for scripts)."""
-    if len(matrices) == 1:
-        return render(next(iter(matrices.values())), fmt, digits, index=True)
-    return "\n\n".join(f"{name}:\n{render(m, fmt, digits, index=True)}" for name, m in matrices.items())
-
-
 def _default_columns(df: pd.DataFrame) -> list[str]:
     varying = [level for level in LEVELS if df[level].astype(object).nunique(dropna=False) > 1]
     wanted = ["run", *varying, SEED, *DEFAULT_METRICS, *FLOOR_COLUMNS, "val.f1", "params", "state"]
@@ -305,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    """The command's steps: read, answer the whole-tree questions, select, then one view."""
     df = load_runs(args.root)
     if df.empty:
         print(
@@ -317,13 +311,7 @@ def _main(args: argparse.Namespace) -> int:
         print("\n".join(str(c) for c in df.columns))
         return 0
     if args.lineage:
-        try:
-            print(lineage.tree(df, args.lineage, read_run))
-        except LookupError:
-            raise ResultsError(
-                f"--lineage {args.lineage}: no run directory of that name under {args.root} or at "
-                f"that path. Give a `run` value of the table (e.g. automotive/.../run_000) or a path."
-            ) from None
+        _print_lineage(df, args)
         return 0
     metrics = [resolve_column(df, m, "--metrics") for m in split_list(args.metrics)] or [
         m for m in DEFAULT_METRICS if m in df.columns
@@ -331,75 +319,124 @@ def _main(args: argparse.Namespace) -> int:
     selected = apply_where(df, args.where)
     if args.write_config_json:
         return _write_config_json(selected)
-    _report_problems(selected)
-    _report_stale(selected)
-    table = selected if args.include_problems else usable(selected)
-    _report_floors(table)
+    table = _reported_selection(selected, args.include_problems)
     if table.empty:
-        present = {
-            column: sorted(str(v) for v in df[column].dropna().unique())[:12]
-            for column in {
-                resolve_column(df, w.split("=")[0].rstrip("!<>"), "--where") for w in args.where if "=" in w
-            }
-        }
-        hint = "; ".join(f"{c} has: {', '.join(v)}" for c, v in present.items())
-        print(
-            f"no usable runs match {' '.join('--where ' + w for w in args.where) or 'under ' + args.root}."
-            + (f" Values present: {hint}." if hint else ""),
-            file=sys.stderr,
-        )
+        _explain_no_usable_runs(df, args)
         return 1
-
     if args.write_hparams:
         written = [write_hparams(path) for path in usable(table)["path"]]
         print(f"wrote HParams entries into {len(written)} run(s)")
         return 0
-
-    group_by = split_list(args.group_by)
-    if group_by == ["levels"] or "levels" in group_by:
-        group_by = [c for c in group_by if c != "levels"] + list(LEVELS)
-    group_by = [resolve_column(table, c, "--group-by") for c in group_by]
-    modes = sum(bool(x) for x in (args.best, args.deltas, args.transfer))
-    if modes > 1:
+    group_by = _group_columns(table, args.group_by)
+    if sum(bool(x) for x in (args.best, args.deltas, args.transfer)) > 1:
         raise ResultsError("--best, --deltas and --transfer each make a different table; use one at a time.")
+    _show_view(table, args, metrics, group_by)
+    return 0
 
+
+def _print_lineage(df: pd.DataFrame, args: argparse.Namespace) -> None:
+    """--lineage RUN: the tree of runs RUN builds on."""
+    try:
+        print(lineage.tree(df, args.lineage, read_run))
+    except LookupError:
+        raise ResultsError(
+            f"--lineage {args.lineage}: no run directory of that name under {args.root} or at "
+            f"that path. Give a `run` value of the table (e.g. automotive/.../run_000) or a path."
+        ) from None
+
+
+def _reported_selection(selected: pd.DataFrame, include_problems: bool) -> pd.DataFrame:
+    """The runs a table shows, after listing on stderr those left out, stale or at the floor."""
+    _report_problems(selected)
+    _report_stale(selected)
+    table = selected if include_problems else usable(selected)
+    _report_floors(table)
+    return table
+
+
+def _explain_no_usable_runs(df: pd.DataFrame, args: argparse.Namespace) -> None:
+    """Nothing usable is selected: say so, with the values the --where columns do have."""
+    present = {
+        column: sorted(str(v) for v in df[column].dropna().unique())[:12]
+        for column in {
+            resolve_column(df, w.split("=")[0].rstrip("!<>"), "--where") for w in args.where if "=" in w
+        }
+    }
+    hint = "; ".join(f"{c} has: {', '.join(v)}" for c, v in present.items())
+    print(
+        f"no usable runs match {' '.join('--where ' + w for w in args.where) or 'under ' + args.root}."
+        + (f" Values present: {hint}." if hint else ""),
+        file=sys.stderr,
+    )
+
+
+def _group_columns(table: pd.DataFrame, group_by: list[str] | None) -> list[str]:
+    """--group-by as column names ('levels' stands for the seven levels)."""
+    columns = split_list(group_by)
+    if columns == ["levels"] or "levels" in columns:
+        columns = [c for c in columns if c != "levels"] + list(LEVELS)
+    return [resolve_column(table, c, "--group-by") for c in columns]
+
+
+def _show_view(
+    table: pd.DataFrame, args: argparse.Namespace, metrics: list[str], group_by: list[str]
+) -> None:
+    """Print the one table asked for: transfer matrix, deltas, best runs, groups or the runs."""
     if args.transfer:
-        if args.transfer == "all":
-            matrices = transfer_matrices(table, args.transfer_rows)
-        else:
-            matrices = {args.transfer: transfer_matrix(table, args.transfer, args.transfer_rows)}
-        if args.transfer_rows == "dataset":
-            _note_mixed(table, ["dataset"], "cells")
-        print(render_matrices(matrices, args.format, args.digits))
-        if args.png:
-            from kdgat.results.heatmap import write_heatmap
-
-            print(f"heatmap: {write_heatmap(matrices, args.png)}", file=sys.stderr)
-        return 0
-    if args.deltas:
+        _show_transfer(table, args)
+    elif args.deltas:
         print(render(teacher_student_deltas(table, metrics), args.format, args.digits))
-        return 0
-    if args.best:
-        metric = resolve_column(table, args.best, "--best")
-        frame = best_runs(table, group_by or list(LEVELS), metric, lowest=args.lowest)
-        columns = list(dict.fromkeys([*(group_by or _default_columns(frame)), "run", metric, *metrics]))
-        if args.columns:
-            columns = _select_columns(frame, split_list(args.columns))
-        print(render(frame[[c for c in columns if c in frame.columns]], args.format, args.digits))
-        return 0
-    if group_by:
-        grouped = group_runs(table, group_by, metrics)
-        _note_mixed(table, group_by, "groups")
-        if args.sort:
-            sort = resolve_column(
-                grouped, args.sort if args.sort in grouped else f"{args.sort}.mean", "--sort"
-            )
-            grouped = grouped.sort_values(sort, ascending=not args.descending, kind="mergesort")
-        if args.columns:  # names of the grouped table, e.g. n,test.f1.mean or 'test.*'
-            grouped = grouped[_select_columns(grouped, split_list(args.columns))]
-        print(render(grouped, args.format, args.digits))
-        return 0
+    elif args.best:
+        print(render(_best_runs(table, args, metrics, group_by), args.format, args.digits))
+    elif group_by:
+        print(render(_grouped(table, args, metrics, group_by), args.format, args.digits))
+    else:
+        print(render(_runs(table, args), args.format, args.digits))
 
+
+def _show_transfer(table: pd.DataFrame, args: argparse.Namespace) -> None:
+    """--transfer: the trained-on x evaluated-on matrices, and their heatmap with --png."""
+    if args.transfer == "all":
+        matrices = transfer_matrices(table, args.transfer_rows)
+    else:
+        matrices = {args.transfer: transfer_matrix(table, args.transfer, args.transfer_rows)}
+    if args.transfer_rows == "dataset":
+        _note_mixed(table, ["dataset"], "cells")
+    print(render_matrices(matrices, args.format, args.digits))
+    if args.png:
+        from kdgat.results.heatmap import write_heatmap
+
+        print(f"heatmap: {write_heatmap(matrices, args.png)}", file=sys.stderr)
+
+
+def _best_runs(
+    table: pd.DataFrame, args: argparse.Namespace, metrics: list[str], group_by: list[str]
+) -> pd.DataFrame:
+    """--best METRIC: the best run of each group, with the group, run, metric and --metrics columns."""
+    metric = resolve_column(table, args.best, "--best")
+    frame = best_runs(table, group_by or list(LEVELS), metric, lowest=args.lowest)
+    columns = list(dict.fromkeys([*(group_by or _default_columns(frame)), "run", metric, *metrics]))
+    if args.columns:
+        columns = _select_columns(frame, split_list(args.columns))
+    return frame[[c for c in columns if c in frame.columns]]
+
+
+def _grouped(
+    table: pd.DataFrame, args: argparse.Namespace, metrics: list[str], group_by: list[str]
+) -> pd.DataFrame:
+    """--group-by: n, distinct seeds and mean ± std of the metrics per group, sorted and narrowed."""
+    grouped = group_runs(table, group_by, metrics)
+    _note_mixed(table, group_by, "groups")
+    if args.sort:
+        sort = resolve_column(grouped, args.sort if args.sort in grouped else f"{args.sort}.mean", "--sort")
+        grouped = grouped.sort_values(sort, ascending=not args.descending, kind="mergesort")
+    if args.columns:  # names of the grouped table, e.g. n,test.f1.mean or 'test.*'
+        grouped = grouped[_select_columns(grouped, split_list(args.columns))]
+    return grouped
+
+
+def _runs(table: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """One row per run: sorted, with the columns asked for (all of them for csv)."""
     if args.sort:
         table = table.sort_values(
             resolve_column(table, args.sort, "--sort"), ascending=not args.descending, kind="mergesort"
@@ -410,5 +447,4 @@ def _main(args: argparse.Namespace) -> int:
         columns = [c for c in table.columns if table[c].notna().any()]
     else:
         columns = _default_columns(table)
-    print(render(table[columns], args.format, args.digits))
-    return 0
+    return table[columns]
