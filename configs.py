@@ -26,7 +26,36 @@ MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
 Modality = Literal[tuple(MODALITY_DATASETS)]  # type: ignore[valid-type]
 Dataset = Literal[tuple(dict.fromkeys(d for names in MODALITY_DATASETS.values() for d in names))]  # type: ignore[valid-type]
 LearningType = Literal["unsupervised", "classifier", "fusion"]
-Architecture = Literal["VGAE", "GAT", "DQN"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchitectureSpec:
+    """A row of ARCHITECTURES (docs/architecture.md: Adding an architecture)."""
+
+    learning_types: tuple[str, ...]  # the learning types it serves
+    builder: str  # "module:function" (cfg, input_dims) -> torch module, imported when a model is built
+    edge_readout: bool = False  # on graphs whose edges carry labels, also classifies every edge (flows)
+    curriculum: bool = False  # may train with --training-mode curriculum_classifier
+    teachers: tuple[str, ...] = ()  # architectures whose runs may teach it, the most preferred first
+    topology: bool = True  # topology_preserving distillation applies (it has node embeddings)
+    no_export: str = ""  # why export refuses its runs; "" = they export
+
+
+# The one table of architectures; the level rules, model factory, teacher lookup, export gate and tests
+# derive from it. Fusion: GAT/SAGE over VGAE outputs, the DQN weighs GAT against VGAE per window.
+# fmt: off
+ARCHITECTURES: dict[str, ArchitectureSpec] = {
+    "VGAE": ArchitectureSpec(("unsupervised",), "kdgat.models:build_vgae", teachers=("VGAE",)),
+    "GAT": ArchitectureSpec(("classifier", "fusion"), "kdgat.models:build_gat", edge_readout=True,
+                            curriculum=True, teachers=("GAT",)),
+    "DQN": ArchitectureSpec(("fusion",), "kdgat.models:build_dqn", teachers=("DQN",), topology=False,
+                            no_export="it decides from VGAE and GAT statistics no exported graph computes"),
+    "SAGE": ArchitectureSpec(("classifier", "fusion"), "kdgat.models.sage:build_sage", edge_readout=True,
+                             curriculum=True, teachers=("GAT", "SAGE"),
+                             no_export="the exporters (kdgat/deploy) rewrite GATv2 and VGAE layers only"),
+}
+# fmt: on
+Architecture = Literal[tuple(ARCHITECTURES)]  # type: ignore[valid-type]
 ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
 Distillation = Literal["no", "standard", "topology_preserving"]
 TrainingMode = Literal["all_samples", "normals_only", "curriculum_classifier"]
@@ -43,12 +72,14 @@ LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
 }
 LEVELS: tuple[str, ...] = tuple(LEVEL_CHOICES)  # in naming order: run directories and preset names
 LEARNING_ARCHITECTURES: dict[str, tuple[str, ...]] = {
-    "unsupervised": ("VGAE",),
-    "classifier": ("GAT",),
-    # DQN: decision-level fusion of VGAE and GAT; GAT: feature-level fusion over VGAE latents.
-    "fusion": ("DQN", "GAT"),
+    learning: tuple(a for a, spec in ARCHITECTURES.items() if learning in spec.learning_types)
+    for learning in get_args(LearningType)
 }
 STUDENT_SIDE_SIZES: tuple[str, ...] = ("tiny", "student", "intermediate")
+ARCHITECTURE_HELP = "Model family (ARCHITECTURES; docs/architecture.md): " + ", ".join(
+    f"{a} ({'/'.join(s.learning_types)}{'; edge read-out' * s.edge_readout}{'; curriculum' * s.curriculum})"
+    for a, s in ARCHITECTURES.items()
+)
 
 # Documented model sizes. Any field can still be overridden with --model-size-config.<field>.
 SIZE_TABLE: dict[str, dict[str, float | int]] = {
@@ -67,26 +98,12 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Range:
     """The values a numeric field may take, declared beside the field (`Annotated[int, AT_LEAST_1]`)
-    and checked by resolve(); an unset (None) value is not checked."""
+    and checked by kdgat.config.resolve (in_range, describe_range); an unset (None) value is not checked."""
 
     low: float | None = None
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
-
-    def holds(self, value: float) -> bool:
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
-
-    def describe(self, integer: bool) -> str:
-        kind = "an integer" if integer else "a number"
-        if self.high is None:
-            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
-        if self.low is None:
-            return f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
-        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
 
 
 AT_LEAST_0 = Range(0)
@@ -449,9 +466,8 @@ class ExperimentConfig:
     dataset: Dataset = "synthetic"
     """Dataset of that modality ('synthetic' is generated, no download)."""
     learning_type: LearningType = "classifier"
-    """unsupervised (VGAE), classifier (GAT) or fusion (DQN / GAT over VGAE outputs)."""
-    model_architecture: Architecture = "GAT"
-    """Model family."""
+    """What is learnt (the architectures of each: --model-architecture)."""
+    model_architecture: Annotated[Architecture, tyro.conf.arg(help=ARCHITECTURE_HELP)] = "GAT"
     model_size: ModelSize = "student"
     """Size preset, see SIZE_TABLE in configs.py."""
     distillation: Distillation = "no"

@@ -1,6 +1,7 @@
 """Which combinations of the seven levels can run; a refusal says what, why and what would run."""
 
 from configs import (
+    ARCHITECTURES,
     LEARNING_ARCHITECTURES,
     LEVEL_CHOICES,
     LEVELS,
@@ -31,43 +32,71 @@ def check_levels(levels: dict[str, str]) -> None:
             + f"hoose a dataset of {modality}: {', '.join(datasets)}."
         )
     if arch not in LEARNING_ARCHITECTURES[learning]:
-        fit = [k for k, v in LEARNING_ARCHITECTURES.items() if arch in v]
-        why = {
-            "unsupervised": "unsupervised learning needs a reconstruction model",
-            "classifier": "the classifier is a supervised GAT (a reinforcement-learning DQN "
-            "classifier is not built)",
-            "fusion": "fusion combines VGAE and GAT outputs with a DQN agent or a fusion GAT",
-        }[learning]
-        raise ConfigError(
-            f"model_architecture={arch!r} cannot do learning_type={learning!r}: {why}. "
-            f"Use --model-architecture {' or '.join(LEARNING_ARCHITECTURES[learning])}"
-            + (f", or --learning-type {' or '.join(fit)} with {arch}." if fit else ".")
-        )
+        raise ConfigError(_wrong_learning_type(arch, learning))
+    _check_training_mode(arch, learning, mode)
+    _check_distillation(arch, size, distill)
+
+
+def _names(archs: tuple[str, ...] | list[str]) -> str:
+    return " or ".join(archs)
+
+
+def _wrong_learning_type(arch: str, learning: str) -> str:
+    fit = [k for k, v in LEARNING_ARCHITECTURES.items() if arch in v]
+    why = {
+        "unsupervised": "unsupervised learning needs a reconstruction model",
+        "classifier": "a classifier is a supervised graph model (a reinforcement-learning DQN "
+        "classifier is not built)",
+        "fusion": "fusion combines VGAE and GAT outputs with a DQN agent or a graph classifier over them",
+    }[learning]
+    return (
+        f"model_architecture={arch!r} cannot do learning_type={learning!r}: {why}. "
+        f"Use --model-architecture {_names(LEARNING_ARCHITECTURES[learning])}"
+        + (f", or --learning-type {_names(fit)} with {arch}." if fit else ".")
+    )
+
+
+def _check_training_mode(arch: str, learning: str, mode: str) -> None:
+    spec, unsupervised = ARCHITECTURES[arch], _names(LEARNING_ARCHITECTURES["unsupervised"])
     if mode == "normals_only" and learning != "unsupervised":
         raise ConfigError(
             f"training_mode='normals_only' with learning_type={learning!r}: training on benign "
             f"graphs only leaves a supervised model with one class. Use --training-mode "
-            f"all_samples{' or curriculum_classifier' if arch == 'GAT' else ''}, or "
-            f"--learning-type unsupervised --model-architecture VGAE."
+            f"all_samples{' or curriculum_classifier' if spec.curriculum else ''}, or "
+            f"--learning-type unsupervised --model-architecture {unsupervised}."
         )
-    if mode == "curriculum_classifier" and arch != "GAT":
+    if mode == "curriculum_classifier" and not spec.curriculum:
+        ordered = [a for a, s in ARCHITECTURES.items() if s.curriculum]
         raise ConfigError(
             f"training_mode='curriculum_classifier' with model_architecture={arch!r}: the "
-            f"curriculum orders graphs for a GAT classifier by VGAE difficulty. Use --training-mode "
+            f"curriculum orders graphs for a graph classifier ({', '.join(ordered)}) by VGAE difficulty. "
+            f"Use --training-mode "
             f"{'all_samples or normals_only' if learning == 'unsupervised' else 'all_samples'}."
         )
-    if distill != "no" and size not in STUDENT_SIDE_SIZES:
+
+
+def _check_distillation(arch: str, size: str, distill: str) -> None:
+    spec = ARCHITECTURES[arch]
+    if distill == "no":
+        return
+    if size not in STUDENT_SIDE_SIZES:
         raise ConfigError(
             f"distillation={distill!r} with model_size={size!r}: distillation trains a smaller "
             f"student from a teacher-size model. Use --model-size {' / '.join(STUDENT_SIDE_SIZES)}, "
             f"or --distillation no."
         )
-    if distill == "topology_preserving" and arch == "DQN":
+    if not spec.teachers:
         raise ConfigError(
-            "distillation='topology_preserving' with model_architecture='DQN': it matches the "
-            "teacher's node neighbourhoods and graph-embedding geometry, and the DQN agent sees one "
-            "state vector per window, no graph. Use --distillation standard (Q-value matching) for "
-            "the DQN, or topology_preserving with --model-architecture GAT or VGAE."
+            f"distillation={distill!r} with model_architecture={arch!r}: no architecture may teach it "
+            f"(its row in configs.ARCHITECTURES names no teachers). Use --distillation no."
+        )
+    if distill == "topology_preserving" and not spec.topology:
+        graph = [a for a, s in ARCHITECTURES.items() if s.topology]
+        raise ConfigError(
+            f"distillation='topology_preserving' with model_architecture={arch!r}: it matches the "
+            f"teacher's node neighbourhoods and graph-embedding geometry, and the {arch} has no node "
+            f"embeddings (the DQN agent sees one state vector per window, no graph). Use --distillation "
+            f"standard for the {arch}, or topology_preserving with --model-architecture {_names(graph)}."
         )
 
 

@@ -91,6 +91,24 @@ def _check_other_modality_knobs(cfg: ExperimentConfig) -> None:
             )
 
 
+def in_range(rule: Range, value: float) -> bool:
+    """Whether value lies in the range."""
+    if rule.low is not None and (value <= rule.low if rule.low_open else value < rule.low):
+        return False
+    return rule.high is None or (value < rule.high if rule.high_open else value <= rule.high)
+
+
+def describe_range(rule: Range, integer: bool) -> str:
+    """The range in words, e.g. 'an integer >= 1', 'a number in (0, 1)'."""
+    kind = "an integer" if integer else "a number"
+    if rule.high is None:
+        return f"{kind} {'>' if rule.low_open else '>='} {rule.low:g}"
+    if rule.low is None:
+        return f"{kind} {'<' if rule.high_open else '<='} {rule.high:g}"
+    left, right = "(" if rule.low_open else "[", ")" if rule.high_open else "]"
+    return f"{kind} in {left}{rule.low:g}, {rule.high:g}{right}"
+
+
 def check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
     """Every field against the Range declared beside it, walking the sub-configs; a float must be
     finite whatever its range (NaN passes every comparison, so a Range alone lets it through)."""
@@ -102,16 +120,16 @@ def check_fields(value: Any, path: tuple[str, ...] = ()) -> None:
             continue
         rules = [rule for rule in getattr(hints[field.name], "__metadata__", ()) if isinstance(rule, Range)]
         if isinstance(item, float) and not math.isfinite(item):
-            expected = rules[0].describe(integer=False) if rules else "a finite number"
+            expected = describe_range(rules[0], integer=False) if rules else "a finite number"
             raise ConfigError(
                 f"{flag_of((*path, field.name))} {item!r} is not a finite number: NaN or infinity would "
                 f"make every loss and score computed from it meaningless. Give {expected}."
             )
         for rule in rules:
-            if item is not None and not rule.holds(item):
+            if isinstance(item, int | float) and not in_range(rule, item):  # a word (auto) has no range
                 raise ConfigError(
                     f"{flag_of((*path, field.name))} {item!r} is out of range: expected "
-                    f"{rule.describe(isinstance(item, int))}."
+                    f"{describe_range(rule, isinstance(item, int))}."
                 )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from configs import ARCHITECTURES
 from kdgat.common.errors import UserError
 from kdgat.common.io import atomic_write_bytes
 from kdgat.data.registry import MODALITIES
@@ -31,12 +32,19 @@ META_KEY = "kdgat"
 ARTEFACT_VERSION = 1
 ONNX_OPSET = 18
 
-DQN_NOTE = (
-    "DQN fusion runs do not export yet: the agent decides per window from a state of VGAE and GAT "
-    "statistics (kdgat/stages/fusion.py fusion_inputs), so an export needs the VGAE and GAT runs "
-    "exported into the same graph, the state features written in plain torch, the StateScaler and "
-    "the Q-network's greedy alpha. Export the fusion GAT or the GAT run instead."
-)
+
+def export_refusal(run_dir: Path, architecture: str) -> str | None:
+    """Why a run of this architecture does not export (its row in configs.ARCHITECTURES), with what
+    to export instead; None when it exports."""
+    why = ARCHITECTURES[architecture].no_export
+    if not why:
+        return None
+    exporting = [a for a, spec in ARCHITECTURES.items() if not spec.no_export]
+    return (
+        f"{run_dir} is a {architecture} run, and {architecture} runs do not export: {why}. Export a "
+        f"{' or '.join(exporting)} run instead (a fusion GAT for fusion), or score this run with "
+        f"`python -m kdgat.evaluate {run_dir} --data-root PATH`."
+    )
 
 
 def _open_run(run_dir: Path) -> Run:
@@ -45,8 +53,9 @@ def _open_run(run_dir: Path) -> Run:
         raise UserError(
             f"{run_dir} is not a finished run (state={run.state}); export a run whose training finished."
         )
-    if run.config.model_architecture == "DQN":
-        raise UserError(f"{run_dir}: {DQN_NOTE}")
+    refusal = export_refusal(run_dir, run.config.model_architecture)
+    if refusal:
+        raise UserError(refusal)
     if run.config.modality != "automotive":
         raise UserError(
             f"{run_dir} is a {run.config.modality} run; export and streaming detection cover CAN "

@@ -22,9 +22,17 @@ with warnings.catch_warnings():
     from torch_geometric.nn import (
         GATv2Conv,
         JumpingKnowledge,
+        SAGEConv,
         global_add_pool,
         global_max_pool,
         global_mean_pool,
     )
 
-__all__ = ["GATv2Conv", "JumpingKnowledge", "global_add_pool", "global_max_pool", "global_mean_pool"]
+__all__ = [
+    "GATv2Conv",
+    "JumpingKnowledge",
+    "SAGEConv",
+    "global_add_pool",
+    "global_max_pool",
+    "global_mean_pool",
+]

@@ -14,10 +14,13 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from configs import LEVELS, ExperimentConfig
+from configs import ARCHITECTURES, LEVELS, ExperimentConfig
 from kdgat.config.codec import flatten, to_dict
 
 OWN = "="  # in a preference list: the dependant's own value of that level
+# In a preference list: the architectures allowed to teach the dependant's (configs.ARCHITECTURES
+# teachers), most preferred first; a run of any other architecture cannot serve.
+TEACHERS = "<teachers>"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +31,8 @@ class Prerequisite:
     shares:    levels it always has in common with the dependant.
     fixed:     levels it always has.
     prefers:   when it is looked up (not given), the remaining levels in order of preference
-               (`OWN` = the dependant's own value); the first level varies slowest.
+               (`OWN` = the dependant's own value; `TEACHERS` = the architectures its row in
+               configs.ARCHITECTURES lets teach it, and no others); the first level varies slowest.
     """
 
     field: str  # ExperimentConfig field that binds it; its key in metrics.json's `upstream`
@@ -77,9 +81,9 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
         what="teacher",
         purpose="is distilled into the student",
         needed_by={"distillation": ("standard", "topology_preserving")},
-        shares=("modality", "dataset", "learning_type", "model_architecture"),
+        shares=("modality", "dataset", "learning_type"),
         fixed={"distillation": "no"},
-        prefers={"model_size": ("teacher",), "training_mode": (OWN,)},
+        prefers={"model_size": ("teacher",), "model_architecture": (TEACHERS,), "training_mode": (OWN,)},
     ),
 )
 BY_FIELD: dict[str, Prerequisite] = {p.field: p for p in PREREQUISITES}
@@ -100,13 +104,32 @@ def needed(cfg: ExperimentConfig) -> list[Prerequisite]:
     return [p for p in PREREQUISITES if needs(cfg, p.field)]
 
 
+def _preferred(cfg: ExperimentConfig, level: str, values: tuple[str, ...]) -> list[str]:
+    """A preference list with OWN and TEACHERS replaced by the values they stand for."""
+    out: list[str] = []
+    for v in values:
+        if v == OWN:
+            out.append(getattr(cfg, level))
+        elif v == TEACHERS:
+            out.extend(ARCHITECTURES[cfg.model_architecture].teachers)
+        else:
+            out.append(v)
+    return list(dict.fromkeys(out))
+
+
+def restricted(p: Prerequisite, cfg: ExperimentConfig) -> dict[str, tuple[str, ...]]:
+    """Levels whose preference list is a rule, not only an order (TEACHERS): level -> allowed values."""
+    return {
+        level: tuple(_preferred(cfg, level, values))
+        for level, values in p.prefers.items()
+        if TEACHERS in values
+    }
+
+
 def candidate_levels(p: Prerequisite, cfg: ExperimentConfig) -> list[dict[str, str]]:
     """The levels of the runs that can serve as `p` for `cfg`, most preferred first."""
     base = {level: getattr(cfg, level) for level in p.shares} | p.fixed
-    choices = [
-        list(dict.fromkeys(getattr(cfg, level) if v == OWN else v for v in values))
-        for level, values in p.prefers.items()
-    ]
+    choices = [_preferred(cfg, level, values) for level, values in p.prefers.items()]
     found = []
     for combo in itertools.product(*choices):
         levels = base | dict(zip(p.prefers, combo, strict=True))
@@ -118,6 +141,9 @@ def fits(p: Prerequisite, cfg: ExperimentConfig, upstream: ExperimentConfig) -> 
     """Why `upstream` cannot serve as `p` for `cfg` (its wrong levels as 'level=value'), or []."""
     wrong = [f"{k}={getattr(upstream, k)}" for k in p.shares if getattr(upstream, k) != getattr(cfg, k)]
     wrong += [f"{k}={getattr(upstream, k)}" for k, v in p.fixed.items() if getattr(upstream, k) != v]
+    wrong += [
+        f"{k}={getattr(upstream, k)}" for k, v in restricted(p, cfg).items() if getattr(upstream, k) not in v
+    ]
     return wrong
 
 

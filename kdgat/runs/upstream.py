@@ -15,7 +15,7 @@ from kdgat.config.presets import preset_name
 from configs import ExperimentConfig
 from kdgat.common.errors import PrerequisiteError
 from kdgat.runs.store import Run, experiment_dir, resolve_recorded, run_dirs
-from kdgat.runs.prerequisites import Prerequisite, candidate_levels, fits, match_key, needed
+from kdgat.runs.prerequisites import Prerequisite, candidate_levels, fits, match_key, needed, restricted
 
 __all__ = ["bind", "check_given", "check_same_data", "find_on_disk", "lineage", "load_upstream"]
 __all__ += ["missing_message", "resolve_recorded", "train_command"]
@@ -92,6 +92,7 @@ def check_given(p: Prerequisite, cfg: ExperimentConfig, path: Path, purpose: str
     wrong = fits(p, cfg, run.config)
     if wrong:
         must = [f"{k}={getattr(cfg, k)}" for k in p.shares] + [f"{k}={v}" for k, v in p.fixed.items()]
+        must += [f"{k}={' or '.join(v)}" for k, v in restricted(p, cfg).items()]
         raise PrerequisiteError(
             f"{purpose}: {p.flag} {path} cannot serve as its {p.what}: it has {', '.join(wrong)}. "
             f"A {p.what} run for it has {', '.join(must)}."

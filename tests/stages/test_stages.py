@@ -1,5 +1,7 @@
-"""Every stage of KD-GAT trains on synthetic data and writes a complete run directory:
-VGAE (normals_only, all_samples), GAT (all_samples, curriculum), fusion GAT, DQN fusion."""
+"""Every stage of KD-GAT trains on synthetic data and writes a complete run directory: every
+architecture of configs.ARCHITECTURES with each learning type and training mode the table allows
+(VGAE normals_only and all_samples; GAT and SAGE all_samples and curriculum, as classifiers and in
+fusion; DQN fusion)."""
 
 import dataclasses
 import io
@@ -28,15 +30,20 @@ from kdgat.training.checkpoint import read_checkpoint
 from kdgat.training.tasks import ClassifierTask, curriculum_selection
 from tests.helpers import run_train, shared_data
 
-STAGES = [  # dependency order: VGAE first, GAT next, fusion last
-    ("unsupervised", "VGAE", "normals_only"),
-    ("unsupervised", "VGAE", "all_samples"),
-    ("classifier", "GAT", "all_samples"),
-    ("classifier", "GAT", "curriculum_classifier"),
-    ("fusion", "GAT", "all_samples"),
-    ("fusion", "GAT", "curriculum_classifier"),
-    ("fusion", "DQN", "all_samples"),
-]
+
+def table_stages() -> list[tuple[str, str, str]]:
+    """(learning_type, architecture, training_mode) of every row of configs.ARCHITECTURES, in
+    dependency order: unsupervised (the VGAE) first, classifiers next, fusion last."""
+    stages = []
+    for learning, archs in configs.LEARNING_ARCHITECTURES.items():
+        for arch in archs:
+            modes = ["normals_only", "all_samples"] if learning == "unsupervised" else ["all_samples"]
+            modes += ["curriculum_classifier"] * configs.ARCHITECTURES[arch].curriculum
+            stages += [(learning, arch, mode) for mode in modes]
+    return stages
+
+
+STAGES = table_stages()
 
 
 def base_config(root: Path, **changes) -> ExperimentConfig:
@@ -64,11 +71,15 @@ def stage_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str,
 
 
 def test_every_valid_stage_combination_is_covered() -> None:
+    """The stages the table gives are exactly those the level rules let run, each once."""
     combos = {
         (levels["learning_type"], levels["model_architecture"], levels["training_mode"])
         for levels in map(parse_preset, valid_presets())
     }
-    assert combos == set(STAGES)
+    assert combos == set(STAGES) and len(STAGES) == len(set(STAGES))
+    assert {arch for _, arch, _ in STAGES} == set(configs.ARCHITECTURES)
+    order = list(configs.LEARNING_ARCHITECTURES)  # a stage trains after the stages it builds on
+    assert [order.index(s[0]) for s in STAGES] == sorted(order.index(s[0]) for s in STAGES)
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=["-".join(s) for s in STAGES])
