@@ -31,3 +31,13 @@ def test_the_package_root_holds_at_most_five_modules() -> None:
     modules = sorted(p.name for p in package.glob("*.py") if p.name != "__init__.py")
     assert "experiment.py" in modules  # the right folder was read
     assert len(modules) <= 5, f"move these into a package of kdgat/ (kdgat/cli/ for commands): {modules}"
+
+
+def test_every_folder_of_the_package_is_a_regular_package() -> None:
+    """setuptools' package finder ships only folders with an __init__.py: without one (kdgat/runs once)
+    `pip install .` leaves the folder out, and launch.py fails where kdgat is installed."""
+    package = Path(kdgat.__file__).parent
+    folders = {p.parent for p in package.rglob("*.py")}
+    assert package / "runs" in folders  # the whole tree was read
+    missing = sorted(str(f.relative_to(package.parent)) for f in folders if not (f / "__init__.py").is_file())
+    assert not missing, f"add an __init__.py (a docstring saying what the package holds) to: {missing}"
