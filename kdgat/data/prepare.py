@@ -1,6 +1,6 @@
 """One capture file -> its blocks' raw graphs, through the content-keyed cache, in worker processes.
 
-The same path serves training (load_splits) and evaluation (kdgat.evaluation.evaluate): read with the
+The same path serves training (load_splits) and scoring on other data (kdgat.scoring): read with the
 modality's reader and the run's row policies, cut into leak-free blocks, build every block's
 windows, and store the result under the file's cache key. Nothing is written for a capture that
 fails to parse, so a failed step leaves no partial entry.

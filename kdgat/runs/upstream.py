@@ -165,7 +165,7 @@ def lineage(cfg: ExperimentConfig, run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def load_upstream(run_dir: Path, device: Any) -> Run:
-    """A finished run with its frozen model loaded on device (kdgat.evaluation.evaluate's entry point)."""
+    """A finished run with its frozen model loaded on device (how kdgat.scoring loads one)."""
     run = Run.open(run_dir, device)
     run.model  # noqa: B018  (load now: a broken checkpoint fails here, not mid-evaluation)
     return run
