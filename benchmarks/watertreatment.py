@@ -3,7 +3,7 @@
     python benchmarks/watertreatment.py [--data ../shared/data] [--epochs N] [--size SIZE]
         [--runs RUN,...] [-- TRAIN.PY FLAGS...]
 
-Rows (--runs picks some; each is the train.py flags RUNS gives it, so README can quote them):
+Rows (--runs picks some; each is the train.py flags RUNS gives it, so docs/data.md can quote them):
 - vgae: VGAE, normals_only, trained on the attack-free BATADAL_dataset03, threshold from
   dataset04 (split competition), with the plant recipe (RECIPES["batadal_plant_vgae"], the
   dataset's default): a window bottleneck decoder over the hourly readings, scored by the mean

@@ -31,8 +31,8 @@ class Recipe:
     """Dotted field paths -> values; level fields among them decide whether the recipe applies."""
 
 
-# The plant: an autoencoder over the joint readings is what works (README: The plant recipe, with
-# the measurements behind each knob).
+# The plant: an autoencoder over the joint readings is what works (docs/data.md#the-plant-recipe,
+# with the measurements behind each knob).
 _PLANT_VGAE: dict[str, Any] = {
     "learning_type": "unsupervised",
     "model_architecture": "VGAE",
@@ -171,7 +171,7 @@ def flag_of(path: tuple[str, ...]) -> str:
 
 
 def as_flags(recipe: Recipe) -> list[str]:
-    """The recipe as train.py flags (what README quotes and the benchmark passes)."""
+    """The recipe as train.py flags (what docs/data.md quotes and the benchmark passes)."""
     flags = []
     for path, value in recipe.settings.items():
         values = [str(v) for v in value] if isinstance(value, tuple) else [str(value)]

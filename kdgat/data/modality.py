@@ -1,4 +1,4 @@
-"""What a modality plugs into the shared data layer (DESIGN §6).
+"""What a modality plugs into the shared data layer (docs/architecture.md#adding-a-modality).
 
 The core (kdgat/data/: graph store, splits, vocabulary, normalisation, cache, worker pool, text
 scanning) is the same for every modality. A modality brings, in its own sub-package:

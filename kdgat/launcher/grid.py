@@ -86,7 +86,7 @@ def _griddable_field(flag: str) -> str | None:
 
 
 def comma_flags_to_sets(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Pull `--section.field V1,V2` (DESIGN's hyper-parameter grid spelling) out of argv as
+    """Pull `--section.field V1,V2` (the grid spelling of docs/launching.md#grids) out of argv as
     `--set section_config.field=V1,V2` items; returns (remaining argv, set items)."""
     remaining, sets = [], []
     i = 0

@@ -1,5 +1,5 @@
 """How every model is trained: the loop skeleton, optimisation, and the graph models' epoch; it knows
-no stage (DESIGN §9).
+no stage (docs/architecture.md#layers).
 
 skeleton       the one epoch loop: resume, signals, checkpoints, early stopping, TensorBoard, lines
 optim          optimizer, LR schedule, AMP and clipping from --training.*

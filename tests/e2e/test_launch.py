@@ -161,7 +161,8 @@ def test_dry_run_lists_runs_skips_invalid_and_submits_nothing(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_comma_values_in_a_field_flag_are_a_grid(tmp_path: Path) -> None:
-    """DESIGN's spelling `--model-size-config.hidden-dim 32,64` equals `--set ...=32,64`."""
+    """The grid spelling of docs/launching.md#grids: `--model-size-config.hidden-dim 32,64` equals
+    `--set ...=32,64`."""
     flags = ["--model-size-config.hidden-dim", "32,64", "--training.lr=1e-3,3e-4"]
     result = ok(launch([*SMALL, "--sweep", *flags, "--dry-run"], tmp_path))
     assert "4 run(s) in 1 job(s)" in result.stdout

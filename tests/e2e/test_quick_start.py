@@ -1,6 +1,6 @@
-"""README's quick start `python train.py --modality X` line of each modality gives a fair first
+"""The `python train.py --modality X` line of each modality (README, docs/training.md) gives a fair first
 result: a test F1 well above flagging everything, on the synthetic data at small sizes (the
-generators' sizes and the epochs are the only changes from the command README prints)."""
+generators' sizes and the epochs are the only changes from the command the docs print)."""
 
 import json
 from pathlib import Path

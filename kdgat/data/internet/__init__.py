@@ -1,4 +1,4 @@
-"""internet: network flows (Zeek conn.log, CICFlowMeter CSV) -> host graphs (DESIGN §6).
+"""internet: network flows (Zeek conn.log, CICFlowMeter CSV) -> host graphs (docs/data.md).
 
 Nodes are hosts, never a learned identity (memorising attacker addresses is a shortcut, not
 detection): there is no vocabulary and every node_id is UNKNOWN_ID. Edges are flows

@@ -1,5 +1,5 @@
 """internet: network flows (Zeek conn.log, CICFlowMeter CSV of CIC-IDS2017 / DAPT2020) -> host
-graphs (DESIGN §6).
+graphs (docs/data.md).
 
 Nodes are hosts, never a learned identity (memorising attacker addresses is a shortcut, not
 detection): there is no vocabulary and every node_id is UNKNOWN_ID. Edges are flows
