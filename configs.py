@@ -285,7 +285,7 @@ class DatasetConfig:
     calibration: Path | None = None
     """Attack-free capture of the target vehicle: test graphs take its fitted vocabulary/normalisation."""
     calibration_seconds: Annotated[float | None, POSITIVE] = None
-    """With calibration: only its first this-many seconds (labels are never read; README)."""
+    """With calibration: only its first this-many seconds (labels are never read; docs/unseen-vehicles.md)."""
     automotive: AutomotiveConfig = dataclasses.field(default_factory=AutomotiveConfig)
     internet: InternetConfig = dataclasses.field(default_factory=InternetConfig)
     watertreatment: WaterTreatmentConfig = dataclasses.field(default_factory=WaterTreatmentConfig)
@@ -340,7 +340,7 @@ class CurriculumConfig:
     start_ratio: Annotated[float, POSITIVE] = 1.0  # benign graphs per attack graph at the first epoch
     end_ratio: Annotated[float, POSITIVE] = 4.0  # benign graphs per attack graph at the last ramp epoch
     ramp_epochs: Annotated[int, AT_LEAST_0] = 4
-    """Epochs over which both rise, then hold (0 = all epochs; README: What each stage adds)."""
+    """Epochs over which both rise, then hold (0 = all epochs; docs/findings.md#the-curriculum-ramp)."""
 
 
 @dataclasses.dataclass
@@ -380,10 +380,10 @@ class ThresholdConfig:
 
     method: ThresholdMethod = "auto"
     """'fixed': the value `fixed`; 'best_f1': maximises validation F1; 'target_fpr': the lowest that
-    flags at most target_fpr of benign validation windows. 'auto': best_f1 (README: Thresholds)."""
+    flags at most target_fpr of benign validation windows. 'auto': best_f1 (docs/training.md#thresholds)."""
     fixed: Annotated[float, UNIT] = 0.5  # the threshold of method 'fixed'
     target_fpr: Annotated[float, FRACTION] = 0.01  # method 'target_fpr': benign FPR allowed on validation
-    flow_method: ThresholdMethod = "auto"  # edge read-out flows; auto: fixed (README: Thresholds)
+    flow_method: ThresholdMethod = "auto"  # edge read-out flows; auto: fixed (docs/training.md#thresholds)
 
 
 @dataclasses.dataclass

@@ -51,8 +51,8 @@ def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
 
 
 def threshold_method(cfg: ExperimentConfig) -> str:
-    """The threshold method 'auto' stands for: best_f1 on validation for every task (README:
-    Thresholds, with the measurements behind the choice)."""
+    """The threshold method 'auto' stands for: best_f1 on validation for every task
+    (docs/training.md#thresholds, with the measurements behind the choice)."""
     method = cfg.learning_config.threshold.method
     return "best_f1" if method == "auto" else method
 
@@ -66,7 +66,7 @@ def _resolve_threshold(cfg: ExperimentConfig) -> ExperimentConfig:
             "window by its reconstruction error (unbounded, in the units of the features), so no fixed "
             "value means the same on two runs. Use best_f1 or target_fpr (chosen on validation)."
         )
-    # Flows of the edge read-out: 'auto' is 0.5, measured (README: Thresholds): on DAPT2020 a
+    # Flows of the edge read-out: 'auto' is 0.5, measured (docs/training.md#thresholds): on DAPT2020 a
     # best_f1 cut on the few validation attack flows missed every test attack flow in 1 seed of 3.
     flow = "fixed" if lc.threshold.flow_method == "auto" else lc.threshold.flow_method
     threshold = dataclasses.replace(lc.threshold, method=threshold_method(cfg), flow_method=flow)

@@ -1,6 +1,6 @@
 """The callable every launcher job runs: claim a run dir, record Slurm ids, `run_experiment`.
 
-Preemption and time limits (DESIGN §3, §7): the training loop's own SIGTERM/SIGUSR2 handler wins
+Preemption and time limits (docs/launching.md): the training loop's own SIGTERM/SIGUSR2 handler wins
 while it trains; it saves a mid-epoch last.pt and raises `Preempted`. The job then hands the signal
 to submitit's handler, which calls `checkpoint()` (a DelayedSubmission of this same object, holding
 the claimed run dir) and `scontrol requeue`s the job. A signal outside the loop reaches submitit's

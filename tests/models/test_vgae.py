@@ -74,7 +74,7 @@ def test_only_the_graph_decoder_explains_a_node_by_the_others(decoder: str) -> N
 
 @pytest.mark.slow
 def test_the_benchmarks_plant_recipe_trains_on_the_synthetic_plant(tmp_path: Path) -> None:
-    """README quotes benchmarks/watertreatment.PLANT_VGAE as the BATADAL recipe: it must keep
+    """docs/data.md quotes benchmarks/watertreatment.PLANT_VGAE as the BATADAL recipe: it must keep
     parsing and training (fewer epochs and hours here), and config.yaml must record it."""
     from benchmarks.watertreatment import PLANT_VGAE, VGAE
 
