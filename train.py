@@ -45,7 +45,8 @@ def _pre_parser() -> argparse.ArgumentParser:
 def read_config(options: argparse.Namespace, rest: list[str]) -> ExperimentConfig:
     """The pre-parsed options and the remaining flags -> the config as given, not yet resolved
     (run_experiment resolves it, once). Raises ConfigError for user mistakes."""
-    if isinstance(options.resume, str):
+    asks_help = any(flag in ("-h", "--help") for flag in rest)  # help wins: tyro prints it below
+    if isinstance(options.resume, str) and not asks_help:
         if rest or options.preset or options.config:
             raise ConfigError(
                 "--resume RUN_DIR continues a run exactly as it was configured; drop the other "
