@@ -1,10 +1,10 @@
-"""The layout rules DESIGN.md sets for the package itself."""
+"""The layout rules of docs/architecture.md#layers for the package itself."""
 
 from pathlib import Path
 
 import kdgat
 
-LIMIT = 500  # lines per module (DESIGN.md: small modules with one job each)
+LIMIT = 500  # lines per module (docs/architecture.md: small modules with one job each)
 
 
 def test_every_module_under_kdgat_stays_under_the_line_limit() -> None:
