@@ -426,8 +426,11 @@ class TrainingConfig:
     """Epochs without validation improvement before stopping early."""
     seed: Annotated[int, AT_LEAST_0] = 0
     """Seed for model initialisation, data order and dropout."""
-    torch_threads: Annotated[int, AT_LEAST_0] = 0
-    """CPU threads torch may use for training (0 = torch's default, one per core)."""
+    torch_threads: Annotated[int | Literal["auto"], AT_LEAST_0] = "auto"
+    """CPU threads torch may use: auto = the CPUs this process may use (its affinity mask, so a Slurm
+    task's cpus-per-task) divided among the runs sharing them (the local executor's jobs at once),
+    resolved when the run first starts and written into its config.yaml (the count changes the last
+    bits of the sums: a rerun repeats it); 0 = torch's default (one per core)."""
 
 
 @dataclasses.dataclass

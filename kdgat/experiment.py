@@ -21,6 +21,7 @@ from kdgat.data.dataset import Splits, load_splits
 from kdgat.evaluation.metrics import floor_warnings
 from kdgat.results.hparams import entry_of, write_hparams_entry
 from kdgat.runs.store import CONFIG_JSON, Run, config_knobs, git_commit, now, update_status, write_config_json
+from kdgat.runs.threads import apply_threads, settle_threads
 from kdgat.runs.upstream import bind, lineage
 from kdgat.stages import stage_for
 from kdgat.training.skeleton import Preempted
@@ -63,11 +64,15 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     """
     cfg = bind(resolve(cfg))
     device = resolve_device(cfg)
+    cfg, threads = settle_threads(cfg, run_dir)  # auto -> this run's count, kept in its config.yaml
     if run_dir is None:
         run_dir = Run.claim(cfg).path  # writes config.yaml and config.json
     elif not (run_dir / CONFIG_JSON).is_file():
         write_config_json(run_dir)  # a run directory claimed before config.json existed, resumed
     print(f"run directory: {run_dir}", flush=True)
+    print(f"threads: {threads.describe()}", flush=True)
+    if too_many := threads.oversubscribed():
+        print(f"warning: {too_many}", flush=True)
     if recipe_line := describe_recipe(cfg):
         print(recipe_line, flush=True)
     links = lineage(cfg, run_dir)  # every upstream run, its config digest and when it finished
@@ -77,6 +82,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         started_at=now(),
         git=git_commit(),
         device=str(device),
+        threads=apply_threads(threads),
         error=None,
         lineage=links,
     )
@@ -189,8 +195,6 @@ def metrics_json(
 def _train_and_evaluate(
     cfg: ExperimentConfig, run_dir: Path, device: torch.device, links: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    if cfg.training_config.torch_threads > 0:
-        torch.set_num_threads(cfg.training_config.torch_threads)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     splits = load_splits(cfg)

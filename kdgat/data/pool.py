@@ -10,20 +10,20 @@ work is too small to pay for a fork, jobs run in threads or inline.
 import concurrent.futures
 import ctypes
 import multiprocessing
-import os
 import signal
 from collections.abc import Callable, Sequence
 from typing import TypeVar
+
+from kdgat.common.cpus import cpu_share
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 
 def cores() -> int:
-    """CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """CPUs this run may use: its affinity mask, divided among the runs the launcher's local
+    executor starts on the same CPUs (kdgat.common.cpus)."""
+    return cpu_share()
 
 
 def _worker_init() -> None:

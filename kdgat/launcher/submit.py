@@ -7,17 +7,21 @@ renders the sbatch script with submitit's own generator on an executor holding t
 parameters, so what is printed is what `sbatch` receives.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import submitit
 from submitit.slurm.slurm import SlurmExecutor
 
+from kdgat.common.cpus import sharing_env
 from kdgat.config.codec import to_dict
 from kdgat.config.presets import preset_name
 from kdgat.launcher.job import TrainJob
@@ -141,6 +145,21 @@ def log_launch(
         f.write(json.dumps(record) + "\n")
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` while the block runs (the local executor copies it into each job)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_here(kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min: int) -> list[Outcome]:
     """local: subprocesses, at most `parallelism` at once; debug: in this process. Units run in the
     plan's order; a unit whose dependencies failed is skipped (never claimed), as afterok does on
@@ -165,7 +184,10 @@ def run_here(kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min:
         plan.claim(unit)
         tasks, jobs, ok = _tasks(unit), [], True
         for start in range(0, len(tasks), max(1, parallelism)):  # LocalExecutor ignores array caps
-            wave = ex.submit_array(tasks[start : start + parallelism])
+            batch = tasks[start : start + parallelism]
+            # The jobs of a wave share this machine's CPUs: each takes its part (kdgat.common.cpus).
+            with _environment(sharing_env(len(batch)) if kind == "local" else {}):
+                wave = ex.submit_array(batch)
             for job in wave:
                 try:
                     print(f"[{unit.name}] finished {job.result()}", flush=True)
