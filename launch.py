@@ -39,9 +39,11 @@ EXIT_USER_ERROR = 2
 
 
 def parse(argv: list[str]) -> LaunchArgs:
+    from kdgat.launcher.flags import check_each_field_once, gather_repeats
     from kdgat.launcher.grid import comma_flags_to_sets
 
-    options, rest = pre_parser().parse_known_args(argv)
+    # argparse keeps only the last of a repeated flag: list flags add up, other repeats are refused.
+    options, rest = pre_parser().parse_known_args(gather_repeats(argv))
     rest, comma_sets = comma_flags_to_sets(rest)
     parsed: list[LaunchArgs] = []
 
@@ -64,9 +66,21 @@ def parse(argv: list[str]) -> LaunchArgs:
         # run picks its own when it is resolved (kdgat/config/recipes.py), not the base for all.
         args = dataclasses.replace(args, experiment=parsed[0].experiment)
     args = dataclasses.replace(args, set=(*args.set, *comma_sets))
+    for note in check_each_field_once(rest, args, _stage_fields(args)):
+        print(note, file=sys.stderr)
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism {args.parallelism}: expected an integer >= 1 (tasks at once).")
     return args
+
+
+def _stage_fields(args: LaunchArgs) -> dict[str, list[str]]:
+    """Each pipeline stage's name -> the config fields it sets ({} for a plain launch)."""
+    from kdgat.launcher import pipeline
+
+    if not (args.pipeline or args.pipeline_file):
+        return {}
+    stages = pipeline.load_stages(args.pipeline_file) if args.pipeline_file else pipeline.KD_GAT
+    return {stage.name: list(stage.changes) for stage in stages}
 
 
 def status_main(argv: list[str]) -> int:

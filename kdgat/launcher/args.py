@@ -97,5 +97,11 @@ def extra_sbatch(items: tuple[str, ...]) -> dict[str, str]:
                 f"--sbatch {item!r} is not KEY=VALUE (an sbatch long option without '--'), "
                 f"e.g. --sbatch gpu-bind=closest."
             )
-        extra[key.strip().removeprefix("--")] = value
+        key = key.strip().removeprefix("--")
+        if key in extra and extra[key] != value:
+            raise ConfigError(
+                f"--sbatch {key} is given twice ({key}={extra[key]} and {key}={value}): sbatch takes one "
+                f"value, so one would be silently dropped. Give it once."
+            )
+        extra[key] = value
     return extra

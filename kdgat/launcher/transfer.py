@@ -25,6 +25,7 @@ import configs
 from configs import ConfigError, OscConfig
 from kdgat.cli.transfer import add_transfer_arguments, parse_targets
 from kdgat.config.codec import load_yaml
+from kdgat.config.repeats import flag_table, merge_repeats
 from kdgat.launcher.args import extra_sbatch
 from kdgat.runs.store import read_status
 
@@ -137,7 +138,9 @@ def _tasks(plan: list[Evaluation]) -> list[Any]:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    the_parser = parser()
+    # argparse keeps only the last of a repeated flag: list flags add up, other repeats are refused.
+    args = the_parser.parse_args(merge_repeats(argv, flag_table(the_parser)))
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism {args.parallelism}: expected an integer >= 1 (tasks at once).")
     plan = evaluations(args)
