@@ -186,25 +186,26 @@ def _gatv2(h, src, dst, attr, w, layer, heads):
     return out
 
 
-@kernel(fastmath=_DOT_FLAGS, error_model="numpy")
-def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms, head, options):
-    """The attack probability of one raw window graph (see native_weights for the arrays)."""
-    x_mean, x_std, e_mean, e_std = normal
-    embed, input_w, input_b = embedding
-    norm_w, norm_b, norm_eps = norms
-    head_w, head_b, head_dims = head
-    heads, jk, pooling, clip = options
-    n = x.shape[0]
-    n_features, dim = x.shape[1], embed.shape[1]
+@kernel(inline="always")
+def _check_graph(n, node_id, edge_index, vocabulary):
+    """The kernel reads without bounds checks: refuse IDs outside the vocabulary and edges
+    naming a node outside the graph."""
     for v in range(n):
-        if node_id[v] < 0 or node_id[v] >= embed.shape[0]:
+        if node_id[v] < 0 or node_id[v] >= vocabulary:
             raise ValueError("node_id outside the run's vocabulary")
     for e in range(edge_index.shape[1]):
         if min(edge_index[0, e], edge_index[1, e]) < 0 or max(edge_index[0, e], edge_index[1, e]) >= n:
             raise ValueError("edge_index names a node outside the graph")
-    xn = _normalised(x, x_mean, x_std, clip)
+
+
+@kernel(inline="always")
+def _input_layer(x, node_id, normal, embedding, clip):
+    """relu(input([normalised x, embed[node_id]])): the encoder's first hidden states."""
+    x_mean, x_std, _, _ = normal
+    embed, input_w, input_b = embedding
+    n, n_features, dim = x.shape[0], x.shape[1], embed.shape[1]
     joined = np.empty((n, n_features + dim), np.float32)
-    joined[:, :n_features] = xn
+    joined[:, :n_features] = _normalised(x, x_mean, x_std, clip)
     for v in range(n):
         joined[v, n_features:] = embed[node_id[v]]
     hidden = input_w.shape[0]
@@ -213,10 +214,13 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
     for v in range(n):
         for j in range(hidden):
             h[v, j] = max(h[v, j], np.float32(0.0))
+    return h
 
-    # PyG's edges: the graph's own self-loops dropped, one loop per node appended whose
-    # features are the mean of the node's incoming (kept) edges' features.
-    ea = _normalised(edge_attr, e_mean, e_std, clip)
+
+@kernel(inline="always")
+def _pyg_edges(n, edge_index, ea):
+    """PyG's edges: the graph's own self-loops dropped, one loop per node appended whose
+    features are the mean of the node's incoming (kept) edges' features."""
     kept = 0
     for e in range(edge_index.shape[1]):
         if edge_index[0, e] != edge_index[1, e]:
@@ -237,29 +241,37 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
     for v in range(n):
         src[kept + v], dst[kept + v] = v, v
         attr[kept + v] /= max(incoming[v], np.float32(1.0))
+    return src, dst, attr
 
-    n_layers = norm_w.shape[0]
-    out_dim = hidden * n_layers if jk == 0 else hidden
-    nodes = np.full((n, out_dim), -np.inf, np.float32)
-    for layer in range(n_layers):
-        conv = _gatv2(h, src, dst, attr, layers, layer, heads)
-        for v in range(n):
-            mean = np.float32(0.0)
-            for j in range(hidden):
-                h[v, j] = h[v, j] + max(conv[v, j], np.float32(0.0))
-                mean += h[v, j]
-            mean /= hidden
-            var = np.float32(0.0)
-            for j in range(hidden):
-                var += (h[v, j] - mean) ** 2
-            scale = np.float32(1.0) / np.sqrt(var / hidden + norm_eps[layer])
-            for j in range(hidden):
-                h[v, j] = (h[v, j] - mean) * scale * norm_w[layer, j] + norm_b[layer, j]
-                if jk == 0:
-                    nodes[v, layer * hidden + j] = h[v, j]
-                else:
-                    nodes[v, j] = max(nodes[v, j], h[v, j])
 
+@kernel(inline="always")
+def _residual_norm(h, conv, norms, layer, jk, nodes):
+    """h = LayerNorm(h + relu(conv)) in place, and its jumping-knowledge step into nodes (cat:
+    the layer's own columns; max: the running maximum)."""
+    norm_w, norm_b, norm_eps = norms
+    hidden = h.shape[1]
+    for v in range(h.shape[0]):
+        mean = np.float32(0.0)
+        for j in range(hidden):
+            h[v, j] = h[v, j] + max(conv[v, j], np.float32(0.0))
+            mean += h[v, j]
+        mean /= hidden
+        var = np.float32(0.0)
+        for j in range(hidden):
+            var += (h[v, j] - mean) ** 2
+        scale = np.float32(1.0) / np.sqrt(var / hidden + norm_eps[layer])
+        for j in range(hidden):
+            h[v, j] = (h[v, j] - mean) * scale * norm_w[layer, j] + norm_b[layer, j]
+            if jk == 0:
+                nodes[v, layer * hidden + j] = h[v, j]
+            else:
+                nodes[v, j] = max(nodes[v, j], h[v, j])
+
+
+@kernel(inline="always")
+def _pool(nodes, pooling):
+    """The graph's (1, width) read-out of its nodes: mean, max, add or mean and max side by side."""
+    n, out_dim = nodes.shape
     width = out_dim * (2 if pooling == 3 else 1)
     graph = np.zeros((1, width), np.float32)
     for j in range(out_dim):
@@ -275,6 +287,13 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
             graph[0, j] = total
         else:
             graph[0, j], graph[0, out_dim + j] = total / n, top
+    return graph
+
+
+@kernel(inline="always")
+def _attack_probability(graph, head):
+    """The MLP head (relu between its layers) and the softmax's attack class."""
+    head_w, head_b, head_dims = head
     for k in range(head_dims.shape[0]):
         n_in, n_out = head_dims[k, 0], head_dims[k, 1]
         nxt = np.empty((1, n_out), np.float32)
@@ -286,6 +305,24 @@ def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms
     top = max(graph[0, 0], graph[0, 1])
     e0, e1 = np.exp(graph[0, 0] - top), np.exp(graph[0, 1] - top)
     return e1 / (e0 + e1)
+
+
+@kernel(fastmath=_DOT_FLAGS, error_model="numpy")
+def _forward(x, node_id, edge_index, edge_attr, normal, embedding, layers, norms, head, options):
+    """The attack probability of one raw window graph (see native_weights for the arrays).
+    Its steps are inlined into it (inline="always", numba's own inlining): the same machine code
+    as one long function, so splitting it cost no time per window."""
+    heads, jk, pooling, clip = options
+    n = x.shape[0]
+    _check_graph(n, node_id, edge_index, embedding[0].shape[0])
+    h = _input_layer(x, node_id, normal, embedding, clip)
+    src, dst, attr = _pyg_edges(n, edge_index, _normalised(edge_attr, normal[2], normal[3], clip))
+    n_layers, hidden = norms[0].shape[0], h.shape[1]
+    nodes = np.full((n, hidden * n_layers if jk == 0 else hidden), -np.inf, np.float32)
+    for layer in range(n_layers):
+        conv = _gatv2(h, src, dst, attr, layers, layer, heads)
+        _residual_norm(h, conv, norms, layer, jk, nodes)
+    return _attack_probability(_pool(nodes, pooling), head)
 
 
 # The float tensors of native_weights, in the order of the packed buffer (see _pack, _unpack).

@@ -39,25 +39,34 @@ def _entropy(payload: np.ndarray, length: int, pair_log2: np.ndarray, log2: np.n
     return log2[n] - logs / np.float32(n)
 
 
-@kernel()
-def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, window, has_time):
-    """The raw graph of ring rows first, first+1, ... (mod window): x (N, 35) float32 without
-    is_unknown_id, node entities, edge_index (2, E), edge_attr (E, 3) float32, y.
-
-    per_frame (window, 4): each row's payload entropy, log gap and payload change to the
-    previous frame of its ID, and log gap to the frame before it; computed for the rows marked
-    fresh (written since the last graph) and kept: a frame's previous frame of its ID and the
-    frame before it are fixed when it arrives, and once they leave the window they are unused."""
-    w = window
+@kernel(inline="always")
+def _frame_steps(rows, k, p, stamps, payload, dlc, per_frame, has_time):
+    """per_frame of the fresh row at window position k (see _window_graph), p the position of
+    the previous frame of its ID (-1: none in the window)."""
     pair_log2, log2 = _TABLES  # globals: numba freezes them into the code, not passed per call
-    rows = np.empty(w, dtype=np.int64)
-    for k in range(w):
-        rows[k] = (first + k) % w
-    cid = ids[rows]
-    entities = np.unique(cid)
-    n = len(entities)
-    node = np.searchsorted(entities, cid)
+    r = rows[k]
+    per_frame[r, 0] = _entropy(payload[r], dlc[r], pair_log2, log2)
+    per_frame[r, 1] = 0.0
+    per_frame[r, 2] = 0.0
+    per_frame[r, 3] = 0.0
+    t = stamps[r] if has_time else 0.0
+    if p >= 0:
+        before = stamps[rows[p]] if has_time else 0.0
+        per_frame[r, 1] = np.log1p(np.abs(t - before) * _TIME_SCALE)
+        for b in range(8):
+            if payload[rows[p], b] != payload[r, b]:
+                per_frame[r, 2] = 1.0
+                break
+    if k > 0:
+        before = stamps[rows[k - 1]] if has_time else 0.0
+        per_frame[r, 3] = np.log1p(np.abs(t - before) * _TIME_SCALE)
 
+
+@kernel(inline="always")
+def _node_sums(rows, node, n, stamps, payload, dlc, label, per_frame, fresh, has_time):
+    """Per node, its frames' sums in window order: (count, first and last position, dlc,
+    entropy, gap, gap², payload changes), the byte columns' (sum, sum², min, max), and whether
+    any frame is an attack; fills per_frame for the fresh rows on the way."""
     count = np.zeros(n)
     first_pos = np.full(n, -1.0)
     last_pos = np.zeros(n)
@@ -72,25 +81,11 @@ def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, win
     changes = np.zeros(n)
     previous = np.full(n, -1, dtype=np.int64)  # each node's last frame so far (window position)
     attack = 0
-    for k in range(w):
+    for k in range(len(rows)):
         r, v = rows[k], node[k]
         p = previous[v]
         if fresh[r]:
-            per_frame[r, 0] = _entropy(payload[r], dlc[r], pair_log2, log2)
-            per_frame[r, 1] = 0.0
-            per_frame[r, 2] = 0.0
-            per_frame[r, 3] = 0.0
-            t = stamps[r] if has_time else 0.0
-            if p >= 0:
-                before = stamps[rows[p]] if has_time else 0.0
-                per_frame[r, 1] = np.log1p(np.abs(t - before) * _TIME_SCALE)
-                for b in range(8):
-                    if payload[rows[p], b] != payload[r, b]:
-                        per_frame[r, 2] = 1.0
-                        break
-            if k > 0:
-                before = stamps[rows[k - 1]] if has_time else 0.0
-                per_frame[r, 3] = np.log1p(np.abs(t - before) * _TIME_SCALE)
+            _frame_steps(rows, k, p, stamps, payload, dlc, per_frame, has_time)
             fresh[r] = 0
         count[v] += 1.0
         if first_pos[v] < 0:
@@ -112,8 +107,16 @@ def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, win
         previous[v] = k
         if label[r] > 0:
             attack = 1
+    sums = (count, first_pos, last_pos, dlc_sum, entropy_sum, gap_sum, gap_sq, changes)
+    return sums, (byte_sum, byte_sq, byte_min, byte_max), attack
 
-    # Edges: the transitions between consecutive frames, by (source, destination) node.
+
+@kernel(inline="always")
+def _edges(rows, node, n, per_frame):
+    """The transitions between consecutive frames, by (source, destination) node: edge_index
+    (2, E), edge_attr (E, 3) float32 (log count, mean and std of the gaps) and the nodes' in-
+    and out-degrees."""
+    w = len(rows)
     keys = np.empty(w - 1, dtype=np.int64)
     for k in range(w - 1):
         keys[k] = node[k] * n + node[k + 1]
@@ -142,7 +145,15 @@ def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, win
         edge_attr[j, 0] = np.log1p(edge_count[j])
         edge_attr[j, 1] = mean
         edge_attr[j, 2] = np.sqrt(max(edge_sq[j] / edge_count[j] - mean * mean, 0.0))
+    return edge_index, edge_attr, in_degree, out_degree
 
+
+@kernel(inline="always")
+def _node_features(sums, byte_stats, in_degree, out_degree, w, has_time):
+    """x (N, 35) float32 from _node_sums' sums and the degrees, in build_raw's column order."""
+    count, first_pos, last_pos, dlc_sum, entropy_sum, gap_sum, gap_sq, changes = sums
+    byte_sum, byte_sq, byte_min, byte_max = byte_stats
+    n = len(count)
     x = np.empty((n, 35), dtype=np.float32)
     for v in range(n):
         c = count[v]
@@ -164,6 +175,32 @@ def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, win
         x[v, 32] = in_degree[v]
         x[v, 33] = out_degree[v]
         x[v, 34] = 1.0 if has_time else 0.0
+    return x
+
+
+@kernel()
+def _window_graph(ids, stamps, payload, dlc, label, per_frame, fresh, first, window, has_time):
+    """The raw graph of ring rows first, first+1, ... (mod window): x (N, 35) float32 without
+    is_unknown_id, node entities, edge_index (2, E), edge_attr (E, 3) float32, y.
+
+    per_frame (window, 4): each row's payload entropy, log gap and payload change to the
+    previous frame of its ID, and log gap to the frame before it; computed for the rows marked
+    fresh (written since the last graph) and kept: a frame's previous frame of its ID and the
+    frame before it are fixed when it arrives, and once they leave the window they are unused.
+    The steps are inlined into this one kernel (inline="always"): one compiled call per graph."""
+    w = window
+    rows = np.empty(w, dtype=np.int64)
+    for k in range(w):
+        rows[k] = (first + k) % w
+    cid = ids[rows]
+    entities = np.unique(cid)
+    n = len(entities)
+    node = np.searchsorted(entities, cid)
+    sums, byte_stats, attack = _node_sums(
+        rows, node, n, stamps, payload, dlc, label, per_frame, fresh, has_time
+    )
+    edge_index, edge_attr, in_degree, out_degree = _edges(rows, node, n, per_frame)
+    x = _node_features(sums, byte_stats, in_degree, out_degree, w, has_time)
     return x, entities, edge_index, edge_attr, attack
 
 
