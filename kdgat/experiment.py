@@ -24,6 +24,8 @@ from kdgat.runs.store import CONFIG_JSON, Run, config_knobs, git_commit, now, up
 from kdgat.runs.threads import apply_threads, settle_threads
 from kdgat.runs.upstream import bind, lineage
 from kdgat.stages import stage_for
+from kdgat.training.device import deterministic_cublas, gpu_record
+from kdgat.training.optim import amp_name, check_amp
 from kdgat.training.skeleton import Preempted
 
 
@@ -62,8 +64,10 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     Entry points hand cfg over as given: it is resolved here, once (resolve is idempotent, so a
     resolved config is welcome too). A missing upstream run is refused here, before anything runs.
     """
+    deterministic_cublas()  # before anything touches CUDA
     cfg = bind(resolve(cfg))
     device = resolve_device(cfg)
+    check_amp(cfg, device)  # before a run directory is claimed
     cfg, threads = settle_threads(cfg, run_dir)  # auto -> this run's count, kept in its config.yaml
     if run_dir is None:
         run_dir = Run.claim(cfg).path  # writes config.yaml and config.json
@@ -82,6 +86,8 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         started_at=now(),
         git=git_commit(),
         device=str(device),
+        gpu=gpu_record(device),
+        amp=amp_name(cfg, torch.device("cpu") if cfg.model_architecture == "DQN" else device),
         threads=apply_threads(threads),
         error=None,
         lineage=links,

@@ -95,15 +95,17 @@ class GATEncoder(GraphEncoder):
         )
 
 
-def pool(h: torch.Tensor, batch: torch.Tensor, mode: str) -> torch.Tensor:
-    num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+def pool(h: torch.Tensor, batch: GraphBatch, mode: str) -> torch.Tensor:
+    """One row per graph of batch. The graph count comes from the batch (a host int), not from
+    batch.batch.max(), which would make the host wait for the GPU at every forward pass."""
+    graph, num_graphs = batch.batch, batch.num_graphs
     if mode == "mean":
-        return global_mean_pool(h, batch, num_graphs)
+        return global_mean_pool(h, graph, num_graphs)
     if mode == "max":
-        return global_max_pool(h, batch, num_graphs)
+        return global_max_pool(h, graph, num_graphs)
     if mode == "add":
-        return global_add_pool(h, batch, num_graphs)
-    return torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], -1)
+        return global_add_pool(h, graph, num_graphs)
+    return torch.cat([global_mean_pool(h, graph, num_graphs), global_max_pool(h, graph, num_graphs)], -1)
 
 
 class GraphClassifier(nn.Module):
@@ -150,12 +152,12 @@ class GraphClassifier(nn.Module):
 
     def embed_graphs(self, batch: GraphBatch) -> torch.Tensor:
         """Graph embeddings before the head (used by fusion)."""
-        return pool(self.encoder(batch), batch.batch, self.pooling)
+        return pool(self.encoder(batch), batch, self.pooling)
 
     def forward_parts(self, batch: GraphBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Node embeddings, graph embeddings and logits of one pass (distillation matches all three)."""
         nodes = self.encoder(batch)
-        graphs = pool(nodes, batch.batch, self.pooling)
+        graphs = pool(nodes, batch, self.pooling)
         return nodes, graphs, self.head(graphs)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:

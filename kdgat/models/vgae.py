@@ -72,8 +72,7 @@ class VGAE(nn.Module):
         decoder_in = z
         if self.decoder == "graph":
             graph = batch.batch
-            num_graphs = int(graph.max()) + 1 if graph.numel() else 0
-            window = global_mean_pool(z, graph, num_graphs)[graph]
+            window = global_mean_pool(z, graph, batch.num_graphs)[graph]
             decoder_in = torch.cat([window, self.encoder.embed(batch.node_id).to(z.dtype)], dim=-1)
         return VGAEOutput(
             mu=mu,
@@ -102,11 +101,13 @@ class VGAE(nn.Module):
         )
 
 
-def graph_scores(node_score: torch.Tensor, batch: torch.Tensor, pooling: str = "mean_max") -> torch.Tensor:
-    """Per-graph anomaly score from per-node errors: their mean, plus their max under 'mean_max'."""
+def graph_scores(
+    node_score: torch.Tensor, batch: torch.Tensor, num_graphs: int, pooling: str = "mean_max"
+) -> torch.Tensor:
+    """Per-graph anomaly score from per-node errors: their mean, plus their max under 'mean_max'.
+    batch: each node's graph; num_graphs: the batch's graph count (a host int: no GPU wait)."""
     if pooling not in ("mean", "mean_max"):
         raise ValueError(f"unknown score pooling {pooling!r}; known: mean_max, mean")
-    num_graphs = int(batch.max()) + 1 if batch.numel() else 0
     score = global_mean_pool(node_score[:, None], batch, num_graphs)[:, 0]
     if pooling == "mean_max":
         score = score + global_max_pool(node_score[:, None], batch, num_graphs)[:, 0]

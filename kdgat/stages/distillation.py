@@ -67,7 +67,7 @@ class GraphTeacher:
             batch = raw.with_x(torch.cat([raw.x, extras.to(raw.x.dtype)], 1))
         if isinstance(self.model, VGAE):
             out = self.model(batch)
-            return TeacherView(nodes=out.mu, graphs=pool(out.mu, batch.batch, "mean"), vgae=out)
+            return TeacherView(nodes=out.mu, graphs=pool(out.mu, batch, "mean"), vgae=out)
         nodes, graphs, logits = self.model.forward_parts(batch)
         edge_logits = None
         if reads_edges(self.model, batch):
@@ -114,7 +114,7 @@ class DistilledTask(Task):
             terms, node_score = self.base.errors_of(model, out, batch)
             own = self.base.total(terms, node_score)
             kd, kd_terms = self._vgae_terms(out, teacher.vgae)
-            nodes, graphs = out.mu, pool(out.mu, batch.batch, "mean")
+            nodes, graphs = out.mu, pool(out.mu, batch, "mean")
         else:
             nodes, graphs, logits = model.forward_parts(batch)
             own = self.base.cross_entropy(logits, batch.y, model.training)

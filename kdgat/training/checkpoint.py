@@ -65,6 +65,8 @@ class Resume:
     """capture_rng(): python, numpy, torch (and cuda) generator states, as plain data."""
     trainer: dict[str, Any]
     """Trainer.state_dict(): the trainer's own state (replay buffer, partial sums, ...)."""
+    skipped_steps: int = 0
+    """Steps of `epoch` so far that the GradScaler skipped (fp16; absent from older files)."""
 
 
 @dataclasses.dataclass
@@ -148,7 +150,11 @@ def restore_rng(state: dict[str, Any]) -> None:
     np.random.set_state({**numpy, "state": {**numpy["state"], "key": key}})
     torch.set_rng_state(state["torch"].cpu())  # map_location may have moved it; the CPU RNG wants it here
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        # One state per GPU the writing job saw. A requeued job may land where fewer are visible:
+        # restore those it has (a run trains on the first; the states of the others are unused).
+        visible = torch.cuda.device_count()
+        for index, cuda_state in enumerate(state["cuda"][:visible]):
+            torch.cuda.set_rng_state(cuda_state.cpu(), index)
 
 
 # -- plain data

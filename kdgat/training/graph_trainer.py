@@ -3,6 +3,10 @@
 A task says what is learnt (kdgat.training.tasks); this trainer feeds it the epoch's batches: a
 seeded shuffle of the task's graphs, an AMP forward, one clipped step per batch, the losses kept
 on the device (kdgat.training.loss_log), then validation loss, scores and metrics at the epoch end.
+
+Only the training steps run under autocast. Scores (thresholds, metrics.json, predictions.csv) and
+the validation loss are computed in fp32 on any device, as `python -m kdgat.evaluate` rescores a
+run, so an evaluation of the run's own test data gives the figures metrics.json holds.
 """
 
 from pathlib import Path
@@ -18,7 +22,7 @@ from kdgat.evaluation.metrics import binary_metrics
 from kdgat.training import skeleton
 from kdgat.training.checkpoint import RunInfo
 from kdgat.training.loss_log import LossLog, new_sums
-from kdgat.training.optim import Optimisation, autocast_context
+from kdgat.training.optim import Optimisation
 from kdgat.training.tasks import Task
 
 
@@ -36,14 +40,13 @@ def predict(
     per: Literal["graph", "edge"] = "graph",
 ) -> np.ndarray:
     """The task's score of every graph (per="graph") or every edge (per="edge", models with an
-    edge read-out), in order."""
+    edge read-out), in order, computed in fp32 (see the module docstring)."""
     model.eval()
     read = task.scores if per == "graph" else task.edge_scores
     scores = []
     for index in batches(torch.arange(len(graphs)), cfg.training_config.batch_size):
         batch = gather_graphs(graphs, index).to(device)
-        with autocast_context(cfg, device):
-            scores.append(read(model, batch).float())
+        scores.append(read(model, batch).float())
     if not scores:
         return np.zeros(0)
     return torch.cat(scores).cpu().numpy().astype(np.float64)  # one copy back, not one per batch
@@ -60,8 +63,7 @@ def mean_loss(
     total = torch.zeros((), dtype=torch.float64, device=device)
     for chunk in batches(index, cfg.training_config.batch_size):
         batch = gather_graphs(graphs, chunk).to(device)
-        with autocast_context(cfg, device):
-            loss, _ = task.loss(model, batch)
+        loss, _ = task.loss(model, batch)
         total += loss.double() * len(chunk)
     return total.item() / max(len(index), 1)
 

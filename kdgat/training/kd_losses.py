@@ -46,8 +46,9 @@ def local_structure_loss(
     log_t = neighbour_log_distribution(teacher_nodes, edge_index, temperature)
     log_s = neighbour_log_distribution(student_nodes, edge_index, temperature)
     per_edge = log_t.exp() * (log_t - log_s)
-    targets = edge_index[1]
-    with_neighbours = torch.unique(targets).numel()
+    # Counted on the device (torch.unique's size would make the host wait for the GPU).
+    has_neighbours = torch.zeros(student_nodes.shape[0], dtype=torch.bool, device=edge_index.device)
+    with_neighbours = has_neighbours.index_fill(0, edge_index[1], True).sum()
     return per_edge.sum() / with_neighbours
 
 

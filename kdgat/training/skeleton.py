@@ -246,12 +246,17 @@ def train(cfg: ExperimentConfig, trainer: Trainer, run_dir: Path, info: RunInfo)
             bar.close()
             start_step = 0
             trainer.sync(writer)
-            opt.end_epoch()
+            scaling = opt.end_epoch()  # fp16: the GradScaler's scale and the steps it skipped
             end = trainer.end_epoch(epoch, writer)
             improved = stopper.update(epoch, end.monitor)
-            history.append({"epoch": epoch, **end.record, "lr": opt.lr})
+            history.append({"epoch": epoch, **end.record, "lr": opt.lr, **(scaling or {})})
             for tag, value in end.scalars.items():
                 writer.add_scalar(tag, value, epoch)
+            for tag, value in (scaling or {}).items():
+                writer.add_scalar(f"amp/{tag}", value, epoch)
+            line = end.line
+            if scaling:
+                line += f"  grad_scale {scaling['grad_scale']:g}  skipped_steps {scaling['skipped_steps']}"
             writer.add_scalar("charts/learning_rate", opt.lr, epoch)
             seconds = time.perf_counter() - epoch_started
             writer.add_scalar("charts/epoch_seconds", seconds, epoch)
@@ -260,7 +265,7 @@ def train(cfg: ExperimentConfig, trainer: Trainer, run_dir: Path, info: RunInfo)
                 write_checkpoint(ckpt_dir / "best.pt", best)
             write_checkpoint(last_path, checkpoint(epoch + 1, 0))
             print(
-                f"epoch {epoch + 1}/{t.epochs}  {end.line}  {seconds:.1f}s{'  *' if improved else ''}",
+                f"epoch {epoch + 1}/{t.epochs}  {line}  {seconds:.1f}s{'  *' if improved else ''}",
                 flush=True,
             )
     writer.close()

@@ -73,6 +73,7 @@ class ClassifierTask(Task):
         )
         self.split_weights = self.weights  # validation loss: the same weights every epoch, comparable
         self.curriculum_scores = curriculum_scores
+        self._device_copies: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.edge_weights = None
         if train.edge_label is not None and cfg.learning_config.class_weighting == "balanced":
             labelled = train.edge_label[train.edge_label >= 0]
@@ -101,17 +102,30 @@ class ClassifierTask(Task):
         return total, {"cross_entropy": ce, "edge_cross_entropy": edge_ce}
 
     def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor, training: bool = True) -> torch.Tensor:
-        weights = self.weights if training else self.split_weights
-        weights = weights.to(logits.device) if weights is not None else None
+        role, weights = ("epoch", self.weights) if training else ("split", self.split_weights)
+        weights = self._on_device(role, weights, logits.device)
         return torch.nn.functional.cross_entropy(logits.float(), y, weight=weights)
 
     def edge_cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Class-weighted cross-entropy over the edges that stand for labelled flows (label -1:
-        only unlabelled flows, not learned from)."""
-        if not bool((labels >= 0).any()):
-            return logits.float().sum() * 0.0
-        weights = self.edge_weights.to(logits.device) if self.edge_weights is not None else None
-        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights, ignore_index=-1)
+        only unlabelled flows, not learned from); 0 for a batch without any."""
+        weights = self._on_device("edge", self.edge_weights, logits.device)
+        ce = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights, ignore_index=-1)
+        # Without a labelled edge the mean is 0/0. Chosen on the device: an `if` on the labels
+        # would make the host wait for the GPU at every step. The NaN branch gets no gradient.
+        return torch.where((labels >= 0).any(), ce, torch.zeros_like(ce))
+
+    def _on_device(
+        self, role: str, weights: torch.Tensor | None, device: torch.device
+    ) -> torch.Tensor | None:
+        """weights on device, copied there once (again only when a curriculum epoch replaces
+        them), not at every step."""
+        if weights is None or weights.device == device:
+            return weights
+        cached = self._device_copies.get(role)
+        if cached is None or cached[0] is not weights or cached[1].device != device:
+            cached = self._device_copies[role] = (weights, weights.to(device))
+        return cached[1]
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         logits = model(batch).float()
@@ -171,7 +185,9 @@ class VGAETask(Task):
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         _, node_score = self._errors(model, batch)
-        return graph_scores(node_score, batch.batch, self.cfg.learning_config.vgae.score_pooling)
+        return graph_scores(
+            node_score, batch.batch, batch.num_graphs, self.cfg.learning_config.vgae.score_pooling
+        )
 
     def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
         return (-val_loss,)

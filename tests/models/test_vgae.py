@@ -18,11 +18,11 @@ from tests.helpers import run_train
 def test_graph_scores_pool_node_errors_as_asked() -> None:
     errors = torch.tensor([1.0, 2.0, 3.0, 4.0])
     batch = torch.tensor([0, 0, 0, 1])
-    assert graph_scores(errors, batch, "mean").tolist() == [2.0, 4.0]
-    assert graph_scores(errors, batch, "mean_max").tolist() == [5.0, 8.0]  # mean + max
-    assert graph_scores(errors, batch).tolist() == [5.0, 8.0]  # CAN's default
+    assert graph_scores(errors, batch, 2, "mean").tolist() == [2.0, 4.0]
+    assert graph_scores(errors, batch, 2, "mean_max").tolist() == [5.0, 8.0]  # mean + max
+    assert graph_scores(errors, batch, 2).tolist() == [5.0, 8.0]  # CAN's default
     with pytest.raises(ValueError, match="unknown score pooling 'median'"):
-        graph_scores(errors, batch, "median")
+        graph_scores(errors, batch, 2, "median")
 
 
 def _vgae(decoder: str) -> torch.nn.Module:
