@@ -86,9 +86,9 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
         started_at=now(),
         git=git_commit(),
         device=str(device),
+        threads=apply_threads(threads),
         gpu=gpu_record(device),
         amp=amp_name(cfg, torch.device("cpu") if cfg.model_architecture == "DQN" else device),
-        threads=apply_threads(threads),
         error=None,
         lineage=links,
     )
