@@ -44,6 +44,18 @@ TINY_DIMS = [
 ]  # fmt: skip
 
 
+def swap(args: list[str], flag: str, value: str) -> list[str]:
+    """args with flag's value replaced (a flag given twice is refused)."""
+    i = args.index(flag)
+    return [*args[: i + 1], value, *args[i + 2 :]]
+
+
+def for_pipeline(args: list[str]) -> list[str]:
+    """Flags without --model-size: every stage of the default pipeline sets it (a flag is refused)."""
+    i = args.index("--model-size")
+    return args[:i] + args[i + 2 :]
+
+
 def launch(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
@@ -199,7 +211,8 @@ def test_invalid_osc_parameter_fails_before_submission(
     tmp_path: Path, flags: list[str], words: list[str]
 ) -> None:
     osc = ["--osc-config.cluster", "pitzer", "--osc-config.account", "PAS1234"]
-    user_error(launch([*SMALL, *osc, "--osc-config.partition", "gpu", *flags], tmp_path), *words)
+    partition = [] if "--osc-config.partition" in flags else ["--osc-config.partition", "gpu"]
+    user_error(launch([*SMALL, *osc, *partition, *flags], tmp_path), *words)
     assert not launches(tmp_path)
 
 
@@ -219,10 +232,11 @@ def test_osc_preset_fills_partition(tmp_path: Path) -> None:
         "--osc-config.account",
         "PAS1234",
         "--osc-config.gpus-per-node",
-        "4",
+        "1",
     ]
-    script = scripts(ok(launch([*SMALL, *osc, "--dry-run"], tmp_path)).stdout)["kdgat"]
-    for line in ("--partition=gpu", "--account=PAS1234", "--gpus-per-node=4"):
+    on_gpu = swap(SMALL, "--device", "auto")  # runs on the CPU ask for no GPU (nor its partition)
+    script = scripts(ok(launch([*on_gpu, *osc, "--dry-run"], tmp_path)).stdout)["kdgat"]
+    for line in ("--partition=gpu", "--account=PAS1234", "--gpus-per-node=1"):
         assert f"#SBATCH {line}\n" in script
 
 
@@ -344,7 +358,7 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     slurm: None, tmp_path: Path
 ) -> None:
     """The whole KD-GAT study for seeds 0, 1, 2 from one command: six dependent arrays of three."""
-    args = [*SMALL, *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"]
+    args = [*for_pipeline(SMALL), *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"]
     ok(launch(args, tmp_path, timeout=900))
     records = launches(tmp_path)
     assert [r["unit"] for r in records] == [
@@ -405,8 +419,8 @@ def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, t
 
     data = shared_data("internet_stratosphere_zeek")
     args = [
-        *ANY_MODALITY, *TINY_DIMS, "--pipeline", "--modality", "internet", "--dataset", "stratosphere",
-        "--data-root", str(data), "--training.torch-threads", "1", "--wait",
+        *for_pipeline(ANY_MODALITY), *TINY_DIMS, "--pipeline", "--modality", "internet",
+        "--dataset", "stratosphere", "--data-root", str(data), "--training.torch-threads", "1", "--wait",
     ]  # fmt: skip
     ok(launch(args, tmp_path, timeout=900))
     records = launches(tmp_path)
@@ -546,6 +560,7 @@ def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
 @pytest.mark.slurm
 def test_what_this_slurm_refuses_is_a_clear_error(slurm: None, tmp_path: Path) -> None:
     user_error(launch([*SMALL, "--osc-config.partition", "nosuch"], tmp_path), "nosuch", "sinfo")
-    user_error(launch([*SMALL, "--osc-config.gpus-per-node", "64"], tmp_path), "sbatch refused the job")
+    refused = launch([*SMALL, "--osc-config.constraint", "nosuchfeature"], tmp_path)
+    user_error(refused, "sbatch refused the job")
     assert not launches(tmp_path)
     assert not list(tmp_path.glob(RUN_GLOB))  # the run dir claimed for the refused job is released
