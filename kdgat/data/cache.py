@@ -5,6 +5,18 @@ graph parameters, the block layout and FORMAT_VERSION (bump it whenever a reader
 builder changes what it produces). Entries are written atomically (temp file + rename), carry a
 magic header, their payload length and a CRC-32, so a truncated or corrupt entry is detected on
 load, deleted and rebuilt. Nothing is written for a capture that fails to parse.
+
+One preparation per entry: the process that builds an entry holds its lock (`entry_lock`), so
+processes started together on an empty cache (a Slurm array's first tasks) build each entry once
+and the others wait, then read it. The lock is a lock *file* (filelock's SoftFileLease: an
+O_EXCL-created marker holding the holder's pid, host and process start time, its mtime renewed
+by a heartbeat thread), not flock(): exclusive create and rename behave the same on local disks,
+NFS (v3+) and GPFS, whereas flock() is node-local or refused on some cluster mounts (Lustre
+without `-o flock`). A holder killed on the same host (kill -9, the OOM killer) is seen dead by
+its pid and taken over at once; one on another node, once its marker has gone unrenewed for
+LEASE_SECONDS, measured on the waiter's own clock (no clock sync needed). The lock only saves
+work: entries are written atomically and keyed by content, so a lease taken over from a process
+that was merely stalled costs a duplicate build, never a wrong or partial entry.
 """
 
 import hashlib
@@ -16,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import SoftFileLease, Timeout
 from isal.isal_zlib import crc32  # zlib's polynomial, ~3x faster
 
 from kdgat.common.io import atomic_open
@@ -41,6 +54,50 @@ def entry_key(digest: str, params: dict[str, Any]) -> str:
 
 def entry_path(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / "graphs" / key[:2] / f"{key}.kdg"
+
+
+# Every process that prepares entries must use the same lease (filelock refuses a mismatch).
+LEASE_SECONDS = 60.0
+LOCK_POLL_SECONDS = 0.5  # a waiter's re-check interval: cheap on a shared file system
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def entry_lock(path: Path) -> SoftFileLease:
+    """The lock of the entry at path (not yet acquired): acquire(blocking=False) claims the
+    entry or raises filelock.Timeout while another process prepares it; acquire() waits."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SoftFileLease(lock_path(path), lease_duration=LEASE_SECONDS, poll_interval=LOCK_POLL_SECONDS)
+
+
+def try_lock(path: Path) -> SoftFileLease | None:
+    """The entry's lock, held, or None while another process holds it."""
+    lock = entry_lock(path)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        return None
+    return lock
+
+
+def lock_holder(path: Path) -> str:
+    """Who holds the entry's lock, as "pid P on host H" (read from its marker), for messages."""
+    try:
+        fields = dict(line.split("=", 1) for line in lock_path(path).read_text().splitlines() if "=" in line)
+    except (OSError, UnicodeDecodeError):
+        return "another process"
+    if "pid" not in fields:
+        return "another process"
+    return f"pid {fields['pid']} on host {fields.get('host', '?')}"
+
+
+def remove_partial_writes(path: Path) -> None:
+    """Delete temp files a killed builder of this entry left beside it (atomic_open's
+    `.<name>.*.tmp`); call only while holding the entry's lock, when nobody else writes it."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def save_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

@@ -48,7 +48,8 @@ class Splits:
     no_window: list[str] = dataclasses.field(default_factory=list)
     """Files that gave no graph at all (shorter than one window)."""
     preprocess: dict[str, float] = dataclasses.field(default_factory=dict)
-    """records, seconds, cache hits and misses of this load."""
+    """records, seconds, and the cache's entries: hits (found), waited (prepared by another process
+    while this one waited) and misses (built here)."""
     calibration: dict[str, Any] | None = None
     """The calibration capture the test graphs were fitted to (--dataset-config.calibration)."""
 
@@ -133,7 +134,8 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
         )
         for name, members in test_groups.items()
     }
-    hits = sum(p.cached for p in prepared)
+    hits = sum(p.cached and not p.waited for p in prepared)
+    waited = sum(p.waited for p in prepared)
     return Splits(
         train=normalise(train, stats),
         val=normalise(val, stats),
@@ -152,7 +154,8 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
             "frames": float(sum(p.frames for p in prepared)),
             "seconds": time.perf_counter() - started,
             "cache_hits": float(hits),
-            "cache_misses": float(len(prepared) - hits),
+            "cache_waited": float(waited),
+            "cache_misses": float(len(prepared) - hits - waited),
         },
     )
 

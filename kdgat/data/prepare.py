@@ -4,6 +4,11 @@ The same path serves training (load_splits) and scoring on other data (kdgat.sco
 modality's reader and the run's row policies, cut into leak-free blocks, build every block's
 windows, and store the result under the file's cache key. Nothing is written for a capture that
 fails to parse, so a failed step leaves no partial entry.
+
+Each entry is prepared once however many processes need it at the same time: a missing entry is
+built by whoever claims its lock (kdgat/data/cache.py); a process that finds it claimed builds
+its other misses first, then says whom it waits for, waits, and reads the entry (or builds it,
+where the holder died without writing it).
 """
 
 import dataclasses
@@ -14,7 +19,17 @@ import numpy as np
 
 from configs import DatasetConfig
 from kdgat.common.progress import progress_bar
-from kdgat.data.cache import entry_key, entry_path, file_digest, load_entry, save_entry
+from kdgat.data.cache import (
+    entry_key,
+    entry_lock,
+    entry_path,
+    file_digest,
+    load_entry,
+    lock_holder,
+    remove_partial_writes,
+    save_entry,
+    try_lock,
+)
 from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.modality import Modality
 from kdgat.data.pool import cores, run_jobs
@@ -36,6 +51,9 @@ class Prepared:
     train_ids: np.ndarray
     attack_type: str
     cached: bool
+    """Read from the cache rather than built by this process."""
+    waited: bool = False
+    """Read from the cache once another process had prepared it (this one found it being built)."""
 
     @property
     def dropped_na(self) -> int:
@@ -77,7 +95,11 @@ def cache_target(path: Path, fmt: str, kind: str, d: DatasetConfig, modality: Mo
 def prepare_file(path: Path, fmt: str, kind: str, d: DatasetConfig, modality: Modality) -> Prepared:
     """Read, cut and build one file's graphs, through the cache when it is on."""
     target = cache_target(path, fmt, kind, d, modality)
-    return cached_file(path, target, modality) or build_file(path, fmt, kind, d, target, modality)
+    prepared = cached_file(path, target, modality) or claim_and_build(path, fmt, kind, d, target, modality)
+    if isinstance(prepared, Busy):
+        assert target is not None  # only a cache entry has a lock to be busy on
+        return wait_for_entry((path, fmt, kind), target, d, modality)
+    return prepared
 
 
 _META_KEYS = ("bounds", "frames", "skipped", "source")
@@ -169,11 +191,56 @@ class Progress:
 PROCESS_MIN_BYTES = 4 << 20
 
 
+class Busy:
+    """A missing entry that another process was preparing (it held the entry's lock)."""
+
+
+def claim_and_build(
+    path: Path, fmt: str, kind: str, d: DatasetConfig, target: Path | None, modality: Modality
+) -> Prepared | Busy:
+    """Build the file's entry under its lock; Busy when another process holds the lock. An
+    entry written while this process looked elsewhere is read, not built again."""
+    if target is None:
+        return build_file(path, fmt, kind, d, target, modality)
+    lock = try_lock(target)
+    if lock is None:
+        return Busy()
+    try:
+        remove_partial_writes(target)
+        return cached_file(path, target, modality) or build_file(path, fmt, kind, d, target, modality)
+    finally:
+        lock.release()
+
+
+def wait_for_entry(
+    job: tuple[Path, str, str], target: Path, d: DatasetConfig, modality: Modality
+) -> Prepared:
+    """The entry another process was preparing, read once its lock is released (or taken over
+    from a holder that died); built here when the holder left no entry."""
+    lock = try_lock(target)
+    if lock is None:
+        print(
+            f"waiting for {lock_holder(target)}, which is preparing {job[0].name} (cache entry {target})",
+            flush=True,
+        )
+        lock = entry_lock(target)
+        lock.acquire()
+    try:
+        remove_partial_writes(target)
+        hit = cached_file(job[0], target, modality)
+        if hit is not None:
+            return dataclasses.replace(hit, waited=True)
+        return build_file(*job, d, target, modality)
+    finally:
+        lock.release()
+
+
 def prepare_files(
     jobs: list[tuple[Path, str, str]], d: DatasetConfig, modality: Modality, workers: int | None = None
 ) -> list[Prepared]:
     """prepare_file for every (path, format, kind), in order: cache hits are loaded here (a
-    worker would have to send the arrays back), misses are built in parallel worker processes."""
+    worker would have to send the arrays back), misses are built in parallel worker processes,
+    and entries other processes are preparing are waited for last."""
     progress = Progress(len(jobs), modality.record)
     targets = [cache_target(*job, d, modality) for job in jobs]
     results: list[Prepared | None] = []
@@ -189,31 +256,39 @@ def prepare_files(
     misses = sorted(sizes, key=lambda i: -sizes[i])  # largest first: no big file left for the end
     processes = sum(sizes.values()) >= PROCESS_MIN_BYTES
     built = run_jobs(
-        _build_in_worker if processes else build_file,
+        _build_in_worker if processes else claim_and_build,
         [(*jobs[i], d, targets[i], modality) for i in misses],
         workers=workers or cores(),
         processes=processes,
-        done=lambda prepared: progress.update(prepared.frames),
+        done=lambda prepared: None if isinstance(prepared, Busy) else progress.update(prepared.frames),
     )
+    waiting = []
     for i, prepared in zip(misses, built, strict=True):
+        if isinstance(prepared, Busy):
+            waiting.append(i)
+            continue
         if not prepared.blocks and d.cache:  # written to the cache by a worker: read it back
             reread = cached_file(jobs[i][0], targets[i], modality)
             prepared = (
-                dataclasses.replace(reread, cached=False)
+                dataclasses.replace(reread, cached=prepared.cached)
                 if reread
                 else build_file(*jobs[i], d, targets[i], modality)
             )
         results[i] = prepared
+    for i in waiting:
+        results[i] = wait_for_entry(jobs[i], targets[i], d, modality)
+        progress.update(results[i].frames)
     return [result for result in results if result is not None]
 
 
 def _build_in_worker(
     path: Path, fmt: str, kind: str, d: DatasetConfig, target: Path | None, modality: Modality
-) -> Prepared:
-    """build_file in a worker process. With the cache on, the graphs go back through the cache
-    entry it has just written (the parent reads the file once, from the page cache) instead of
-    being pickled through a pipe, which costs the parent several copies and context switches."""
-    prepared = build_file(path, fmt, kind, d, target, modality)
-    if target is not None:
+) -> Prepared | Busy:
+    """claim_and_build in a worker process (which holds the entry's lock while it builds, so a
+    killed worker frees it). With the cache on, the graphs go back through the cache entry (the
+    parent reads the file once, from the page cache) instead of being pickled through a pipe,
+    which costs the parent several copies and context switches."""
+    prepared = claim_and_build(path, fmt, kind, d, target, modality)
+    if target is not None and isinstance(prepared, Prepared):
         prepared = dataclasses.replace(prepared, blocks={}, train_ids=prepared.train_ids[:0])
     return prepared
