@@ -110,6 +110,103 @@ def _json_object(path: str, read: Callable[[str], Any] = _read_json) -> tuple[di
     return value, None
 
 
+def _relative(run_dir: str, root: str | os.PathLike[str] | None) -> str:
+    """run_dir below root (the row's ``run``); run_dir itself without a root or when it is the root."""
+    if root is None:
+        return run_dir
+    prefix = os.fspath(root).rstrip(os.sep) + os.sep
+    relative = run_dir[len(prefix) :] if run_dir.startswith(prefix) else os.path.relpath(run_dir, root)
+    return run_dir if relative == "." else relative
+
+
+def _path_levels(parts: list[str]) -> tuple[list[str | None], bool]:
+    """The seven levels the folder names (runs/<levels>/run_NNN), and whether it names them all
+    validly; Nones where it does not."""
+    values = parts[-1 - len(LEVELS) : -1] if len(parts) > len(LEVELS) else []
+    ok = len(values) == len(LEVELS) and all(
+        value in LEVEL_CHOICES[level] for level, value in zip(LEVELS, values, strict=True)
+    )
+    return (list(values) if ok else [None] * len(LEVELS)), ok
+
+
+def _add_status(run_dir: str, files: set[str], row: dict[str, Any], problems: list[str]) -> None:
+    """status.json: the run's state, and the rest of the file flattened."""
+    if "status.json" not in files:
+        problems.append("status.json missing (the run never started, or was copied incompletely)")
+        return
+    status, wrong = _json_object(run_dir + os.sep + "status.json")
+    if status is None:
+        problems.append(f"status.json {wrong}")
+        return
+    row["state"] = status.get("state")
+    flatten("", {k: v for k, v in status.items() if k != "state"}, row)
+    if row["state"] != "finished":
+        reason = f"state is {row['state']!r}, not 'finished'"
+        if status.get("error"):
+            reason += f" (error: {status['error']})"
+        reason += STATE_HINTS.get(str(row["state"]), "").format(run_dir=run_dir)
+        problems.append(reason)
+
+
+def _add_config(
+    run_dir: str,
+    files: set[str],
+    row: dict[str, Any],
+    path_levels_ok: bool,
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    """config.yaml (its knobs read from config.json when that is current): every knob. The levels
+    come from the folder when it names them (a config that disagrees is a warning), else from it."""
+    if "config.yaml" not in files:
+        problems.append("config.yaml missing")
+        return
+    try:
+        with open(run_dir + os.sep + "config.yaml", "rb") as handle:
+            raw = handle.read()
+        row["config_digest"] = digest = config_digest(raw)  # what a dependant's lineage recorded
+        knobs = read_knobs(run_dir, raw, digest, CONFIG_JSON in files)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        problems.append(f"config.yaml {_describe(err)}")
+        return
+    for key, value in knobs.items():
+        if key not in LEVELS:
+            add_knob(row, key, value)
+        elif not path_levels_ok:
+            row[key] = value
+        elif row[key] != value:
+            warnings.append(f"config.yaml says {key}={value} but the folder says {row[key]}")
+
+
+def _add_metrics(run_dir: str, files: set[str], row: dict[str, Any], problems: list[str]) -> None:
+    """metrics.json: the final results (a finished run without them is a problem)."""
+    if "metrics.json" not in files:
+        if row["state"] == "finished":
+            problems.append("metrics.json missing although status.json says finished")
+        elif not problems:
+            problems.append("metrics.json missing")
+        return
+    metrics, wrong = _json_object(run_dir + os.sep + "metrics.json", read_metrics)
+    if metrics is None:
+        problems.append(f"metrics.json {wrong}")
+        return
+    add_metrics(row, metrics)
+    if not isinstance(metrics.get("test"), dict):
+        problems.append("metrics.json has no 'test' section")
+
+
+def _add_evals(run_dir: str, files: set[str], row: dict[str, Any], warnings: list[str]) -> None:
+    """eval_<dataset>.json: cross-dataset transfer results (a broken one is left out with a warning)."""
+    for name in sorted(files):
+        if (eval_match := EVAL_PATTERN.match(name)) is None:
+            continue
+        result, wrong = _json_object(run_dir + os.sep + name)
+        if result is None:
+            warnings.append(f"{name} {wrong}; that transfer result is left out")
+        else:
+            flatten(f"eval.{eval_match.group(1)}.", result, row)
+
+
 def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """One run directory as a flat row. Never raises for a broken run: ``problem`` says why.
 
@@ -119,20 +216,9 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     """
     run_dir = os.fspath(run_dir).rstrip(os.sep) or os.sep
     parts = run_dir.split(os.sep)
-    if root is None:
-        relative = run_dir
-    else:
-        prefix = os.fspath(root).rstrip(os.sep) + os.sep
-        relative = run_dir[len(prefix) :] if run_dir.startswith(prefix) else os.path.relpath(run_dir, root)
-        if relative == ".":  # root is the run directory itself
-            relative = run_dir
-    row: dict[str, Any] = {"run": relative, "path": run_dir}
-    level_values = parts[-1 - len(LEVELS) : -1] if len(parts) > len(LEVELS) else ()
-    path_levels_ok = len(level_values) == len(LEVELS) and all(
-        value in LEVEL_CHOICES[level] for level, value in zip(LEVELS, level_values, strict=True)
-    )
-    for level, value in zip(LEVELS, level_values if path_levels_ok else [None] * len(LEVELS), strict=True):
-        row[level] = value
+    row: dict[str, Any] = {"run": _relative(run_dir, root), "path": run_dir}
+    level_values, path_levels_ok = _path_levels(parts)
+    row.update(zip(LEVELS, level_values, strict=True))
     match = RUN_PATTERN.match(parts[-1])
     row["run_number"] = int(match.group(1)) if match else None
     row["state"] = None
@@ -145,72 +231,13 @@ def read_run(run_dir: str | os.PathLike[str], root: str | os.PathLike[str] | Non
         row["warning"] = None
         return row
 
-    # status.json: the run's state.
-    if "status.json" in files:
-        status, wrong = _json_object(run_dir + os.sep + "status.json")
-        if status is None:
-            problems.append(f"status.json {wrong}")
-        else:
-            row["state"] = status.get("state")
-            flatten("", {k: v for k, v in status.items() if k != "state"}, row)
-            if row["state"] != "finished":
-                reason = f"state is {row['state']!r}, not 'finished'"
-                if status.get("error"):
-                    reason += f" (error: {status['error']})"
-                reason += STATE_HINTS.get(str(row["state"]), "").format(run_dir=run_dir)
-                problems.append(reason)
-    else:
-        problems.append("status.json missing (the run never started, or was copied incompletely)")
-
-    # config.yaml (its knobs read from config.json when that is current): every knob.
-    if "config.yaml" in files:
-        try:
-            with open(run_dir + os.sep + "config.yaml", "rb") as handle:
-                raw = handle.read()
-            row["config_digest"] = digest = config_digest(raw)  # what a dependant's lineage recorded
-            knobs = read_knobs(run_dir, raw, digest, CONFIG_JSON in files)
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            problems.append(f"config.yaml {_describe(err)}")
-        else:
-            for key, value in knobs.items():
-                if key in LEVELS:
-                    if not path_levels_ok:
-                        row[key] = value
-                    elif row[key] != value:
-                        warnings.append(f"config.yaml says {key}={value} but the folder says {row[key]}")
-                    continue
-                add_knob(row, key, value)
-    else:
-        problems.append("config.yaml missing")
-
-    # metrics.json: final results.
-    if "metrics.json" in files:
-        metrics, wrong = _json_object(run_dir + os.sep + "metrics.json", read_metrics)
-        if metrics is None:
-            problems.append(f"metrics.json {wrong}")
-        else:
-            add_metrics(row, metrics)
-            if not isinstance(metrics.get("test"), dict):
-                problems.append("metrics.json has no 'test' section")
-    elif row["state"] == "finished":
-        problems.append("metrics.json missing although status.json says finished")
-    elif not problems:
-        problems.append("metrics.json missing")
-
-    # eval_<dataset>.json: cross-dataset transfer results.
-    for name in sorted(files):
-        if (eval_match := EVAL_PATTERN.match(name)) is None:
-            continue
-        result, wrong = _json_object(run_dir + os.sep + name)
-        if result is None:
-            warnings.append(f"{name} {wrong}; that transfer result is left out")
-        else:
-            flatten(f"eval.{eval_match.group(1)}.", result, row)
-
+    _add_status(run_dir, files, row, problems)
+    _add_config(run_dir, files, row, path_levels_ok, problems, warnings)
+    _add_metrics(run_dir, files, row, problems)
+    _add_evals(run_dir, files, row, warnings)
     add_floor_margins(row)
-    if not path_levels_ok and not problems:
-        if any(row.get(level) is None for level in LEVELS):
-            warnings.append("folder is not runs/<7 levels>/run_NNN and config.yaml does not name the levels")
+    if not path_levels_ok and not problems and any(row.get(level) is None for level in LEVELS):
+        warnings.append("folder is not runs/<7 levels>/run_NNN and config.yaml does not name the levels")
     row["problem"] = "; ".join(problems) if problems else None
     row["warning"] = "; ".join(warnings) if warnings else None
     return row
