@@ -94,43 +94,53 @@ class _Parser:
 
     def row(self, section: str, line: int, text: str, tokens: list[str]) -> None:
         if section in self.nodes:
-            need = {"JUNCTIONS": 2, "RESERVOIRS": 2, "TANKS": 7}[section]
-            if len(tokens) < need:
-                raise self.fail(line, text, f"a [{section}] row needs at least {need} fields")
-            for token in tokens[1:need]:
-                self.number(line, text, token, "value")
-            self.define(line, text, tokens[0], "node")
-            self.nodes[section].append(tokens[0])
+            self.node_row(section, line, text, tokens)
         elif section == "PIPES":
-            if len(tokens) < 6:
-                raise self.fail(line, text, "a [PIPES] row needs ID Node1 Node2 Length Diameter Roughness")
-            for token in tokens[3:6]:
-                self.number(line, text, token, "value")
-            minor, status = tokens[6:7], tokens[7:8]
-            if minor and minor[0].upper() in PIPE_STATUS and not status:
-                minor, status = [], minor  # EPANET also takes the status without a minor loss
-            for token in minor:
-                self.number(line, text, token, "minor loss")
-            if status and status[0].upper() not in PIPE_STATUS:
-                raise self.fail(line, text, f"pipe status {status[0]!r} is not Open, Closed or CV")
-            self.link(section, line, text, tokens[:3])
+            self.pipe_row(line, text, tokens)
         elif section == "PUMPS":
-            keys = tokens[3::2]
-            if len(tokens) < 5 or len(tokens) % 2 == 0 or any(k.upper() not in PUMP_KEYWORDS for k in keys):
-                raise self.fail(
-                    line, text, "a [PUMPS] row needs ID Node1 Node2 and HEAD/POWER/SPEED/PATTERN pairs"
-                )
-            self.link(section, line, text, tokens[:3])
+            self.pump_row(line, text, tokens)
         elif section == "VALVES":
-            if len(tokens) < 6:
-                raise self.fail(line, text, "a [VALVES] row needs ID Node1 Node2 Diameter Type Setting")
-            if tokens[4].upper() not in VALVE_TYPES:
-                raise self.fail(
-                    line, text, f"valve type {tokens[4]!r} is not one of {', '.join(VALVE_TYPES)}"
-                )
-            self.link(section, line, text, (*tokens[:3], tokens[4].upper()))
+            self.valve_row(line, text, tokens)
         elif section == "CONTROLS":
             self.control(line, text, tokens)
+
+    def node_row(self, section: str, line: int, text: str, tokens: list[str]) -> None:
+        need = {"JUNCTIONS": 2, "RESERVOIRS": 2, "TANKS": 7}[section]
+        if len(tokens) < need:
+            raise self.fail(line, text, f"a [{section}] row needs at least {need} fields")
+        for token in tokens[1:need]:
+            self.number(line, text, token, "value")
+        self.define(line, text, tokens[0], "node")
+        self.nodes[section].append(tokens[0])
+
+    def pipe_row(self, line: int, text: str, tokens: list[str]) -> None:
+        if len(tokens) < 6:
+            raise self.fail(line, text, "a [PIPES] row needs ID Node1 Node2 Length Diameter Roughness")
+        for token in tokens[3:6]:
+            self.number(line, text, token, "value")
+        minor, status = tokens[6:7], tokens[7:8]
+        if minor and minor[0].upper() in PIPE_STATUS and not status:
+            minor, status = [], minor  # EPANET also takes the status without a minor loss
+        for token in minor:
+            self.number(line, text, token, "minor loss")
+        if status and status[0].upper() not in PIPE_STATUS:
+            raise self.fail(line, text, f"pipe status {status[0]!r} is not Open, Closed or CV")
+        self.link("PIPES", line, text, tokens[:3])
+
+    def pump_row(self, line: int, text: str, tokens: list[str]) -> None:
+        keys = tokens[3::2]
+        if len(tokens) < 5 or len(tokens) % 2 == 0 or any(k.upper() not in PUMP_KEYWORDS for k in keys):
+            raise self.fail(
+                line, text, "a [PUMPS] row needs ID Node1 Node2 and HEAD/POWER/SPEED/PATTERN pairs"
+            )
+        self.link("PUMPS", line, text, tokens[:3])
+
+    def valve_row(self, line: int, text: str, tokens: list[str]) -> None:
+        if len(tokens) < 6:
+            raise self.fail(line, text, "a [VALVES] row needs ID Node1 Node2 Diameter Type Setting")
+        if tokens[4].upper() not in VALVE_TYPES:
+            raise self.fail(line, text, f"valve type {tokens[4]!r} is not one of {', '.join(VALVE_TYPES)}")
+        self.link("VALVES", line, text, (*tokens[:3], tokens[4].upper()))
 
     def link(self, section: str, line: int, text: str, fields: tuple[str, ...] | list[str]) -> None:
         if fields[1] == fields[2]:
