@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--stride {args.stride}: the stride is at least 1 frame.")
         if (args.block or 0) < 0 or args.max_wait < 0:
             raise UserError(f"--block {args.block} --max-wait {args.max_wait}: neither can be negative.")
+        if args.replay is not None and not args.replay.is_file():  # before the model loads (seconds)
+            raise UserError(f"--replay {args.replay}: no such capture file; give a recorded capture's path.")
         scorer = load_scorer(args.model, threads=args.threads)
         if args.block is None:  # a block completes about one batch: a window waits for at most that
             args.block = args.max_batch * (args.stride or int(scorer.meta["stride"]))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import configs
 from kdgat.common.errors import UserError
+from kdgat.common.seconds import seconds_argument
 from kdgat.scoring.evaluate import evaluate_run, result_lines
 
 
@@ -26,7 +27,9 @@ def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
         "on it (no label of it is read) instead of the run's; its windows are not scored",
     )
     parser.add_argument(
-        "--calibration-seconds", type=float, help="with --calibration: only its first this-many seconds"
+        "--calibration-seconds",
+        type=seconds_argument("--calibration-seconds"),
+        help="with --calibration: only its first this-many seconds (a finite number > 0)",
     )
     parser.add_argument(
         "--fine-tune-epochs",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import configs
 from kdgat.common.errors import UserError
+from kdgat.common.seconds import positive_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,11 +53,9 @@ def parse_calibration(value: str) -> tuple[Path, float | None]:
     if not sep:
         return Path(value), None
     try:
-        return Path(file), float(seconds)
-    except ValueError:
-        raise TransferError(
-            f"--calibrate ...={value}: {seconds!r} after @ is not a number of seconds."
-        ) from None
+        return Path(file), positive_seconds(seconds, f"--calibrate ...={value}", f"{file}@10")
+    except UserError as err:
+        raise TransferError(str(err)) from None
 
 
 def parse_targets(

@@ -24,6 +24,7 @@ import numpy as np
 
 from configs import ExperimentConfig
 from kdgat.common.errors import DataError
+from kdgat.common.seconds import positive_seconds
 from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.normalisation import fit_normalisation, normalise
 from kdgat.data.registry import modality_of
@@ -75,6 +76,8 @@ def calibrate(
     seconds: float | None = None,
 ) -> Calibration:
     """Fit vocabulary and normalisation on the capture at path (its first `seconds` when set)."""
+    if seconds is not None:  # a NaN would cut the capture at no frame: refused, not fitted on nothing
+        seconds = positive_seconds(seconds, "--calibration-seconds")
     modality = modality_of(cfg)
     d = cfg.dataset_config
     records = modality.read(Path(path), fmt, d)

@@ -449,6 +449,8 @@ def bus_frames(bus, idle_timeout: float | None, max_frames: int | None) -> Itera
 
 def replay_source(path: Path, realtime: bool) -> tuple[Iterator[Frame], Frames]:
     """The frames of a capture file (malformed rows skipped and counted), for replay."""
+    if not Path(path).is_file():
+        raise DataError(f"--replay {path}: no such capture file; give the path of a recorded capture.")
     fmt = capture_format(Path(path))
     frames = read_frames(Path(path), fmt, malformed="skip")
     return replay(frames, realtime), frames
