@@ -419,7 +419,8 @@ class TrainingConfig:
     scheduler: Literal["cosine", "none"] = "cosine"
     """Learning-rate schedule over the epochs."""
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
-    """Mixed precision: auto = fp16 + GradScaler on CUDA and off on CPU; bf16 = bf16 autocast."""
+    """Mixed precision of the training steps: auto = bf16 on GPUs with compute capability >= 8.0, fp16 +
+    GradScaler below, off on CPU; bf16 = bf16 autocast (refused on GPUs below 8.0). Scoring is fp32."""
     grad_clip: Annotated[float, AT_LEAST_0] = 1.0
     """Max global gradient norm (0 disables clipping)."""
     patience: Annotated[int, AT_LEAST_1] = 4
