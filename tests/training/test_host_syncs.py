@@ -2,18 +2,17 @@
 checked on the CPU for the GAT classifier (with and without an edge read-out), the VGAE and their
 distilled students (standard and topology_preserving).
 
-Host syncs: a TorchDispatchMode sees every operator of one full step (host-to-device copy, forward,
-loss, backward, clipping, optimizer step, loss log) and fails on the operators that read a value
-back to the host: `.item()`/`int()`/`bool()` (aten._local_scalar_dense), nonzero, unique, boolean-mask
-indexing (a nonzero inside), bincount, repeat_interleave without output_size. On the CPU these cost
-nothing, on a GPU each is a wait. Two reads are the host's own on a GPU and allowed by name: Adam's
-step counters (CPU tensors there too) and PyG GATv2Conv's removal of self-loops (reported below).
+Host syncs: kdgat.training.host_reads.HostReads sees every operator of one full step (host-to-device
+copy, forward, loss, backward, clipping, optimizer step, loss log) and records those that read a
+value back to the host: `.item()`/`int()`/`bool()` (aten._local_scalar_dense), nonzero, unique,
+boolean-mask indexing (a nonzero inside), bincount, repeat_interleave without output_size. On the
+CPU these cost nothing, on a GPU each is a wait. Adam's step counters are CPU tensors on a GPU too
+(allowed); PyG GATv2Conv's removal of self-loops is counted apart (and its count pinned).
 
 Device mixing: the same step on the `meta` device, where tensors have shapes but no values: a
 tensor made on the CPU inside the step (or read back from the device) fails there as it would on a
 GPU."""
 
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -28,76 +27,11 @@ from kdgat.models import build_graph_model
 from kdgat.stages.distillation import DistilledTask, GraphTeacher
 from kdgat.training import graph_trainer
 from kdgat.training.graph_trainer import GraphTrainer
+from kdgat.training.host_reads import HostReads
 from kdgat.training.optim import Optimisation
 from kdgat.training.tasks import ClassifierTask, VGAETask
 
 aten = torch.ops.aten
-READS = {
-    "aten::_local_scalar_dense",
-    "aten::nonzero",
-    "aten::masked_select",
-    "aten::bincount",
-    "aten::equal",
-    "aten::is_nonzero",
-    "aten::_unique",
-    "aten::_unique2",
-    "aten::unique_dim",
-    "aten::unique_consecutive",
-    "aten::unique_dim_consecutive",
-}
-INDEXING = {aten.index.Tensor, aten.index_put.default, aten.index_put_.default, aten._index_put_impl_.default}
-
-
-def _caller() -> str:
-    """Where the step's code asked for the read: the innermost frame outside torch itself."""
-    frame = sys._getframe()
-    while frame is not None and (
-        "/torch/" in frame.f_code.co_filename or frame.f_code.co_filename == __file__
-    ):
-        frame = frame.f_back
-    if frame is None:
-        return "?"
-    return f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
-
-
-def _in_pyg_self_loop_removal() -> bool:
-    """PyG's GATv2Conv removes self-loops with a boolean mask at every layer (torch_geometric
-    utils/loop.py): a host sync kdgat cannot avoid without removing the loops when batches are built."""
-    frame = sys._getframe()
-    while frame is not None:
-        if frame.f_code.co_name == "remove_self_loops" and "torch_geometric" in frame.f_code.co_filename:
-            return True
-        frame = frame.f_back
-    return False
-
-
-class HostReads(TorchDispatchMode):
-    """Records every operator that reads device values back to the host."""
-
-    def __init__(self, host_tensors: list[torch.Tensor]) -> None:
-        super().__init__()
-        self.host_storages = {t.untyped_storage().data_ptr() for t in host_tensors}
-        self.reads: list[str] = []
-        self.pyg_self_loops = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = func.name()
-        if func in INDEXING:
-            indices = args[1] if len(args) > 1 else kwargs.get("indices", [])
-            if any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices):
-                name = f"{name} with a boolean mask"
-        is_read = name in READS or name.endswith("with a boolean mask")
-        is_read |= name == "aten::repeat_interleave" and kwargs.get("output_size") is None
-        if is_read:
-            tensor = args[0] if args and isinstance(args[0], torch.Tensor) else None
-            if tensor is not None and tensor.untyped_storage().data_ptr() in self.host_storages:
-                pass  # the optimizer's step counter: a CPU tensor on a GPU run too
-            elif _in_pyg_self_loop_removal():
-                self.pyg_self_loops += 1
-            else:
-                self.reads.append(f"{name} at {_caller()}")
-        return func(*args, **kwargs)
 
 
 def _graphs(
@@ -182,7 +116,7 @@ def test_a_training_step_reads_nothing_back_from_the_device(
         trainer.start_epoch(0)
         _step(trainer, opt, 0, writer)  # the first step creates the optimizer's state
         counters = [state["step"] for state in opt.optimizer.state.values()]
-        with HostReads(counters) as reads:
+        with HostReads(allowed=counters, any_device=True) as reads:
             _step(trainer, opt, 1, writer)
     assert reads.reads == [], f"host syncs in one {case} training step: {reads.reads}"
     # What remains is PyG's: two masked selections (edges, edge features) per GATv2 layer and pass.
