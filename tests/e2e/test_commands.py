@@ -60,3 +60,14 @@ def test_a_bad_argument_exits_two(command: str, capsys: pytest.CaptureFixture[st
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"usage: python -m kdgat.{command} ") and f"kdgat.{command}: error:" in err, err
+
+
+def test_the_transfer_command_and_the_cli_package_import_no_torch() -> None:
+    # launch.py transfer parses its targets with kdgat.cli.transfer on a login node (--help, --dry-run).
+    code = (
+        "import sys, kdgat.cli, kdgat.cli.transfer, kdgat.launcher.transfer\n"
+        "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]", proc.stdout
