@@ -13,6 +13,7 @@ def three_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process may run on CPUs 0, 3 and 5 only (as a Slurm task with cpus-per-task 3)."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
     monkeypatch.delenv(cpus.RUNS_SHARING_ENV, raising=False)
+    monkeypatch.delenv(cpus.SLURM_CPUS_ENV, raising=False)
 
 
 def test_the_affinity_mask_is_the_share_of_a_run_alone(three_cpus: None) -> None:
@@ -25,6 +26,15 @@ def test_runs_sharing_the_mask_each_take_their_part(
 ) -> None:
     monkeypatch.setenv(cpus.RUNS_SHARING_ENV, sharing)  # not a count (x, 0): one run
     assert cpus.cpu_share() == part and cores() == part
+
+
+@pytest.mark.parametrize(("given", "usable"), [("2", 2), ("8", 3), ("", 3), ("x", 3)])
+def test_a_slurm_task_without_cpu_binding_takes_its_cpus_per_task(
+    three_cpus: None, monkeypatch: pytest.MonkeyPatch, given: str, usable: int
+) -> None:
+    """TaskPlugin=task/none leaves the mask at the whole node: SLURM_CPUS_PER_TASK caps it."""
+    monkeypatch.setenv(cpus.SLURM_CPUS_ENV, given)
+    assert cpus.usable_cpus() == usable and cpus.cpu_share() == usable
 
 
 def test_the_local_executor_environment_sizes_each_jobs_thread_pools(monkeypatch: pytest.MonkeyPatch) -> None:

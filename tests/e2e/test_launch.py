@@ -529,7 +529,9 @@ def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
 ) -> None:
     # Enough epochs that training is still running when the signals arrive (cached graphs make
     # each epoch of this small set take a fraction of a second).
-    args = [*SMALL, "--training.epochs", "60", "--training.patience", "100"]
+    # The thread count changes the last bits: the Slurm task (cpus-per-task 1) and the reference
+    # run in this process must use the same one.
+    args = [*SMALL, "--training.epochs", "60", "--training.patience", "100", "--training.torch-threads", "1"]
     ok(launch(args, tmp_path))
     [record] = launches(tmp_path)
     job_id = record["job_id"]

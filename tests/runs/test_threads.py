@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from configs import ConfigError, ExperimentConfig
-from kdgat.common.cpus import RUNS_SHARING_ENV
+from kdgat.common.cpus import RUNS_SHARING_ENV, SLURM_CPUS_ENV
 from kdgat.config.codec import load_yaml, to_yaml
 from kdgat.config.resolve import resolve
 from kdgat.runs.store import CONFIG_JSON, Run, config_digest
@@ -20,6 +20,7 @@ from tests.helpers import FIXTURES
 def cpus(monkeypatch: pytest.MonkeyPatch):
     """Set this process's affinity mask to n CPUs (as Slurm does for a task)."""
     monkeypatch.delenv(RUNS_SHARING_ENV, raising=False)
+    monkeypatch.delenv(SLURM_CPUS_ENV, raising=False)
 
     def mask(n: int) -> None:
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(n)), raising=False)
