@@ -12,7 +12,7 @@ config.yaml files) live in kdgat/config/; import them from there.
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import tyro
 
@@ -23,8 +23,12 @@ MODALITY_DATASETS: dict[str, tuple[str, ...]] = {
     "internet": ("synthetic", "stratosphere", "cicids2017", "dapt2020"),
     "watertreatment": ("synthetic", "batadal"),
 }
-Modality = Literal[tuple(MODALITY_DATASETS)]  # type: ignore[valid-type]
-Dataset = Literal[tuple(dict.fromkeys(d for names in MODALITY_DATASETS.values() for d in names))]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # these Literals are built at run time (tyro's choices): a type checker sees str
+    Modality = str
+    Dataset = str
+else:
+    Modality = Literal[tuple(MODALITY_DATASETS)]
+    Dataset = Literal[tuple(dict.fromkeys(d for names in MODALITY_DATASETS.values() for d in names))]
 LearningType = Literal["unsupervised", "classifier", "fusion"]
 
 
@@ -55,7 +59,10 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
                              no_export="the exporters (kdgat/deploy) rewrite GATv2 and VGAE layers only"),
 }
 # fmt: on
-Architecture = Literal[tuple(ARCHITECTURES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # as Modality
+    Architecture = str
+else:
+    Architecture = Literal[tuple(ARCHITECTURES)]
 ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
 Distillation = Literal["no", "standard", "topology_preserving"]
 TrainingMode = Literal["all_samples", "normals_only", "curriculum_classifier"]

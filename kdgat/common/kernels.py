@@ -66,11 +66,15 @@ def cache_dir() -> Path | None:
     return None
 
 
-def kernel(**options: Any) -> Callable:
-    """numba.njit(**options), cached in cache_dir() (see the module docstring)."""
-    from numba import config, njit
+def kernel(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """numba.njit(**options), cached in cache_dir() (see the module docstring). The decorated
+    function becomes a numba dispatcher (Any to a type checker: numba's types stop at njit)."""
+    import numba
+    from numba import njit
 
-    def decorate(func: Callable) -> Callable:
+    config: Any = numba.config  # its options (CACHE_DIR, ...) are set at run time, unseen by mypy
+
+    def decorate(func: Callable[..., Any]) -> Any:
         where = cache_dir()
         if where is None:
             return njit(**options)(func)

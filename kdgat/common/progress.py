@@ -6,12 +6,14 @@ of carriage-return noise.
 """
 
 import sys
-from typing import IO
+from typing import IO, Any
 
 from tqdm import tqdm
 
 
-def progress_bar(total: int, *, unit: str, desc: str, file: IO[str] | None = None, show: bool = True) -> tqdm:
+def progress_bar(
+    total: int, *, unit: str, desc: str, file: IO[str] | None = None, show: bool = True
+) -> "tqdm[Any]":
     """A bar counting `unit`s up to total on stderr (or file), drawn only when that is a terminal.
 
     leave=False: the bar disappears when closed, so the line printed after it (an epoch's

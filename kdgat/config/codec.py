@@ -6,9 +6,9 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
@@ -28,11 +28,11 @@ def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return plain(dataclasses.asdict(cfg))
+    return {k: plain(v) for k, v in dataclasses.asdict(cfg).items()}
 
 
 def flatten(
-    data: dict[str, Any], prefix: str = "", lists: Callable[[list], Any] | None = None
+    data: dict[str, Any], prefix: str = "", lists: Callable[[list[Any]], Any] | None = None
 ) -> dict[str, Any]:
     """Nested mappings as one level of dotted keys (``training_config.lr``); other values as they are,
     but lists through `lists` when given (tuple: hashable for comparing configs; results make a
@@ -50,6 +50,12 @@ def flatten(
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def with_fields(cfg: ExperimentConfig, fields: Mapping[str, Any]) -> ExperimentConfig:
+    """cfg with top-level fields replaced by name, the names and values known only at run time (a
+    preset's levels, the run directories a plan binds); dataclasses.replace refuses unknown names."""
+    return dataclasses.replace(cfg, **fields)
 
 
 def to_yaml(cfg: ExperimentConfig) -> str:
@@ -108,7 +114,7 @@ def _union(tp: Any, value: Any, where: str) -> Any:
     raise ConfigError(errors[0] if errors else f"{where}: {value!r} has the wrong type.")
 
 
-def _sequence(tp: Any, value: Any, where: str) -> tuple:
+def _sequence(tp: Any, value: Any, where: str) -> tuple[Any, ...]:
     if not isinstance(value, list | tuple):
         raise ConfigError(f"{where}: expected a list, got {value!r}.")
     return tuple(_convert(get_args(tp)[0], v, f"{where}[{i}]") for i, v in enumerate(value))
@@ -141,7 +147,13 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported field type {tp!r}.")
 
 
-def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Config = TypeVar("_Config", bound="DataclassInstance")
+
+
+def _from_dict(cls: type[_Config], data: dict[str, Any], where: str) -> _Config:
     hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)

@@ -1,9 +1,9 @@
 """Preset names <-> levels: a preset names the seven levels of an experiment, joined by '_'."""
 
-import dataclasses
 import itertools
 
 from configs import LEVEL_CHOICES, LEVELS, ConfigError, ExperimentConfig
+from kdgat.config.codec import with_fields
 from kdgat.config.levels import check_levels, levels_of
 
 
@@ -42,7 +42,7 @@ def parse_preset(name: str) -> dict[str, str]:
 def config_from_preset(name: str, base: ExperimentConfig | None = None) -> ExperimentConfig:
     levels = parse_preset(name)
     check_levels(levels)
-    return dataclasses.replace(base or ExperimentConfig(), **levels)
+    return with_fields(base or ExperimentConfig(), levels)
 
 
 def all_level_combinations() -> list[dict[str, str]]:

@@ -13,6 +13,7 @@ config built with the default levels means them: a BATADAL GAT stays a GAT).
 """
 
 import dataclasses
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from configs import ConfigError, ExperimentConfig
@@ -96,7 +97,9 @@ def set_field(cfg: Any, path: str, value: Any) -> Any:
     return dataclasses.replace(cfg, **{head: set_field(getattr(cfg, head), rest, value)})
 
 
-def with_settings(cfg: ExperimentConfig, recipe: Recipe, keep: set[str] = frozenset()) -> ExperimentConfig:
+def with_settings(
+    cfg: ExperimentConfig, recipe: Recipe, keep: AbstractSet[str] = frozenset()
+) -> ExperimentConfig:
     """cfg with the recipe's values, except in the fields of `keep`; records the recipe's name."""
     for path, value in recipe.settings.items():
         if path not in keep:

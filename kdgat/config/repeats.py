@@ -15,6 +15,9 @@ import re
 import warnings
 from typing import Any
 
+# tyro builds its parsers with its own copy of argparse (classes that are not argparse's).
+from tyro._backends import _argparse as tyro_argparse
+
 from configs import ConfigError
 
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+(e[-+]?\d+)?$", re.IGNORECASE)
@@ -40,17 +43,18 @@ class Given:
         return " ".join([self.option, *self.values])
 
 
-def flag_table(*parsers: argparse.ArgumentParser) -> dict[str, Flag]:
-    """Every option string of these parsers -> its Flag (aliases share a dest)."""
+def flag_table(*parsers: argparse.ArgumentParser | tyro_argparse.ArgumentParser) -> dict[str, Flag]:
+    """Every option string of these parsers (argparse's or tyro's) -> its Flag (aliases share a dest)."""
     table = {}
+    appends = (argparse._AppendAction, tyro_argparse._AppendAction)
     for parser in parsers:
         for action in parser._actions:  # argparse keeps no public list of them
-            flag = Flag(action.dest, action.nargs, isinstance(action, argparse._AppendAction))
+            flag = Flag(action.dest, action.nargs, isinstance(action, appends))
             table.update(dict.fromkeys(action.option_strings, flag))
     return table
 
 
-def tyro_parser(cls: type) -> argparse.ArgumentParser:
+def tyro_parser(cls: type) -> tyro_argparse.ArgumentParser:
     """The argparse parser tyro builds for `cls` (its flags, aliases and nargs)."""
     import tyro.extras
 

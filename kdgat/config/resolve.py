@@ -4,9 +4,17 @@ knob against its declared range and the rules between knobs."""
 import dataclasses
 import math
 import typing
-from typing import Any
+from typing import Any, Literal
 
-from configs import MODALITY_DATASETS, SIZE_TABLE, ConfigError, ExperimentConfig, ModelSizeConfig, Range
+from configs import (
+    MODALITY_DATASETS,
+    SIZE_TABLE,
+    ConfigError,
+    ExperimentConfig,
+    ModelSizeConfig,
+    Range,
+    ThresholdMethod,
+)
 from kdgat.config.levels import check_levels, levels_of
 from kdgat.config.recipes import apply_recipe, flag_of
 
@@ -44,13 +52,13 @@ def _resolve_water_split(cfg: ExperimentConfig) -> ExperimentConfig:
         )
     if w.split != "auto":
         return cfg
-    split = "dataset04_blocks" if supervised else "competition"
+    split: Literal["dataset04_blocks", "competition"] = "dataset04_blocks" if supervised else "competition"
     water = dataclasses.replace(w, split=split)
     dataset = dataclasses.replace(cfg.dataset_config, watertreatment=water)
     return dataclasses.replace(cfg, dataset_config=dataset)
 
 
-def threshold_method(cfg: ExperimentConfig) -> str:
+def threshold_method(cfg: ExperimentConfig) -> ThresholdMethod:
     """The threshold method 'auto' stands for: best_f1 on validation for every task
     (docs/training.md#thresholds, with the measurements behind the choice)."""
     method = cfg.learning_config.threshold.method
@@ -232,7 +240,7 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
             "--training.amp fp16 needs CUDA (fp16 autocast with GradScaler); on CPU use "
             "--training.amp bf16 or off."
         )
-    if s.hidden_dim % s.heads:
+    if s.hidden_dim is not None and s.heads is not None and s.hidden_dim % s.heads:  # filled in resolve()
         raise ConfigError(
             f"--model-size-config.hidden-dim {s.hidden_dim} is not divisible by "
             f"--model-size-config.heads {s.heads}: GAT heads split the hidden width evenly. "

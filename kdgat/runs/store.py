@@ -13,7 +13,7 @@ import re
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,6 +25,9 @@ from kdgat.config.migrations import migrate
 from kdgat.config.presets import preset_name
 from kdgat.config.resolve import resolve
 from kdgat.runs.prerequisites import FIELDS
+
+if TYPE_CHECKING:
+    import torch
 
 RUN_PATTERN = re.compile(r"^run_(\d{3,})$")
 CONFIG_JSON = "config.json"
@@ -57,7 +60,8 @@ def claim_run_dir(exp_dir: Path) -> Path:
     """Create the next free run_NNN. mkdir is atomic, so concurrent claimers never share one."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     existing = run_dirs(exp_dir)
-    number = int(RUN_PATTERN.match(existing[-1].name).group(1)) + 1 if existing else 0
+    last = RUN_PATTERN.match(existing[-1].name) if existing else None  # run_dirs: every name matches
+    number = int(last.group(1)) + 1 if last else 0
     while True:
         candidate = exp_dir / f"run_{number:03d}"
         try:
@@ -99,9 +103,10 @@ def read_status(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        status: dict[str, Any] = json.loads(path.read_text())  # an object: update_status writes it
     except json.JSONDecodeError:
         return {}
+    return status
 
 
 def update_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
@@ -216,7 +221,8 @@ class Run:
 
     @property
     def state(self) -> str:
-        return self.status.get("state", "missing")
+        state: str = self.status.get("state", "missing")
+        return state
 
     @property
     def finished(self) -> bool:
@@ -236,7 +242,8 @@ class Run:
 
     @functools.cached_property
     def metrics(self) -> dict[str, Any]:
-        return json.loads((self.path / "metrics.json").read_text())
+        metrics: dict[str, Any] = json.loads((self.path / "metrics.json").read_text())
+        return metrics
 
     @functools.cached_property
     def best(self) -> Any:
@@ -248,11 +255,13 @@ class Run:
 
     @property
     def vocabulary(self) -> dict[int, int]:
-        return self.best.info.vocabulary
+        vocabulary: dict[int, int] = self.best.info.vocabulary
+        return vocabulary
 
     @property
     def normalisation(self) -> dict[str, list[float]]:
-        return self.best.info.normalisation
+        normalisation: dict[str, list[float]] = self.best.info.normalisation
+        return normalisation
 
     @functools.cached_property
     def model(self) -> Any:
@@ -260,6 +269,7 @@ class Run:
         from kdgat.models import build_from_dims, build_q_network
 
         cfg, best = self.config, self.best
+        model: torch.nn.Module
         if cfg.model_architecture == "DQN":
             model = build_q_network(cfg, len(best.info.state_scaler["mean"]))
         else:

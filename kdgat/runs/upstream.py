@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import configs
-from kdgat.config.presets import preset_name
 from configs import ExperimentConfig
 from kdgat.common.errors import PrerequisiteError
-from kdgat.runs.store import Run, experiment_dir, resolve_recorded, run_dirs
+from kdgat.config.codec import with_fields
+from kdgat.config.presets import preset_name
 from kdgat.runs.prerequisites import Prerequisite, candidate_levels, fits, match_key, needed, restricted
+from kdgat.runs.store import Run, experiment_dir, resolve_recorded, run_dirs
 
 __all__ = ["bind", "check_given", "check_same_data", "find_on_disk", "lineage", "load_upstream"]
 __all__ += ["missing_message", "resolve_recorded", "train_command"]
@@ -35,7 +36,7 @@ def bind(cfg: ExperimentConfig, purpose: str | None = None) -> ExperimentConfig:
         if found is None:
             raise PrerequisiteError(missing_message(p, cfg, purpose))
         changes[p.field] = found
-    return dataclasses.replace(cfg, **changes)
+    return with_fields(cfg, changes)
 
 
 def _finished_runs(exp_dir: Path, cache: dict[Path, list[Run]] | None) -> list[Run]:
@@ -66,7 +67,7 @@ def find_on_disk(
     want = match_key(cfg)
     want_data = {k: v for k, v in want.items() if k.startswith("dataset_config.")}
     for levels in candidate_levels(p, cfg):
-        runs = _finished_runs(experiment_dir(dataclasses.replace(cfg, **levels)), cache)
+        runs = _finished_runs(experiment_dir(with_fields(cfg, levels)), cache)
         if not runs:
             continue
         keys = [match_key(run.config) for run in runs]
@@ -101,8 +102,8 @@ def check_given(p: Prerequisite, cfg: ExperimentConfig, path: Path, purpose: str
 
 def missing_message(p: Prerequisite, cfg: ExperimentConfig, purpose: str) -> str:
     candidates = candidate_levels(p, cfg)
-    searched = [str(experiment_dir(dataclasses.replace(cfg, **levels))) for levels in candidates]
-    first = dataclasses.replace(cfg, **candidates[0])
+    searched = [str(experiment_dir(with_fields(cfg, levels))) for levels in candidates]
+    first = with_fields(cfg, candidates[0])
     return (
         f"{purpose} needs a finished {p.what} run ({first.learning_type}, {first.model_architecture}, "
         f"size {first.model_size}) of dataset {cfg.dataset}, which {p.purpose}; none under "
@@ -171,7 +172,9 @@ def load_upstream(run_dir: Path, device: Any) -> Run:
     return run
 
 
-def check_same_data(upstream: Run, vocabulary: dict[int, int], normalisation: dict, purpose: str) -> None:
+def check_same_data(
+    upstream: Run, vocabulary: dict[int, int], normalisation: dict[str, list[float]], purpose: str
+) -> None:
     """Frozen models only make sense on graphs prepared exactly as during their training."""
     if upstream.vocabulary != vocabulary or upstream.normalisation != normalisation:
         raise PrerequisiteError(
