@@ -33,6 +33,7 @@ READS = {
     "aten::unique_consecutive",
     "aten::unique_dim_consecutive",
 }
+REPEATS = {"aten::repeat_interleave.Tensor", "aten::repeat_interleave.self_Tensor"}  # sized by a sum
 INDEXING = {aten.index.Tensor, aten.index_put.default, aten.index_put_.default, aten._index_put_impl_.default}
 COPIES = {aten._to_copy.default, aten.copy_.default}
 
@@ -45,7 +46,7 @@ def _caller() -> str:
         frame = frame.f_back
     if frame is None:
         return "?"
-    return f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
+    return f"{'/'.join(frame.f_code.co_filename.split('/')[-2:])}:{frame.f_lineno} {frame.f_code.co_name}"
 
 
 def _in_pyg_self_loop_removal() -> bool:
@@ -85,7 +86,7 @@ class HostReads(TorchDispatchMode):
         name = func.name()
         mask = _mask(func, args, kwargs)
         is_read = name in READS or mask is not None
-        is_read |= name == "aten::repeat_interleave" and kwargs.get("output_size") is None
+        is_read |= name in REPEATS and kwargs.get("output_size") is None
         source = args[0] if args and isinstance(args[0], torch.Tensor) else None
         if mask is not None:
             source = mask
