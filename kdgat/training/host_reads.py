@@ -14,6 +14,7 @@ Two reads are reported apart rather than as the step's own:
 
 import sys
 from collections.abc import Iterable
+from types import FrameType
 from typing import Any
 
 import torch
@@ -40,7 +41,7 @@ COPIES = {aten._to_copy.default, aten.copy_.default}
 
 def _caller() -> str:
     """Where the read was asked for: the innermost frame outside torch and this module."""
-    frame = sys._getframe()
+    frame: FrameType | None = sys._getframe()
     inside = ("/torch/", __file__)
     while frame is not None and any(part in frame.f_code.co_filename for part in inside):
         frame = frame.f_back
@@ -50,7 +51,7 @@ def _caller() -> str:
 
 
 def _in_pyg_self_loop_removal() -> bool:
-    frame = sys._getframe()
+    frame: FrameType | None = sys._getframe()
     while frame is not None:
         if frame.f_code.co_name == "remove_self_loops" and "torch_geometric" in frame.f_code.co_filename:
             return True
