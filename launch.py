@@ -8,6 +8,8 @@
     python launch.py --pipeline --set training_config.seed=0,1,2
     python launch.py --pipeline-file my_stages.yaml --executor local
     python launch.py status [--runs-root runs]
+    python launch.py retry [LAUNCH_DIR | --runs-root runs] [--dry-run] [--wait]
+    python launch.py --sweep --set training_config.seed=0,1,2,3 --runs-per-task 2
     python launch.py transfer RUN... --on NAME=PATH ... [--calibrate NAME=FILE@SECONDS] [--wait]
 
 Every job runs `kdgat.experiment.run_experiment`, the function behind `python train.py`. A grid
@@ -18,7 +20,10 @@ are claimed at submission, and each dependant is bound to the exact upstream run
 (same data, seed and grid axes), recorded in its config.yaml. Invalid grid combinations are listed
 and skipped (--strict refuses them). On USR2/TERM a job saves last.pt, requeues and resumes in the
 same run dir. `launch.py transfer` submits the transfer matrix's evaluations (each run on each
-target) as one array job; `launch.py transfer --help` says more.
+target) as one array job; `launch.py transfer --help` says more. `--runs-per-task K` packs K runs
+of a stage into each array task (one GPU allocation), at once where they fit. `launch.py status`
+says what failed and shows the last lines of its log; `launch.py retry` resubmits exactly the
+failed, cancelled or unfinished runs of a launch into their own run dirs (resuming from last.pt).
 
 Options read before the config flags: --preset NAME, --config PATH (as in train.py).
 A bad value exits with code 2 and says what, why and how to fix, before anything is submitted.
@@ -70,6 +75,13 @@ def parse(argv: list[str]) -> LaunchArgs:
         print(note, file=sys.stderr)
     if args.parallelism < 1:
         raise ConfigError(f"--parallelism {args.parallelism}: expected an integer >= 1 (tasks at once).")
+    if args.runs_per_task < 1:
+        raise ConfigError(
+            f"--runs-per-task {args.runs_per_task}: expected an integer >= 1 (runs packed into one "
+            f"array task; 1 = one run per task)."
+        )
+    if args.gpu_gb_per_run < 0:
+        raise ConfigError(f"--gpu-gb-per-run {args.gpu_gb_per_run}: expected GiB >= 0 (0 = estimate).")
     return args
 
 
@@ -89,9 +101,13 @@ def status_main(argv: list[str]) -> int:
     )
     parser.add_argument("--runs-root", type=Path, default=Path("runs"))
     options = parser.parse_args(argv)
+    from kdgat.launcher.failures import report
     from kdgat.launcher.status import rows, table
 
-    print(table(rows(options.runs_root)))
+    found = rows(options.runs_root)
+    print(table(found))
+    if found:
+        print("\n" + report(found, options.runs_root))
     return 0
 
 
@@ -103,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     from kdgat.launcher.command import launch
 
     try:
+        if argv[:1] == ["retry"]:
+            from kdgat.launcher.retry import retry
+
+            return retry(argv[1:])
         if argv[:1] == ["transfer"]:
             from kdgat.launcher.transfer import main as transfer_main
 

@@ -64,6 +64,13 @@ class LaunchArgs:
     """A YAML list of stages to submit as a pipeline instead of the default study."""
     parallelism: int = 8
     """Most array tasks (local: jobs) running at once."""
+    runs_per_task: int = 1
+    """Pack K runs of each stage into one array task (one GPU allocation): 96 runs at 8 per task
+    are 12 tasks. A task runs them at once where they fit (its CPUs; its GPU's free memory), else
+    in turn; each keeps its own run dir, status, requeue and resume."""
+    gpu_gb_per_run: float = 0.0
+    """GPU memory one packed run needs, in GiB, to decide how many run at once (0: estimated from
+    the model size and batch; give it for large data kept on the GPU)."""
     sbatch: tuple[str, ...] = ()
     """Further sbatch options KEY=VALUE, e.g. gpu-bind=closest."""
     wait: bool = False

@@ -15,10 +15,13 @@ def launch(args: LaunchArgs) -> int:
     # submitit and the Slurm pieces load here, after parsing: --help and bad flags stay quick.
     import submitit
 
-    from kdgat.launcher import slurm_params, submit
+    from kdgat.launcher import records, slurm_params, submit
 
     the_plan = build_plan(args)
     units = the_plan.units
+    for unit in units:
+        unit.runs_per_task = args.runs_per_task
+        unit.gpu_bytes_per_run = int(args.gpu_gb_per_run * 2**30) or None
     osc_all = {repr(c.osc_config) for u in units for c in u.cfgs}
     if len(osc_all) > 1:
         raise ConfigError(
@@ -38,12 +41,23 @@ def launch(args: LaunchArgs) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(submit.REPO), os.environ.get("PYTHONPATH")) if p
     )
+    how = {
+        "executor": args.executor,
+        "parallelism": args.parallelism,
+        "timeout_min": osc.time_min,
+        "runs_per_task": args.runs_per_task,
+        "gpu_bytes_per_run": units[0].gpu_bytes_per_run,
+    }
     if args.executor != "slurm":
-        outcomes = submit.run_here(args.executor, folder, the_plan, args.parallelism, osc.time_min)
+        record = records.new_record(runs_root, args.job_name, how)
+        print(f"launch recorded in {record}")
+        outcomes = submit.run_here(args.executor, folder, the_plan, args.parallelism, osc.time_min, record)
         return EXIT_JOBS_FAILED if print_ran_here(outcomes) else 0
     slurm_params.check_partition_exists(osc)
+    record = records.new_record(runs_root, args.job_name, how)
+    print(f"launch recorded in {record}")
     try:
-        outcomes = submit.submit_slurm(params, folder, the_plan, runs_root)
+        outcomes = submit.submit_slurm(params, folder, the_plan, runs_root, record)
     except submitit.core.utils.FailedJobError as err:
         raise ConfigError(
             f"sbatch refused the job: {str(err).strip()}. Jobs submitted before it (see "

@@ -22,7 +22,7 @@ from kdgat.config.codec import from_dict
 RUN_DIR_RECORD = "run_dir.txt"  # in the job's submitit folder; read by a requeued job
 
 
-def _environment() -> submitit.JobEnvironment | None:
+def job_environment() -> submitit.JobEnvironment | None:
     try:
         return submitit.JobEnvironment()
     except RuntimeError:  # not inside a submitit job (e.g. called directly)
@@ -33,6 +33,36 @@ def _record_path(env: submitit.JobEnvironment | None) -> Path | None:
     if env is None or env.cluster != "slurm":
         return None
     return Path(env.paths.folder) / RUN_DIR_RECORD
+
+
+def launcher_info(env: submitit.JobEnvironment | None, stage: str | None) -> dict[str, Any]:
+    """What status.json's "launcher" records of the job a run runs in (its logs, its restarts)."""
+    job: dict[str, Any] = {"executor": env.cluster if env else "direct", "stage": stage}
+    if env is not None and env.cluster != "debug":  # debug runs in-process: no job folder
+        job |= {
+            "job_id": env.job_id,
+            "stdout": str(env.paths.stdout),
+            "stderr": str(env.paths.stderr),
+            "submitit_folder": str(env.paths.folder),
+            "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0")),
+        }
+    return job
+
+
+def hand_to_submitit(seen: set[int], env: submitit.JobEnvironment | None) -> None:
+    """After the loop saved last.pt: let submitit checkpoint + requeue (Slurm only).
+
+    USR2 (Slurm's --signal before the time limit, or a preemption notice) requeues now. A bare
+    SIGTERM (scancel, or preemption that Slurm requeues itself) waits a moment for a following
+    USR2 (submitit's preemption sends TERM then USR2) and otherwise ends, state saved.
+    """
+    if env is None or env.cluster != "slurm":
+        return
+    if signal.SIGUSR2 in seen:
+        signal.raise_signal(signal.SIGUSR2)  # submitit's handler is back: checkpoint, requeue, exit
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        time.sleep(0.1)  # a USR2 arriving now runs submitit's handler, which exits
 
 
 class TrainJob(submitit.helpers.Checkpointable):
@@ -65,18 +95,9 @@ class TrainJob(submitit.helpers.Checkpointable):
 
         # Resolved when planned; run_experiment resolves it (idempotent) on the way to metrics.json.
         cfg = from_dict(self.config, source="launcher job")
-        env = _environment()
+        env = job_environment()
         run_dir = self.claim(cfg, env)
-        job: dict[str, Any] = {"executor": env.cluster if env else "direct", "stage": self.stage}
-        if env is not None and env.cluster != "debug":  # debug runs in-process: no job folder
-            job |= {
-                "job_id": env.job_id,
-                "stdout": str(env.paths.stdout),
-                "stderr": str(env.paths.stderr),
-                "submitit_folder": str(env.paths.folder),
-                "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0")),
-            }
-        update_status(run_dir, launcher=job)
+        update_status(run_dir, launcher=launcher_info(env, self.stage))
         from kdgat.training.skeleton import Preempted
 
         try:
@@ -99,19 +120,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         return str(run_dir)
 
     def _hand_to_submitit(self, seen: set[int], env: submitit.JobEnvironment | None) -> None:
-        """After the loop saved last.pt: let submitit checkpoint + requeue (Slurm only).
-
-        USR2 (Slurm's --signal before the time limit, or a preemption notice) requeues now. A bare
-        SIGTERM (scancel, or preemption that Slurm requeues itself) waits a moment for a following
-        USR2 (submitit's preemption sends TERM then USR2) and otherwise ends, state saved.
-        """
-        if env is None or env.cluster != "slurm":
-            return
-        if signal.SIGUSR2 in seen:
-            signal.raise_signal(signal.SIGUSR2)  # submitit's handler is back: checkpoint, requeue, exit
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            time.sleep(0.1)  # a USR2 arriving now runs submitit's handler, which exits
+        hand_to_submitit(seen, env)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """Called by submitit on USR2: re-run this same job (same run dir) after the requeue."""

@@ -48,6 +48,14 @@ class Unit:
     after: tuple[str, ...] = ()
     indices: list[int] = dataclasses.field(default_factory=list)  # positions in Plan.runs
     run_dirs: list[Path] = dataclasses.field(default_factory=list)  # filled by Plan.claim
+    runs_per_task: int = 1  # --runs-per-task: runs packed into one array task (kdgat.launcher.packing)
+    gpu_bytes_per_run: int | None = None  # --gpu-gb-per-run; None: a packed task estimates it
+
+    def task_groups(self) -> list[list[int]]:
+        """Positions of the unit's runs (in cfgs, run_dirs) per array task."""
+        from kdgat.launcher.packing import pack
+
+        return pack(len(self.cfgs), self.runs_per_task)
 
 
 @dataclasses.dataclass
@@ -94,9 +102,10 @@ class Plan:
         unit.run_dirs = []
 
     def record_jobs(self, unit: Unit, job_ids: list[str]) -> None:
-        """Slurm ids in each claimed run's status.json, so `launch.py status` follows a job that
-        never starts (e.g. cancelled because a run it waits for failed)."""
-        for run_dir, job_id in zip(unit.run_dirs, job_ids, strict=True):
+        """Slurm ids (one per array task) in each claimed run's status.json, so `launch.py status`
+        follows a job that never starts (e.g. cancelled because a run it waits for failed)."""
+        per_run = [job_ids[t] for t, group in enumerate(unit.task_groups()) for _ in group]
+        for run_dir, job_id in zip(unit.run_dirs, per_run, strict=True):
             array_id, _, task = job_id.partition("_")
             update_status(
                 run_dir,

@@ -19,7 +19,15 @@ def print_runs(the_plan: Plan) -> None:
     print(f"{n} run(s) in {len(units)} job(s):")
     for unit in units:
         after = f" (after {', '.join(unit.after)})" if unit.after else ""
-        print(f"  job {unit.name}{after}: {len(unit.cfgs)} task(s)")
+        groups = unit.task_groups()
+        print(f"  job {unit.name}{after}: {len(groups)} task(s)")
+        if unit.runs_per_task > 1:
+            print(
+                f"    {unit.runs_per_task} runs per task ({len(unit.cfgs)} in all): each task runs its "
+                f"runs at once where they fit its CPUs and GPU memory, else in turn"
+            )
+            for t, group in enumerate(groups):
+                print(f"    task {t}: {' '.join(f'[{i}]' for i in group)}")
         for i, index in enumerate(unit.indices):
             run = the_plan.runs[index]
             cfg, size = run.cfg, run.cfg.model_size_config
@@ -63,8 +71,10 @@ def print_submitted(outcomes: "list[Outcome]", runs_root: Path) -> None:
             f"submitted {o.unit.name}: Slurm job {o.job_id} ({len(o.jobs)} task(s)), "
             f"logs {o.jobs[0].paths.stdout.parent}"
         )
+        task = {i: t for t, group in enumerate(o.unit.task_groups()) for i in group}
         for i, run_dir in enumerate(o.unit.run_dirs):
-            print(f"    [{i}] {run_dir}")
+            packed = f" (task {task[i]})" if o.unit.runs_per_task > 1 else ""
+            print(f"    [{i}] {run_dir}{packed}")
     print(f"follow with: python launch.py status --runs-root {runs_root}")
 
 

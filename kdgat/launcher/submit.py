@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,13 @@ from kdgat.common.cpus import sharing_env
 from kdgat.config.codec import to_dict
 from kdgat.config.presets import preset_name
 from kdgat.launcher.job import TrainJob
+from kdgat.launcher.packed_job import PackedJob
 from kdgat.launcher.plan import Plan, Unit
+from kdgat.launcher.records import add_unit
 from kdgat.launcher.sacct import all_ended, slurm_states
 
 REPO = Path(__file__).resolve().parents[2]
+Params = dict[str, Any] | Callable[[Unit], dict[str, Any]]  # one set for all units, or each its own
 LAUNCH_LOG = "launches.jsonl"  # under runs_root: one line per submitted Slurm job, read by `status`
 
 
@@ -58,12 +61,22 @@ class _ScriptOnly(SlurmExecutor):
         return 1
 
 
-def _tasks(unit: Unit) -> list[TrainJob]:
+def _tasks(unit: Unit) -> list[TrainJob] | list[PackedJob]:
+    """One callable per array task: a run, or with --runs-per-task K > 1 a PackedJob of K runs."""
+    if unit.runs_per_task > 1:
+        return [
+            PackedJob([str(unit.run_dirs[i]) for i in group], unit.name, unit.gpu_bytes_per_run)
+            for group in unit.task_groups()
+        ]
     run_dirs = [str(d) for d in unit.run_dirs] or [None] * len(unit.cfgs)
     return [
         TrainJob(to_dict(cfg), stage=unit.name, run_dir=run_dir)
         for cfg, run_dir in zip(unit.cfgs, run_dirs, strict=True)
     ]
+
+
+def _params_for(params: "Params", unit: Unit) -> dict[str, Any]:
+    return params(unit) if callable(params) else params
 
 
 def _dependency(unit: Unit, ids: dict[str, str]) -> str | None:
@@ -81,24 +94,28 @@ def script_text(params: dict[str, Any], folder: Path, tasks: int, dependency: st
     return ex._make_submission_file_text(ex._submitit_command_str, "dry-run")
 
 
-def sbatch_script(params: dict[str, Any], folder: Path, unit: Unit, ids: dict[str, str]) -> str:
+def sbatch_script(params: "Params", folder: Path, unit: Unit, ids: dict[str, str]) -> str:
     """The exact script submitit writes for this unit (dependency ids as given)."""
-    return script_text(params, folder, len(unit.cfgs), _dependency(unit, ids))
+    return script_text(_params_for(params, unit), folder, len(unit.task_groups()), _dependency(unit, ids))
 
 
-def dry_run(params: dict[str, Any], folder: Path, units: list[Unit]) -> list[tuple[str, str]]:
+def dry_run(params: "Params", folder: Path, units: list[Unit]) -> list[tuple[str, str]]:
     ids = {u.name: f"JOBID_{u.name}" for u in units}  # placeholders: ids exist once submitted
     return [(u.name, sbatch_script(params, folder, u, ids)) for u in units]
 
 
-def submit_slurm(params: dict[str, Any], folder: Path, plan: Plan, runs_root: Path) -> list[Outcome]:
-    """Submit every unit in order; a unit waits (afterok) for the units it names."""
-    ex = SlurmExecutor(folder)
+def submit_slurm(
+    params: "Params", folder: Path, plan: Plan, runs_root: Path, record: Path | None = None
+) -> list[Outcome]:
+    """Submit every unit in order; a unit waits (afterok) for the units it names. `params`: the
+    Slurm parameters, or a function of the unit giving each its own; `record`: the launch dir
+    (kdgat.launcher.records) that each submitted unit is added to."""
     ids: dict[str, str] = {}
     outcomes = []
     for unit in plan.units:
-        ex.update_parameters(**params)
-        ex.parameters.pop("dependency", None)
+        unit_params = _params_for(params, unit)
+        ex = SlurmExecutor(folder)  # afresh: nothing of another unit's parameters carries over
+        ex.update_parameters(**unit_params)
         dependency = _dependency(unit, ids)
         if dependency:
             ex.update_parameters(dependency=dependency)
@@ -113,6 +130,8 @@ def submit_slurm(params: dict[str, Any], folder: Path, plan: Plan, runs_root: Pa
         ids[unit.name] = job_id
         outcomes.append(Outcome(unit, job_id, jobs))
         _log_launch(runs_root, unit, job_id, dependency, jobs)
+        if record is not None:
+            add_unit(record, unit, job_id, unit_params)
     return outcomes
 
 
@@ -160,7 +179,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_here(kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min: int) -> list[Outcome]:
+def run_here(
+    kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min: int, record: Path | None = None
+) -> list[Outcome]:
     """local: subprocesses, at most `parallelism` at once; debug: in this process. Units run in the
     plan's order; a unit whose dependencies failed is skipped (never claimed), as afterok does on
     Slurm."""
@@ -182,6 +203,8 @@ def run_here(kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min:
             outcomes.append(Outcome(unit, None, [], "skipped"))
             continue
         plan.claim(unit)
+        if record is not None:
+            add_unit(record, unit, None, None)
         tasks, jobs, ok = _tasks(unit), [], True
         for start in range(0, len(tasks), max(1, parallelism)):  # LocalExecutor ignores array caps
             batch = tasks[start : start + parallelism]

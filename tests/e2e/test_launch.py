@@ -301,8 +301,9 @@ def test_sweep_is_one_array_job_equal_to_its_dry_run(slurm: None, tmp_path: Path
         assert Path(st["launcher"]["stdout"]).is_file() and Path(st["launcher"]["stderr"]).is_file()
         dims.add(json.loads((run_dir / "metrics.json").read_text())["params"])
     assert tasks == {"0", "1", "2", "3"} and len(dims) == 2
-    table = ok(launch(["status"], tmp_path)).stdout
+    table, summary = ok(launch(["status"], tmp_path)).stdout.split("\n\n", 1)
     assert table.count("COMPLETED") == 4 and table.count("finished") == 4
+    assert summary.strip() == "4 finished"  # nothing failed or unfinished, so nothing listed
 
 
 @pytest.mark.slow
