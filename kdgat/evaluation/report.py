@@ -13,6 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphSet
 from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
+from kdgat.evaluation.field_metrics import field_metrics, field_metrics_by_attack_type
 from kdgat.evaluation.metrics import binary_metrics, recall_by_attack_type
 from kdgat.evaluation.modality_scoring import modality_scoring
 
@@ -22,9 +23,23 @@ def decision_scores(cfg: ExperimentConfig, graphs: GraphSet, scores: np.ndarray)
     return modality_scoring(cfg.modality).decision_scores(graphs, scores, cfg.dataset_config)
 
 
-def report(y: np.ndarray, scores: np.ndarray, threshold: float, attack_types: list[str]) -> dict[str, Any]:
+def scores_are_probabilities(cfg: ExperimentConfig) -> bool:
+    """Whether the run's score is an attack probability (a classifier's or the DQN fusion's), so
+    its calibration (ECE) means something; a VGAE's anomaly score is not one."""
+    return cfg.model_architecture != "VGAE"
+
+
+def report(
+    y: np.ndarray, scores: np.ndarray, threshold: float, attack_types: list[str], *, probability: bool
+) -> dict[str, Any]:
+    """binary_metrics and the field's metrics (kdgat/evaluation/field_metrics.py) of these windows,
+    and per attack type its recall and the field's metrics against every benign window."""
     out = binary_metrics(y, scores, threshold)
+    out.update(field_metrics(y, scores, threshold, probability))
     out["attack_types"] = recall_by_attack_type(attack_types, y, scores >= threshold)
+    extra = field_metrics_by_attack_type(attack_types, y, scores, threshold, probability)
+    for name, figures in out["attack_types"].items():
+        figures.update(extra.get(name, {}))
     return out
 
 
@@ -35,18 +50,22 @@ def evaluate_scores(
     flows: dict[str, tuple[GraphSet, np.ndarray]] | None = None,
     flow_source: str = "window",
     flow_threshold: float = 0.5,
+    *,
+    probability: bool,
 ) -> dict[str, Any]:
     """Validation and test metrics at one threshold: all test folders together and each alone.
 
     flows (graphs whose edges stand for labelled flows): each test set's graphs and edge scores;
-    flow-level metrics go under 'flows' beside the window-level ones (kdgat/evaluation/flow_metrics.py)."""
+    flow-level metrics go under 'flows' beside the window-level ones (kdgat/evaluation/flow_metrics.py).
+    probability: the scores are attack probabilities (scores_are_probabilities), for the ECE."""
     out: dict[str, Any] = {"val": binary_metrics(val[0], val[1], threshold), "test_by_split": {}}
+    out["val"].update(field_metrics(val[0], val[1], threshold, probability))
     for name, (y, scores, types) in tests.items():
-        out["test_by_split"][name] = report(y, scores, threshold, types)
+        out["test_by_split"][name] = report(y, scores, threshold, types, probability=probability)
     y = np.concatenate([v[0] for v in tests.values()])
     scores = np.concatenate([v[1] for v in tests.values()])
     types = [t for v in tests.values() for t in v[2]]
-    out["test"] = report(y, scores, threshold, types)
+    out["test"] = report(y, scores, threshold, types, probability=probability)
     if flows:
         for name, (graphs, edge_scores) in flows.items():
             out["test_by_split"][name]["flows"] = flow_report(

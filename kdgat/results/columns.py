@@ -19,7 +19,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SEED = "training_config.seed"
-METRIC_NAMES = ("f1", "precision", "recall", "auroc", "accuracy", "benign_fpr", "f1_margin")
+METRIC_NAMES = (
+    "f1",
+    "precision",
+    "recall",
+    "auroc",
+    "accuracy",
+    "benign_fpr",
+    "f1_margin",
+    # kdgat.evaluation.field_metrics.NAMES (not imported: that module brings numpy into training's path)
+    "mcc",
+    "balanced_accuracy",
+    "recall_at_fpr_1pct",
+    "recall_at_fpr_0_1pct",
+    "precision_at_recall_95pct",
+    "ece",
+)
 DEFAULT_METRICS = ("test.f1", "test.precision", "test.recall", "test.auroc")
 # Shown beside the default metrics: F1 over flagging every window, and which results sit at it.
 FLOOR_COLUMNS = ("test.f1_margin", "test.benign_fpr", "at_floor")

@@ -14,7 +14,7 @@ from kdgat.data.graphset import GraphSet
 from kdgat.data.registry import modality_of
 from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.evaluation.metrics import floor_warnings
-from kdgat.evaluation.report import report
+from kdgat.evaluation.report import report, scores_are_probabilities
 from kdgat.scoring.finished import ScoreFn
 from kdgat.scoring.target import score_target
 
@@ -50,6 +50,7 @@ def evaluate_run(
     scored = score_target(run_dir, data_root, dataset, calibration, calibration_seconds, fine_tune_epochs)
     cfg, threshold = scored.cfg, scored.threshold
     per_file: dict[str, Any] = {}
+    probability = scores_are_probabilities(cfg)
     types: list[str] = []
     for key, graphs, s, _ in scored.files:
         if len(graphs) == 0:
@@ -58,7 +59,7 @@ def evaluate_run(
                 "note": f"no window: {modality_of(cfg).window_description(cfg.dataset_config)}",
             }
             continue
-        per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type)
+        per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type, probability=probability)
         types += graphs.attack_type
     if not scored.scored:
         raise DataError(
@@ -67,7 +68,7 @@ def evaluate_run(
         )
     label = name or re.sub(r"\.csv(\.gz)?$", "", Path(data_root).name)
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
-    overall = report(scored.y, scored.scores, threshold, types)
+    overall = report(scored.y, scored.scores, threshold, types, probability=probability)
     out = {
         "run": str(scored.run_dir),
         "trained_on": scored.trained_on,

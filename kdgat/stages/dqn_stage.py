@@ -58,7 +58,8 @@ def fusion_baselines(cfg: ExperimentConfig, val: Any, tests: list[Any], vgae_cut
     types = [t for x in tests for t in x.attack_type]
 
     def at_validation_threshold(val_score: np.ndarray, test_score: np.ndarray) -> dict[str, Any]:
-        return report(y, test_score, validation_threshold(cfg, val.y, val_score), types)
+        cut = validation_threshold(cfg, val.y, val_score)
+        return report(y, test_score, cut, types, probability=True)  # fused probabilities
 
     def fused_all(alpha: float) -> np.ndarray:
         return np.concatenate([fused_probability(x, alpha) for x in tests])
@@ -67,7 +68,9 @@ def fusion_baselines(cfg: ExperimentConfig, val: Any, tests: list[Any], vgae_cut
     best_alpha = best_fixed_alpha(cfg, val)
     out = {
         "gat_alone": at_validation_threshold(val.p_gat, np.concatenate([x.p_gat for x in tests])),
-        "vgae_alone": report(y, np.concatenate([x.vgae_score for x in tests]), vgae_cut, types),
+        "vgae_alone": report(
+            y, np.concatenate([x.vgae_score for x in tests]), vgae_cut, types, probability=False
+        ),
         f"fixed_alpha_{alpha:g}": at_validation_threshold(fused_probability(val, alpha), fused_all(alpha)),
         "best_fixed_alpha": at_validation_threshold(
             fused_probability(val, best_alpha), fused_all(best_alpha)
@@ -164,7 +167,9 @@ def train_dqn_stage(
     flows = window_flows(splits.test, window_scores)
     val_scores = fused(val_in, select_graphs)
     cut = validation_threshold(cfg, val_in.y, val_scores)
-    metrics = evaluate_scores((val_in.y, val_scores), test_scores, cut, flows, "window", cut)
+    metrics = evaluate_scores(
+        (val_in.y, val_scores), test_scores, cut, flows, "window", cut, probability=True
+    )  # the fused probability (a modality's filtering over time keeps it in [0, 1])
     add_modality_reports(metrics, cfg, splits.test, window_scores, cut)
     write_predictions(run_dir, splits.test, window_scores, cut)
     curves = {"val": (val_in.y, val_scores)}

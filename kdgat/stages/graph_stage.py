@@ -18,6 +18,7 @@ from kdgat.evaluation.report import (
     decision_scores,
     evaluate_scores,
     log_pr_curves,
+    scores_are_probabilities,
     window_flows,
 )
 from kdgat.evaluation.thresholds import at_each_method, threshold_choice
@@ -102,12 +103,24 @@ def train_graph_stage(
         flow_threshold = edge_threshold(cfg, val_flows, predict(task, model, val, device, cfg, per="edge"))
         flows = {n: (g, predict(task, model, g, device, cfg, per="edge")) for n, g in tests.items()}
         metrics = evaluate_scores(
-            (val.y.numpy(), val_scores), test_scores, threshold, flows, "edge_readout", flow_threshold
+            (val.y.numpy(), val_scores),
+            test_scores,
+            threshold,
+            flows,
+            "edge_readout",
+            flow_threshold,
+            probability=scores_are_probabilities(cfg),
         )
     else:
         flows = window_flows(tests, window_scores)
         metrics = evaluate_scores(
-            (val.y.numpy(), val_scores), test_scores, threshold, flows, "window", threshold
+            (val.y.numpy(), val_scores),
+            test_scores,
+            threshold,
+            flows,
+            "window",
+            threshold,
+            probability=scores_are_probabilities(cfg),
         )
     add_modality_reports(metrics, cfg, splits.test, window_scores, threshold)
     write_predictions(run_dir, splits.test, window_scores, threshold)

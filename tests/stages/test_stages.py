@@ -23,6 +23,7 @@ from kdgat.common.errors import PrerequisiteError, TrainingDiverged
 from kdgat.config.codec import load_yaml
 from kdgat.config.presets import parse_preset, valid_presets
 from kdgat.config.resolve import resolve
+from kdgat.evaluation.field_metrics import NAMES as FIELD_METRICS
 from kdgat.experiment import run_experiment
 from kdgat.models import nominal_parameter_count
 from kdgat.models.dqn import STATE_FEATURES
@@ -98,6 +99,25 @@ def test_stage_writes_a_complete_run_directory(stage_runs: dict, stage: tuple[st
     assert set(metrics["test"]["attack_types"]) <= {"dos", "fuzzing", "spoofing"}
     if stage[0] == "fusion" or stage[2] == "curriculum_classifier":
         assert "vgae_run" in metrics["upstream"]
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=["-".join(s) for s in STAGES])
+def test_metrics_hold_the_fields_metrics_per_split_and_attack_type(stage_runs: dict, stage: tuple) -> None:
+    """MCC, balanced accuracy, recall at 1 % / 0.1 % benign FPR, precision at 95 % recall and ECE
+    (kdgat/evaluation/field_metrics.py) beside F1 in val, test, each test split and each attack
+    type; ECE only where the score is a probability (not a VGAE's anomaly score)."""
+    metrics = json.loads((stage_runs[stage] / "metrics.json").read_text())
+    results = [metrics["val"], metrics["test"], *metrics["test_by_split"].values()]
+    results += [
+        r
+        for part in (metrics["test"], *metrics["test_by_split"].values())
+        for r in part["attack_types"].values()
+    ]
+    assert metrics["test"]["attack_types"]
+    for result in results:
+        assert set(FIELD_METRICS) <= set(result)
+        assert -1.0 <= result["mcc"] <= 1.0 and 0.0 <= result["balanced_accuracy"] <= 1.0
+        assert (result["ece"] is None) == (stage[1] == "VGAE")
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=["-".join(s) for s in STAGES])
@@ -268,6 +288,7 @@ def test_evaluate_on_a_folder_and_on_a_single_file(stage_runs: dict, capsys: pyt
         one = json.loads((run_dir / "eval_DoS-spark.json").read_text())
         assert list(one["per_file"]) == ["DoS-spark.csv.gz"]
         assert one["all"]["n_attack"] > 0
+        assert one["all"]["ece"] is not None and "recall_at_fpr_1pct" in one["per_file"]["DoS-spark.csv.gz"]
     assert "f1" in capsys.readouterr().out
     assert evaluate_main([str(run_dir), "--data-root", str(data / "nope")]) == 2
 
