@@ -36,7 +36,7 @@ def new_record(runs_root: Path, name: str, how: dict[str, Any]) -> Path:
             continue
     record = {
         "launch": path.name,
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),  # orders them
         "command": sys.argv,
         "cwd": os.getcwd(),  # the launch's relative paths (run dirs, runs_root) are relative to it
         "runs_root": str(runs_root),
@@ -76,9 +76,10 @@ def add_unit(launch_dir: Path, unit: Any, job_id: str | None, params: dict[str, 
 
 
 def latest(runs_root: Path) -> Path:
-    """The most recent launch dir under runs_root (by its recorded creation time)."""
+    """The most recent launch dir under runs_root (by its recorded creation time) that submitted
+    something (sbatch may have refused a launch's first job)."""
     dirs = [p.parent for p in (Path(runs_root) / LAUNCHES).glob(f"*/{RECORD}")]
-    found = sorted((read_record(d)["created_at"], d.name, d) for d in dirs)
+    found = sorted((r["created_at"], d.name, d) for d in dirs if (r := read_record(d))["units"])
     if not found:
         raise UserError(
             f"no launch is recorded under {runs_root}/{LAUNCHES}: retry needs a launch made by this "

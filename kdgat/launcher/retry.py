@@ -135,7 +135,12 @@ def retry(argv: list[str]) -> int:
         f"failed, {counts['unfinished']} unfinished"
     )
     if not retried:
-        print("nothing to retry.")
+        hint = (
+            ""
+            if options.launch_dir
+            else f" (the latest launch; an earlier one: its dir under {options.runs_root}/launches)"
+        )
+        print(f"nothing to retry{hint}.")
         return 0
     units = retry_units(record, retried)
     _print_plan(units, rows)

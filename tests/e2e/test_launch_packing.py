@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from tests.e2e.test_launch import (  # noqa: F401 (slurm: the fixture)
     user_error,
     wait_for,
 )
+from tests.helpers import REPO
 
 SMALL = [
     "--device", "cpu",
@@ -83,6 +85,39 @@ def test_packed_stages_keep_their_dependencies(tmp_path: Path) -> None:
     assert "  job kdgat_1: 1 task(s)\n" in dry.stdout  # 2 teachers + 2 undistilled students
     assert "#SBATCH --array" not in found["kdgat_1"]  # one task: a plain job
     assert "#SBATCH --dependency=afterok:JOBID_kdgat_1\n" in found["kdgat_2"]
+
+
+@pytest.mark.slow
+def test_retry_on_the_local_executor_resumes_the_killed_run_of_a_packed_task(tmp_path: Path) -> None:
+    args = [
+        *SMALL,
+        "--model-size",
+        "tiny",
+        *seeds(2),
+        "--training.epochs",
+        "60",
+        "--training.patience",
+        "100",
+    ]
+    command = [sys.executable, str(REPO / "launch.py"), *args, "--runs-per-task", "2", "--executor", "local"]
+    launched = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    wait_for(lambda: len(list(tmp_path.glob(RUN_GLOB))) == 2, 120, "the run dirs")
+    killed, sibling = sorted(tmp_path.glob(RUN_GLOB))
+    wait_for(lambda: "epoch 3/60" in log_of(killed), 180, "the run to train a few epochs")
+    os.kill(status(killed)["pid"], signal.SIGKILL)
+    output = launched.communicate(timeout=300)[0]
+    assert launched.returncode == 1, output  # the task failed: one of its runs did
+    assert status(sibling)["state"] == "finished" and status(killed)["state"] == "failed"
+    sibling_mtime = (sibling / "metrics.json").stat().st_mtime_ns
+
+    retried = ok(launch(["retry"], tmp_path, timeout=300)).stdout
+    assert "1 run(s) to resubmit in 1 job(s)" in retried and "1 of 1 job(s) finished" in retried
+    assert status(killed)["state"] == "finished" and status(killed)["launcher"]["executor"] == "local"
+    assert (sibling / "metrics.json").stat().st_mtime_ns == sibling_mtime
+    assert log_of(killed).count("epoch 1/60 ") == 1 and "resuming" in log_of(killed)
+    assert sorted(tmp_path.glob(RUN_GLOB)) == [killed, sibling]
 
 
 # ---------------------------------------------------------------- real Slurm
@@ -152,7 +187,7 @@ def test_a_killed_run_of_a_packed_task_is_retried_alone_and_resumes(tmp_path: Pa
     assert retried["second"]["dependency"] == f"afterok:{retried['first']['job_id']}"
     for run_dir in second:
         assert status(run_dir)["started_at"] >= status(killed)["finished_at"]
-    assert "nothing to retry." in ok(launch(["retry"], tmp_path)).stdout
+    assert "nothing to retry (the latest launch" in ok(launch(["retry"], tmp_path)).stdout
 
 
 @pytest.mark.slow

@@ -142,7 +142,13 @@ def test_the_latest_launch_is_found_and_a_missing_one_is_explained(tmp_path: Pat
     with pytest.raises(UserError, match="no launch is recorded"):
         records.latest(tmp_path / "runs")
     first = records.new_record(tmp_path / "runs", "kdgat", {})
+    with pytest.raises(UserError, match="no launch is recorded"):
+        records.latest(tmp_path / "runs")  # it submitted nothing
+    records.add_unit(first, Unit("kdgat", [ExperimentConfig()], run_dirs=[tmp_path]), "12", {})
     second = records.new_record(tmp_path / "runs", "retry", {})
-    assert first != second and records.latest(tmp_path / "runs") in (first, second)
+    assert first != second and records.latest(tmp_path / "runs") == first
+    records.add_unit(second, Unit("kdgat", [ExperimentConfig()], run_dirs=[tmp_path]), "13", {})
+    assert records.latest(tmp_path / "runs") == second
+    assert records.read_record(second)["units"][0]["tasks"] == [[0]]
     with pytest.raises(UserError, match="not a launch directory"):
         records.read_record(tmp_path)
