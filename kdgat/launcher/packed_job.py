@@ -26,6 +26,7 @@ import submitit
 import yaml
 
 from kdgat.common.cpus import THREAD_ENV, runs_sharing, share
+from kdgat.common.gpus import GPU_SHARE_ENV
 from kdgat.launcher.job import hand_to_submitit, job_environment, launcher_info
 from kdgat.launcher.packing import Gpu, Slots, decide
 from kdgat.launcher.run_child import EXIT_PREEMPTED
@@ -69,6 +70,18 @@ def _limit_to(cpus: list[int]) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def run_env(slots: Slots, slot: int) -> dict[str, str]:
+    """What the environment tells the run of a slot: its thread pools' size (its CPU slice, which
+    is also its affinity mask, so `--training.torch-threads auto` follows: kdgat.common.cpus), its
+    GPU and its share of that GPU's memory (kdgat.common.gpus)."""
+    env = dict.fromkeys(THREAD_ENV, str(share(len(slots.cpu_slices[slot]), runs_sharing())))
+    gpu = slots.gpus[slot]
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+        env[GPU_SHARE_ENV] = f"{1 / slots.gpus.count(gpu):.6g}"
+    return env
+
+
 class _Running:
     """The runs started so far: each a process writing its train.log, on a slot of the task."""
 
@@ -79,21 +92,13 @@ class _Running:
 
     def start(self, run_dir: Path) -> int:
         slot = self.free.pop(0)
-        cpus, gpu = self.slots.cpu_slices[slot], self.slots.gpus[slot]
-        # the run's affinity mask is its slice: `--training.torch-threads auto` and the thread pools
-        # sized from the environment follow it (kdgat.common.cpus)
-        part = str(share(len(cpus), runs_sharing()))
-        env = {**os.environ, **dict.fromkeys(THREAD_ENV, part)}
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu
-            sharing = self.slots.gpus.count(gpu)
-            env["KDGAT_GPU_MEMORY_SHARE"] = f"{1 / sharing:.4f}"  # of the GPU's free memory, for this run
+        cpus = self.slots.cpu_slices[slot]
         log = (run_dir / RUN_LOG).open("a")
         proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "kdgat.launcher.run_child", str(run_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**os.environ, **run_env(self.slots, slot)},
             preexec_fn=lambda: _limit_to(cpus),  # the task is single-threaded: safe
         )
         self.procs[slot] = (proc, run_dir, log)

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from configs import ExperimentConfig
+from kdgat.common.cpus import RUNS_SHARING_ENV
+from kdgat.common.gpus import GPU_SHARE_ENV
 from kdgat.config.resolve import resolve
 from kdgat.launcher import packed_job
 from kdgat.launcher.gpu_probe import run_bytes
-from kdgat.launcher.packed_job import PackedJob
+from kdgat.launcher.packed_job import PackedJob, run_env
 from kdgat.launcher.packing import CUDA_CONTEXT_BYTES, Gpu, cpu_slices, decide, estimate_gpu_bytes, pack
 from kdgat.launcher.plan import Unit
 from kdgat.runs.store import Run
@@ -128,3 +130,18 @@ def test_an_unknown_gpu_means_one_run_at_a_time(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(packed_job, "probe", lambda run_dirs: ([], None, "the GPU probe failed (boom)"))
     slots = PackedJob([str(d) for d in dirs]).slots(dirs)
     assert slots.at_once == 1 and "probe failed" in slots.why
+
+
+def test_each_run_is_told_its_threads_its_gpu_and_its_share_of_that_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(RUNS_SHARING_ENV, raising=False)
+    gpus = [Gpu(str(i), "NVIDIA A100", 10 * GIB, 40 * GIB) for i in (2, 3)]
+    slots = decide(3, list(range(8)), gpus, 4 * GIB)  # three at once: two on GPU 2, one on GPU 3
+    assert slots.gpus == ["2", "3", "2"]
+    envs = [run_env(slots, slot) for slot in range(3)]
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["2", "3", "2"]
+    assert [float(e[GPU_SHARE_ENV]) for e in envs] == [0.5, 1.0, 0.5]
+    assert [e["OMP_NUM_THREADS"] for e in envs] == ["3", "3", "2"]  # 8 CPUs in slices of 3, 3, 2
+    cpu_only = run_env(decide(2, [0, 1, 2, 3], [], None), 0)
+    assert cpu_only["OMP_NUM_THREADS"] == "2" and "CUDA_VISIBLE_DEVICES" not in cpu_only
