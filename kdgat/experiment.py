@@ -214,7 +214,7 @@ def _train_and_evaluate(
     for warning in warnings:
         print(f"warning: {warning}", flush=True)
     atomic_write_json(run_dir / "normalisation.json", splits.normalisation)
-    extra = {
+    extra: dict[str, Any] = {  # RunInfo's fields (kdgat.training.checkpoint)
         "config": to_dict(cfg),
         "vocabulary": splits.vocabulary,
         "normalisation": splits.normalisation,

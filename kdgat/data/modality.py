@@ -17,7 +17,7 @@ computes; neither reaches into the core.
 import abc
 import dataclasses
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -47,12 +47,20 @@ class Layout:
 class Records(Protocol):
     """A reader's table of one capture: whatever columns its builder needs, plus these."""
 
-    label: np.ndarray
-    """int8 per record: 1 attack, 0 benign, -1 unlabelled (neither)."""
-    skipped: int
-    """Malformed rows dropped under policy malformed=skip."""
+    @property
+    def label(self) -> np.ndarray:
+        """int8 per record: 1 attack, 0 benign, -1 unlabelled (neither)."""
+        ...
+
+    @property
+    def skipped(self) -> int:
+        """Malformed rows dropped under policy malformed=skip."""
+        ...
 
     def __len__(self) -> int: ...
+
+
+R = TypeVar("R", bound=Records)  # a modality's own record table (Frames, Flows, PlantHours)
 
 
 # Fields of DatasetConfig (besides the modalities' sub-configs) that no cache key holds, and why.
@@ -68,7 +76,7 @@ UNCACHED_DATASET_FIELDS = {
 }
 
 
-class Modality(abc.ABC):
+class Modality(abc.ABC, Generic[R]):
     """One modality's readers, graph builder, synthetic data and dataset entries."""
 
     name: str
@@ -110,11 +118,11 @@ class Modality(abc.ABC):
         return len(self.node_features), len(self.edge_features)
 
     @abc.abstractmethod
-    def read(self, path: Path, fmt: str, d: DatasetConfig) -> Records:
+    def read(self, path: Path, fmt: str, d: DatasetConfig) -> R:
         """Read one capture with the named format; DataError names file:line on bad input."""
 
     @abc.abstractmethod
-    def build(self, records: Records, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
+    def build(self, records: R, lo: int, hi: int, d: DatasetConfig) -> dict[str, np.ndarray]:
         """Raw arrays of every window inside records[lo:hi] ({} when none fits)."""
 
     @abc.abstractmethod
@@ -137,11 +145,11 @@ class Modality(abc.ABC):
         groups (name -> job indices); None: the generic train_*/test_* or flat layout."""
         return None
 
-    def info(self, records: Records) -> dict[str, Any]:
+    def info(self, records: R) -> dict[str, Any]:
         """What a capture adds to its cache entry's metadata (counts, attack names)."""
         return {}
 
-    def identities(self, records: Records, mask: np.ndarray) -> np.ndarray:
+    def identities(self, records: R, mask: np.ndarray) -> np.ndarray:
         """Node identities of the records in mask, for the training vocabulary."""
         return np.zeros(0, dtype=np.int64)
 

@@ -183,7 +183,9 @@ def _onnx_bytes(
         torch.onnx.export(
             module,
             example,
-            buffer,
+            # The TorchScript exporter (dynamo=False) writes to a file object; export's annotation
+            # lists paths only.
+            buffer,  # type: ignore[arg-type]
             input_names=io_names[0],
             output_names=io_names[1],
             dynamic_axes=axes,

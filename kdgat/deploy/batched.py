@@ -15,6 +15,8 @@ Output: score (G,), each graph's attack probability, as plain.py's model gives i
 (tests/e2e/test_deploy.py). GAT classifiers only; VGAE and fusion runs score a batch graph by graph.
 """
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -55,7 +57,7 @@ class _UnionEdges:
 
 
 class _UnionGATv2(nn.Module):
-    def __init__(self, conv: nn.Module) -> None:
+    def __init__(self, conv: Any) -> None:  # a torch_geometric GATv2Conv (PyG has no type information)
         super().__init__()
         self.conv = conv
         self.heads, self.channels = conv.heads, conv.out_channels
@@ -82,6 +84,12 @@ class _UnionGATv2(nn.Module):
 
 class BatchedGATModel(nn.Module):
     """A GAT classifier run's scoring path (normalisation, encoder, pooling, head) on a batch."""
+
+    # Normalisation buffers (register_buffer), declared for the type checker.
+    x_mean: torch.Tensor
+    x_std: torch.Tensor
+    e_mean: torch.Tensor
+    e_std: torch.Tensor
 
     def __init__(self, model: GATClassifier, normalisation: dict[str, list[float]]) -> None:
         super().__init__()

@@ -475,7 +475,9 @@ class NativeGAT:
 def save_native(path: Path, weights: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """The weights and the artefact metadata (as JSON) in one .npz, written atomically."""
     buffer = io.BytesIO()
-    np.savez(buffer, **weights, kdgat_meta=np.asarray(json.dumps(meta)))
+    # Any: numpy's stub would match an array named allow_pickle to that bool flag.
+    arrays: dict[str, Any] = {**weights, "kdgat_meta": np.asarray(json.dumps(meta))}
+    np.savez(buffer, **arrays)
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 

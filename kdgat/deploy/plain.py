@@ -14,16 +14,18 @@ Outputs: score (1,) (the run's score: attack probability, or the VGAE anomaly sc
 node_score (N,) (each node's VGAE reconstruction error where the model has a VGAE, else zeros).
 """
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from kdgat.common.errors import UserError
 from kdgat.data.normalisation import CLIP
-from kdgat.models.gat import GATClassifier, GATEncoder
+from kdgat.models.gat import GATClassifier, GATEncoder, GraphEncoder
 from kdgat.models.vgae import VGAE
 
 
-def _incidence(index: torch.Tensor, num_nodes: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
+def _incidence(index: torch.Tensor, num_nodes: int, like: torch.Tensor) -> torch.Tensor:
     """(E, N) one-hot rows: edge e -> node index[e]."""
     nodes = torch.arange(num_nodes, device=index.device)
     return (index[:, None] == nodes[None, :]).to(like.dtype)
@@ -55,7 +57,7 @@ class _Edges:
 class PlainGATv2(nn.Module):
     """GATv2Conv (concat heads, self-loops filled with 'mean', no residual) on one graph."""
 
-    def __init__(self, conv: nn.Module) -> None:
+    def __init__(self, conv: Any) -> None:  # a torch_geometric GATv2Conv (PyG has no type information)
         super().__init__()
         if getattr(conv, "res", None) is not None or not conv.concat or not conv.add_self_loops:
             raise UserError("only GATv2Conv with concat heads, self-loops and no residual is exportable")
@@ -88,8 +90,12 @@ class PlainGATv2(nn.Module):
 class PlainEncoder(nn.Module):
     """GATEncoder on one graph: input layer, GATv2 layers (residual, LayerNorm), jumping knowledge."""
 
-    def __init__(self, encoder: GATEncoder) -> None:
+    def __init__(self, encoder: GraphEncoder) -> None:
         super().__init__()
+        if not isinstance(encoder, GATEncoder):
+            raise UserError(
+                f"a {type(encoder).__name__} is not exportable: the exporters rewrite GATv2 layers only"
+            )
         mode = encoder.jk.mode
         if mode not in ("cat", "max"):
             raise UserError(
@@ -169,6 +175,12 @@ class ExportedGraphModel(nn.Module):
     """A run's whole scoring path on one raw window graph: normalisation, the fusion VGAE's
     features where there is one, the model, and the score the run thresholds."""
 
+    # Normalisation buffers (register_buffer), declared for the type checker.
+    x_mean: torch.Tensor
+    x_std: torch.Tensor
+    e_mean: torch.Tensor
+    e_std: torch.Tensor
+
     def __init__(
         self,
         model: nn.Module,
@@ -185,7 +197,7 @@ class ExportedGraphModel(nn.Module):
         self.weights = vgae_weights
         self.score_pooling = score_pooling
         self.is_vgae = isinstance(model, VGAE)
-        if self.is_vgae:
+        if isinstance(model, VGAE):
             self.vgae = PlainVGAE(model)
         elif isinstance(model, GATClassifier):
             self.classifier = model

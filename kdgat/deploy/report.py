@@ -15,7 +15,7 @@ is the replayed capture's.
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -107,13 +107,14 @@ def measure_run(run_dir: Path, max_frames: int = 20000, max_batch: int = 64) -> 
     for stride in STRIDES:
         for suffix, _ in MODES:
             one = suffix in ("", "_incremental", "_native")
-            if suffix == "_native" and native_scorer is None:
+            chosen = native_scorer if suffix == "_native" else scorer
+            if chosen is None:
                 continue  # a VGAE or fusion run: no native model
             batch = 1 if one else max_batch
             # blocks of max_batch strides (python -m kdgat.detect's default): about one batch each
             block = max_batch * stride if suffix == "_blocks" else 0
             out[f"stride_{stride}{suffix}"] = _measure(
-                native_scorer if suffix == "_native" else scorer,
+                chosen,
                 frames,
                 stride,
                 batch,
@@ -205,7 +206,12 @@ def _measure(
     hand-over)."""
     timed = _Timed(scorer)
     detector = Detector(
-        timed, None, stride=stride, has_time=frames.has_time, max_batch=max_batch, builder=builder
+        cast(Scorer, timed),  # _Timed has the part of Scorer's interface a Detector uses
+        None,
+        stride=stride,
+        has_time=frames.has_time,
+        max_batch=max_batch,
+        builder=builder,
     )
     if block:
         summary = detector.run_blocks(replay_blocks(frames, block))

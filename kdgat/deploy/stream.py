@@ -218,7 +218,7 @@ class Detector:
         x = np.concatenate([g["x"], (node_id == UNKNOWN_ID).astype(np.float32)[:, None]], axis=1)
         return x, node_id
 
-    def _record(self, g: dict[str, Any], score: float, node_score: np.ndarray) -> dict[str, Any]:
+    def _record(self, g: dict[str, Any], score: float, node_score: np.ndarray | None) -> dict[str, Any]:
         attack = score >= self.threshold
         self.summary.windows += 1
         self.summary.alerts += int(attack)
@@ -229,7 +229,7 @@ class Detector:
             "threshold": self.threshold,
             "decision": "attack" if attack else "benign",
         }
-        if self.node_scores:
+        if self.node_scores and node_score is not None:  # None: the fused path (a classifier)
             top = np.argsort(-node_score, kind="stable")[: self.top_k].tolist()
             entities = g["node_entity"]
             record["top_ids"] = [

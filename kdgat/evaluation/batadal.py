@@ -80,7 +80,7 @@ def batadal_score(
         if dt == 0:
             ratios.append(0.0 if detected else 1.0)
         else:
-            ratios.append((delay if detected else dt) / dt)
+            ratios.append((delay if delay is not None else dt) / dt)
         per_attack.append(
             {
                 "attack_id": int(k),

@@ -82,10 +82,12 @@ def flow_report(graphs: GraphSet, edge_scores: np.ndarray, threshold: float, sou
             raise ValueError("flow metrics need graphs whose edges stand for labelled flows (edge_flows)")
         # A capture whose test block holds no full window (CICIDS Heartbleed: 11 flows) has an
         # empty test set, stored without the optional edge parts: it scores no flow.
-        flows, types = np.zeros((0, 2)), []
+        flows: np.ndarray = np.zeros((0, 2))
+        types: list[str] | None = []
     else:
-        flows, types = graphs.edge_flows, graphs.edge_attack_type
-        flows = flows.numpy() if isinstance(flows, torch.Tensor) else flows
+        edge_flows = graphs.edge_flows
+        flows = edge_flows.numpy() if isinstance(edge_flows, torch.Tensor) else edge_flows
+        types = graphs.edge_attack_type
     out = flow_metrics(edge_scores, flows, threshold, types)
     out["scored_by"] = source
     return out

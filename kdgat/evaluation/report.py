@@ -12,8 +12,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphSet
-from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.evaluation.field_metrics import field_metrics, field_metrics_by_attack_type
+from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.evaluation.metrics import binary_metrics, recall_by_attack_type
 from kdgat.evaluation.modality_scoring import modality_scoring
 
@@ -90,7 +90,8 @@ def add_modality_reports(
     for name, graphs in tests.items():
         metrics["test_by_split"][name].update(modality.report(graphs, scores[name], threshold))
     if len(tests) == 1:
-        metrics["test"].update(modality.report(*tests.values(), *scores.values(), threshold))
+        [(name, graphs)] = tests.items()
+        metrics["test"].update(modality.report(graphs, scores[name], threshold))
 
 
 def window_flows(

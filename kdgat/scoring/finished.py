@@ -4,7 +4,7 @@ graphs -> per-graph scores (and per-edge scores where the model has an edge read
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +23,17 @@ from kdgat.training.graph_trainer import predict
 from kdgat.training.tasks import ClassifierTask, VGAETask
 
 ScoreFn = Callable[[GraphSet], np.ndarray]
+T = TypeVar("T")
+
+
+def _recorded(value: T | None, run_dir: Path, what: str) -> T:
+    """A part of best.pt's run info this kind of run writes; a UserError where it is missing."""
+    if value is None:
+        raise UserError(
+            f"{run_dir}/checkpoints/best.pt records no {what}, which every finished run of this kind "
+            f"writes (a checkpoint of another run copied in?); train the run again."
+        )
+    return value
 
 
 def finished_run(run_dir: Path) -> tuple[configs.ExperimentConfig, dict[str, Any]]:
@@ -42,9 +53,10 @@ def _dqn_scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, dev
     best = read_best(run_dir, device)
     vgae = load_upstream(resolve_recorded(metrics["upstream"]["vgae_run"], run_dir), device)
     gat = load_upstream(resolve_recorded(metrics["upstream"]["gat_run"], run_dir), device)
-    q_net = build_q_network(cfg, len(best.info.state_scaler["mean"]))
+    state_scaler = _recorded(best.info.state_scaler, run_dir, "state scaler")
+    q_net = build_q_network(cfg, len(state_scaler["mean"]))
     q_net.load_state_dict(best.model)
-    scaler = StateScaler.from_state(best.info.state_scaler)
+    scaler = StateScaler.from_state(state_scaler)
     threshold = float(vgae.metrics["threshold"])
 
     def score_dqn(graphs: GraphSet) -> np.ndarray:
@@ -71,7 +83,7 @@ def scorers(
         if cfg.learning_type == "fusion"
         else None
     )
-    model = build_from_dims(cfg, best.info.input_dims)
+    model = build_from_dims(cfg, _recorded(best.info.input_dims, run_dir, "input dims"))
     model.load_state_dict(best.model)
     model.to(device)
     if adapt is not None:

@@ -94,6 +94,7 @@ class DQNTrainer(skeleton.Trainer):
     len(episode) // 4 Double-DQN updates from the replay buffer."""
 
     unit = "window"
+    model: QNetwork
 
     def __init__(
         self,

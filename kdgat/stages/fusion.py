@@ -15,6 +15,7 @@ import torch
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphBatch, GraphSet, gather_graphs
 from kdgat.models.dqn import QNetwork
+from kdgat.models.gat import GraphClassifier
 from kdgat.models.vgae import VGAE
 from kdgat.training.tasks import VGAETask
 
@@ -38,7 +39,7 @@ def augment_with_vgae(graphs: GraphSet, vgae: VGAE, device: torch.device, batch_
         extra.append(vgae_node_extras(vgae, batch).cpu())
     width = vgae.mu.out_features + 3
     added = torch.cat(extra) if extra else torch.zeros(0, width)
-    return dataclasses.replace(graphs, x=torch.cat([graphs.x, added], 1))
+    return graphs.with_node_extras(added)
 
 
 @dataclasses.dataclass
@@ -59,7 +60,7 @@ def fusion_inputs(
     graphs: GraphSet,
     vgae: VGAE,
     vgae_threshold: float,
-    gat: torch.nn.Module,
+    gat: GraphClassifier,
     device: torch.device,
 ) -> FusionInputs:
     task = VGAETask(cfg, graphs)
@@ -99,14 +100,14 @@ def fusion_inputs(
         p_gat.append(prob[:, 1].cpu())
         scores.append(score.cpu())
     state = torch.cat(rows).double().numpy()
-    score = torch.cat(scores).double().numpy()
+    vgae_score = torch.cat(scores).double().numpy()
     sharp = cfg.learning_config.dqn.vgae_sharpness
-    p_vgae = 1.0 / (1.0 + np.exp(-sharp * np.log(np.maximum(score, 1e-12) / max(vgae_threshold, 1e-12))))
+    p_vgae = 1.0 / (1.0 + np.exp(-sharp * np.log(np.maximum(vgae_score, 1e-12) / max(vgae_threshold, 1e-12))))
     return FusionInputs(
         state=state,
         p_gat=torch.cat(p_gat).double().numpy(),
         p_vgae=p_vgae,
-        vgae_score=score,
+        vgae_score=vgae_score,
         y=graphs.y.numpy(),
         attack_type=list(graphs.attack_type),
     )

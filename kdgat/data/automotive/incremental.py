@@ -145,7 +145,7 @@ class IncrementalWindow:
             self._leave(self._edges, self._edge_rows, self._dirty_edges, (old[0], old[2]))
             self._attack_frames -= old[1]
         self._enter(self._nodes, self._node_rows, self._dirty_nodes, can_id, k)
-        if k - 1 >= self._tables_from:
+        if self._tables_from is not None and k - 1 >= self._tables_from:  # (never None here)
             self._enter(
                 self._edges, self._edge_rows, self._dirty_edges, (self._id[(k - 1) % w], can_id), k - 1
             )
@@ -211,16 +211,18 @@ class IncrementalWindow:
             if self._unwritten is not None:  # build_raw computes the entropies of the window itself
                 self._write(*self._unwritten, entropy=False)
                 self._unwritten = None
-            if self._tables_from is None:  # tables stale: rebuild them from the ring's window
+            tables_from = self._tables_from
+            if tables_from is None:  # tables stale: rebuild them from the ring's window
                 self._entropy[:] = byte_entropy(self._payload, self._dlc.astype(np.int8))
-                self._reset_tables(max(first - w, 0))
-                for k in range(self._tables_from, first):
+                tables_from = max(first - w, 0)
+                self._reset_tables(tables_from)
+                for k in range(tables_from, first):
                     self._track(k)
             rows = (np.arange(first, self.frames + 1) % w).tolist()
             leaving = [(self._id[a], self._label[a], self._id[b]) for a, b in pairwise(rows)]
             self._write(pending, first)
             for k, old in zip(range(first, self.frames), leaving, strict=True):
-                self._track(k, old if k - w >= self._tables_from else None)
+                self._track(k, old if k - w >= tables_from else None)
             self._applied = self.frames
         return self._tables_from is not None
 
@@ -337,6 +339,8 @@ class IncrementalWindow:
         """A window of new frames only: build_raw itself, on arrays made from the frame tuples
         (as _write pads and converts them; no ring round trip: a lone window's graph update is
         mostly per-call overhead, so each numpy call saved counts)."""
+        if self._unwritten is None:
+            raise RuntimeError("_whole_window without a whole window of new frames")
         frames_in, _ = self._unwritten
         ids, stamps, payloads, dlcs, labels = zip(*frames_in, strict=True)
         w = self.window

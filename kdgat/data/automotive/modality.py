@@ -39,7 +39,7 @@ DATASETS: dict[str, tuple[Layout, ...]] = {
 }
 
 
-class Automotive(Modality):
+class Automotive(Modality[Frames]):
     name = "automotive"
     record = "frame"
     identity = "CAN ID"

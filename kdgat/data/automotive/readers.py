@@ -164,7 +164,7 @@ def _finish(
         )
     skipped = resolve_bad_rows(path, checks, policy, EXPECTED[fmt])
     keep: np.ndarray | slice = checks.good
-    n = int(np.count_nonzero(keep))
+    n = int(np.count_nonzero(checks.good))
     if n == len(checks.rows):  # every row kept (the usual case): no copies
         keep = slice(None)
     return Frames(

@@ -72,8 +72,8 @@ def _attack_bursts(
         t += length + rng.uniform(1.0, 4.0)
     if not times:
         return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros((0, 8), dtype=np.uint8), np.zeros(0)
-    t = np.concatenate(times)
-    return t, np.concatenate(can_ids), np.concatenate(payloads), np.full(len(t), 8)
+    stamps = np.concatenate(times)
+    return stamps, np.concatenate(can_ids), np.concatenate(payloads), np.full(len(stamps), 8)
 
 
 def _to_csv(
@@ -124,9 +124,9 @@ def synthetic_root(cache_dir: Path, train_frames: int, test_frames: int, seed: i
             seed + 11 + k,
             attack,
         )
-    for relative, (frames, file_seed, attack) in layout.items():
+    for relative, (frames, file_seed, file_attack) in layout.items():
         path = root / relative
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, gzip.compress(generate_log(frames, file_seed, attack), mtime=0))
+            atomic_write_bytes(path, gzip.compress(generate_log(frames, file_seed, file_attack), mtime=0))
     return root

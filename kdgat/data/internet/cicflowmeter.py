@@ -275,8 +275,8 @@ def read_cicflowmeter(path: Path, malformed: str = "error", variant: Variant = C
     protocol, ok = parse_uint(buf, *col("protocol"), 3)
     checks.check(ok & (protocol <= 255), column["protocol"], "the protocol is not an IANA number 0-255")
     proto = np.full(len(rows), OTHER_PROTOCOL, dtype=np.int8)
-    for number, code in IANA.items():
-        proto[protocol == number] = code
+    for number, proto_code in IANA.items():
+        proto[protocol == number] = proto_code
     time, ok = variant.timestamps(buf, *col("timestamp"))
     checks.check(ok, column["timestamp"], f"the timestamp is not {variant.timestamp_form}")
     numbers = {}

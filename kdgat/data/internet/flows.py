@@ -118,13 +118,14 @@ def host_flags(addresses: list[str]) -> tuple[np.ndarray, list[int]]:
     parsed = [_address_value(text) for text in addresses]
     bad = [i for i, p in enumerate(parsed) if p is None]
     version = np.array([p[0] if p else 0 for p in parsed], dtype=np.int8)
+    value = [p[1] if p else 0 for p in parsed]
     flags = np.zeros((len(addresses), len(HOST_FLAGS)), dtype=np.float32)
     v4 = np.flatnonzero(version == 4)
-    value4 = np.array([parsed[i][1] for i in v4], dtype=np.int64)
+    value4 = np.array([value[i] for i in v4], dtype=np.int64)
     flags[v4, 0] = _within(value4, PRIVATE_V4) & ~_within(value4, PUBLIC_V4)
     flags[v4, 2] = _within(value4, (MULTICAST_V4,)) | (value4 == BROADCAST_V4)
     v6 = np.flatnonzero(version == 6)
-    value6 = np.array([parsed[i][1] for i in v6], dtype=object)  # 128 bits: Python integers
+    value6 = np.array([value[i] for i in v6], dtype=np.object_)  # 128 bits: Python integers
     flags[v6, 0] = _within(value6, PRIVATE_V6) & ~_within(value6, PUBLIC_V6)
     flags[v6, 1] = 1.0
     flags[v6, 2] = _within(value6, (MULTICAST_V6,))

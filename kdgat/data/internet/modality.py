@@ -36,7 +36,7 @@ DATASETS: dict[str, tuple[Layout, ...]] = {
 }
 
 
-class Internet(Modality):
+class Internet(Modality[Flows]):
     name = "internet"
     record = "flow"
     node_features = NODE_FEATURES

@@ -16,10 +16,13 @@ import numpy as np
 
 # ISA-L's inflate is about 2x zlib's on these captures (isal is in requirements.txt).
 from isal import igzip as _gunzip
-from isal.isal_zlib import error as _GzipError
+from isal import isal_zlib
 
 from kdgat.common.errors import DataError
 from kdgat.data.text import words
+
+# isal's stub declares `error: Exception` (an instance); at run time it is the exception class.
+_GzipError: type[Exception] = isal_zlib.error  # type: ignore[assignment]
 
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):
@@ -71,16 +74,19 @@ class Fields:
     @property
     def fstart(self) -> np.ndarray:
         if self.starts is None:
-            self._from_delims()
+            self.starts, self.ends = self._from_delims()
         return self.starts
 
     @property
     def fend(self) -> np.ndarray:
         if self.ends is None:
-            self._from_delims()
+            self.starts, self.ends = self._from_delims()
         return self.ends
 
-    def _from_delims(self) -> None:
+    def _from_delims(self) -> tuple[np.ndarray, np.ndarray]:
+        """(fstart, fend) from the delimiter offsets (fixed-width lines)."""
+        if self.delims is None:
+            raise ValueError("Fields has neither field offsets nor delimiter offsets")
         lines, width = len(self.line_start), self.width
         starts = np.empty((lines, width), dtype=np.int64)
         ends = np.empty((lines, width), dtype=np.int64)
@@ -88,7 +94,7 @@ class Fields:
         starts[:, 1:] = self.delims + 1
         ends[:, :-1] = self.delims
         ends[:, -1] = self.line_end
-        self.starts, self.ends = starts.reshape(-1), ends.reshape(-1)
+        return starts.reshape(-1), ends.reshape(-1)
 
     def __len__(self) -> int:
         return len(self.line_start)
@@ -99,7 +105,7 @@ class Fields:
     def field(self, j: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) of field j of every line; lines with fewer fields get an empty field."""
         if self.width and isinstance(j, int) and 0 <= j < self.width:  # no gather
-            if self.starts is not None:  # strided views
+            if self.starts is not None or self.delims is None:  # strided views
                 return self.fstart[j :: self.width], self.fend[j :: self.width]
             start = self.line_start if j == 0 else self.delims[:, j - 1] + 1
             end = self.line_end if j == self.width - 1 else self.delims[:, j]

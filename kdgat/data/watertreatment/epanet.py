@@ -72,7 +72,8 @@ class _Parser:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.nodes: dict[str, list[str]] = {"JUNCTIONS": [], "RESERVOIRS": [], "TANKS": []}
-        self.links: dict[str, list[tuple[str, ...]]] = {"PIPES": [], "PUMPS": [], "VALVES": []}
+        # (line, (id, node1, node2[, valve type])) per link
+        self.links: dict[str, list[tuple[int, tuple[str, ...]]]] = {"PIPES": [], "PUMPS": [], "VALVES": []}
         self.controls: list[tuple[int, tuple[str, str, str, str, float]]] = []
         self.timed: list[tuple[int, tuple[str, str, str, str]]] = []
         self.rules: list[tuple[int, str, list[tuple[int, str, str]], list[tuple[int, str]]]] = []
@@ -146,7 +147,7 @@ class _Parser:
         if fields[1] == fields[2]:
             raise self.fail(line, text, f"link {fields[0]!r} joins node {fields[1]!r} to itself")
         self.define(line, text, fields[0], "link")
-        self.links[section].append((line, *fields))
+        self.links[section].append((line, tuple(fields)))
 
     def status(self, line: int, text: str, token: str) -> str:
         if token.upper() in ("OPEN", "CLOSED"):
@@ -209,7 +210,7 @@ class _Parser:
     def check_refs(self, network_lines: list[str]) -> None:
         """Links join defined nodes; controls and rules name defined elements of the right kind."""
         for section, rows in self.links.items():
-            for line, ident, *ends in rows:
+            for line, (ident, *ends) in rows:
                 for node in ends[:2]:
                     if self.defined.get(node, ("", 0))[0] != "node":
                         raise self.fail(
@@ -285,9 +286,9 @@ def read_network(path: Path) -> Network:
         junctions=tuple(parser.nodes["JUNCTIONS"]),
         reservoirs=tuple(parser.nodes["RESERVOIRS"]),
         tanks=tuple(parser.nodes["TANKS"]),
-        pipes=tuple(tuple(r[1:4]) for r in parser.links["PIPES"]),
-        pumps=tuple(tuple(r[1:4]) for r in parser.links["PUMPS"]),
-        valves=tuple(tuple(r[1:5]) for r in parser.links["VALVES"]),
+        pipes=tuple((r[0], r[1], r[2]) for _, r in parser.links["PIPES"]),
+        pumps=tuple((r[0], r[1], r[2]) for _, r in parser.links["PUMPS"]),
+        valves=tuple((r[0], r[1], r[2], r[3]) for _, r in parser.links["VALVES"]),
         controls=tuple(entry for _, entry in parser.controls),
         timed_controls=tuple(entry for _, entry in parser.timed),
         rule_links=tuple(rule_links),

@@ -99,7 +99,7 @@ def _twin(path: Path) -> Path | None:
     return None
 
 
-class WaterTreatment(Modality):
+class WaterTreatment(Modality[PlantHours]):
     name = "watertreatment"
     record = "hour"
     identity = "plant element"
@@ -149,6 +149,8 @@ class WaterTreatment(Modality):
             inp = network_file(folder)
             graphs.append(network_graph(read_network(inp), columns, inp))
         if w.edges in ("correlation", "both"):
+            if hours is None:
+                raise ValueError("correlation edges are learned from the benign training hours: pass them")
             graphs.append(correlation_graph(hours, columns, w.correlation_threshold))
         return merge_graphs(*graphs)
 
@@ -159,7 +161,7 @@ class WaterTreatment(Modality):
         log = read_batadal(Path(path), d.malformed, attack_ids=_twin(Path(path)))
         hours = self._training_hours(folder, d) if _learns_from_training(w) else None  # once, for both
         graph = self.graph(folder, log.columns, d, hours)
-        if w.readings == "standard":
+        if w.readings == "standard" and hours is not None:  # (never None then: learned from them)
             std = np.maximum(hours.std(axis=0), w.reading_std_floor)
             log = dataclasses.replace(log, values=(log.values - hours.mean(axis=0)) / std)
         return PlantHours(log, graph)
@@ -170,7 +172,7 @@ class WaterTreatment(Modality):
 
     def cache_params(self, fmt: str, kind: str, d: DatasetConfig, path: Path) -> dict[str, Any]:
         w, folder = d.watertreatment, Path(path).parent
-        companions = {}
+        companions: dict[str, Any] = {}
         twin = _twin(Path(path))
         if twin is not None:
             companions["attack_ids"] = file_digest(twin)

@@ -193,7 +193,7 @@ def simulate(
     genuine = readings.copy()
     for a in attacks:
         if a.kind == "scada_replay":
-            cols = [COLUMN[c] for c in attacked_columns(a)]
+            cols = np.asarray([COLUMN[c] for c in attacked_columns(a)], dtype=np.int64)
             rows = np.arange(a.start, a.start + a.length)
             readings[np.ix_(rows, cols)] = genuine[np.ix_(rows - REPLAY_LAG, cols)]
     return Plant(readings=readings, level=levels, state=states, label=label, attack_id=attack_id)

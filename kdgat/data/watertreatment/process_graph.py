@@ -123,7 +123,7 @@ def network_graph(network: Network, columns: tuple[str, ...], source: Path) -> P
     node_id = {name: i for i, name in enumerate(network.nodes)}
     vertex_of = {name: node_id[name] for name, k in zip(nodes, kind, strict=True) if k in (TANK, JUNCTION)}
     adjacency: list[list[tuple[int, int]]] = [[] for _ in network.nodes]
-    ends: dict[str, tuple[str, str]] = {}
+    ends: dict[str, tuple[str, ...]] = {}  # link -> its two end nodes
     node_set = set(nodes)
     for link, a, b in network.links:
         if link in node_set:
@@ -140,9 +140,9 @@ def network_graph(network: Network, columns: tuple[str, ...], source: Path) -> P
     edges: dict[tuple[int, int, int], float] = {}
     for name in nodes:
         for target, hops in _reach(adjacency, vertex_of[name], monitored).items():
-            a, b = index[name], monitored[target]
-            own_end = nodes[b] in ends.get(name, ()) or name in ends.get(nodes[b], ())
-            edges[(a, b, END_JUNCTION if own_end else PIPE_PATH)] = float(hops)
+            i, j = index[name], monitored[target]
+            own_end = nodes[j] in ends.get(name, ()) or name in ends.get(nodes[j], ())
+            edges[(i, j, END_JUNCTION if own_end else PIPE_PATH)] = float(hops)
     ties = [(node, link) for link, _, node, _, _ in network.controls]
     ties += [(tank, link) for _, tanks, links in network.rule_links for tank in tanks for link in links]
     for node, link in ties:
