@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from configs import ARCHITECTURES, ExperimentConfig
+from kdgat.config.sizes import sizes
 from kdgat.models.dqn import STATE_FEATURES, QNetwork
 from kdgat.models.gat import GATClassifier, GATEncoder
 from kdgat.models.vgae import VGAE
@@ -34,7 +35,7 @@ def build_graph_model(
 
 def gat_encoder(cfg: ExperimentConfig, dims: dict) -> GATEncoder:
     """The GATv2 encoder of the GAT classifier and the VGAE."""
-    s, m = cfg.model_size_config, cfg.model_config
+    s, m = sizes(cfg), cfg.model_config
     return GATEncoder(
         num_ids=dims["num_ids"],
         node_dim=dims["node_dim"],
@@ -51,7 +52,7 @@ def gat_encoder(cfg: ExperimentConfig, dims: dict) -> GATEncoder:
 
 def classifier_head(cfg: ExperimentConfig, dims: dict) -> dict[str, Any]:
     """The keyword arguments of a GraphClassifier on cfg (pooling, head, edge read-out)."""
-    s, m = cfg.model_size_config, cfg.model_config
+    s, m = sizes(cfg), cfg.model_config
     return {
         "hidden_dim": s.hidden_dim,
         "dropout": s.dropout,
@@ -67,7 +68,7 @@ def build_gat(cfg: ExperimentConfig, dims: dict) -> GATClassifier:
 
 
 def build_vgae(cfg: ExperimentConfig, dims: dict) -> VGAE:
-    s, m = cfg.model_size_config, cfg.model_config
+    s, m = sizes(cfg), cfg.model_config
     return VGAE(
         gat_encoder(cfg, dims),
         num_ids=dims["num_ids"],
@@ -80,7 +81,7 @@ def build_vgae(cfg: ExperimentConfig, dims: dict) -> VGAE:
 
 
 def build_q_network(cfg: ExperimentConfig, state_dim: int) -> QNetwork:
-    s = cfg.model_size_config
+    s = sizes(cfg)
     return QNetwork(
         state_dim=state_dim,
         num_actions=cfg.learning_config.dqn.actions,
@@ -120,7 +121,7 @@ def nominal_parameter_count(cfg: ExperimentConfig) -> tuple[int, str]:
     modality = MODALITIES[cfg.modality].variant(cfg.dataset_config)
     node_dim, edge_dim = modality.widths
     if cfg.learning_type == "fusion":
-        node_dim += cfg.model_size_config.latent_dim + 3  # frozen VGAE latent mean and three errors
+        node_dim += sizes(cfg).latent_dim + 3  # frozen VGAE latent mean and three errors
     edge_readout = wants_edge_readout(cfg, has_edge_labels=modality.labels_edges)
     model = build_graph_model(cfg, 1, node_dim, edge_dim, edge_readout)
     if not modality.learns_identity:

@@ -134,7 +134,7 @@ class GraphClassifier(nn.Module):
             width = hidden_dim
         layers.append(nn.Linear(width, num_classes))
         self.head = nn.Sequential(*layers)
-        self.edge_head = None
+        self.edge_head: nn.Sequential | None = None
         if edge_dim is not None:
             # Per edge: both end nodes' embeddings and the edge's own features (E-GraphSAGE's
             # read-out), so that each aggregated flow edge gets its own attack probability.
@@ -147,6 +147,8 @@ class GraphClassifier(nn.Module):
 
     def edge_logits(self, nodes: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
         """Class logits of every edge of batch from the node embeddings of one pass."""
+        if self.edge_head is None:
+            raise ValueError("this classifier has no edge read-out (built without edge_dim)")
         src, dst = batch.edge_index
         return self.edge_head(torch.cat([nodes[src], nodes[dst], batch.edge_attr.to(nodes.dtype)], dim=-1))
 

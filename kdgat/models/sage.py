@@ -11,6 +11,7 @@ runs do not export.
 from torch import nn
 
 from configs import ExperimentConfig
+from kdgat.config.sizes import sizes
 from kdgat.models import classifier_head
 from kdgat.models.gat import GraphClassifier, GraphEncoder
 from kdgat.models.pyg import SAGEConv
@@ -49,7 +50,7 @@ class SAGEClassifier(GraphClassifier):
 
 def build_sage(cfg: ExperimentConfig, dims: dict) -> nn.Module:
     """configs.ARCHITECTURES["SAGE"].builder: the SAGE classifier for a run's input_dims."""
-    s = cfg.model_size_config
+    s = sizes(cfg)
     encoder = SAGEEncoder(
         num_ids=dims["num_ids"],
         node_dim=dims["node_dim"],
