@@ -2,7 +2,8 @@
 
     python -m kdgat.results runs/ --format markdown
     python -m kdgat.results runs/ --where dataset=hcrlsa --where model_size=student
-    python -m kdgat.results runs/ --group-by model_size,distillation       # mean +- std over seeds
+    python -m kdgat.results runs/ --group-by model_size,distillation       # mean +- std, 95% CI over seeds
+    python -m kdgat.results runs/ --compare distillation=no,standard       # paired by seed: CI, p-values
     python -m kdgat.results runs/ --best val.f1 --group-by dataset         # best run per group
     python -m kdgat.results runs/ --deltas                                 # teacher vs student
     python -m kdgat.results runs/ --transfer f1                            # trained-on x evaluated-on
@@ -64,6 +65,8 @@ examples:
   python -m kdgat.results runs/ --where dataset=hcrlsa --where model_size=student,teacher
   python -m kdgat.results runs/ --where 'test.f1>=0.9' --sort test.f1 --descending
   python -m kdgat.results runs/ --group-by model_size,distillation --format latex
+  python -m kdgat.results runs/ --compare distillation=no,standard --where model_size=tiny
+  python -m kdgat.results runs/ --compare mode=all_samples,curriculum_classifier --metrics test.f1,test.mcc
   python -m kdgat.results runs/ --best val.f1 --group-by dataset,model_size
   python -m kdgat.results runs/ --deltas --where dataset=hcrlch
   python -m kdgat.results runs/ --transfer f1 --where model_size=teacher
@@ -114,13 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="COLS",
         help="group runs by these columns (comma-separated; 'levels' = all seven levels) and show "
-        "n, distinct seeds and mean ± std of --metrics",
+        "n, distinct seeds, mean ± std and the 95%% t confidence interval of the mean of --metrics; "
+        "with --compare: the rows of the paired table",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="FIELD=A,B",
+        help="pair runs that differ only in FIELD (same seed, every other level and knob; e.g. "
+        "distillation=no,standard) and show, per metric, the pairs, the mean paired difference B - A "
+        "with its 95%% CI, the paired t-test and Wilcoxon signed-rank p-values, 'n.s.' where not "
+        "significant at 5%%; runs without a partner are listed on stderr",
     )
     parser.add_argument(
         "--metrics",
         action="append",
         metavar="COLS",
-        help=f"metrics for --group-by, --best and --deltas (default: {','.join(DEFAULT_METRICS)})",
+        help=f"metrics for --group-by, --compare, --best and --deltas (default: {','.join(DEFAULT_METRICS)})",
     )
     parser.add_argument(
         "--best",
@@ -328,8 +340,10 @@ def _main(args: argparse.Namespace) -> int:
         print(f"wrote HParams entries into {len(written)} run(s)")
         return 0
     group_by = _group_columns(table, args.group_by)
-    if sum(bool(x) for x in (args.best, args.deltas, args.transfer)) > 1:
-        raise ResultsError("--best, --deltas and --transfer each make a different table; use one at a time.")
+    if sum(bool(x) for x in (args.best, args.deltas, args.transfer, args.compare)) > 1:
+        raise ResultsError(
+            "--best, --deltas, --transfer and --compare each make a different table; use one at a time."
+        )
     _show_view(table, args, metrics, group_by)
     return 0
 
@@ -384,6 +398,8 @@ def _show_view(
     """Print the one table asked for: transfer matrix, deltas, best runs, groups or the runs."""
     if args.transfer:
         _show_transfer(table, args)
+    elif args.compare:
+        _show_compare(table, args, metrics, group_by)
     elif args.deltas:
         print(render(teacher_student_deltas(table, metrics), args.format, args.digits))
     elif args.best:
@@ -407,6 +423,28 @@ def _show_transfer(table: pd.DataFrame, args: argparse.Namespace) -> None:
         from kdgat.results.heatmap import write_heatmap
 
         print(f"heatmap: {write_heatmap(matrices, args.png)}", file=sys.stderr)
+
+
+def _show_compare(
+    table: pd.DataFrame, args: argparse.Namespace, metrics: list[str], group_by: list[str]
+) -> None:
+    """--compare FIELD=A,B: the paired table on stdout; unpaired runs and notes on stderr."""
+    from kdgat.results.compare import compare_runs, display, notes
+
+    comparison = compare_runs(table, args.compare, metrics, group_by or None)
+    if comparison.table.empty:
+        print(f"no pairs: no run with {comparison.a} has a partner with {comparison.b}.", file=sys.stderr)
+    elif args.format == "csv":
+        print(render(comparison.table, "csv"))
+    else:
+        print(render(display(comparison, args.digits), args.format, args.digits))
+    for line in notes(comparison):
+        print(line, file=sys.stderr)
+    unpaired = comparison.unpaired
+    if not unpaired.empty:
+        print(f"{len(unpaired)} run(s) left unpaired (not in the table):", file=sys.stderr)
+        for row in unpaired.itertuples(index=False):
+            print(f"  {row.run} ({comparison.field}={row.side}): {row.reason}", file=sys.stderr)
 
 
 def _best_runs(

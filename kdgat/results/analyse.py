@@ -1,4 +1,5 @@
-"""Analyses over the results table: mean ± std over seeds, best runs, teacher vs student, transfer.
+"""Analyses over the results table: mean ± std and 95 % CI over seeds, best runs, teacher vs
+student, transfer.
 
 Each takes the (filtered) table and returns a new DataFrame; the CLI renders it. Groups are
 matched on the levels only (and on ``training_config.seed`` for counting seeds), so knobs that
@@ -18,6 +19,7 @@ from configs import LEVELS
 from kdgat.results.columns import SEED, ResultsError, is_knob
 from kdgat.results.read import read_run
 from kdgat.results.render import cell
+from kdgat.results.stats import t_half_width
 
 
 def _numeric(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -25,7 +27,9 @@ def _numeric(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def group_runs(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per group: ``n`` runs, distinct ``seeds``, and ``<metric>.mean``/``<metric>.std``."""
+    """One row per group: ``n`` runs, distinct ``seeds``, and per metric ``.mean``, ``.std`` and
+    the 95 % t confidence interval of the mean, ``.ci_low`` / ``.ci_high`` (over the runs that
+    have the metric; NaN below two)."""
     values = _numeric(df, metrics)
     keys = df[list(by)].astype(object).where(df[list(by)].notna(), None)
     table = pd.concat([keys, values], axis=1)
@@ -37,8 +41,12 @@ def group_runs(df: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> p
             pd.concat([keys, seeds], axis=1).groupby(list(by), dropna=False, sort=True)[SEED].nunique()
         )
     for metric in metrics:
-        out[f"{metric}.mean"] = grouped[metric].mean()
-        out[f"{metric}.std"] = grouped[metric].std(ddof=1)
+        mean, std = grouped[metric].mean(), grouped[metric].std(ddof=1)
+        half = t_half_width(std, grouped[metric].count())
+        out[f"{metric}.mean"] = mean
+        out[f"{metric}.std"] = std
+        out[f"{metric}.ci_low"] = mean - half
+        out[f"{metric}.ci_high"] = mean + half
     return out.reset_index()
 
 

@@ -1,7 +1,8 @@
 """Tables as text: plain table, csv (raw values), markdown, or latex (booktabs).
 
 Floats are shown with ``digits`` decimals (whole numbers as integers where the column is a count),
-and a ``X.mean`` / ``X.std`` pair becomes one ``X`` column "mean ± std".
+a ``X.mean`` / ``X.std`` pair becomes one ``X`` column "mean ± std", and ``X.ci_low`` /
+``X.ci_high`` one ``X 95% CI`` column "[low, high]".
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ def _display(frame: pd.DataFrame, digits: int, combine_std: bool) -> pd.DataFram
         name = str(column)
         if combine_std and name.endswith(".std") and f"{name[:-4]}.mean" in frame.columns:
             continue
+        if combine_std and name.endswith(".ci_high") and f"{name[:-8]}.ci_low" in frame.columns:
+            continue
+        if combine_std and name.endswith(".ci_low") and f"{name[:-7]}.ci_high" in frame.columns:
+            lows, highs = frame[column].astype(object), frame[f"{name[:-7]}.ci_high"].astype(object)
+            out[f"{name[:-7]} 95% CI"] = [
+                f"[{cell(lo, digits)}, {cell(hi, digits)}]" if cell(lo, digits) else ""
+                for lo, hi in zip(lows, highs, strict=True)
+            ]
+            continue
         if combine_std and name.endswith(".mean") and f"{name[:-5]}.std" in frame.columns:
             means, stds = frame[column], frame[f"{name[:-5]}.std"]
             out[name[:-5]] = [
@@ -46,6 +56,8 @@ def _display(frame: pd.DataFrame, digits: int, combine_std: bool) -> pd.DataFram
             *METRIC_NAMES,
             "mean",
             "std",
+            "ci_low",
+            "ci_high",
             "delta",
         )
         if whole and all(float(v).is_integer() for v in frame[column].dropna()):

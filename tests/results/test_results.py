@@ -457,9 +457,9 @@ def test_cli_formats(tree: Path) -> None:
         str(tree), "--format", "markdown", "--group-by", "dataset,model_size", "--metrics", "test.f1"
     )
     lines = out.splitlines()
-    assert lines[0] == "| dataset | model_size | n | seeds | test.f1 |"
-    assert lines[1] == "|---|---|---|---|---|"
-    assert "| hcrlsa | teacher | 2 | 2 | 0.9500 ± 0.0141 |" in lines
+    assert lines[0] == "| dataset | model_size | n | seeds | test.f1 | test.f1 95% CI |"
+    assert lines[1] == "|---|---|---|---|---|---|"
+    assert "| hcrlsa | teacher | 2 | 2 | 0.9500 ± 0.0141 | [0.8229, 1.0771] |" in lines  # t(1) = 12.71
 
     code, out, _ = run_cli(
         str(tree), "--format", "latex", "--group-by", "model_size", "--where", "dataset=hcrlsa"
