@@ -45,3 +45,16 @@ def shared_data(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real data {path} is absent (it ships in ../shared/data beside the repo)")
     return path
+
+
+def sbatch_scripts(stdout: str) -> dict[str, str]:
+    """The sbatch scripts `launch.py --dry-run` prints, by job name."""
+    found, name, lines = {}, None, []
+    for line in stdout.splitlines(keepends=True):
+        if line.startswith("# ---- sbatch script for job "):
+            name, lines = line.split("job ", 1)[1].split(" ----")[0], []
+        elif line.startswith("# ---- end of sbatch script") and name:
+            found[name], name = "".join(lines), None
+        elif name:
+            lines.append(line)
+    return found

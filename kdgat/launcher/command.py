@@ -4,9 +4,10 @@
 import os
 
 from configs import ConfigError
-from kdgat.launcher.args import LaunchArgs, extra_sbatch
+from kdgat.launcher.args import LaunchArgs
 from kdgat.launcher.build import build_plan
 from kdgat.launcher.printing import print_dry_run, print_ran_here, print_runs, print_states, print_submitted
+from kdgat.launcher.requests import job_parameters, job_requests
 
 EXIT_JOBS_FAILED = 1
 
@@ -31,10 +32,11 @@ def launch(args: LaunchArgs) -> int:
     osc = units[0].cfgs[0].osc_config
     runs_root = args.experiment.runs_root
     folder = submit.job_folder(runs_root)
-    params = slurm_params.slurm_parameters(
-        osc, args.job_name, extra_sbatch(args.sbatch), args.parallelism, submit.setup_lines()
-    )
+    requests, notes = job_requests(the_plan, osc, args)  # each job asks for what its runs use
+    params = job_parameters(requests, args, submit.setup_lines())
     print_runs(the_plan)
+    for note in notes:
+        print(note)
     if args.dry_run:
         print_dry_run(submit.dry_run(params, folder, units))
         return 0
@@ -53,7 +55,8 @@ def launch(args: LaunchArgs) -> int:
         print(f"launch recorded in {record}")
         outcomes = submit.run_here(args.executor, folder, the_plan, args.parallelism, osc.time_min, record)
         return EXIT_JOBS_FAILED if print_ran_here(outcomes) else 0
-    slurm_params.check_partition_exists(osc)
+    for request in {repr(r): r for r in requests.values()}.values():
+        slurm_params.check_partition_exists(request)
     record = records.new_record(runs_root, args.job_name, how)
     print(f"launch recorded in {record}")
     try:

@@ -177,6 +177,37 @@ def check(osc: OscConfig) -> None:
         )
 
 
+def without_gpu(osc: OscConfig) -> OscConfig:
+    """The request of a job that uses no GPU: none asked for, and on a known OSC cluster its CPU
+    partition in place of a GPU one (a GPU partition bills and queues for GPUs)."""
+    partition = osc.partition
+    if osc.cluster is not None and partition is not None:
+        part = _cluster(osc).partitions.get(partition)
+        if part is not None and part.max_gpus_per_node > 0:
+            partition = None  # with_cluster_defaults picks the cluster's CPU partition
+    return dataclasses.replace(osc, gpus_per_node=0, partition=partition)
+
+
+def check_gpu_use(osc: OscConfig, runs_per_task: int, cuda_jobs: list[str]) -> None:
+    """Refuse a GPU request that no run can use, or runs that need a GPU no task gets.
+    `cuda_jobs`: the jobs whose runs ask for --device cuda."""
+    if cuda_jobs and not osc.gpus_per_node:
+        raise ConfigError(
+            f"--device cuda asks every run of job(s) {', '.join(cuda_jobs)} for a GPU, but "
+            f"--osc-config.gpus-per-node is 0, so Slurm gives their tasks none and each would fail at "
+            f"start (torch sees no CUDA device). Add --osc-config.gpus-per-node 1, or use --device auto "
+            f"(the CPU where there is no GPU)."
+        )
+    if osc.gpus_per_node > runs_per_task:
+        idle = osc.gpus_per_node - runs_per_task
+        raise ConfigError(
+            f"--osc-config.gpus-per-node {osc.gpus_per_node} bills {osc.gpus_per_node} GPUs per task, "
+            f"but a run uses one GPU and each task holds {runs_per_task} run(s): {idle} GPU(s) per task "
+            f"would sit idle, billed. Use --osc-config.gpus-per-node {runs_per_task}"
+            + (" (or pack runs onto the GPUs with --runs-per-task K)." if runs_per_task == 1 else ".")
+        )
+
+
 def check_partition_exists(osc: OscConfig) -> None:
     """On the Slurm at hand, refuse a partition `sinfo` does not list (before submitting)."""
     osc = with_cluster_defaults(osc)

@@ -114,15 +114,23 @@ def _calibration(given: tuple[Path, float | None] | None) -> tuple[Path | None, 
 
 
 def osc_config(args: argparse.Namespace, first_run: configs.ExperimentConfig) -> OscConfig:
-    """The first run's osc_config with every --osc-config.FIELD given on the command line over it."""
+    """The first run's osc_config with every --osc-config.FIELD given on the command line over it,
+    asking for no GPU: evaluations score on the CPU (kdgat.scoring), so a GPU would sit idle, billed."""
+    from kdgat.launcher.slurm_params import without_gpu
+
     given: dict[str, Any] = {
         f.name: getattr(args, f"osc_{f.name}")
         for f in dataclasses.fields(OscConfig)
         if getattr(args, f"osc_{f.name}") is not None
     }
+    if given.get("gpus_per_node"):
+        raise ConfigError(
+            f"--osc-config.gpus-per-node {given['gpus_per_node']}: transfer evaluations score on the "
+            f"CPU, so the GPU would sit idle, billed. Drop the flag (they ask for none)."
+        )
     if "setup" in given:
         given["setup"] = tuple(given["setup"])
-    return dataclasses.replace(first_run.osc_config, **given)
+    return without_gpu(dataclasses.replace(first_run.osc_config, **given))
 
 
 def _tasks(plan: list[Evaluation]) -> list[Any]:
