@@ -382,6 +382,30 @@ def test_a_bad_bus_spec_exits_2_with_the_expected_form(runs: dict[str, Path], ca
     assert "INTERFACE:CHANNEL" in capsys.readouterr().err
 
 
+def test_a_sage_run_is_refused_by_export_and_detection_with_what_to_do(
+    data_root: Path, tmp_path: Path, capsys
+) -> None:
+    """SAGE's row in configs.ARCHITECTURES says its runs do not export: both commands exit 2 with
+    the reason and what to do instead, and write nothing."""
+    cfg = ExperimentConfig(
+        dataset="hcrlsa",
+        model_architecture="SAGE",
+        model_size="tiny",
+        device="cpu",
+        runs_root=tmp_path / "runs",
+        dataset_config=DatasetConfig(data_root=data_root, cache_dir=tmp_path / "cache"),
+        training_config=TrainingConfig(epochs=1),
+    )
+    run_dir = run_experiment(cfg)
+    assert export_main([str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "SAGE runs do not export: the exporters (kdgat/deploy) rewrite GATv2 and VGAE layers only" in err
+    assert "Export a VGAE or GAT run instead" in err and f"python -m kdgat.evaluate {run_dir}" in err
+    assert "Traceback" not in err and not list(run_dir.glob("*.onnx")) and not (run_dir / "export").exists()
+    assert detect_main([str(run_dir), "--replay", str(_test_file(data_root))]) == 2
+    assert "SAGE runs do not export" in capsys.readouterr().err
+
+
 def test_saturated_bus_rate_counts_frame_bits(data_root: Path) -> None:
     frames = read_frames(_test_file(data_root), "can4")
     eight = frames.select(frames.dlc == 8)
