@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from configs import DatasetConfig, ExperimentConfig, InternetConfig, TrainingConfig
+from configs import ARCHITECTURES, DatasetConfig, ExperimentConfig, InternetConfig, TrainingConfig
 from kdgat.cli.evaluate import main as evaluate_main
 from kdgat.experiment import run_experiment
 from tests.helpers import run_train, shared_data
@@ -67,9 +67,21 @@ CHAIN: dict[str, tuple[dict, dict[str, str]]] = {
     "gat_teacher": ({"model_size": "teacher"}, {}),
     "gat_standard_kd": ({"distillation": "standard"}, {"teacher_run": "gat_teacher"}),
     "gat_topology_kd": ({"distillation": "topology_preserving"}, {"teacher_run": "gat_teacher"}),
+    "sage": ({"model_architecture": "SAGE"}, {}),
+    "sage_gat_kd": (  # a SAGE student of the GAT teacher: its flows learn from the GAT's too
+        {"model_architecture": "SAGE", "distillation": "standard"},
+        {"teacher_run": "gat_teacher"},
+    ),
 }
 STAGES = ["gat", *CHAIN]
-EDGE_READOUT = {"gat", "gat_curriculum", "fusion_gat", "gat_teacher", "gat_standard_kd", "gat_topology_kd"}
+
+
+def architecture_of(stage: str) -> str:
+    return CHAIN[stage][0].get("model_architecture", "GAT") if stage in CHAIN else "GAT"
+
+
+# The stages whose architecture's row has an edge read-out score flows with it (GAT, SAGE).
+EDGE_READOUT = {stage for stage in STAGES if ARCHITECTURES[architecture_of(stage)].edge_readout}
 
 
 @pytest.fixture(scope="module")
