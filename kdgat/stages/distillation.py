@@ -36,7 +36,7 @@ from kdgat.runs.store import Run
 from kdgat.runs.upstream import check_same_data
 from kdgat.stages.fusion import StateScaler, fusion_inputs, vgae_node_extras
 from kdgat.training.kd_losses import local_structure_loss, relational_distance_loss, soft_target_kl
-from kdgat.training.tasks import ClassifierTask, Task, VGAETask, reads_edges
+from kdgat.training.tasks import ClassifierTask, Task, VGAETask, as_classifier, as_vgae, reads_edges
 
 
 @dataclasses.dataclass
@@ -86,7 +86,7 @@ class DistilledTask(Task):
         self.topology = base.cfg.distillation == "topology_preserving"
         if isinstance(base, VGAETask):
             # The student's latent space is narrower: a learned map makes the teacher's comparable.
-            self.trainable = nn.Linear(student.mu.out_features, teacher.model.mu.out_features)
+            self.trainable = nn.Linear(as_vgae(student).mu.out_features, teacher.model.mu.out_features)
 
     def epoch_graphs(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
         return self.base.epoch_graphs(epoch, generator)
@@ -111,17 +111,24 @@ class DistilledTask(Task):
         teacher = self.teacher.view(batch)
         if isinstance(self.base, VGAETask):
             out = model(batch)
-            terms, node_score = self.base.errors_of(model, out, batch)
+            terms, node_score = self.base.errors_of(as_vgae(model), out, batch)
             own = self.base.total(terms, node_score)
+            if teacher.vgae is None:
+                raise PrerequisiteError("a VGAE student needs a VGAE teacher (its view has no VGAE output)")
             kd, kd_terms = self._vgae_terms(out, teacher.vgae)
             nodes, graphs = out.mu, pool(out.mu, batch, "mean")
         else:
-            nodes, graphs, logits = model.forward_parts(batch)
+            classifier = as_classifier(model)
+            nodes, graphs, logits = classifier.forward_parts(batch)
             own = self.base.cross_entropy(logits, batch.y, model.training)
+            if teacher.logits is None:
+                raise PrerequisiteError(
+                    "a classifier student needs a classifier teacher (its view has no logits)"
+                )
             kd = soft_target_kl(logits, teacher.logits, lc.kd.temperature)
             terms, kd_terms = {"cross_entropy": own}, {"kd_soft_targets": kd}
-            if reads_edges(model, batch):
-                edge_logits = model.edge_logits(nodes, batch)
+            if reads_edges(model, batch) and batch.edge_label is not None:  # (reads_edges: never None)
+                edge_logits = classifier.edge_logits(nodes, batch)
                 edge_ce = self.base.edge_cross_entropy(edge_logits, batch.edge_label)
                 own = own + lc.edge_loss_weight * edge_ce
                 terms["edge_cross_entropy"] = edge_ce
@@ -141,6 +148,8 @@ class DistilledTask(Task):
         self, out: VGAEOutput, teacher: VGAEOutput
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         lc = self.cfg.learning_config
+        if self.trainable is None:  # __init__ builds it for a VGAE base
+            raise RuntimeError("the latent projection of VGAE distillation is missing")
         latent = F.mse_loss(self.trainable(out.mu.float()), teacher.mu.float())
         reconstruction = (
             F.mse_loss(out.x_hat.float(), teacher.x_hat.float())

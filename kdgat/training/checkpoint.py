@@ -16,6 +16,7 @@ import collections
 import dataclasses
 import pickle
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,8 @@ def _load(path: Path, device: Any) -> Any:
             f"retrain the run from its config: python train.py --config {path.parent.parent / 'config.yaml'}"
         )
     try:
-        with torch.serialization.safe_globals(allowlist):
+        safe: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [*allowlist]
+        with torch.serialization.safe_globals(safe):
             return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(

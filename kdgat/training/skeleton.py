@@ -201,6 +201,10 @@ def train(cfg: ExperimentConfig, trainer: Trainer, run_dir: Path, info: RunInfo)
     if resumed:
         last = load_last(last_path, trainer.device)
         state = last.resume
+        if state is None:  # write_checkpoint gives every last.pt one
+            raise UserError(
+                f"{last_path} holds no resume state (a best.pt copied over it?); delete it to start over."
+            )
         trainer.model.load_state_dict(last.model)
         trainer.load_state_dict(state.trainer)
         opt.load_state_dict(vars(state))  # its optimizer, scheduler and scaler fields

@@ -6,6 +6,7 @@ the decision threshold chosen on validation, and the value early stopping maximi
 """
 
 import abc
+from typing import cast
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ import torch
 from configs import ExperimentConfig
 from kdgat.data.graphset import GraphBatch, GraphSet
 from kdgat.evaluation.thresholds import validation_threshold
+from kdgat.models.gat import GraphClassifier
 from kdgat.models.vgae import VGAE, VGAEOutput, graph_scores
 
 
@@ -44,6 +46,10 @@ class Task(abc.ABC):
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         """Per-graph score, higher = more likely an attack."""
 
+    def edge_scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
+        """Per-edge score, for models with an edge read-out (ClassifierTask)."""
+        raise NotImplementedError(f"{type(self).__name__} scores no edges")
+
     def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
         """Which validation graphs the validation loss averages over."""
         return torch.ones(len(val), dtype=torch.bool)
@@ -55,6 +61,17 @@ class Task(abc.ABC):
     def monitor(self, val_metrics: dict, val_loss: float) -> tuple[float, ...]:
         """Early stopping keeps the epoch with the largest value (compared as a tuple)."""
         return (round(val_metrics["f1"], 6), -val_loss)
+
+
+def as_classifier(model: torch.nn.Module) -> GraphClassifier:
+    """A classifier task's model as the GraphClassifier it is (possibly behind a wrapper such as
+    torch.compile's, which forwards attributes): for the type checker, nothing is converted."""
+    return cast(GraphClassifier, model)
+
+
+def as_vgae(model: torch.nn.Module) -> VGAE:
+    """A VGAE task's model as the VGAE it is (see as_classifier)."""
+    return cast(VGAE, model)
 
 
 def balanced_weights(y: torch.Tensor) -> torch.Tensor:
@@ -91,13 +108,14 @@ class ClassifierTask(Task):
         return selected
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if not reads_edges(model, batch):
+        if not reads_edges(model, batch) or batch.edge_label is None:  # (reads_edges: never None then)
             logits = model(batch)
             ce = self.cross_entropy(logits, batch.y, model.training)
             return ce, {"cross_entropy": ce}
-        nodes, _, logits = model.forward_parts(batch)
+        classifier = as_classifier(model)
+        nodes, _, logits = classifier.forward_parts(batch)
         ce = self.cross_entropy(logits, batch.y, model.training)
-        edge_ce = self.edge_cross_entropy(model.edge_logits(nodes, batch), batch.edge_label)
+        edge_ce = self.edge_cross_entropy(classifier.edge_logits(nodes, batch), batch.edge_label)
         total = ce + self.cfg.learning_config.edge_loss_weight * edge_ce
         return total, {"cross_entropy": ce, "edge_cross_entropy": edge_ce}
 
@@ -133,8 +151,9 @@ class ClassifierTask(Task):
 
     def edge_scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
         """Attack probability of every edge of the batch (the model's edge read-out)."""
-        nodes = model.encoder(batch)
-        return torch.softmax(model.edge_logits(nodes, batch).float(), -1)[:, 1]
+        classifier = as_classifier(model)
+        nodes = classifier.encoder(batch)
+        return torch.softmax(classifier.edge_logits(nodes, batch).float(), -1)[:, 1]
 
 
 class VGAETask(Task):
@@ -177,14 +196,14 @@ class VGAETask(Task):
         return terms, node_score
 
     def loss(self, model: torch.nn.Module, batch: GraphBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        terms, node_score = self._errors(model, batch)
+        terms, node_score = self._errors(as_vgae(model), batch)
         return self.total(terms, node_score), terms
 
     def total(self, terms: dict[str, torch.Tensor], node_score: torch.Tensor) -> torch.Tensor:
         return node_score.mean() + self.cfg.learning_config.vgae.kl_weight * terms["kl"]
 
     def scores(self, model: torch.nn.Module, batch: GraphBatch) -> torch.Tensor:
-        _, node_score = self._errors(model, batch)
+        _, node_score = self._errors(as_vgae(model), batch)
         return graph_scores(
             node_score, batch.batch, batch.num_graphs, self.cfg.learning_config.vgae.score_pooling
         )
