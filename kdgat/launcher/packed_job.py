@@ -127,7 +127,9 @@ class _Forward:
     SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
 
     def __init__(self, running: _Running) -> None:
-        self.running, self.seen, self.previous = running, set(), {}
+        self.running = running
+        self.seen: set[int] = set()
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> "_Forward":
         for sig in self.SIGNALS:
@@ -154,7 +156,9 @@ class PackedJob(submitit.helpers.Checkpointable):
 
     def slots(self, todo: list[Path]) -> Slots:
         cpus = sorted(os.sched_getaffinity(0))
-        gpus, per_run, problem = [], None, ""
+        gpus: list[Gpu] = []
+        per_run: int | None = None
+        problem = ""
         if any(_uses_gpu(d) for d in todo):
             gpus, estimate, problem = probe(todo)
             per_run = self.gpu_bytes_per_run or estimate

@@ -94,8 +94,8 @@ def decide(runs: int, cpus: list[int], gpus: list[Gpu], per_run_bytes: int | Non
     why = f"one run needs ~{_gib(need)} of GPU memory; {free}; {sum(fit)} fit at once"
     if sum(fit) == 0:
         why += " (not even one: running in turn, one at a time)"
-    slots = [gpus[i].visible_id for i in _round_robin(fit)][:at_once] or [gpus[0].visible_id]
-    return Slots(at_once, why, cpu_slices(cpus, at_once), slots)
+    slots: list[str | None] = [gpus[i].visible_id for i in _round_robin(fit)[:at_once]]
+    return Slots(at_once, why, cpu_slices(cpus, at_once), slots or [gpus[0].visible_id])
 
 
 def _round_robin(counts: list[int]) -> list[int]:
