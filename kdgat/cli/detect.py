@@ -26,14 +26,15 @@ import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import configs
 from kdgat.common.errors import UserError
 from kdgat.common.io import atomic_write_json
 from kdgat.deploy.artefact import load_scorer
-from kdgat.deploy.blocks import bus_blocks, replay_blocks
-from kdgat.deploy.stream import BUILDERS, Detector, bus_frames, open_bus, replay_source
+from kdgat.deploy.blocks import Block, bus_blocks, replay_blocks
+from kdgat.deploy.stream import BUILDERS, Detector, Frame, bus_frames, open_bus, replay_source
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,16 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.block is None:  # a block completes about one batch: a window waits for at most that
             args.block = args.max_batch * (args.stride or int(scorer.meta["stride"]))
         realtime = args.speed == "realtime"
+        frames: Iterator[Frame | None] = iter(())  # None: a malformed frame
+        blocks: Iterator[Block] | None = None  # with --block: blocks of frames instead
         if args.replay is not None:
             frames, capture = replay_source(args.replay, realtime)
             has_time, malformed = capture.has_time, capture.skipped + capture.dropped_na
             if args.block:
-                frames = replay_blocks(capture, args.block, realtime)
+                blocks = replay_blocks(capture, args.block, realtime)
         else:
             bus = open_bus(args.bus)
             has_time, malformed = True, 0
             if args.block:
-                frames = bus_blocks(bus, args.idle_timeout, args.max_frames, args.block, args.max_wait)
+                blocks = bus_blocks(bus, args.idle_timeout, args.max_frames, args.block, args.max_wait)
             else:
                 frames = bus_frames(bus, args.idle_timeout, args.max_frames)
         with contextlib.ExitStack() as stack:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 builder=args.builder,
             )
             detector.summary.malformed = malformed
-            summary = (detector.run_blocks if args.block else detector.run)(frames)
+            summary = detector.run_blocks(blocks) if blocks is not None else detector.run(frames)
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

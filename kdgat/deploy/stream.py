@@ -385,7 +385,7 @@ class Detector:
         if self.out is not None and (self.every_window or record["decision"] == "attack"):
             self.out.write(json.dumps(record) + "\n")
 
-    def run(self, frames: Iterator[Frame]) -> Summary:
+    def run(self, frames: Iterator[Frame | None]) -> Summary:
         """Feed every frame of an iterator (a None stands for a malformed frame, IDLE for a
         source with no frame waiting); stops at its end or on KeyboardInterrupt (SIGINT), with
         the summary up to there (the windows complete by then scored)."""
