@@ -67,6 +67,7 @@ ModelSize = Literal["tiny", "student", "intermediate", "teacher", "huge"]
 Distillation = Literal["no", "standard", "topology_preserving"]
 TrainingMode = Literal["all_samples", "normals_only", "curriculum_classifier"]
 ThresholdMethod = Literal["auto", "fixed", "best_f1", "target_fpr"]
+CalibrationThreshold = Literal["auto", "keep", "max", "quantile"]
 
 LEVEL_CHOICES: dict[str, tuple[str, ...]] = {
     "modality": get_args(Modality),
@@ -391,6 +392,9 @@ class ThresholdConfig:
     fixed: Annotated[float, UNIT] = 0.5  # the threshold of method 'fixed'
     target_fpr: Annotated[float, FRACTION] = 0.01  # method 'target_fpr': benign FPR allowed on validation
     flow_method: ThresholdMethod = "auto"  # edge read-out flows; auto: fixed (docs/training.md#thresholds)
+    calibration: CalibrationThreshold = "auto"  # with a calibration capture (docs/unseen-vehicles.md)
+    calibration_quantile: Annotated[float, UNIT] = 0.99  # rule 'quantile': calibration windows below it
+    calibration_margin: Annotated[float, AT_LEAST_0] = 1.0  # above them, in log-odds (log of a VGAE error)
 
 
 @dataclasses.dataclass

@@ -4,8 +4,11 @@
 
 Graphs are built exactly as in training (window, stride, the run's CAN-ID vocabulary and
 normalisation), the run's best weights score them, and the validation threshold of the run
-decides. Writes RUN_DIR/eval_<name>.json (metrics over all files, per file and per attack type)
-and prints the metrics. Cross-vehicle and cross-dataset transfer in one command.
+decides. With --calibration (an attack-free capture of the target) vocabulary and
+normalisation are fitted on it, and the threshold is chosen on its windows' scores by
+--calibration-threshold (the run's threshold's figures are recorded beside it). Writes
+RUN_DIR/eval_<name>.json (metrics over all files, per file and per attack type) and prints the
+metrics. Cross-vehicle and cross-dataset transfer in one command.
 """
 
 import argparse
@@ -14,6 +17,7 @@ import sys
 from pathlib import Path
 
 import configs
+from kdgat.cli.calibration_options import add_threshold_arguments, threshold_overrides
 from kdgat.common.errors import UserError
 from kdgat.common.seconds import seconds_argument
 from kdgat.scoring.evaluate import evaluate_run, result_lines
@@ -38,6 +42,7 @@ def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
         help="VGAE runs with --calibration: fine-tune the model on the calibration windows this many "
         "epochs (at a tenth of its learning rate) before scoring (default 0: no fine-tuning)",
     )
+    add_threshold_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        thresholds = threshold_overrides(args)
+        if thresholds and args.calibration is None:
+            raise UserError(
+                "--calibration-threshold, --calibration-quantile and --calibration-margin choose the "
+                "threshold on a calibration capture's windows: add --calibration FILE, or drop them."
+            )
         target = evaluate_run(
             args.run_dir,
             args.data_root,
@@ -70,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             args.calibration,
             args.calibration_seconds,
             args.fine_tune_epochs,
+            thresholds,
         )
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -6,7 +6,8 @@
 Each finished RUN is evaluated on each target (a dataset folder, a folder of captures or one
 capture file) through kdgat.evaluate, which writes RUN/eval_NAME.json. A target given a
 calibration capture (--calibrate NAME=FILE, or FILE@SECONDS for its first seconds) is evaluated
-with the vocabulary and normalisation fitted on it (kdgat/data/calibration.py). Then the matrix
+with the vocabulary and normalisation fitted on it (kdgat/data/calibration.py) and the threshold
+chosen on its windows (--calibration-threshold). Then the matrix
 (one row per run, one column per target) of F1, AUROC, benign FPR and the flag-everything floor is
 printed, and saved as a heatmap PNG; `python -m kdgat.results RUNS --transfer --transfer-rows run`
 shows the same matrix later from the eval files.
@@ -16,9 +17,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import configs
+from kdgat.cli.calibration_options import add_threshold_arguments, threshold_overrides
 from kdgat.common.errors import UserError
 from kdgat.common.seconds import positive_seconds
 
@@ -81,8 +83,10 @@ def run_transfer(
     calibrations: dict[str, tuple[Path, float | None]],
     png: Path | None,
     dataset: str | None = None,
+    thresholds: dict[str, Any] | None = None,
 ) -> "tuple[dict[str, pd.DataFrame], list[Path]]":
-    """Evaluate every run on every target; the matrices and the eval files written."""
+    """Evaluate every run on every target; the matrices and the eval files written. thresholds:
+    the calibration threshold knobs over each run's (calibrated targets only)."""
     from kdgat.results.analyse import matrices_of
     from kdgat.scoring.evaluate import evaluate_run, result_lines
 
@@ -90,7 +94,7 @@ def run_transfer(
     for run in runs:
         for name, path in targets.items():
             calibration, seconds = calibrations.get(name, (None, None))
-            target = evaluate_run(run, path, dataset, name, calibration, seconds)
+            target = evaluate_run(run, path, dataset, name, calibration, seconds, thresholds=thresholds)
             print(f"{target}", flush=True)
             print(result_lines(json.loads(target.read_text())), flush=True)
             written.append(target)
@@ -110,6 +114,7 @@ def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=FILE[@SECONDS]",
         help="fit target NAME's vocabulary and normalisation on this attack-free capture (its labels unread)",
     )
+    add_threshold_arguments(parser)
     parser.add_argument("--dataset", help="the targets' dataset (file formats), default: each run's")
     parser.add_argument(
         "--png", type=Path, default=Path("transfer.png"), help="heatmap file (default transfer.png)"
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         targets, calibrations = parse_targets(args.on, args.calibrate)
-        matrices, _ = run_transfer(args.runs, targets, calibrations, args.png, args.dataset)
+        thresholds = threshold_overrides(args)
+        matrices, _ = run_transfer(args.runs, targets, calibrations, args.png, args.dataset, thresholds)
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -30,13 +30,15 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     training_config.num_workers is torch_threads. Before the threshold knob (2026-12-03) a
     classifier and the DQN decided at 0.5 and a VGAE at its best validation F1: such a file gets
     that method written in, so its rerun decides as the run did; and, written before dataset recipes,
-    `recipe: none` (its values are all in the file)."""
+    `recipe: none` (its values are all in the file). Before the calibration threshold rule, a run
+    trained with a calibration capture kept its validation threshold: `keep` is written in."""
     # One level deep copied: each step below edits the sections in place, never the caller's.
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     _nest_flat_automotive(data)
     _rename(data)
     _nest_prefixed(data)
     _pin_old_threshold(data)
+    _pin_old_calibration_threshold(data)
     return data
 
 
@@ -49,6 +51,18 @@ def _pin_old_threshold(data: dict[str, Any]) -> None:
     method = "best_f1" if data.get("model_architecture") == "VGAE" else "fixed"
     learning["threshold"] = {"method": method}
     data.setdefault("recipe", "none")
+
+
+def _pin_old_calibration_threshold(data: dict[str, Any]) -> None:
+    """Before the calibration threshold rule (2026-12, issue 31) a run trained with a calibration
+    capture decided its test windows at its validation threshold: `keep` is written in, so its
+    rerun decides as it did. Runs without a calibration take today's default."""
+    learning, dataset = data.get("learning_config"), data.get("dataset_config")
+    if not isinstance(learning, dict) or "class_weighting" not in learning or not isinstance(dataset, dict):
+        return
+    threshold = learning.get("threshold")
+    if isinstance(threshold, dict) and "calibration" not in threshold and dataset.get("calibration"):
+        learning["threshold"] = {**threshold, "calibration": "keep"}
 
 
 def _nest_flat_automotive(data: dict[str, Any]) -> None:

@@ -65,6 +65,17 @@ def threshold_method(cfg: ExperimentConfig) -> ThresholdMethod:
     return "best_f1" if method == "auto" else method
 
 
+# With a calibration capture, 'auto' is the rule measured on the shared targets (hcrl_sa test_02,
+# can-train-and-test set_03 and set_04 over seeds 0-2: docs/unseen-vehicles.md#the-threshold-on-a-new-car).
+CALIBRATION_RULE_AUTO = "quantile"
+
+
+def calibration_rule(cfg: ExperimentConfig) -> str:
+    """The calibration threshold rule 'auto' stands for (see CALIBRATION_RULE_AUTO)."""
+    rule = cfg.learning_config.threshold.calibration
+    return CALIBRATION_RULE_AUTO if rule == "auto" else rule
+
+
 def _resolve_threshold(cfg: ExperimentConfig) -> ExperimentConfig:
     """threshold method 'auto' -> its method; 'fixed' is refused on a score that is no probability."""
     lc = cfg.learning_config
@@ -77,7 +88,9 @@ def _resolve_threshold(cfg: ExperimentConfig) -> ExperimentConfig:
     # Flows of the edge read-out: 'auto' is 0.5, measured (docs/training.md#thresholds): on DAPT2020 a
     # best_f1 cut on the few validation attack flows missed every test attack flow in 1 seed of 3.
     flow = "fixed" if lc.threshold.flow_method == "auto" else lc.threshold.flow_method
-    threshold = dataclasses.replace(lc.threshold, method=threshold_method(cfg), flow_method=flow)
+    threshold = dataclasses.replace(
+        lc.threshold, method=threshold_method(cfg), flow_method=flow, calibration=calibration_rule(cfg)
+    )
     return dataclasses.replace(cfg, learning_config=dataclasses.replace(lc, threshold=threshold))
 
 

@@ -19,13 +19,15 @@ a calibration capture and checks that the output is identical).
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from configs import ExperimentConfig
+from configs import DatasetConfig, ExperimentConfig
 from kdgat.common.errors import DataError
 from kdgat.common.seconds import positive_seconds
 from kdgat.data.graphset import GraphSet, assemble
+from kdgat.data.modality import Modality
 from kdgat.data.normalisation import fit_normalisation, normalise
 from kdgat.data.registry import modality_of
 
@@ -68,33 +70,37 @@ def rank_vocabulary(target_ids: np.ndarray, train_vocabulary: dict[int, int]) ->
     return {int(t): int(train_vocabulary[int(train_ids[i])]) for t, i in zip(target, at, strict=True)}
 
 
-def calibrate(
-    path: Path,
-    fmt: str,
-    cfg: ExperimentConfig,
+def calibration_stop(records: Any, seconds: float | None, source: Path) -> int:
+    """How many of a capture's first records are calibration: those before its first record at or
+    after its first record's time + seconds (all of them without seconds). A stream's detector
+    ends its calibration at the same record (kdgat/deploy/calibrate.py)."""
+    if seconds is None:
+        return len(records)
+    seconds = positive_seconds(seconds, "--calibration-seconds")  # a NaN would cut at no record
+    if not getattr(records, "has_time", False):
+        raise DataError(
+            f"--calibration-seconds {seconds:g}: {source} has no timestamps, so its first seconds "
+            f"are unknown; give an attack-free capture with --calibration and no seconds."
+        )
+    late = np.asarray(records.time) >= records.time[0] + seconds
+    return int(np.argmax(late)) if late.any() else len(records)
+
+
+def fit_calibration(
+    records: Any,
+    stop: int,
+    modality: Modality,
+    d: DatasetConfig,
     train_vocabulary: dict[int, int],
-    seconds: float | None = None,
+    source: Path,
 ) -> Calibration:
-    """Fit vocabulary and normalisation on the capture at path (its first `seconds` when set)."""
-    if seconds is not None:  # a NaN would cut the capture at no frame: refused, not fitted on nothing
-        seconds = positive_seconds(seconds, "--calibration-seconds")
-    modality = modality_of(cfg)
-    d = cfg.dataset_config
-    records = modality.read(Path(path), fmt, d)
-    # Blank the labels first: nothing below (builder, vocabulary, fits) can see them.
+    """Fit vocabulary and normalisation on the first `stop` records (labels never read: they are
+    blanked before anything is built)."""
     records.label = np.zeros_like(records.label)
-    stop = len(records)
-    if seconds is not None:
-        if not getattr(records, "has_time", False):
-            raise DataError(
-                f"--calibration-seconds {seconds:g}: {path} has no timestamps, so its first seconds "
-                f"are unknown; give an attack-free capture with --calibration and no seconds."
-            )
-        stop = int(np.searchsorted(records.time, records.time[0] + seconds, side="left"))
     raw = modality.build(records, 0, stop, d)
     if not raw or len(raw["y"]) == 0:
         raise DataError(
-            f"calibration capture {path} gives no window in its {stop} {modality.record}s "
+            f"calibration capture {source} gives no window in its {stop} {modality.record}s "
             f"({modality.window_description(d)}); give a longer capture or more --calibration-seconds."
         )
     vocabulary: dict[int, int] = {}
@@ -106,9 +112,27 @@ def calibrate(
         raw,
         vocabulary if modality.learns_identity else None,
         "benign",
-        str(path),
+        str(source),
         modality.widths,
         None,
     )
     stats = fit_normalisation(graphs, d.normalisation, benign_only=False)
-    return Calibration(Path(path), stop, vocabulary, stats, normalise(graphs, stats))
+    return Calibration(Path(source), stop, vocabulary, stats, normalise(graphs, stats))
+
+
+def calibrate(
+    path: Path,
+    fmt: str,
+    cfg: ExperimentConfig,
+    train_vocabulary: dict[int, int],
+    seconds: float | None = None,
+) -> Calibration:
+    """Fit vocabulary and normalisation on the capture at path (its first `seconds` when set)."""
+    if seconds is not None:  # refused before the capture is read
+        positive_seconds(seconds, "--calibration-seconds")
+    modality = modality_of(cfg)
+    records = modality.read(Path(path), fmt, cfg.dataset_config)
+    # Blank the labels first: nothing below (builder, vocabulary, fits) can see them.
+    records.label = np.zeros_like(records.label)
+    stop = calibration_stop(records, seconds, Path(path))
+    return fit_calibration(records, stop, modality, cfg.dataset_config, train_vocabulary, Path(path))

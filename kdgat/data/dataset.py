@@ -52,6 +52,8 @@ class Splits:
     while this one waited) and misses (built here)."""
     calibration: dict[str, Any] | None = None
     """The calibration capture the test graphs were fitted to (--dataset-config.calibration)."""
+    calibration_fit: Calibration | None = None
+    """Its fits and windows (labels all 0), on whose scores the test threshold is chosen."""
 
     @property
     def num_ids(self) -> int:
@@ -150,6 +152,7 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
         dropped_unlabelled=_dropped_unlabelled(prepared),
         no_window=[str(p.path) for p in prepared if p.num_graphs() == 0],
         calibration=None if calibration is None else calibration.describe(),
+        calibration_fit=calibration,
         preprocess={
             "frames": float(sum(p.frames for p in prepared)),
             "seconds": time.perf_counter() - started,

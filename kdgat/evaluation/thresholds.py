@@ -107,3 +107,94 @@ def flow_threshold(cfg: ExperimentConfig, flows: np.ndarray, edge_scores: np.nda
     y = np.concatenate([np.zeros(int(benign.sum())), np.ones(int(attack.sum()))])
     per_flow = np.concatenate([np.repeat(scores, benign), np.repeat(scores, attack)])
     return choose_threshold(method, y, per_flow, tc)
+
+
+# --- The threshold on a new car: chosen on the scores of its calibration windows ---------------
+#
+# A calibration capture of the target vehicle is given as attack-free, so the scores of its
+# windows are benign scores of that car, no label read. The run's validation threshold was set
+# on the training vehicle's scores and can sit far from them on another car (every calibration
+# window below 0.001 while the threshold is 0.5: docs/unseen-vehicles.md). Both rules below work
+# on a log scale of the score: the log-odds of a probability, the log of a VGAE error (positive,
+# unbounded), so one margin means "this many times more likely an attack than the most suspicious
+# benign window" whatever the model's score is.
+
+CALIBRATION_RULES: tuple[str, ...] = ("keep", "max", "quantile")
+_EDGE = 1e-7  # probabilities are clipped to [EDGE, 1 - EDGE] before the log-odds (0 and 1 are infinite)
+
+
+def log_scale(score: np.ndarray, probability: bool) -> np.ndarray:
+    """The score on the scale the calibration margin is added on: log-odds, or log of an error."""
+    s = np.asarray(score, dtype=np.float64)
+    if probability:
+        p = np.clip(s, _EDGE, 1 - _EDGE)
+        return np.log(p / (1 - p))
+    return np.log(np.maximum(s, 1e-12))
+
+
+def from_log_scale(z: float, probability: bool) -> float:
+    """The inverse of log_scale for one value."""
+    return float(1 / (1 + np.exp(-z))) if probability else float(np.exp(z))
+
+
+def calibration_threshold(
+    rule: str,
+    calibration_scores: np.ndarray,
+    run_threshold: float,
+    probability: bool,
+    quantile: float,
+    margin: float,
+) -> float:
+    """The threshold a rule takes from the calibration windows' scores.
+
+    keep: the run's validation threshold. max: the highest calibration score raised by margin
+    (on log_scale); quantile: their `quantile` (the next higher score, no interpolation) raised
+    by margin, so a few odd calibration windows do not carry the threshold to every attack."""
+    if rule == "keep":
+        return float(run_threshold)
+    if rule not in CALIBRATION_RULES:
+        raise ValueError(f"unknown calibration threshold rule {rule!r}; expected one of {CALIBRATION_RULES}")
+    scores = np.asarray(calibration_scores, dtype=np.float64)
+    if len(scores) == 0:
+        raise ValueError("a calibration threshold needs the scores of at least one calibration window")
+    z = log_scale(scores, probability)
+    base = z.max() if rule == "max" else np.quantile(z, quantile, method="higher")
+    threshold = from_log_scale(float(base) + margin, probability)
+    # At least just above the chosen calibration score (a probability's log-odds saturate at 1 - EDGE).
+    anchor = scores.max() if rule == "max" else np.quantile(scores, quantile, method="higher")
+    return float(max(threshold, np.nextafter(anchor, np.inf)))
+
+
+def calibration_choice(
+    cfg: ThresholdConfig,
+    rule: str,
+    calibration_scores: np.ndarray,
+    run_threshold: float,
+    probability: bool,
+) -> dict[str, Any]:
+    """The calibration threshold with how it was chosen: rule, its parameters, the calibration
+    windows, the share of them it flags, and the run's own threshold beside it."""
+    threshold = calibration_threshold(
+        rule, calibration_scores, run_threshold, probability, cfg.calibration_quantile, cfg.calibration_margin
+    )
+    scores = np.asarray(calibration_scores, dtype=np.float64)
+    out: dict[str, Any] = {"rule": rule, "threshold": threshold, "run_threshold": float(run_threshold)}
+    if rule == "quantile":
+        out["quantile"] = cfg.calibration_quantile
+    if rule != "keep":
+        out["margin"] = cfg.calibration_margin
+        out["scale"] = "log_odds" if probability else "log"
+    out["calibration_windows"] = len(scores)
+    out["calibration_flagged"] = float((scores >= threshold).mean()) if len(scores) else 0.0
+    return out
+
+
+def at_both_thresholds(
+    y_true: np.ndarray, score: np.ndarray, run_threshold: float, calibrated: float
+) -> dict[str, dict[str, float]]:
+    """F1, precision, recall and benign FPR at the run's threshold and at the calibration's."""
+    out = {}
+    for name, threshold in (("run", run_threshold), ("calibration", calibrated)):
+        at = binary_metrics(y_true, score, threshold)
+        out[name] = {"threshold": float(threshold), **{k: at[k] for k in SUMMARY}}
+    return out

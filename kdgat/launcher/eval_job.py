@@ -6,6 +6,7 @@ atomically at the end, so a killed attempt leaves either the old file or none.
 """
 
 from pathlib import Path
+from typing import Any
 
 import submitit
 
@@ -21,6 +22,7 @@ class EvalJob(submitit.helpers.Checkpointable):
         dataset: str | None = None,
         calibration: str | None = None,
         calibration_seconds: float | None = None,
+        thresholds: dict[str, Any] | None = None,
     ) -> None:
         self.run = run
         self.name = name
@@ -28,6 +30,7 @@ class EvalJob(submitit.helpers.Checkpointable):
         self.dataset = dataset
         self.calibration = calibration
         self.calibration_seconds = calibration_seconds
+        self.thresholds = thresholds or {}  # calibration threshold knobs (ThresholdConfig fields)
 
     def __call__(self) -> str:
         # torch arrives with the evaluation, in the job: launch.py submits without it.
@@ -40,5 +43,6 @@ class EvalJob(submitit.helpers.Checkpointable):
             self.name,
             Path(self.calibration) if self.calibration else None,
             self.calibration_seconds,
+            thresholds=self.thresholds,
         )
         return str(written)

@@ -23,6 +23,7 @@ from typing import Any
 
 import configs
 from configs import ConfigError, OscConfig
+from kdgat.cli.calibration_options import threshold_overrides
 from kdgat.cli.transfer import add_transfer_arguments, parse_targets
 from kdgat.config.codec import load_yaml
 from kdgat.config.repeats import flag_table, merge_repeats
@@ -43,12 +44,15 @@ class Evaluation:
     dataset: str | None
     calibration: Path | None
     calibration_seconds: float | None
+    thresholds: tuple[tuple[str, Any], ...] = ()
+    """--calibration-threshold, -quantile, -margin given (ThresholdConfig fields, sorted)."""
 
     def describe(self) -> str:
         calibrated = ""
         if self.calibration is not None:
             seconds = "" if self.calibration_seconds is None else f"@{self.calibration_seconds:g}"
             calibrated = f", calibrated on {self.calibration}{seconds}"
+            calibrated += "".join(f", {k} {v}" for k, v in self.thresholds)
         return f"{self.run} on {self.name} = {self.target}{calibrated}"
 
 
@@ -99,11 +103,19 @@ def finished(run: Path) -> configs.ExperimentConfig:
 
 def evaluations(args: argparse.Namespace) -> list[Evaluation]:
     targets, calibrations = parse_targets(args.on, args.calibrate)
+    thresholds = tuple(sorted(threshold_overrides(args).items()))
     for name, path in [*targets.items(), *((n, c[0]) for n, c in calibrations.items())]:
         if not path.exists():
             raise ConfigError(f"{name}: {path} does not exist; give an existing capture file or folder.")
     return [
-        Evaluation(run.resolve(), name, path.resolve(), args.dataset, *_calibration(calibrations.get(name)))
+        Evaluation(
+            run.resolve(),
+            name,
+            path.resolve(),
+            args.dataset,
+            *_calibration(calibrations.get(name)),
+            thresholds,
+        )
         for run in args.runs
         for name, path in targets.items()
     ]
@@ -140,7 +152,15 @@ def _tasks(plan: list[Evaluation]) -> list[Any]:
         return None if p is None else str(p)
 
     return [
-        EvalJob(str(e.run), e.name, str(e.target), e.dataset, text(e.calibration), e.calibration_seconds)
+        EvalJob(
+            str(e.run),
+            e.name,
+            str(e.target),
+            e.dataset,
+            text(e.calibration),
+            e.calibration_seconds,
+            dict(e.thresholds),
+        )
         for e in plan
     ]
 

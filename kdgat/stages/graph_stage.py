@@ -11,7 +11,10 @@ import torch
 
 from configs import ExperimentConfig
 from kdgat.config.presets import preset_name
+from kdgat.config.resolve import calibration_rule
 from kdgat.data.dataset import Splits
+from kdgat.data.graphset import GraphSet
+from kdgat.evaluation.metrics import binary_metrics
 from kdgat.evaluation.predictions import write_predictions
 from kdgat.evaluation.report import (
     add_modality_reports,
@@ -21,7 +24,7 @@ from kdgat.evaluation.report import (
     scores_are_probabilities,
     window_flows,
 )
-from kdgat.evaluation.thresholds import at_each_method, threshold_choice
+from kdgat.evaluation.thresholds import at_each_method, calibration_choice, threshold_choice
 from kdgat.evaluation.thresholds import flow_threshold as edge_threshold
 from kdgat.models import build_from_dims, count_parameters, wants_edge_readout
 from kdgat.runs.prerequisites import needs
@@ -39,14 +42,44 @@ def threshold_decision(
     threshold: float,
     val: tuple[np.ndarray, np.ndarray],
     tests: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    calibrated: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """How the threshold was chosen, and the test metrics every method would have given."""
+    """How the threshold was chosen, and the test metrics every method would have given; with a
+    calibration capture, the calibration threshold that decided the test windows too."""
     test = (np.concatenate([t[0] for t in tests.values()]), np.concatenate([t[1] for t in tests.values()]))
     probability = cfg.model_architecture != "VGAE"
-    return {
+    out: dict[str, Any] = {
         "threshold_choice": threshold_choice(cfg, threshold, val),
         "test_by_threshold": at_each_method(cfg.learning_config.threshold, val, test, probability),
     }
+    if calibrated is not None:
+        at = binary_metrics(test[0], test[1], calibrated["threshold"])
+        out["calibration_threshold"] = calibrated
+        out["test_by_threshold"]["calibration"] = {
+            "threshold": calibrated["threshold"],
+            **{k: at[k] for k in ("f1", "precision", "recall", "benign_fpr")},
+        }
+    return out
+
+
+def calibrated_threshold(
+    cfg: ExperimentConfig,
+    task: Task,
+    model: torch.nn.Module,
+    graphs: GraphSet,
+    vgae: Any,
+    run_threshold: float,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The threshold chosen on the calibration windows' scores (--learning-config.threshold
+    .calibration*), with how: the target's test windows are decided at it."""
+    if vgae is not None:
+        graphs = augment_with_vgae(graphs, vgae.model, device)
+    scores = decision_scores(cfg, graphs, predict(task, model, graphs, device, cfg))
+    probability = cfg.model_architecture != "VGAE"
+    return calibration_choice(
+        cfg.learning_config.threshold, calibration_rule(cfg), scores, run_threshold, probability
+    )
 
 
 def train_graph_stage(
@@ -91,6 +124,11 @@ def train_graph_stage(
     model.load_state_dict(read_best(run_dir, device).model)
     val_scores = decision_scores(cfg, val, predict(task, model, val, device, cfg))
     threshold = task.threshold(val.y.numpy(), val_scores)
+    validation_cut, calibrated = threshold, None
+    if splits.calibration_fit is not None:  # the target's windows: decided on its calibration's scores
+        graphs = splits.calibration_fit.graphs
+        calibrated = calibrated_threshold(cfg, task, model, graphs, vgae, threshold, device)
+        threshold = calibrated["threshold"]
     test_scores = {
         n: (g.y.numpy(), decision_scores(cfg, g, predict(task, model, g, device, cfg)), g.attack_type)
         for n, g in tests.items()
@@ -127,10 +165,12 @@ def train_graph_stage(
     curves = {"val": (val.y.numpy(), val_scores)}
     curves.update({f"test/{n}": (y, score) for n, (y, score, _) in test_scores.items()})
     log_pr_curves(run_dir, curves, summary["best_epoch"])
-    metrics.update(threshold=threshold, params=count_parameters(model), upstream=upstream, **summary)
+    # metrics.json's threshold stays the validation one: kdgat.evaluate and fusion runs read it.
+    metrics.update(threshold=validation_cut, params=count_parameters(model), upstream=upstream, **summary)
     if flow_threshold is not None:
         metrics["flow_threshold"] = flow_threshold
-    metrics.update(threshold_decision(cfg, threshold, (val.y.numpy(), val_scores), test_scores))
+    val_pair = (val.y.numpy(), val_scores)
+    metrics.update(threshold_decision(cfg, validation_cut, val_pair, test_scores, calibrated))
     if teacher_params is not None:
         metrics["teacher_params"] = teacher_params
     return metrics

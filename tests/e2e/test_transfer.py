@@ -145,7 +145,21 @@ def test_calibration_reads_no_label_of_its_capture(tmp_path: Path) -> None:
         args = [str(run_dir), "--data-root", str(target), "--dataset", "hcrlsa", "--name", "t"]
         assert evaluate_main([*args, "--calibration", str(calibration), "--calibration-seconds", "2"]) == 0
         result = json.loads((run_dir / "eval_t.json").read_text())
-        outputs.append((metrics["test"], result["all"]))
+        # The test windows were decided on the calibration windows' scores, the run's own
+        # threshold recorded beside; so were the evaluated target's.
+        choice = metrics["calibration_threshold"]
+        assert choice["rule"] == "quantile" and choice["run_threshold"] == metrics["threshold"]
+        assert metrics["test"]["threshold"] == choice["threshold"]
+        assert metrics["test_by_threshold"]["calibration"]["threshold"] == choice["threshold"]
+        both = result["by_threshold"]
+        assert (
+            result["threshold"] == result["threshold_choice"]["threshold"] == both["calibration"]["threshold"]
+        )
+        assert (
+            both["run"]["threshold"] == metrics["threshold"]
+            and both["calibration"]["f1"] == result["all"]["f1"]
+        )
+        outputs.append((metrics["test"], result["all"], choice, result["by_threshold"]))
         uncalibrated = run_dir / "eval_u.json"
         assert evaluate_main([*args[:-1], "u"]) == 0
         assert json.loads(uncalibrated.read_text())["all"]["n"] == result["all"]["n"]
