@@ -96,7 +96,7 @@ def grid_levels(args: LaunchArgs) -> dict[str, list[str]]:
 
 def extra_sbatch(items: tuple[str, ...]) -> dict[str, str]:
     """--sbatch KEY=VALUE items as sbatch options (a leading '--' on KEY tolerated)."""
-    extra = {}
+    extra: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

@@ -58,16 +58,19 @@ def check_each_field_once(rest: list[str], args: LaunchArgs, stages: dict[str, l
             )
     notes = []
     for dest, occurrence in given_dests(rest, launch_flags()):
-        field = field_of(dest)
-        if field in grids:
+        flag_field = field_of(dest)
+        if flag_field is None:  # a launcher option, not a config field
+            continue
+        if flag_field in grids:
             raise ConfigError(
-                f"{field} is given as {occurrence.shown()!r} and as a grid ({grids[field][0]}): the grid "
-                f"would replace {occurrence.option} for every run. Give it once: put every value in the grid."
+                f"{flag_field} is given as {occurrence.shown()!r} and as a grid ({grids[flag_field][0]}): "
+                f"the grid would replace {occurrence.option} for every run. Give it once: put every value in "
+                f"the grid."
             )
-        setting = [name for name, fields in stages.items() if field in fields]
+        setting = [name for name, fields in stages.items() if flag_field in fields]
         if setting and len(setting) == len(stages):
             raise ConfigError(
-                f"{field} is given as {occurrence.shown()!r}, but every pipeline stage sets it itself "
+                f"{flag_field} is given as {occurrence.shown()!r}, but every pipeline stage sets it itself "
                 f"({', '.join(setting)}), so the flag would be dropped. A stage fixes its own values: "
                 f"drop {occurrence.option} (or leave the field out of a stage in a --pipeline-file)."
             )
@@ -75,6 +78,6 @@ def check_each_field_once(rest: list[str], args: LaunchArgs, stages: dict[str, l
             others = [name for name in stages if name not in setting]
             notes.append(
                 f"note: {occurrence.shown()} applies to stage(s) {', '.join(others)}; "
-                f"{', '.join(setting)} set {field} themselves."
+                f"{', '.join(setting)} set {flag_field} themselves."
             )
     return notes

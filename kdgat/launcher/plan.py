@@ -23,7 +23,7 @@ from pathlib import Path
 
 from configs import LEVELS, ConfigError, ExperimentConfig
 from kdgat.common.errors import PrerequisiteError
-from kdgat.config.codec import flatten, to_dict
+from kdgat.config.codec import flatten, to_dict, with_fields
 from kdgat.config.presets import preset_name
 from kdgat.runs.prerequisites import Prerequisite, candidate_levels, differences, match_key, needed
 from kdgat.runs.store import Run, update_status
@@ -87,7 +87,7 @@ class Plan:
             bound = {field: self.runs[j].run_dir for field, j in run.binds.items()}
             if any(path is None for path in bound.values()):
                 raise RuntimeError(f"unit {unit.name} claimed before the units it waits for")
-            run.cfg = dataclasses.replace(run.cfg, **bound)
+            run.cfg = with_fields(run.cfg, bound)
             run.run_dir = Run.claim(run.cfg, launcher={"stage": unit.name}).path
             cfgs.append(run.cfg)
             dirs.append(run.run_dir)
@@ -200,7 +200,7 @@ def plan(groups: list[Group], axes: list[str]) -> Plan:
                     )
             except (ConfigError, PrerequisiteError) as err:
                 refusals.append(str(err))
-        runs.append(PlannedRun(dataclasses.replace(cfg, **on_disk), group_of[i], binds, on_disk))
+        runs.append(PlannedRun(with_fields(cfg, on_disk), group_of[i], binds, on_disk))
     if refusals:
         unique = list(dict.fromkeys(refusals))
         more = f"\n... and {len(unique) - MAX_LISTED} more" if len(unique) > MAX_LISTED else ""

@@ -68,7 +68,7 @@ def _tasks(unit: Unit) -> list[TrainJob] | list[PackedJob]:
             PackedJob([str(unit.run_dirs[i]) for i in group], unit.name, unit.gpu_bytes_per_run)
             for group in unit.task_groups()
         ]
-    run_dirs = [str(d) for d in unit.run_dirs] or [None] * len(unit.cfgs)
+    run_dirs: list[str | None] = [str(d) for d in unit.run_dirs] or [None] * len(unit.cfgs)
     return [
         TrainJob(to_dict(cfg), stage=unit.name, run_dir=run_dir)
         for cfg, run_dir in zip(unit.cfgs, run_dirs, strict=True)
