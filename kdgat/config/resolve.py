@@ -9,6 +9,7 @@ from typing import Any, Literal
 from configs import (
     MODALITY_DATASETS,
     SIZE_TABLE,
+    CalibrationThreshold,
     ConfigError,
     ExperimentConfig,
     ModelSizeConfig,
@@ -67,10 +68,10 @@ def threshold_method(cfg: ExperimentConfig) -> ThresholdMethod:
 
 # With a calibration capture, 'auto' is the rule measured on the shared targets (hcrl_sa test_02,
 # can-train-and-test set_03 and set_04 over seeds 0-2: docs/unseen-vehicles.md#the-threshold-on-a-new-car).
-CALIBRATION_RULE_AUTO = "quantile"
+CALIBRATION_RULE_AUTO: CalibrationThreshold = "quantile"
 
 
-def calibration_rule(cfg: ExperimentConfig) -> str:
+def calibration_rule(cfg: ExperimentConfig) -> CalibrationThreshold:
     """The calibration threshold rule 'auto' stands for (see CALIBRATION_RULE_AUTO)."""
     rule = cfg.learning_config.threshold.calibration
     return CALIBRATION_RULE_AUTO if rule == "auto" else rule
