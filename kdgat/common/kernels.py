@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent.parent  # kdgat/: KERNEL_SOURCES are relative to it
-KERNEL_SOURCES = ("data/text/words.py", "data/automotive/compiled_window.py", "deploy/native.py")
+KERNEL_SOURCES = (
+    "data/text/words.py",
+    "data/automotive/compiled_window.py",
+    "deploy/native_forward.py",
+    "deploy/native.py",
+)
 
 
 @functools.cache

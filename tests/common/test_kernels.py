@@ -10,13 +10,18 @@ import pytest
 
 from kdgat.common import kernels
 from kdgat.data.automotive import compiled_window
-from kdgat.deploy import native
+from kdgat.deploy import native, native_forward
 
 
 def test_every_detector_kernel_caches_under_this_sources_version() -> None:
     where = kernels.cache_dir()
     assert where is not None and where.name == kernels.sources_digest()
-    compiled = [compiled_window._window_graph, compiled_window._entropy, native._forward, native._score_ring]
+    compiled = [
+        compiled_window._window_graph,
+        compiled_window._entropy,
+        native_forward.forward,
+        native._score_ring,
+    ]
     for dispatcher in compiled:
         assert Path(dispatcher._cache.cache_path).is_relative_to(where)
     for name in kernels.KERNEL_SOURCES:  # the files whose code the kernels compile in
