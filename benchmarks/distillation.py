@@ -2,11 +2,14 @@
 
     python benchmarks/distillation.py [--data ../shared/data] [--runs-root DIR] [--epochs N]
         [--size tiny] [--datasets hcrlsa,set01] [--archs GAT,VGAE,DQN] [--seeds 0,1,2] [--quick]
+        [--distillations no,standard,topology_preserving]
 
 For each dataset and architecture: a teacher (size teacher, distillation no), then students of
 --size with distillation no, standard and topology_preserving (not for the DQN), all with the
 same seed, epochs and data, over --seeds (mean +- std); test F1 beside the flag-everything floor,
 AUROC, benign FPR and parameter counts, with the threshold chosen on validation; the elapsed time.
+Students of one seed pair with those of another distillation for
+`python -m kdgat.results RUNS_ROOT --compare distillation=no,standard` (docs/results.md).
 --quick: 2 epochs, GAT on hcrlsa. The DQN rows build on the same-size VGAE and GAT of the
 same distillation (teacher DQN on the teacher VGAE and GAT).
 """
@@ -39,6 +42,11 @@ def main() -> int:
     parser.add_argument("--archs", default=",".join(ARCHS))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="2 epochs, hcrlsa, GAT only")
+    parser.add_argument(
+        "--distillations",
+        default=",".join(DISTILLATIONS),
+        help="the students' distillations (the paired comparison no vs standard needs those two)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.datasets, args.archs = args.epochs or 2, "hcrlsa", "GAT"
@@ -56,7 +64,7 @@ def main() -> int:
                 learning_type, mode = ARCHS[arch]
                 plan = [("teacher", "no")] + [
                     (args.size, d)
-                    for d in DISTILLATIONS
+                    for d in args.distillations.split(",")
                     if not (arch == "DQN" and d == "topology_preserving")
                 ]
                 for size, distillation in plan:

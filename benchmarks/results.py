@@ -6,9 +6,9 @@
 Writes a realistic sweep into a temporary folder: config.yaml as to_yaml writes it, and
 config.json beside it as Run.claim writes it (--without-config-json: config.yaml alone, as in run
 directories from before config.json, which are read with PyYAML); status.json; metrics.json with a
-30-epoch history, per-attack-type and per-split results; an eval_*.json transfer result in every
-tenth run; and 1% broken runs. Then times load_runs and the grouping on top of it. Prints the
-figures; asserts nothing.
+30-epoch history, per-attack-type and per-split results (with the floor and the field's metrics);
+an eval_*.json transfer result in every tenth run; and 1% broken runs. Then times load_runs and
+the grouping on top of it. Prints the figures; asserts nothing.
 """
 
 import argparse
@@ -35,6 +35,18 @@ SIZES = ("tiny", "student", "intermediate", "teacher")
 DISTILLATIONS = ("no", "standard", "topology_preserving")
 
 
+def field_metrics(rng: random.Random) -> dict:
+    """The keys kdgat.evaluation.field_metrics adds to every result, with plausible values."""
+    return {
+        "mcc": rng.uniform(0.7, 1.0),
+        "balanced_accuracy": rng.uniform(0.8, 1.0),
+        "recall_at_fpr_1pct": rng.uniform(0.5, 1.0),
+        "recall_at_fpr_0_1pct": rng.uniform(0.2, 1.0),
+        "precision_at_recall_95pct": rng.uniform(0.5, 1.0),
+        "ece": rng.uniform(0.0, 0.1),
+    }
+
+
 def metrics_dict(rng: random.Random) -> dict:
     n, n_attack = 4000, 1500
     tp = rng.randint(1200, n_attack)
@@ -51,8 +63,10 @@ def metrics_dict(rng: random.Random) -> dict:
         "benign_fpr": fp / (n - n_attack),
         "threshold": 0.5,
         "confusion_matrix": {"tn": n - n_attack - fp, "fp": fp, "fn": n_attack - tp, "tp": tp},
+        "flag_all": {"precision": 0.375, "recall": 1.0, "f1": 0.5455, "accuracy": 0.375, "benign_fpr": 1.0},
+        **field_metrics(rng),
     }
-    attack_types = {a: {"n": 300, "recall": rng.uniform(0.8, 1.0)} for a in ATTACKS}
+    attack_types = {a: {"n": 300, "recall": rng.uniform(0.8, 1.0), **field_metrics(rng)} for a in ATTACKS}
     test = dict(block, attack_types=attack_types)
     history = [
         {

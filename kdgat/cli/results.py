@@ -7,6 +7,8 @@
     python -m kdgat.results runs/ --best val.f1 --group-by dataset         # best run per group
     python -m kdgat.results runs/ --deltas                                 # teacher vs student
     python -m kdgat.results runs/ --transfer f1                            # trained-on x evaluated-on
+    python -m kdgat.results runs/ --figures figs/ --runs 'automotive/set04/*'  # PNG + PDF figures
+    python -m kdgat.results runs/ --report report/                         # offline HTML report
 
 Runs left out of a table (unfinished, failed, unreadable) and stale runs are listed on stderr.
 A mistake the user can fix exits 2 with one line saying what, why and how.
@@ -24,6 +26,7 @@ import pandas as pd
 import yaml
 
 from configs import LEVELS
+from kdgat.cli import results_outputs
 from kdgat.common.errors import UserError
 from kdgat.results import lineage
 from kdgat.results.analyse import (
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "current one, then exit. Run directories from before config.json are read with PyYAML, several "
         "times slower; after this they are read from config.json",
     )
+    results_outputs.add_arguments(parser)
     return parser
 
 
@@ -339,6 +343,8 @@ def _main(args: argparse.Namespace) -> int:
         written = [write_hparams(path) for path in usable(table)["path"]]
         print(f"wrote HParams entries into {len(written)} run(s)")
         return 0
+    if results_outputs.wanted(args):
+        return results_outputs.write_outputs(selected, usable(table), args)
     group_by = _group_columns(table, args.group_by)
     if sum(bool(x) for x in (args.best, args.deltas, args.transfer, args.compare)) > 1:
         raise ResultsError(

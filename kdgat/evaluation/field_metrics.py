@@ -53,7 +53,7 @@ def balanced_accuracy(tp: int, fp: int, tn: int, fn: int) -> float | None:
     return float(sum(recalls) / len(recalls)) if recalls else None
 
 
-def _curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def curve_counts(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """True and false positives (as floats) at each distinct score taken as the threshold, from
     the highest score down: the points of scikit-learn's ROC and precision-recall curves."""
     order = np.argsort(-score, kind="mergesort")
@@ -69,7 +69,7 @@ def recall_at_fpr(y_true: np.ndarray, score: np.ndarray, max_fpr: float) -> floa
     positives = int(y_true.sum())
     if positives == 0 or positives == len(y_true):
         return None
-    tps, fps = _curve(y_true, score)
+    tps, fps = curve_counts(y_true, score)
     fpr = fps / fps[-1]
     tpr = tps / tps[-1]
     allowed = fpr <= max_fpr
@@ -81,7 +81,7 @@ def precision_at_recall(y_true: np.ndarray, score: np.ndarray, min_recall: float
     y_true, score = _arrays(y_true, score)
     if int(y_true.sum()) == 0:
         return None
-    tps, fps = _curve(y_true, score)
+    tps, fps = curve_counts(y_true, score)
     recall = tps / tps[-1]
     return float((tps / (tps + fps))[recall >= min_recall].max())  # recall 1 is always reached
 

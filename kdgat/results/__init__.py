@@ -12,10 +12,15 @@ One job per module:
     table     all rows as one DataFrame: load_runs, usable, problems
     lineage   the runs a run built on: the ``stale`` column and the ``--lineage RUN`` tree
     query     ``--where`` expressions
-    analyse   mean ± std over seeds, best runs, teacher vs student deltas, transfer matrix
+    analyse   mean ± std and 95 % CI over seeds, best runs, teacher vs student deltas, transfer matrix
+    stats     t confidence intervals, paired t and Wilcoxon tests (scipy.stats)
+    compare   ``--compare FIELD=A,B``: runs paired by seed, their paired statistics
     render    table / csv / markdown / latex text
     hparams   TensorBoard HParams entries of finished runs
-    heatmap   the transfer matrix as a PNG
+    heatmap   the transfer matrix as a PNG or PDF
+    curves    ROC/PR points (predictions.csv), training curves (event files, history)
+    figures   ``--figures DIR``: PNG and PDF figures (figure_style: their one look)
+    report    ``--report DIR``: the offline HTML report (html: its pieces; run_page: a run's page)
 
 The names below are loaded when first used (the render function is kdgat.results.render.render:
 the package attribute `render` is that module), so ``kdgat.results.read`` (which kdgat.results.hparams uses

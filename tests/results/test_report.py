@@ -1,0 +1,142 @@
+"""--figures and --report on a run tree with predictions.csv, TensorBoard event files, lineage and a
+failed run (tests/results/report_tree.py): every figure in PNG and PDF, the curves equal to
+scikit-learn's, and the report's pages, links and tables as files (the browser test opens them)."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kdgat.results.curves import read_predictions, run_curves, training_scalars
+from kdgat.results.figure_style import COLOURS, LINESTYLES, MARKERS, series_style
+from tests.results.report_tree import RUNS, write_curve_tree
+from tests.results.test_results import run_cli
+
+FIGURES = ("roc_pr", "training", "attack_recall", "teacher_students", "transfer")
+
+
+@pytest.fixture(scope="module")
+def curve_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    root = tmp_path_factory.mktemp("curves") / "runs"
+    return root, write_curve_tree(root)
+
+
+@pytest.fixture(scope="module")
+def report_dir(curve_tree: tuple[Path, dict[str, Path]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    code, printed, err = run_cli(str(curve_tree[0]), "--report", str(out))
+    assert code == 0, err
+    assert "report:" in printed and "6 run pages" in printed
+    return out
+
+
+class Links(HTMLParser):
+    """Every href and src of a page, the ids, and the rows of table#runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.runs_rows = 0
+        self._in_runs = self._in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.refs += [v for k, v in attrs if k in ("href", "src") and v]
+        if tag == "table":
+            self._in_runs = values.get("id") == "runs"
+        if tag == "tbody" and self._in_runs:
+            self._in_body = True
+        if tag == "tr" and self._in_body:
+            self.runs_rows += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tbody":
+            self._in_body = False
+
+
+def parse(page: Path) -> Links:
+    links = Links()
+    links.feed(page.read_text())
+    return links
+
+
+def test_curves_read_back_equal_sklearn(curve_tree: tuple[Path, dict[str, Path]]) -> None:
+    metrics = pytest.importorskip("sklearn.metrics")
+    run_dir = curve_tree[1]["tiny no 0"]
+    label, score = read_predictions(run_dir)
+    curves = run_curves(run_dir)
+    fpr, tpr, _ = metrics.roc_curve(label, score, drop_intermediate=False)
+    np.testing.assert_allclose(curves.fpr, fpr, atol=1e-12)
+    np.testing.assert_allclose(curves.tpr, tpr, atol=1e-12)
+    precision, recall, _ = metrics.precision_recall_curve(label, score)
+    # scikit-learn: highest threshold last, stopping at full recall, then its (recall 0, precision 1)
+    kept = len(precision) - 1
+    np.testing.assert_allclose(curves.precision[1 : 1 + kept], precision[:-1][::-1], atol=1e-12)
+    np.testing.assert_allclose(curves.recall[1 : 1 + kept], recall[:-1][::-1], atol=1e-12)
+    scalars = training_scalars(run_dir)
+    assert list(scalars["charts/val_f1"][0]) == [0, 1, 2, 3] and "losses/val" in scalars
+    assert run_curves(curve_tree[1]["failed"]) is None and training_scalars(curve_tree[1]["failed"]) is None
+
+
+def test_every_figure_in_png_and_pdf(curve_tree: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    code, printed, err = run_cli(str(curve_tree[0]), "--figures", str(tmp_path))
+    assert code == 0, err
+    for name in FIGURES:
+        png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+        assert imread(png).shape[0] > 100, name
+        assert pdf.read_bytes().startswith(b"%PDF"), name
+        assert f"{name}: " in printed
+    # One style: series differ in line style and marker too, so greyscale keeps them apart.
+    looks = [series_style(i) for i in range(len(COLOURS))]
+    assert len({(s["linestyle"], s["marker"]) for s in looks}) == len(looks) == len(LINESTYLES)
+    assert len(MARKERS) == len(LINESTYLES)
+
+    code, printed, err = run_cli(str(curve_tree[0]), "--figures", str(tmp_path / "one"), "--runs", "teacher")
+    assert code == 0 and "teacher_students: not drawn" in err  # one model size: nothing to compare
+    assert "curves drawn" not in err
+    code, _, err = run_cli(str(curve_tree[0]), "--figures", str(tmp_path / "x"), "--runs", "nothing_like_it")
+    assert code == 2 and "no selected run matches" in err
+
+
+def test_report_has_every_run_page_figure_and_link(report_dir: Path) -> None:
+    index = report_dir / "index.html"
+    links = parse(index)
+    assert links.runs_rows == len(RUNS) + 1  # every run, the failed one too
+    pages = [ref for ref in links.refs if ref.startswith("runs/")]
+    assert len(pages) == len(RUNS) + 1
+    for ref in links.refs:
+        assert not re.match(r"^(https?:)?//", ref), ref  # nothing fetched from the network
+        if not ref.startswith("#"):
+            assert (report_dir / ref).is_file(), ref
+    for name in FIGURES:
+        assert f"figures/{name}.png" in links.refs
+    text = index.read_text()
+    assert "<script>" in text and "<style>" in text and "95% CI" in text
+    assert "hover for why" in text  # the failed run is in the table, greyed, with its reason
+
+
+def test_run_pages_hold_metrics_curves_config_and_lineage(
+    report_dir: Path, curve_tree: tuple[Path, dict[str, Path]]
+) -> None:
+    root, made = curve_tree
+    pages = {}
+    for page in (report_dir / "runs").glob("*.html"):
+        title = re.search(r"<h1>(.*?)</h1>", page.read_text()).group(1)
+        pages[title] = page
+    student = pages[str(made["tiny standard 0"].relative_to(root))]
+    teacher = pages[str(made["teacher no 0"].relative_to(root))]
+    text = student.read_text()
+    wanted = ("Metrics per split", "Per attack type", "test: dos", "<svg", "ROC (test windows)")
+    wanted += ("config.yaml",)
+    for part in wanted:
+        assert part in text, part
+    assert f'teacher_run: <a href="{teacher.name}">' in text
+    assert f'used by: <a href="{student.name}">' in teacher.read_text()
+    for ref in parse(student).refs:
+        assert (student.parent / ref).exists(), ref
+    failed = pages[str(made["failed"].relative_to(root))].read_text()
+    assert "TrainingDiverged" in failed and "no metrics" in failed
