@@ -50,8 +50,9 @@ def swap(args: list[str], flag: str, value: str) -> list[str]:
     return [*args[: i + 1], value, *args[i + 2 :]]
 
 
-def for_pipeline(args: list[str]) -> list[str]:
-    """Flags without --model-size: every stage of the default pipeline sets it (a flag is refused)."""
+def without_size(args: list[str]) -> list[str]:
+    """Flags without --model-size, for a launch that sets it otherwise (a --model-sizes grid, the
+    default pipeline's stages): a field given twice is refused."""
     i = args.index("--model-size")
     return args[:i] + args[i + 2 :]
 
@@ -155,7 +156,8 @@ def slurm() -> None:
 
 @pytest.mark.slow
 def test_dry_run_lists_runs_skips_invalid_and_submits_nothing(tmp_path: Path) -> None:
-    args = [*SMALL, "--sweep", "--model-sizes", "tiny,teacher", "--distillations", "no,standard"]
+    grid = ["--sweep", "--model-sizes", "tiny,teacher", "--distillations", "no,standard"]
+    args = [*without_size(SMALL), *grid]
     result = ok(launch([*args, "--parallelism", "2", "--dry-run"], tmp_path))
     assert "3 run(s) in 2 job(s)" in result.stdout  # the distilled student waits for the teacher
     assert "model_size=teacher distillation=standard" in result.stderr  # listed as skipped, with why
@@ -359,7 +361,7 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     slurm: None, tmp_path: Path
 ) -> None:
     """The whole KD-GAT study for seeds 0, 1, 2 from one command: six dependent arrays of three."""
-    args = [*for_pipeline(SMALL), *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"]
+    args = [*without_size(SMALL), *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"]
     ok(launch(args, tmp_path, timeout=900))
     records = launches(tmp_path)
     assert [r["unit"] for r in records] == [
@@ -420,7 +422,7 @@ def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, t
 
     data = shared_data("internet_stratosphere_zeek")
     args = [
-        *for_pipeline(ANY_MODALITY), *TINY_DIMS, "--pipeline", "--modality", "internet",
+        *without_size(ANY_MODALITY), *TINY_DIMS, "--pipeline", "--modality", "internet",
         "--dataset", "stratosphere", "--data-root", str(data), "--training.torch-threads", "1", "--wait",
     ]  # fmt: skip
     ok(launch(args, tmp_path, timeout=900))
@@ -446,7 +448,7 @@ def test_kd_gat_pipeline_on_real_stratosphere_flows_runs_on_slurm(slurm: None, t
 def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
     slurm: None, tmp_path: Path
 ) -> None:
-    args = [*SMALL, *TINY_DIMS, *README_SWEEP, "--parallelism", "2"]
+    args = [*without_size(SMALL), *TINY_DIMS, *README_SWEEP, "--parallelism", "2"]
     dry = ok(launch([*args, "--dry-run"], tmp_path))
     planned = planned_jobs(dry.stdout)
     assert planned == {"kdgat_1": ((), 2), "kdgat_2": (("kdgat_1",), 1)}
@@ -480,10 +482,11 @@ def test_readme_sweep_on_slurm_runs_in_stages_exactly_as_its_dry_run_says(
 def test_readme_sweep_on_the_local_executor_distils_from_its_own_teacher_not_a_stale_one(
     tmp_path: Path,
 ) -> None:
-    ok(launch([*SMALL, *TINY_DIMS, "--model-size", "teacher", "--executor", "debug"], tmp_path))  # older
+    teacher = swap(SMALL, "--model-size", "teacher")
+    ok(launch([*teacher, *TINY_DIMS, "--executor", "debug"], tmp_path))  # older
     [stale] = tmp_path.glob("runs/*/*/*/*/teacher/no/*/run_000")
     # --parallelism 1: the first array's two tasks run in two waves (LocalExecutor ignores array caps)
-    sweep = [*SMALL, *TINY_DIMS, *README_SWEEP, "--executor", "local", "--parallelism", "1"]
+    sweep = [*without_size(SMALL), *TINY_DIMS, *README_SWEEP, "--executor", "local", "--parallelism", "1"]
     result = ok(launch(sweep, tmp_path))
     assert "2 of 2 job(s) finished" in result.stdout
     teacher = stale.parent / "run_001"  # the sweep's own
@@ -532,7 +535,8 @@ def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     # each epoch of this small set take a fraction of a second).
     # The thread count changes the last bits: the Slurm task (cpus-per-task 1) and the reference
     # run in this process must use the same one.
-    args = [*SMALL, "--training.epochs", "60", "--training.patience", "100", "--training.torch-threads", "1"]
+    longer = swap(SMALL, "--training.epochs", "60")
+    args = [*longer, "--training.patience", "100", "--training.torch-threads", "1"]
     ok(launch(args, tmp_path))
     [record] = launches(tmp_path)
     job_id = record["job_id"]
