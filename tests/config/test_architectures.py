@@ -191,9 +191,9 @@ print("the TOY row reached every derived place")
 def test_a_new_row_reaches_every_place_that_derives_from_the_table() -> None:
     """configs.py with one more row, loaded in a fresh interpreter before anything imports it."""
     source = (REPO / "configs.py").read_text()
-    anchor = "}\n# fmt: on\nArchitecture = "
+    anchor = "\n}\n# fmt: on\n"  # the end of ARCHITECTURES
     assert source.count(anchor) == 1, "the table's end moved: update TOY_ROW's anchor"
-    patched = source.replace(anchor, TOY_ROW + anchor)
+    patched = source.replace(anchor, "\n" + TOY_ROW + anchor[1:])
     loader = (
         "import sys, types\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
