@@ -19,10 +19,13 @@ work: entries are written atomically and keyed by content, so a lease taken over
 that was merely stalled costs a duplicate build, never a wrong or partial entry.
 """
 
+import contextlib
 import hashlib
 import json
+import mmap
 import os
 import struct
+import weakref
 import zlib
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,22 @@ def _read(path: Path) -> np.ndarray:
     return data
 
 
+def _parse(payload: memoryview) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays (views of payload) and metadata of an entry's verified payload."""
+    (head_len,) = struct.unpack_from("<Q", payload)
+    head = json.loads(bytes(payload[8 : 8 + head_len]).decode())
+    body = payload[8 + head_len :]
+    arrays = {}
+    for name, (dtype, shape, offset) in head["arrays"].items():
+        count = int(np.prod(shape, dtype=np.int64))
+        array = np.frombuffer(body, dtype=np.dtype(dtype), count=count, offset=offset)
+        arrays[name] = array.reshape(shape)
+    return arrays, head["meta"]
+
+
+_BAD_ENTRY = (ValueError, OSError, struct.error, KeyError, TypeError, zlib.error, EOFError)
+
+
 def load_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The entry's arrays and metadata, or None when it is missing, partial or corrupt (a bad
     entry is deleted so that it is rebuilt)."""
@@ -144,16 +163,93 @@ def load_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | Non
         payload = memoryview(data)[_HEADER.size :]
         if magic != MAGIC or len(payload) != length or crc32(payload) != crc:
             raise ValueError("bad header, length or checksum")
-        (head_len,) = struct.unpack_from("<Q", payload)
-        head = json.loads(bytes(payload[8 : 8 + head_len]).decode())
-        body = payload[8 + head_len :]
-        arrays = {}
-        for name, (dtype, shape, offset) in head["arrays"].items():
-            count = int(np.prod(shape, dtype=np.int64))
-            array = np.frombuffer(body, dtype=np.dtype(dtype), count=count, offset=offset)
-            arrays[name] = array.reshape(shape)
-        meta = head["meta"]
-    except (ValueError, OSError, struct.error, KeyError, TypeError, zlib.error, EOFError):
+        return _parse(payload)
+    except _BAD_ENTRY:
         path.unlink(missing_ok=True)
         return None
+
+
+def read_entry_head(path: Path) -> tuple[dict[str, Any], dict[str, list[int]]] | None:
+    """An entry's metadata and its arrays' shapes, read from its head alone (no checksum: for
+    estimates, e.g. graphs per block before a run is submitted); None when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            magic, _, _ = _HEADER.unpack(handle.read(_HEADER.size))
+            (head_len,) = struct.unpack("<Q", handle.read(8))
+            if magic != MAGIC or head_len > 1 << 30:
+                return None
+            head = json.loads(handle.read(head_len).decode())
+        return head["meta"], {name: shape for name, (_, shape, _) in head["arrays"].items()}
+    except (*_BAD_ENTRY, UnicodeDecodeError):
+        return None
+
+
+_CHUNK = 1 << 22
+
+
+def _streamed_crc(handle: Any) -> int:
+    """CRC-32 of the rest of the file, read through one small buffer (the checked bytes do not
+    stay in this process's memory, only in the page cache)."""
+    view, crc = memoryview(bytearray(_CHUNK)), 0
+    while read := handle.readinto(view):
+        crc = crc32(view[:read], crc)
+    return crc
+
+
+def map_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """load_entry without reading the entry into memory: the entry is checked (length, CRC-32)
+    by streaming it once, then memory-mapped, and its arrays are read-only views of the map whose
+    pages come from the page cache as they are touched (see MappedPages). None, and the entry
+    deleted, when it is missing, partial or corrupt."""
+    try:
+        handle = open(path, "rb")  # closed below; the map outlives it
+    except OSError:
+        return None
+    with handle:
+        try:
+            magic, length, crc = _HEADER.unpack(handle.read(_HEADER.size))
+            if magic != MAGIC or os.fstat(handle.fileno()).st_size - _HEADER.size != length:
+                raise ValueError("bad header or length")
+            if _streamed_crc(handle) != crc:
+                raise ValueError("bad checksum")
+            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            arrays, meta = _parse(memoryview(mapping)[_HEADER.size :])
+        except _BAD_ENTRY:
+            path.unlink(missing_ok=True)
+            return None
+    MAPPED_PAGES.track(mapping)
     return arrays, meta
+
+
+class MappedPages:
+    """Keeps the cache pages this process has touched through its maps out of its resident set.
+
+    A page read through a memory map counts in the process's RSS (Slurm's accounting and
+    ru_maxrss include file-backed pages) until it is unmapped, so an epoch over a mapped corpus
+    would show the whole corpus as resident. Readers report the bytes they read (note_read);
+    past RELEASE_BYTES every map is told MADV_DONTNEED: its pages leave this process's resident
+    set but stay in the kernel's page cache, so reading them again is a minor fault, not disk I/O.
+    """
+
+    RELEASE_BYTES = 128 << 20
+
+    def __init__(self) -> None:
+        self.maps: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
+        self.read = 0
+
+    def track(self, mapping: mmap.mmap) -> None:
+        self.maps.add(mapping)
+
+    def note_read(self, nbytes: int) -> None:
+        self.read += nbytes
+        if self.read > self.RELEASE_BYTES:
+            self.release()
+
+    def release(self) -> None:
+        self.read = 0
+        for mapping in list(self.maps):
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+                mapping.madvise(mmap.MADV_DONTNEED)
+
+
+MAPPED_PAGES = MappedPages()

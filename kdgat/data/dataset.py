@@ -8,7 +8,9 @@ is preprocessed through the cache (kdgat/data/prepare.py) and cut into leak-free
 - flat datasets (daga, road, the raw HCRL Car-Hacking files, internet captures): every file is
   cut into train, validation and test blocks; each file's test block is a test set of its own.
 The vocabulary (where node identities are learned) and the normalisation are fitted on benign
-training data only (kdgat/data/normalisation.py).
+training data only (kdgat/data/normalisation.py). The splits are GraphStores (kdgat/data/store.py):
+their graphs stay in the memory-mapped cache and are read batch by batch, vocabulary and
+normalisation applied per batch.
 """
 
 import dataclasses
@@ -19,18 +21,19 @@ from typing import Any
 from configs import ExperimentConfig
 from kdgat.common.errors import DataError
 from kdgat.data.calibration import Calibration, calibrate
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphset import vocabulary_table
 from kdgat.data.modality import Modality
-from kdgat.data.normalisation import build_vocabulary, fit_normalisation, normalise
+from kdgat.data.normalisation import build_vocabulary, fit_normalisation
 from kdgat.data.prepare import Prepared, prepare_files
 from kdgat.data.registry import capture_files, format_of, modality_of, resolve_layout
+from kdgat.data.store import GraphStore, View
 
 
 @dataclasses.dataclass
 class Splits:
-    train: GraphSet
-    val: GraphSet
-    test: dict[str, GraphSet]
+    train: GraphStore
+    val: GraphStore
+    test: dict[str, GraphStore]
     vocabulary: dict[int, int]
     normalisation: dict[str, list[float]]
     data_root: Path
@@ -60,8 +63,8 @@ class Splits:
         return len(self.vocabulary) + 1
 
     @property
-    def test_all(self) -> GraphSet:
-        return GraphSet.concat(list(self.test.values()))
+    def test_all(self) -> GraphStore:
+        return GraphStore.concat(list(self.test.values()))
 
 
 def _stem(path: Path) -> str:
@@ -71,7 +74,7 @@ def _stem(path: Path) -> str:
     return name
 
 
-def _jobs(cfg: ExperimentConfig) -> tuple[Path, list[tuple[Path, str, str]], dict[str, list[int]]]:
+def capture_jobs(cfg: ExperimentConfig) -> tuple[Path, list[tuple[Path, str, str]], dict[str, list[int]]]:
     """The dataset's root, its files with their format and block kind, and the test groups."""
     root, layout = resolve_layout(cfg)
     planned = modality_of(cfg).plan(root, layout, cfg.dataset_config)
@@ -115,13 +118,14 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
     d = cfg.dataset_config
     modality = modality_of(cfg)
     started = time.perf_counter()
-    root, jobs, test_groups = _jobs(cfg)
+    root, jobs, test_groups = capture_jobs(cfg)
     prepared = prepare_files(jobs, d, modality)
 
     training = [p for p in prepared if "train" in p.bounds]
     vocabulary = build_vocabulary([p.vocabulary_ids() for p in training]) if modality.learns_identity else {}
-    train = GraphSet.concat([p.graphs("train", vocabulary, modality) for p in training])
-    val = GraphSet.concat([p.graphs("val", vocabulary, modality) for p in prepared if "val" in p.bounds])
+    view = View.of(vocabulary if modality.learns_identity else None)
+    train = split_graphs(training, "train", view, modality)
+    val = split_graphs([p for p in prepared if "val" in p.bounds], "val", view, modality)
     if len(train) == 0 or len(val) == 0:
         raise DataError(
             f"{root}: the training files give {len(train)} training and {len(val)} validation "
@@ -129,18 +133,17 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
             f"or change --dataset-config.val-fraction."
         )
     stats = fit_normalisation(train, d.normalisation)
+    view = dataclasses.replace(view, stats=stats)
     calibration = target_calibration(cfg, vocabulary)
     test = {
-        name: GraphSet.concat(
-            [target_graphs(prepared[i], vocabulary, stats, modality, calibration) for i in members]
-        )
+        name: GraphStore.concat([target_graphs(prepared[i], view, modality, calibration) for i in members])
         for name, members in test_groups.items()
     }
     hits = sum(p.cached and not p.waited for p in prepared)
     waited = sum(p.waited for p in prepared)
     return Splits(
-        train=normalise(train, stats),
-        val=normalise(val, stats),
+        train=train.normalised(stats),
+        val=val.normalised(stats),
         test=test,
         vocabulary=vocabulary,
         normalisation=stats,
@@ -176,19 +179,26 @@ def target_calibration(cfg: ExperimentConfig, vocabulary: dict[int, int]) -> Cal
     return calibrate(d.calibration, format_of(d.calibration, cfg), cfg, vocabulary, d.calibration_seconds)
 
 
+def split_graphs(prepared: list[Prepared], role: str, view: View, modality: Modality) -> GraphStore:
+    """The graphs of a split (role) of every file, file by file, through view."""
+    return GraphStore.of_parts([part for p in prepared for part in p.parts(role, view)], modality.widths)
+
+
 def target_graphs(
-    prepared: Prepared,
-    vocabulary: dict[int, int],
-    stats: dict[str, list[float]],
-    modality: Modality,
-    calibration: Calibration | None,
-) -> GraphSet:
-    """A capture's test graphs, normalised: with the run's fits, or with the calibration's (and
-    without the windows of the calibration part, where this is the calibration capture)."""
+    prepared: Prepared, view: View, modality: Modality, calibration: Calibration | None
+) -> GraphStore:
+    """A capture's test graphs, normalised: through the run's view (vocabulary and normalisation),
+    or with the calibration's fits (and without the windows of the calibration part, where this
+    is the calibration capture)."""
     if calibration is None:
-        return normalise(prepared.graphs("test", vocabulary, modality), stats)
-    graphs = prepared.graphs("test", calibration.vocabulary, modality)
-    return normalise(calibration.drop_calibration_windows(prepared.path, graphs), calibration.normalisation)
+        return split_graphs([prepared], "test", view, modality)
+    fitted = View(
+        vocabulary_table(calibration.vocabulary) if modality.learns_identity else None,
+        calibration.normalisation,
+    )
+    graphs = split_graphs([prepared], "test", fitted, modality)
+    # subset is all drop_calibration_windows asks of its graphs, and a GraphStore has it.
+    return calibration.drop_calibration_windows(prepared.path, graphs)  # type: ignore[arg-type,return-value]
 
 
 def evaluation_graphs(
@@ -196,14 +206,15 @@ def evaluation_graphs(
     cfg: ExperimentConfig,
     vocabulary: dict[int, int],
     stats: dict[str, list[float]],
-) -> list[tuple[Path, GraphSet, dict[str, Any]]]:
+) -> list[tuple[Path, GraphStore, dict[str, Any]]]:
     """Whole-file graphs of each capture, prepared exactly as in training (the cache, the run's
     row policies, its vocabulary and normalisation, or the fits on cfg's calibration capture):
     (file, graphs, the file's metadata)."""
     modality: Modality = modality_of(cfg)
     calibration = target_calibration(cfg, vocabulary)
+    view = View(vocabulary_table(vocabulary) if modality.learns_identity else None, stats)
     jobs = [(path, fmt, "whole") for path, fmt in files]
     return [
-        (p.path, target_graphs(p, vocabulary, stats, modality, calibration), p.info)
+        (p.path, target_graphs(p, view, modality, calibration), p.info)
         for p in prepare_files(jobs, cfg.dataset_config, modality)
     ]

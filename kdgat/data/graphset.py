@@ -13,6 +13,11 @@ Optional parts, present only where the modality has them:
 - edge_label (1 attack, 0 benign, -1 only unlabelled records), edge_flows (benign and attack
   records aggregated into each edge) and edge_attack_type: edges that stand for labelled
   records (internet flows, aggregated per host pair), scored at flow level.
+
+A GraphSet holds its graphs in memory (one capture's calibration windows, tests); the splits a
+run trains on are GraphStores (kdgat/data/store.py), which read them from the memory-mapped cache
+batch by batch. Both answer the same questions: len, the per-graph fields, gather(index) for a
+batch, subset, concat, node_columns/edge_columns for the normalisation fit.
 """
 
 import dataclasses
@@ -62,9 +67,44 @@ class GraphSet:
     def has_edge_labels(self) -> bool:
         return self.edge_label is not None
 
+    @property
+    def node_dim(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def edge_dim(self) -> int:
+        return int(self.edge_attr.shape[1])
+
+    def gather(self, index: torch.Tensor) -> "GraphBatch":
+        """The graphs at index as one batch, in that order."""
+        return _gather_in_memory(self, torch.as_tensor(index, dtype=torch.long))
+
+    def materialise(self) -> "GraphSet":
+        return self
+
+    def node_columns(self, columns: list[int], graph_mask: torch.Tensor) -> torch.Tensor:
+        """Node features `columns` of the nodes of the graphs in graph_mask, in order."""
+        nodes = torch.repeat_interleave(graph_mask, self.node_ptr[1:] - self.node_ptr[:-1])
+        return self.x[nodes][:, columns]
+
+    def edge_columns(self, columns: list[int], graph_mask: torch.Tensor) -> torch.Tensor:
+        """Edge features `columns` of the edges of the graphs in graph_mask, in order."""
+        edges = torch.repeat_interleave(graph_mask, self.edge_ptr[1:] - self.edge_ptr[:-1])
+        return self.edge_attr[edges][:, columns]
+
+    def with_node_extras(self, extras: torch.Tensor) -> "GraphSet":
+        """The same graphs with `extras` (one row per node, in order) appended to the node features."""
+        return dataclasses.replace(self, x=torch.cat([self.x, extras], 1))
+
     @staticmethod
     def concat(parts: list["GraphSet"]) -> "GraphSet":
-        """One set holding every part's graphs in order (empty parts keep the feature widths)."""
+        """One set holding every part's graphs in order (empty parts keep the feature widths); a
+        GraphStore where any part is one."""
+        stores = [p for p in parts if not isinstance(p, GraphSet)]
+        if stores:
+            # GraphStore.concat (kdgat/data/store.py builds on this module, so it is not imported
+            # here); a GraphStore answers everything a GraphSet's readers ask (module docstring).
+            return type(stores[0]).concat(parts)
         parts = [p for p in parts if len(p)] or parts[:1]
         if not parts:
             return empty_graph_set(0, 0)
@@ -101,7 +141,7 @@ class GraphSet:
     def subset(self, mask: torch.Tensor) -> "GraphSet":
         """Graphs where mask is True, in order."""
         index = torch.nonzero(mask).flatten()
-        batch = gather_graphs(self, index)
+        batch = self.gather(index)
         keep = index.tolist()
         edges = edge_positions(self, index) if self.edge_attack_type is not None else None
         return GraphSet(
@@ -167,9 +207,23 @@ class GraphBatch:
         """The same graphs with other node features (fusion extends them, a fusion teacher strips them)."""
         return dataclasses.replace(self, x=x)
 
-    def to(self, device: torch.device) -> "GraphBatch":
-        return GraphBatch(
-            **{k: None if v is None else v.to(device) for k, v in dataclasses.asdict(self).items()}
+    def to(self, device: torch.device | str) -> "GraphBatch":
+        """The batch on device, sharing every tensor that is there already (no copy; the old
+        dataclasses.asdict deep-copied each tensor first). Bound for CUDA, host tensors are pinned
+        first so that their copies are asynchronous DMA (pageable memory is staged by the driver
+        and blocks the host)."""
+        device = torch.device(device)
+        pin = device.type == "cuda"
+
+        def move(value):
+            if not isinstance(value, torch.Tensor) or value.device == device:
+                return value
+            if pin and value.device.type == "cpu":
+                return value.pin_memory().to(device, non_blocking=True)
+            return value.to(device)
+
+        return dataclasses.replace(
+            self, **{f.name: move(getattr(self, f.name)) for f in dataclasses.fields(self)}
         )
 
 
@@ -186,41 +240,106 @@ def edge_positions(graphs: GraphSet, index: torch.Tensor) -> torch.Tensor:
     return _ranges(graphs.edge_ptr[index], graphs.edge_ptr[index + 1] - graphs.edge_ptr[index])
 
 
-def gather_graphs(graphs: GraphSet, index: torch.Tensor) -> GraphBatch:
+def gather_graphs(graphs, index: torch.Tensor) -> GraphBatch:
+    """Collate the graphs at `index` of a GraphSet or GraphStore into one batch."""
+    return graphs.gather(index)
+
+
+def batch_structure(node_counts: torch.Tensor, edge_counts: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A batch's node and edge pointers, `batch` vector and the shift that makes its graphs'
+    local edge indices global, from its graphs' node and edge counts (host tensors)."""
+    node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(node_counts, 0)])
+    edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(edge_counts, 0)])
+    return {
+        "node_ptr": node_ptr,
+        "edge_ptr": edge_ptr,
+        "batch": torch.repeat_interleave(torch.arange(len(node_counts)), node_counts),
+        "shift": torch.repeat_interleave(node_ptr[:-1], edge_counts),
+    }
+
+
+def make_batch(
+    x: torch.Tensor,
+    node_id: torch.Tensor,
+    node_label: torch.Tensor,
+    edge_index_local: torch.Tensor,
+    edge_attr: torch.Tensor,
+    y: torch.Tensor,
+    edge_label: torch.Tensor | None,
+    structure: dict[str, torch.Tensor],
+) -> GraphBatch:
+    """A batch from its graphs' rows, in batch order, and its batch_structure (on the rows'
+    device): the one place every gather builds its GraphBatch."""
+    return GraphBatch(
+        x=x,
+        node_id=node_id,
+        node_label=node_label,
+        edge_index=edge_index_local + structure["shift"],
+        edge_index_local=edge_index_local,
+        edge_attr=edge_attr,
+        batch=structure["batch"],
+        node_ptr=structure["node_ptr"],
+        edge_ptr=structure["edge_ptr"],
+        y=y,
+        edge_label=edge_label,
+    )
+
+
+def _gather_in_memory(graphs: GraphSet, index: torch.Tensor) -> GraphBatch:
     """Collate the graphs at `index` into one batch with one indexing pass."""
     node_counts = graphs.node_ptr[index + 1] - graphs.node_ptr[index]
     edge_counts = graphs.edge_ptr[index + 1] - graphs.edge_ptr[index]
     nodes = _ranges(graphs.node_ptr[index], node_counts)
     edges = _ranges(graphs.edge_ptr[index], edge_counts)
-    new_node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(node_counts, 0)])
-    new_edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(edge_counts, 0)])
-    local = graphs.edge_index[:, edges]
-    shift = torch.repeat_interleave(new_node_ptr[:-1], edge_counts)
-    return GraphBatch(
+    return make_batch(
         x=graphs.x[nodes],
         node_id=graphs.node_id[nodes],
         node_label=graphs.node_label[nodes],
-        edge_index=local + shift,
-        edge_index_local=local,
+        edge_index_local=graphs.edge_index[:, edges],
         edge_attr=graphs.edge_attr[edges],
-        batch=torch.repeat_interleave(torch.arange(len(index)), node_counts),
-        node_ptr=new_node_ptr,
-        edge_ptr=new_edge_ptr,
         y=graphs.y[index],
         edge_label=None if graphs.edge_label is None else graphs.edge_label[edges],
+        structure=batch_structure(node_counts, edge_counts),
     )
+
+
+def vocabulary_table(vocabulary: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The vocabulary as sorted (identities, indices) arrays, for lookup_identities."""
+    keys = np.fromiter(vocabulary.keys(), dtype=np.int64, count=len(vocabulary))
+    values = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+    order = np.argsort(keys)
+    return keys[order], values[order]
+
+
+def lookup_identities(entities: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Vocabulary index of each entity (UNKNOWN_ID for entities not in the table)."""
+    keys, values = table
+    if len(keys) == 0:
+        return np.zeros(len(entities), dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, entities), len(keys) - 1)
+    return np.where(keys[at] == entities, values[at], UNKNOWN_ID)
+
+
+def with_unknown_flag(x: np.ndarray, node_id: np.ndarray) -> np.ndarray:
+    """Node features with the is_unknown_id column appended."""
+    unknown = (node_id == UNKNOWN_ID).astype(np.float32)[:, None]
+    return np.concatenate([x, unknown], axis=1)
 
 
 def vocabulary_lookup(entities: np.ndarray, vocabulary: dict[int, int]) -> np.ndarray:
     """Vocabulary index of each entity (UNKNOWN_ID for entities not in it), vectorised."""
-    if not vocabulary:
-        return np.zeros(len(entities), dtype=np.int64)
-    keys = np.fromiter(vocabulary.keys(), dtype=np.int64, count=len(vocabulary))
-    values = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-    order = np.argsort(keys)
-    keys, values = keys[order], values[order]
-    at = np.minimum(np.searchsorted(keys, entities), len(keys) - 1)
-    return np.where(keys[at] == entities, values[at], UNKNOWN_ID)
+    return lookup_identities(entities, vocabulary_table(vocabulary))
+
+
+def graph_attack_types(
+    raw: dict[str, np.ndarray], attack_type: str, attack_names: list[str] | None
+) -> list[str]:
+    """Each raw graph's attack type ("benign" for benign graphs)."""
+    y = raw["y"]
+    if "attack_id" in raw:
+        graph_types = _names(raw["attack_id"], attack_names or [])
+        return [t if v else "benign" for t, v in zip(graph_types, y.tolist(), strict=True)]
+    return [attack_type if v else "benign" for v in y.tolist()]
 
 
 def _names(codes: np.ndarray, names: list[str]) -> list[str]:
@@ -249,16 +368,11 @@ def assemble(
     y = raw["y"]
     if vocabulary is not None:
         node_id = vocabulary_lookup(raw["node_entity"], vocabulary)
-        unknown = (node_id == UNKNOWN_ID).astype(np.float32)[:, None]
-        x = np.concatenate([raw["x"], unknown], axis=1)
+        x = with_unknown_flag(raw["x"], node_id)
     else:
         node_id = np.zeros(len(raw["node_entity"]), dtype=np.int64)
         x = raw["x"]
-    if "attack_id" in raw:
-        graph_types = _names(raw["attack_id"], attack_names or [])
-        types = [t if v else "benign" for t, v in zip(graph_types, y.tolist(), strict=True)]
-    else:
-        types = [attack_type if v else "benign" for v in y.tolist()]
+    types = graph_attack_types(raw, attack_type, attack_names)
     optional = {}
     if "time_start" in raw:
         optional["time_start"] = torch.from_numpy(raw["time_start"])

@@ -24,21 +24,22 @@ from kdgat.data.cache import (
     entry_lock,
     entry_path,
     file_digest,
-    load_entry,
     lock_holder,
+    map_entry,
     remove_partial_writes,
     save_entry,
     try_lock,
 )
-from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.modality import Modality
 from kdgat.data.pool import cores, run_jobs
 from kdgat.data.splits import block_bounds
+from kdgat.data.store import Part, View
 
 
 @dataclasses.dataclass
 class Prepared:
-    """One capture file, preprocessed: raw graphs of each block and what the vocabulary needs."""
+    """One capture file, preprocessed: raw graphs of each block (memory-mapped from its cache
+    entry when the cache is on) and what the vocabulary needs."""
 
     path: Path
     blocks: dict[str, dict[str, np.ndarray]]
@@ -59,22 +60,16 @@ class Prepared:
     def dropped_na(self) -> int:
         return int(self.info.get("dropped_na", 0))
 
-    def graphs(self, role: str, vocabulary: dict[int, int], modality: Modality) -> GraphSet:
-        parts = [role, "train_tail"] if role == "train" else [role]
+    def parts(self, role: str, view: View) -> list[Part]:
+        """The file's graphs of a split (train: its train and train_tail blocks), seen through
+        view, as GraphStore parts; blocks without a window are left out."""
+        roles = [role, "train_tail"] if role == "train" else [role]
         names = self.info.get("attack_names")
-        return GraphSet.concat(
-            [
-                assemble(
-                    self.blocks.get(r, {}),
-                    vocabulary if modality.learns_identity else None,
-                    self.attack_type,
-                    str(self.path),
-                    modality.widths,
-                    names,
-                )
-                for r in parts
-            ]
-        )
+        return [
+            Part(self.blocks[r], view, self.attack_type, str(self.path), names)
+            for r in roles
+            if len(self.blocks.get(r, {}).get("y", ()))
+        ]
 
     def num_graphs(self) -> int:
         return sum(len(raw.get("y", ())) for raw in self.blocks.values())
@@ -109,7 +104,7 @@ def cached_file(path: Path, target: Path | None, modality: Modality) -> Prepared
     """The file's graphs from its cache entry, or None (cache off, no entry, or a bad entry)."""
     if target is None:
         return None
-    hit = load_entry(target)
+    hit = map_entry(target)
     if hit is None:
         return None
     arrays, meta = hit
@@ -256,7 +251,7 @@ def prepare_files(
     misses = sorted(sizes, key=lambda i: -sizes[i])  # largest first: no big file left for the end
     processes = sum(sizes.values()) >= PROCESS_MIN_BYTES
     built = run_jobs(
-        _build_in_worker if processes else claim_and_build,
+        _build_and_drop,
         [(*jobs[i], d, targets[i], modality) for i in misses],
         workers=workers or cores(),
         processes=processes,
@@ -267,7 +262,7 @@ def prepare_files(
         if isinstance(prepared, Busy):
             waiting.append(i)
             continue
-        if not prepared.blocks and d.cache:  # written to the cache by a worker: read it back
+        if not prepared.blocks and d.cache:  # written to the cache: map it
             reread = cached_file(jobs[i][0], targets[i], modality)
             prepared = (
                 dataclasses.replace(reread, cached=prepared.cached)
@@ -276,18 +271,20 @@ def prepare_files(
             )
         results[i] = prepared
     for i in waiting:
-        results[i] = wait_for_entry(jobs[i], targets[i], d, modality)
-        progress.update(results[i].frames)
+        target = targets[i]
+        assert target is not None  # only a cache entry has a lock to be busy on
+        waited = results[i] = wait_for_entry(jobs[i], target, d, modality)
+        progress.update(waited.frames)
     return [result for result in results if result is not None]
 
 
-def _build_in_worker(
+def _build_and_drop(
     path: Path, fmt: str, kind: str, d: DatasetConfig, target: Path | None, modality: Modality
 ) -> Prepared | Busy:
-    """claim_and_build in a worker process (which holds the entry's lock while it builds, so a
-    killed worker frees it). With the cache on, the graphs go back through the cache entry (the
-    parent reads the file once, from the page cache) instead of being pickled through a pipe,
-    which costs the parent several copies and context switches."""
+    """claim_and_build, in a worker process or inline (the builder holds the entry's lock while
+    it builds, so a killed worker frees it). With the cache on, the graphs are dropped once
+    written and the parent maps the entry: a worker's are not pickled through a pipe (several
+    copies and context switches), and no file's arrays stay in memory while the others build."""
     prepared = claim_and_build(path, fmt, kind, d, target, modality)
     if target is not None and isinstance(prepared, Prepared):
         prepared = dataclasses.replace(prepared, blocks={}, train_ids=prepared.train_ids[:0])

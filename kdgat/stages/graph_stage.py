@@ -14,6 +14,7 @@ from kdgat.config.presets import preset_name
 from kdgat.config.resolve import calibration_rule
 from kdgat.data.dataset import Splits
 from kdgat.data.graphset import GraphSet
+from kdgat.data.placement import place_on_device
 from kdgat.evaluation.metrics import binary_metrics
 from kdgat.evaluation.predictions import write_predictions
 from kdgat.evaluation.report import (
@@ -98,6 +99,8 @@ def train_graph_stage(
     if cfg.learning_type == "fusion":
         train, val = augment_with_vgae(train, vgae.model, device), augment_with_vgae(val, vgae.model, device)
         tests = {name: augment_with_vgae(g, vgae.model, device) for name, g in tests.items()}
+    # On a GPU, the sets read every epoch stay there when they fit (kdgat/data/placement.py).
+    train, val = place_on_device([train, val], device)
 
     task: Task
     if cfg.model_architecture == "VGAE":
@@ -105,7 +108,7 @@ def train_graph_stage(
     else:
         task = ClassifierTask(cfg, train, curriculum)
     torch.manual_seed(cfg.training_config.seed)
-    dims = {"num_ids": splits.num_ids, "node_dim": train.x.shape[1], "edge_dim": train.edge_attr.shape[1]}
+    dims = {"num_ids": splits.num_ids, "node_dim": train.node_dim, "edge_dim": train.edge_dim}
     if wants_edge_readout(cfg, train.has_edge_labels):
         dims["edge_readout"] = True
     model = build_from_dims(cfg, dims)

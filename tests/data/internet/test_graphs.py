@@ -391,9 +391,10 @@ def test_renaming_every_address_leaves_the_graphs_unchanged(tmp_path: Path, name
 def test_every_node_id_is_unknown_and_no_vocabulary_is_learned(tmp_path: Path) -> None:
     splits = load_splits(internet_cfg(tmp_path))
     assert splits.vocabulary == {} and splits.num_ids == 1
-    for graphs in (splits.train, splits.val, *splits.test.values()):
+    for store in (splits.train, splits.val, *splits.test.values()):
+        graphs = store.materialise()
         assert (graphs.node_id == UNKNOWN_ID).all()
-        assert graphs.x.shape[1] == len(NODE_FEATURES)  # no is_unknown_id column either
+        assert graphs.x.shape[1] == store.node_dim == len(NODE_FEATURES)  # no is_unknown_id column either
 
 
 # ---------------------------------------------------------------- labels agree with the flows
