@@ -20,6 +20,12 @@ path's (--max-batch 1). Frames go to the detector in blocks of up to --block fra
 arrays: a replay's next frames, or the frames waiting on the bus, drained with at most
 --max-wait seconds of waiting for more), every window a block completes scored in it; --block 0
 hands frames over one at a time (the per-frame path).
+
+With --calibrate-seconds N the detector first calibrates itself on the car: the stream's first
+N seconds are taken as its attack-free traffic (no label read, no window scored), the car's
+CAN IDs are mapped onto the run's vocabulary, the normalisation refitted and the threshold set
+on those windows' scores (--calibration-threshold; kdgat/deploy/calibrate.py); what it fitted
+is printed, then it detects (the same decisions as kdgat.evaluate --calibration on the frames).
 """
 
 import argparse
@@ -28,16 +34,19 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import configs
+from kdgat.cli.calibration_options import add_threshold_arguments, threshold_overrides
 from kdgat.common.errors import UserError
 from kdgat.common.io import atomic_write_json
-from kdgat.deploy.artefact import load_scorer
+from kdgat.common.seconds import seconds_argument
+from kdgat.deploy.artefact import Scorer, load_scorer
 from kdgat.deploy.blocks import Block, bus_blocks, replay_blocks
 from kdgat.deploy.stream import BUILDERS, Detector, Frame, bus_frames, open_bus, replay_source
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kdgat.detect",
         description=__doc__,
@@ -86,34 +95,86 @@ def main(argv: list[str] | None = None) -> int:
         "per window, the default) or incremental (numpy tables updated frame by frame); the "
         "graphs are equal",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--calibrate-seconds",
+        type=seconds_argument("--calibrate-seconds"),
+        metavar="N",
+        help="calibrate on the car first: its first N seconds are taken as attack-free (no label "
+        "read, nothing scored), the vocabulary map, normalisation and threshold fitted on them",
+    )
+    add_threshold_arguments(parser)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.max_batch < 1:
+        raise UserError(f"--max-batch {args.max_batch}: at least 1 window (1: no batching).")
+    if args.stride is not None and args.stride < 1:
+        raise UserError(f"--stride {args.stride}: the stride is at least 1 frame.")
+    if (args.block or 0) < 0 or args.max_wait < 0:
+        raise UserError(f"--block {args.block} --max-wait {args.max_wait}: neither can be negative.")
+    if args.replay is not None and not args.replay.is_file():  # before the model loads (seconds)
+        raise UserError(f"--replay {args.replay}: no such capture file; give a recorded capture's path.")
+    if threshold_overrides(args) and args.calibrate_seconds is None:
+        raise UserError(
+            "--calibration-threshold, --calibration-quantile and --calibration-margin set the threshold "
+            "on the car's calibration: add --calibrate-seconds N, or drop them."
+        )
+
+
+Sources = tuple[Iterator[Frame | None], Iterator[Block] | None, bool, int]
+
+
+def _sources(args: argparse.Namespace) -> Sources:
+    """(frames, blocks or None, has_time, malformed so far): the replay or the bus, frame by
+    frame (None: a malformed frame) or, with --block, in blocks."""
+    realtime = args.speed == "realtime"
+    frames: Iterator[Frame | None] = iter(())
+    blocks: Iterator[Block] | None = None
+    if args.replay is not None:
+        frames, capture = replay_source(args.replay, realtime)
+        if args.block:
+            blocks = replay_blocks(capture, args.block, realtime)
+        return frames, blocks, capture.has_time, capture.skipped + capture.dropped_na
+    bus = open_bus(args.bus)
+    if args.block:
+        blocks = bus_blocks(bus, args.idle_timeout, args.max_frames, args.block, args.max_wait)
+    else:
+        frames = bus_frames(bus, args.idle_timeout, args.max_frames)
+    return frames, blocks, True, 0
+
+
+def _calibrated(args: argparse.Namespace, scorer: Scorer, sources: Sources) -> tuple[Scorer, Sources, Any]:
+    """The scorer calibrated on the stream's first --calibrate-seconds, the sources from the first
+    window after them, and the StreamStart and fit (None, None without the option)."""
+    frames, blocks, has_time, malformed = sources
+    if args.calibrate_seconds is None:
+        return scorer, sources, None
+    from kdgat.deploy.calibrate import calibrate_scorer, describe, split_blocks, split_frames
+
+    if not has_time:
+        raise UserError(
+            f"--calibrate-seconds {args.calibrate_seconds:g}: {args.replay} has no timestamps, so its "
+            f"first seconds are unknown; replay a capture with timestamps."
+        )
+    stride, seconds = args.stride or int(scorer.meta["stride"]), args.calibrate_seconds
+    if blocks is not None:
+        start, blocks = split_blocks(blocks, seconds, stride)
+    else:
+        start, frames = split_frames(frames, seconds, stride)
+    calibrated, fit = calibrate_scorer(scorer, start, seconds, threshold_overrides(args), args.threads)
+    print(describe(fit, start.first_start), file=sys.stderr, flush=True)
+    return calibrated, (frames, blocks, has_time, malformed + start.malformed), (start, fit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        if args.max_batch < 1:
-            raise UserError(f"--max-batch {args.max_batch}: at least 1 window (1: no batching).")
-        if args.stride is not None and args.stride < 1:
-            raise UserError(f"--stride {args.stride}: the stride is at least 1 frame.")
-        if (args.block or 0) < 0 or args.max_wait < 0:
-            raise UserError(f"--block {args.block} --max-wait {args.max_wait}: neither can be negative.")
-        if args.replay is not None and not args.replay.is_file():  # before the model loads (seconds)
-            raise UserError(f"--replay {args.replay}: no such capture file; give a recorded capture's path.")
+        _check(args)
         scorer = load_scorer(args.model, threads=args.threads)
         if args.block is None:  # a block completes about one batch: a window waits for at most that
             args.block = args.max_batch * (args.stride or int(scorer.meta["stride"]))
-        realtime = args.speed == "realtime"
-        frames: Iterator[Frame | None] = iter(())  # None: a malformed frame
-        blocks: Iterator[Block] | None = None  # with --block: blocks of frames instead
-        if args.replay is not None:
-            frames, capture = replay_source(args.replay, realtime)
-            has_time, malformed = capture.has_time, capture.skipped + capture.dropped_na
-            if args.block:
-                blocks = replay_blocks(capture, args.block, realtime)
-        else:
-            bus = open_bus(args.bus)
-            has_time, malformed = True, 0
-            if args.block:
-                blocks = bus_blocks(bus, args.idle_timeout, args.max_frames, args.block, args.max_wait)
-            else:
-                frames = bus_frames(bus, args.idle_timeout, args.max_frames)
+        scorer, (frames, blocks, has_time, malformed), calibration = _calibrated(args, scorer, _sources(args))
         with contextlib.ExitStack() as stack:
             out = sys.stdout if args.alerts is None else stack.enter_context(args.alerts.open("w"))
             detector = Detector(
@@ -124,8 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                 has_time=has_time,
                 max_batch=args.max_batch,
                 builder=args.builder,
+                frame_offset=calibration[0].first_start if calibration else 0,
             )
             detector.summary.malformed = malformed
+            if calibration:  # the calibration's frames were seen too
+                detector.summary.frames = calibration[0].first_start
+                detector.summary.calibration = calibration[1].info
             summary = detector.run_blocks(blocks) if blocks is not None else detector.run(frames)
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)

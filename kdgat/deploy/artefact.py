@@ -22,6 +22,12 @@ from kdgat.common.errors import UserError
 from kdgat.common.io import atomic_write_bytes
 from kdgat.data.registry import MODALITIES
 from kdgat.deploy.batched import BatchedGATModel
+from kdgat.deploy.normalisation_swap import (
+    calibrated_meta,
+    calibration_knobs,
+    onnx_normalisation,
+    set_normalisation,
+)
 from kdgat.deploy.plain import ExportedGraphModel
 from kdgat.models import count_parameters
 from kdgat.models.gat import GATClassifier
@@ -71,8 +77,9 @@ def _open_run(run_dir: Path) -> Run:
     return run
 
 
-def exported_module(run: Run) -> ExportedGraphModel:
-    """The run's scoring path in plain torch (kdgat.deploy.plain), in eval mode."""
+def exported_module(run: Run, normalisation: dict[str, list[float]] | None = None) -> ExportedGraphModel:
+    """The run's scoring path in plain torch (kdgat.deploy.plain), in eval mode; normalisation:
+    another car's (a calibration's) instead of the run's."""
     cfg = run.config
     vgae, weights_cfg = None, cfg
     if cfg.learning_type == "fusion":
@@ -81,7 +88,7 @@ def exported_module(run: Run) -> ExportedGraphModel:
     v = weights_cfg.learning_config.vgae
     module = ExportedGraphModel(
         run.model,
-        run.normalisation,
+        normalisation or run.normalisation,
         vgae=vgae,
         vgae_weights=(v.feature_weight, v.id_weight, v.neighbour_weight),
         score_pooling=cfg.learning_config.vgae.score_pooling,
@@ -89,13 +96,13 @@ def exported_module(run: Run) -> ExportedGraphModel:
     return module.eval()
 
 
-def batched_module(run: Run) -> BatchedGATModel | None:
+def batched_module(run: Run, normalisation: dict[str, list[float]] | None = None) -> BatchedGATModel | None:
     """The run's scoring path on a batch of graphs in one call (kdgat.deploy.batched), for GAT
     classifier runs; None for VGAE and fusion runs (they score a batch graph by graph)."""
     cfg = run.config
     if cfg.learning_type == "fusion" or not isinstance(run.model, GATClassifier):
         return None
-    return BatchedGATModel(run.model, run.normalisation).eval()
+    return BatchedGATModel(run.model, normalisation or run.normalisation).eval()
 
 
 def batched_path(artefact: Path) -> Path:
@@ -125,6 +132,8 @@ def artefact_meta(run: Run, fmt: str) -> dict[str, Any]:
         "score": "vgae_anomaly_score" if cfg.model_architecture == "VGAE" else "attack_probability",
         "node_scores": cfg.model_architecture == "VGAE" or cfg.learning_type == "fusion",
         "threshold": float(run.metrics["threshold"]),
+        "calibration_rule": calibration_knobs(cfg),
+        "normalisation_kind": cfg.dataset_config.normalisation,
         "window": a.window,
         "stride": a.stride,
         "feature_set": "default",
@@ -210,22 +219,27 @@ def _torchscript_bytes(
     return buffer.getvalue()
 
 
-def export_run(run_dir: Path, fmt: str, out: Path | None = None) -> Path:
-    """Write run_dir's artefact (default RUN_DIR/export/model.onnx or model.pt); returns its path."""
+def export_run(run_dir: Path, fmt: str, out: Path | None = None, calibration: Any = None) -> Path:
+    """Write run_dir's artefact (default RUN_DIR/export/model.onnx or model.pt); returns its path.
+    calibration: a car's fits (kdgat.deploy.calibrate.CarFit): the artefact is calibrated for it
+    (normalisation inside the model, vocabulary and threshold in its metadata)."""
     from kdgat.deploy.native import native_path, native_weights, save_native  # numba: on demand
 
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     run = _open_run(Path(run_dir))
-    module = exported_module(run)
+    normalisation = calibration.normalisation if calibration is not None else None
+    module = exported_module(run, normalisation)
     meta = artefact_meta(run, fmt)
+    if calibration is not None:
+        meta = calibrated_meta(meta, calibration)
     example = example_graph(meta)
     with torch.no_grad():
         data = (_onnx_bytes if fmt == "onnx" else _torchscript_bytes)(module, example, meta)
     target = Path(out) if out is not None else run.path / "export" / f"model{FORMATS[fmt]}"
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target, data)
-    batched = batched_module(run)
+    batched = batched_module(run, normalisation)
     if batched is not None:  # a GAT classifier: its batched variant and native model beside it
         with torch.no_grad():
             data = (_onnx_bytes if fmt == "onnx" else _torchscript_bytes)(
@@ -248,9 +262,17 @@ class Scorer:
     'native' (a GAT classifier's compiled kernel, model_native.npz: kdgat/deploy/native.py).
     """
 
-    def __init__(self, backend: str, meta: dict[str, Any], runner: Any, batch_runner: Any = None) -> None:
+    def __init__(
+        self,
+        backend: str,
+        meta: dict[str, Any],
+        runner: Any,
+        batch_runner: Any = None,
+        source: Path | None = None,
+    ) -> None:
         self.backend, self.meta, self._runner = backend, meta, runner
         self._batch_runner = batch_runner
+        self.source = source  # the artefact file or run directory it was loaded from
         self.threshold = float(meta["threshold"])
         self.vocabulary = {int(k): v for k, v in meta["vocabulary"].items()}
 
@@ -326,11 +348,15 @@ class Scorer:
             return self._batch_runner(*(torch.from_numpy(v) for v in inputs.values())).numpy()
 
 
-def _onnx_session(path: Path, threads: int) -> tuple[dict[str, Any] | None, Any]:
+def _onnx_session(
+    path: Path, threads: int, normalisation: dict[str, list[float]] | None = None
+) -> tuple[dict[str, Any] | None, Any]:
     import onnx
     import onnxruntime
 
     proto = onnx.load(str(path), load_external_data=False)
+    if normalisation is not None:
+        onnx_normalisation(proto, normalisation, path)
     found = {p.key: p.value for p in proto.metadata_props}
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -344,30 +370,42 @@ def _onnx_session(path: Path, threads: int) -> tuple[dict[str, Any] | None, Any]
     return (json.loads(found[META_KEY]) if META_KEY in found else None), session
 
 
-def _torchscript_module(path: Path) -> tuple[dict[str, Any] | None, Any]:
+def _torchscript_module(
+    path: Path, normalisation: dict[str, list[float]] | None = None
+) -> tuple[dict[str, Any] | None, Any]:
     extra = {"kdgat.json": ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = torch.jit.load(str(path), _extra_files=extra)
-    return (json.loads(extra["kdgat.json"]) if extra["kdgat.json"] else None), module.eval()
+    meta = json.loads(extra["kdgat.json"]) if extra["kdgat.json"] else None
+    return meta, set_normalisation(module.eval(), normalisation)
 
 
-def load_scorer(path: Path, threads: int = 1, batched: bool = True) -> Scorer:
+def load_scorer(
+    path: Path, threads: int = 1, batched: bool = True, normalisation: dict[str, list[float]] | None = None
+) -> Scorer:
     """A Scorer for an artefact file (.onnx, .pt, model_native.npz) or a finished run directory.
     batched: also load the batched variant (model_batched.* beside the artefact; built for a
-    run dir). A native model scores graph by graph in one compiled call each, on one thread."""
+    run dir). A native model scores graph by graph in one compiled call each, on one thread.
+    normalisation: a car's, in place of the artefact's (kdgat/deploy/calibrate.py: the metadata
+    is the caller's to update)."""
     path = Path(path)
     if path.is_dir():
         run = _open_run(path)
         torch.set_num_threads(threads)
-        batch = batched_module(run) if batched else None
-        return Scorer("torch", artefact_meta(run, "torch"), exported_module(run), batch)
+        batch = batched_module(run, normalisation) if batched else None
+        module = exported_module(run, normalisation)
+        return Scorer("torch", artefact_meta(run, "torch"), module, batch, path)
     if not path.is_file():
         raise UserError(f"{path} is neither a run directory nor an artefact file (.onnx, .pt, .npz).")
     if path.suffix == ".npz":
         from kdgat.deploy.native import load_native
+        from kdgat.deploy.normalisation_swap import native_with_normalisation
 
-        return Scorer("native", *load_native(path))
+        meta, native = load_native(path)
+        if normalisation is not None:
+            native = native_with_normalisation(native, normalisation)
+        return Scorer("native", meta, native, source=path)
     if path.suffix not in (".onnx", ".pt"):
         raise UserError(
             f"{path}: unknown artefact type {path.suffix!r}; expected .onnx, .pt (TorchScript) or "
@@ -375,7 +413,10 @@ def load_scorer(path: Path, threads: int = 1, batched: bool = True) -> Scorer:
         )
     if path.suffix == ".pt":
         torch.set_num_threads(threads)
-    load = (lambda p: _onnx_session(p, threads)) if path.suffix == ".onnx" else _torchscript_module
+    if path.suffix == ".onnx":
+        load = lambda p: _onnx_session(p, threads, normalisation)  # noqa: E731
+    else:
+        load = lambda p: _torchscript_module(p, normalisation)  # noqa: E731
     meta, runner = load(path)
     if meta is None:
         kind = "an ONNX model" if path.suffix == ".onnx" else "a TorchScript file"
@@ -389,4 +430,4 @@ def load_scorer(path: Path, threads: int = 1, batched: bool = True) -> Scorer:
                 f"{sibling} does not belong to {path} (another run's export); export the run again."
             )
     backend = "onnx" if path.suffix == ".onnx" else "torchscript"
-    return Scorer(backend, meta, runner, batch)
+    return Scorer(backend, meta, runner, batch, path)

@@ -110,6 +110,8 @@ class Summary:
     batch or block the other windows' share before it."""
     cpu_latencies: list[float] = dataclasses.field(default_factory=list)
     """The same in CPU time of the thread."""
+    calibration: dict[str, Any] | None = None
+    """What a self-calibrating detector fitted on the stream's first seconds (kdgat/deploy/calibrate.py)."""
 
     def as_dict(self) -> dict[str, Any]:
         lat = np.asarray(self.latencies) * 1e3
@@ -123,6 +125,7 @@ class Summary:
             "cpu_seconds": round(self.cpu_seconds, 6),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
             "latency_ms_p99": round(float(np.percentile(lat, 99)), 4) if len(lat) else None,
+            **({"calibration": self.calibration} if self.calibration else {}),
         }
 
     def text(self) -> str:
@@ -142,6 +145,8 @@ class Detector:
     that many complete windows wait while the source has frames waiting (the detector is
     behind) and builds them in one go (push, flush; kdgat/deploy/batch.py).
     builder: how the one-at-a-time path keeps its window graph (BUILDERS).
+    frame_offset: stream index of the first frame fed (after a calibration, kdgat/deploy/calibrate.py):
+    the records' frame spans count from the stream's first frame.
     """
 
     def __init__(
@@ -155,8 +160,10 @@ class Detector:
         top_k: int = 3,
         max_batch: int = 1,
         builder: str = "compiled",
+        frame_offset: int = 0,
     ) -> None:
         meta = scorer.meta
+        self.frame_offset = frame_offset
         self.scorer = scorer
         self.window = int(meta["window"])
         self.stride = int(stride or meta["stride"])
@@ -222,9 +229,13 @@ class Detector:
         attack = score >= self.threshold
         self.summary.windows += 1
         self.summary.alerts += int(attack)
+        window = {k: g[k] for k in ("frame_start", "frame_stop", "time_start", "time_stop")}
+        if self.frame_offset:
+            window["frame_start"] += self.frame_offset
+            window["frame_stop"] += self.frame_offset
         record: dict[str, Any] = {
             "time": g["time_stop"],
-            "window": {k: g[k] for k in ("frame_start", "frame_stop", "time_start", "time_stop")},
+            "window": window,
             "score": score,
             "threshold": self.threshold,
             "decision": "attack" if attack else "benign",

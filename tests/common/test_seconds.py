@@ -61,3 +61,19 @@ def test_detect_replay_of_a_missing_file_exits_2_naming_it(
     assert detect_main([str(tmp_path), "--replay", str(missing)]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-2"])
+def test_detect_calibrate_seconds_and_export_calibration_seconds_exit_2(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kdgat.cli.export import main as export_main
+
+    capture = tmp_path / "capture.csv"
+    capture.write_text("timestamp,arbitration_id,data_field,attack\n")
+    with pytest.raises(SystemExit) as stopped:
+        detect_main([str(tmp_path), "--replay", str(capture), f"--calibrate-seconds={value}"])
+    assert stopped.value.code == 2 and f"{value!r} seconds" in capsys.readouterr().err
+    assert export_main([str(tmp_path), "--calibration", f"{capture}@{value}"]) == 2
+    err = capsys.readouterr().err
+    assert f"{value!r} seconds" in err and "Traceback" not in err

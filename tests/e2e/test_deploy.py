@@ -426,7 +426,10 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
         assert r["artefact_bytes"] == (Path(r["run"]) / "export" / "model.onnx").stat().st_size
         native = r is gat  # a GAT classifier has a native model; a fusion GAT does not
         assert ("model_only_native_ms" in r) is native
-        suffixes = ("", "_incremental", "_batched", "_blocks") + (("_native",) if native else ())
+        # and its native model calibrated on the capture's first seconds
+        suffixes = ("", "_incremental", "_batched", "_blocks") + (
+            ("_native", "_native_calibrated") if native else ()
+        )
         for stride, windows in ((1, 1401), (100, 15)):
             assert (f"stride_{stride}_native" in r) is native
             modes = [r[f"stride_{stride}{suffix}"] for suffix in suffixes]
@@ -436,7 +439,7 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
                 (1, 0, "incremental", "onnx"),
                 (64, 0, "compiled", "onnx"),
                 (64, 64 * stride, "build_raw", "onnx"),
-            ] + ([(1, 0, "compiled", "native")] if native else [])
+            ] + ([(1, 0, "compiled", "native")] * 2 if native else [])
         assert r["max_batch"] == 64
         assert 0 < r["model_only_ms"]["p50"] <= r["model_only_ms"]["p99"]
         keys = [f"stride_{s}{m}" for s in (1, 100) for m in suffixes]
@@ -449,6 +452,8 @@ def test_deployment_report_puts_runs_side_by_side(runs: dict[str, Path], capsys)
             assert split["total"] == pytest.approx(split["inference"] + split["rest"], abs=0.2)
             assert 0 < split["inference"] < split["total"]
     assert "blocks of 64 strides" in printed and "model only" in printed
+    assert "one at a time, native model calibrated on the car" in printed
+    assert gat["calibration_seconds"] > 0 and "calibration_seconds" not in fusion
     # The latency goal compares each model on its fastest one-at-a-time runtime, named.
     assert "each model its fastest runtime" in printed and "one at a time, native model" in printed
     ratio = next(line for line in printed.splitlines() if "each model its fastest runtime" in line)
