@@ -8,10 +8,10 @@ matplotlib is used without pyplot (no global figure state, no display).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kdgat.common.io import atomic_write_bytes
 
@@ -58,24 +58,29 @@ def style() -> Iterator[None]:
     """The house style, for the figures drawn inside the block."""
     import matplotlib
 
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(cast(Any, RC)):  # matplotlib types its keys as literals
         yield
 
 
-def new_figure(width: float, height: float, panels: int = 1) -> tuple[Any, list[Any]]:
-    """A Figure (no pyplot) with panels side by side."""
+def new_figure(width: float, height: float, panels: int = 1, columns: int = 0) -> tuple[Any, list[Any]]:
+    """A Figure (no pyplot) with panels side by side, in rows of `columns` (0: one row); width and
+    height are one row's. Panels beyond `panels` in the last row are removed."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), layout="constrained")
-    axes = figure.subplots(1, panels, squeeze=False)[0]
-    return figure, list(axes)
+    columns = min(columns or panels, panels)
+    rows = -(-panels // columns)
+    figure = Figure(figsize=(width, height * rows), layout="constrained")
+    axes = list(figure.subplots(rows, columns, squeeze=False).ravel())
+    for extra in axes[panels:]:
+        extra.remove()
+    return figure, axes[:panels]
 
 
-def save(figure: Any, out_dir: Path, name: str) -> list[Path]:
-    """name.png and name.pdf in out_dir, each written atomically; returns their paths."""
+def save(figure: Any, out_dir: Path, name: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """name.png and name.pdf (or formats) in out_dir, each written atomically; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in FORMATS:
+    for fmt in formats:
         buffer = io.BytesIO()
         figure.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=_metadata(fmt))
         path = out_dir / f"{name}.{fmt}"

@@ -28,7 +28,7 @@ import pandas as pd
 from configs import LEVELS
 from kdgat.results.columns import SEED, ResultsError
 from kdgat.results.curves import run_curves, training_scalars
-from kdgat.results.figure_style import FLOOR_STYLE, HATCHES, new_figure, save, series_style, style
+from kdgat.results.figure_style import FLOOR_STYLE, FORMATS, HATCHES, new_figure, save, series_style, style
 
 MAX_CURVES = 8
 MAX_GROUPS = 12
@@ -99,8 +99,11 @@ def run_labels(chosen: pd.DataFrame) -> list[str]:
     return labels
 
 
-def write_figures(table: pd.DataFrame, out_dir: Path, patterns: Sequence[str] = ()) -> Figures:
-    """Every figure of the module docstring that the runs allow, into out_dir."""
+def write_figures(
+    table: pd.DataFrame, out_dir: Path, patterns: Sequence[str] = (), formats: Sequence[str] = FORMATS
+) -> Figures:
+    """Every figure of the module docstring that the runs allow, into out_dir (PNG and PDF, or
+    formats: the report takes PNG alone, the PDFs being most of the drawing time)."""
     out = Figures()
     table = select_runs(table, patterns)
     chosen, notes = curve_choice(table, patterns)
@@ -118,8 +121,8 @@ def write_figures(table: pd.DataFrame, out_dir: Path, patterns: Sequence[str] = 
             if figure is None:
                 out.notes.append(f"{name}: not drawn ({why})")
             else:
-                out.written[name] = save(figure, out_dir, name)
-        transfer = transfer_figure(table, out_dir)
+                out.written[name] = save(figure, out_dir, name, formats)
+        transfer = transfer_figure(table, out_dir, formats)
         if isinstance(transfer, str):
             out.notes.append(f"transfer: not drawn ({transfer})")
         else:
@@ -228,6 +231,8 @@ def attack_recall_figure(table: pd.DataFrame, notes: list[str]) -> tuple[object 
 
 
 def teacher_student_figure(table: pd.DataFrame, notes: list[str]) -> tuple[object | None, str]:
+    from matplotlib.ticker import NullFormatter
+
     needed = {"params", "test.f1", "model_size", "distillation"}
     if not needed <= set(table.columns):
         return None, "the runs have no params or test.f1"
@@ -246,7 +251,8 @@ def teacher_student_figure(table: pd.DataFrame, notes: list[str]) -> tuple[objec
     if len(panels) > MAX_PANELS:
         notes.append(f"teacher_students: {len(panels)} panels, the first {MAX_PANELS} drawn")
         panels = panels[:MAX_PANELS]
-    figure, axes = new_figure(3.4 * len(panels), 3.4, len(panels))
+    columns = min(3, len(panels))
+    figure, axes = new_figure(3.4 * columns, 3.2, len(panels), columns)
     distillations = sorted(frame["distillation"].astype(str).unique())
     for ax, (dataset, arch) in zip(axes, panels, strict=True):
         part = frame[(frame["dataset"] == dataset) & (frame["model_architecture"] == arch)]
@@ -274,23 +280,19 @@ def teacher_student_figure(table: pd.DataFrame, notes: list[str]) -> tuple[objec
         if pd.notna(floor):
             ax.axhline(floor, label="flag every window", **FLOOR_STYLE)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide
         ax.set(xlabel="parameters (log)", ylabel="test F1", title=f"{dataset} {arch}")
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles, strict=True))
-        ax.legend(
-            unique.values(),
-            unique.keys(),
-            title="distillation",
-            fontsize=6.5,
-            title_fontsize=7,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.18),
-            ncol=3,
-        )
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    figure.legend(handles, labels, title="distillation", loc="outside lower center", ncol=len(labels))
     return figure, ""
 
 
-def transfer_figure(table: pd.DataFrame, out_dir: Path) -> list[Path] | str:
+def transfer_figure(table: pd.DataFrame, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path] | str:
     """The transfer heatmap of each figure the eval_*.json files hold (F1, AUROC, benign FPR, floor)."""
     from kdgat.results.analyse import TRANSFER_METRICS, transfer_matrix
     from kdgat.results.heatmap import write_heatmap
@@ -303,4 +305,4 @@ def transfer_figure(table: pd.DataFrame, out_dir: Path) -> list[Path] | str:
             continue  # this figure is in no eval file
     if not matrices:
         return "no eval_*.json results among the runs"
-    return [write_heatmap(matrices, out_dir / f"transfer.{fmt}") for fmt in ("png", "pdf")]
+    return [write_heatmap(matrices, out_dir / f"transfer.{fmt}") for fmt in formats]

@@ -72,12 +72,13 @@ document.documentElement.setAttribute('data-script','ran');
 esc = html.escape
 
 
-def page(title: str, body: str, nav: str = "") -> str:
-    """A whole HTML document with the inline stylesheet and script."""
+def page(title: str, body: str, nav: str = "", script: bool = True) -> str:
+    """A whole HTML document with the inline stylesheet and (script=True) the inline script."""
+    code = f"<script>{SCRIPT}</script>" if script else ""
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
         f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head>'
-        f"<body>{nav}{body}<script>{SCRIPT}</script></body></html>\n"
+        f"<body>{nav}{body}{code}</body></html>\n"
     )
 
 
@@ -98,14 +99,33 @@ def number(value: Any, digits: int = 4) -> str | None:
     return f"{x:.{digits}f}"
 
 
-def cell(value: Any, digits: int = 4, cls: str = "") -> str:
-    """A <td>: numbers right-aligned with their value for sorting, text left-aligned and escaped."""
+def cell(value: Any, digits: int = 4, cls: str = "", sortable: bool = True) -> str:
+    """A <td>: numbers right-aligned (with their value for sorting, in a sortable table), text
+    left-aligned and escaped."""
     shown = number(value, digits)
     if shown is not None:
         attr = f' class="{cls}"' if cls else ""
+        if not sortable:
+            return f"<td{attr}>{shown}</td>"
         return f'<td{attr} data-v="{float(value)!r}">{shown}</td>'
     text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
     return f'<td class="{" ".join(("t", cls)).strip()}">{esc(text)}</td>'
+
+
+INFINITE = (math.inf, -math.inf)
+
+
+def float_cells(values: Sequence[float], digits: int = 4, counts: int = 0, sortable: bool = False) -> str:
+    """<td>s of Python floats, as cell() shows them (blank for NaN; the first `counts` and whole
+    values from 1000 up as integers): the fast path for the report's metric tables."""
+    out = []
+    for j, x in enumerate(values):
+        if x != x or x in INFINITE:
+            out.append("<td></td>")
+            continue
+        text = str(int(x)) if j < counts or (x.is_integer() and abs(x) >= 1000) else f"{x:.{digits}f}"
+        out.append(f'<td data-v="{x!r}">{text}</td>' if sortable else f"<td>{text}</td>")
+    return "".join(out)
 
 
 def table(
@@ -140,14 +160,15 @@ def filter_box(table_id: str, total: int, flags: Sequence[tuple[str, str]] = ())
 
 
 def line_chart(
-    series: Sequence[tuple[str, Sequence[float], Sequence[float], str]],
+    series: Sequence[tuple[str, Any, Any, str]],
     title: str,
     x_label: str,
     y_range: tuple[float, float] | None = None,
     width: int = 330,
     height: int = 200,
 ) -> str:
-    """An inline SVG line chart: (name, xs, ys, dash pattern) per series, black and grey lines told
+    """An inline SVG line chart: (name, xs, ys, dash pattern) per series (xs and ys: sequences or
+    arrays of numbers), black and grey lines told
     apart by their dashes (readable in greyscale), with axes, end labels of the range and a legend."""
     drawn = [(n, list(map(float, xs)), list(map(float, ys)), d) for n, xs, ys, d in series if len(xs)]
     drawn = [(n, xs, ys, d) for n, xs, ys, d in drawn if all(map(math.isfinite, ys))]

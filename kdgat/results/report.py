@@ -1,5 +1,5 @@
 """``--report DIR``: an offline HTML report of every run: DIR/index.html, DIR/runs/<id>.html (one
-page per run) and DIR/figures/ (kdgat.results.figures, PNG and PDF).
+page per run) and DIR/figures/ (kdgat.results.figures, as PNG; --figures DIR writes PDFs too).
 
 index.html holds a sortable, filterable table of every run (levels, seed, key knobs, metrics,
 the flag-everything floor and the margin over it, at-floor and stale-lineage flags; runs left
@@ -25,9 +25,9 @@ from kdgat.common.io import atomic_open, atomic_write_text
 from kdgat.results.analyse import NOT_EXPERIMENT_KNOBS, group_runs
 from kdgat.results.columns import SEED
 from kdgat.results.figures import Figures, select_runs, varying_levels, write_figures
-from kdgat.results.html import cell, esc, filter_box, page, table
+from kdgat.results.html import cell, esc, filter_box, float_cells, page, table
 from kdgat.results.lineage import upstream_path
-from kdgat.results.run_page import ALL_CURVES, PageLayout, knob_columns, page_name, run_page
+from kdgat.results.run_page import ALL_CURVES, PageLayout, knob_columns, numbers, page_name, run_page
 from kdgat.results.table import usable
 
 INDEX_METRICS = (
@@ -83,40 +83,35 @@ def _row_classes(row: Any) -> str:
 
 def runs_table(frame: pd.DataFrame, pages: dict[str, str], levels: list[str], knobs: list[str]) -> str:
     """Every run, one row each: link, levels, seed, key knobs, metrics, floor, flags, state."""
-    metrics = [m for m, _ in INDEX_METRICS]
-    shown = frame.reindex(
-        columns=["run", *levels, SEED, *knobs, *metrics, "at_floor", "stale", "state", "problem"]
-    )
+    shown = frame.reindex(columns=["run", *levels, SEED, *knobs, "at_floor", "stale", "state", "problem"])
+    metrics = numbers(frame, [m for m, _ in INDEX_METRICS]).tolist()
     headers = ["run", *levels, "seed", *knobs, *(label for _, label in INDEX_METRICS)]
     headers += ["at floor", "stale", "state"]
     rows = []
-    for values in shown.itertuples(index=False, name=None):
+    for values, figures in zip(shown.itertuples(index=False, name=None), metrics, strict=True):
         run = str(values[0])
-        named = dict(zip(["at_floor", "stale", "state", "problem"], values[-4:], strict=True))
+        floor, stale, state, problem = values[-4:]
         link = f'<td class="t"><a href="runs/{pages[run]}">{esc(run)}</a></td>'
-        middle = "".join(cell(v) for v in values[1:-4])
-        floor = named["at_floor"]
-        stale = named["stale"]
-        flags = (
-            f'<td class="t flag" title="{esc(floor)}">yes</td>'
-            if isinstance(floor, str)
-            else '<td class="t"></td>'
-        ) + (
-            f'<td class="t flag" title="{esc(stale)}">yes</td>'
-            if isinstance(stale, str)
-            else '<td class="t"></td>'
-        )
-        problem = named["problem"]
-        state = esc(str(named["state"] or "unreadable"))
+        middle = "".join(cell(v) for v in values[1:-4]) + float_cells(figures, sortable=True)
+        flags = _flag(floor) + _flag(stale)
+        state = esc(str(state or "unreadable"))
+        left_out = isinstance(problem, str)
         state_cell = (
             f'<td class="t" title="{esc(problem)}">{state}</td>'
-            if isinstance(problem, str)
+            if left_out
             else f'<td class="t">{state}</td>'
         )
         row_cls = _row_classes(_Flags(problem, floor, stale))
         rows.append(f"<tr{row_cls}>{link}{middle}{flags}{state_cell}</tr>")
     text_columns = (0, *range(1, 1 + len(levels)), len(headers) - 3, len(headers) - 2, len(headers) - 1)
     return table(headers, rows, table_id="runs", text_columns=text_columns)
+
+
+def _flag(reason: Any) -> str:
+    """'yes' (the reason on hover) where a run is at the floor or stale."""
+    if isinstance(reason, str):
+        return f'<td class="t flag" title="{esc(reason)}">yes</td>'
+    return '<td class="t"></td>'
 
 
 @dataclass
@@ -175,11 +170,12 @@ def figures_section(figures: Figures) -> str:
     return "".join(parts)
 
 
-def index_page(frame: pd.DataFrame, root: str, pages: dict[str, str], figures: Figures) -> str:
+def index_page(
+    frame: pd.DataFrame, root: str, pages: dict[str, str], figures: Figures, varying: list[str]
+) -> str:
+    """index.html; varying: the knobs whose value differs between the usable runs."""
     levels = varying_levels(frame) or ["dataset", "model_architecture"]
-    knobs = [k for k in ALWAYS_KNOBS if k in frame] + [
-        k for k in varying_knobs(frame) if k not in ALWAYS_KNOBS
-    ]
+    knobs = [k for k in ALWAYS_KNOBS if k in frame] + [k for k in varying if k not in ALWAYS_KNOBS]
     knobs = knobs[:MAX_KNOBS]
     n_usable = int(frame["problem"].isna().sum())
     notes = [f"{len(frame)} runs under {esc(root)}: {n_usable} usable"]
@@ -238,7 +234,9 @@ def write_report(
     pages_dir = out_dir / "runs"
     pages_dir.mkdir(parents=True, exist_ok=True)
     runs = usable(frame)
-    figures = write_figures(runs, out_dir / "figures", patterns) if not runs.empty else Figures()
+    # PNG only: the page shows PNGs, and PDF's font embedding is most of the drawing time
+    # (--figures DIR writes both).
+    figures = write_figures(runs, out_dir / "figures", patterns, ("png",)) if not runs.empty else Figures()
     pages = {str(run): page_name(str(run)) for run in frame["run"]}
     chosen = set(map(str, runs["run"])) if len(runs) <= ALL_CURVES or patterns else set(figures.curve_runs)
     paths = zip(frame["run"], frame["path"], strict=True)
@@ -249,7 +247,8 @@ def write_report(
             upstream = run_of.get(upstream_path(str(path), recorded)) if isinstance(recorded, str) else None
             if upstream is not None:
                 used_by.setdefault(upstream, []).append(str(run))
-    layout = PageLayout.of(frame, varying_knobs(runs) if not runs.empty else [])
+    varying = varying_knobs(runs) if not runs.empty else []
+    layout = PageLayout.of(frame, varying)
     small = ["run", "path", *LEVELS, "state", SEED, "params", "problem", "warning", "at_floor", "stale"]
     small += [f"upstream.{f}" for f in layout.upstream_fields] + layout.varying_knobs
     rows = frame.reindex(columns=list(dict.fromkeys(small))).astype(object).where(lambda f: f.notna(), None)
@@ -269,7 +268,7 @@ def write_report(
         if old.name not in keep:
             old.unlink()
     index = out_dir / "index.html"
-    atomic_write_text(index, index_page(frame, root, pages, figures))
+    atomic_write_text(index, index_page(frame, root, pages, figures, varying))
     return Report(index, len(pages), figures)
 
 

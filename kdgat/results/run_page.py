@@ -24,7 +24,7 @@ import pandas as pd
 from configs import LEVELS
 from kdgat.results.columns import SEED, is_knob
 from kdgat.results.curves import Curves, history, run_curves
-from kdgat.results.html import cell, esc, line_chart, number, page, table
+from kdgat.results.html import cell, esc, float_cells, line_chart, number, page, table
 from kdgat.results.lineage import upstream_path
 
 SPLIT_METRICS = (
@@ -68,7 +68,7 @@ def page_name(run: str) -> str:
     return hashlib.sha1(run.encode()).hexdigest()[:12] + ".html"
 
 
-def _numbers(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+def numbers(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """The columns (missing ones NaN) as one float matrix."""
     present = [c for c in columns if c in table.columns]
     values = np.full((len(table), len(columns)), np.nan)
@@ -95,10 +95,10 @@ class PageLayout:
         names = [str(c) for c in table.columns]
         prefixes = list(dict.fromkeys(m.group(0)[:-3] for c in names if (m := RESULT.match(c))))
         prefixes.sort(key=_result_order)
-        results = [(p, _numbers(table, [f"{p}.{m}" for m, _ in SPLIT_METRICS])) for p in prefixes]
+        results = [(p, numbers(table, [f"{p}.{m}" for m, _ in SPLIT_METRICS])) for p in prefixes]
         attack_keys = sorted({(m.group(1), m.group(2)) for c in names if (m := ATTACK.match(c))})
         attacks = [
-            (p, t, _numbers(table, [f"{p}.attack_types.{t}.{m}" for m, _ in ATTACK_METRICS]))
+            (p, t, numbers(table, [f"{p}.attack_types.{t}.{m}" for m, _ in ATTACK_METRICS]))
             for p, t in sorted(attack_keys, key=lambda k: (_result_order(k[0]), k[1]))
         ]
         upstream = sorted(c[len("upstream.") :] for c in names if c.startswith("upstream."))
@@ -114,8 +114,7 @@ def _result_order(prefix: str) -> tuple[int, str]:
 
 def _matrix_rows(label: str, values: np.ndarray, counts: int) -> str:
     """One result's row; its leading `counts` values (windows, attacks) as whole numbers."""
-    shown = [int(v) if j < counts and v == v else v for j, v in enumerate(values.tolist())]
-    return f'<tr><td class="t">{esc(label)}</td>' + "".join(cell(v) for v in shown) + "</tr>"
+    return f'<tr><td class="t">{esc(label)}</td>{float_cells(values.tolist(), counts=counts)}</tr>'
 
 
 def metrics_section(layout: PageLayout, i: int) -> str:
@@ -148,9 +147,13 @@ def training_section(run_dir: str) -> str:
         return "<h2>Training</h2><p class='note'>no per-epoch history in metrics.json.</p>"
 
     def series(key: str) -> tuple[list[float], list[float]]:
-        pairs = [(r.get("epoch"), r.get(key)) for r in epochs]
-        kept = [(float(e), float(v)) for e, v in pairs if number(e) is not None and number(v) is not None]
-        return [e for e, _ in kept], [v for _, v in kept]
+        xs, ys = [], []
+        for record in epochs:
+            epoch, value = record.get("epoch"), record.get(key)
+            if isinstance(epoch, int | float) and isinstance(value, int | float) and number(value):
+                xs.append(float(epoch))
+                ys.append(float(value))
+        return xs, ys
 
     losses = line_chart(
         [("train loss", *series("train_loss"), ""), ("val loss", *series("val_loss"), "5,3")],
@@ -277,7 +280,7 @@ def run_page(
         curves_section(run_dir, draw_curves),
         config_section(row, layout, run_dir),
     ]
-    return page(str(row["run"]), "".join(body))
+    return page(str(row["run"]), "".join(body), script=False)  # no sortable table on a run page
 
 
 def knob_columns(table_frame: pd.DataFrame) -> list[str]:
