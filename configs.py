@@ -207,6 +207,9 @@ class InternetConfig:
     """Synthetic dataset: flows in each of its captures."""
 
 
+WindowStat = Literal["last", "mean", "std", "min", "max", "delta", "last_minus_mean"]
+
+
 @dataclasses.dataclass
 class WaterTreatmentConfig:
     """Hourly process logs -> one process graph per hour (read only with --modality watertreatment).
@@ -230,15 +233,7 @@ class WaterTreatmentConfig:
     training hours only (plants with no model); 'both': the union."""
     correlation_threshold: Annotated[float, Range(0, 1, low_open=True)] = 0.8
     """|Pearson r| at or above which two nodes are linked (edges correlation or both)."""
-    stats: tuple[Literal["last", "mean", "std", "min", "max", "delta", "last_minus_mean"], ...] = (
-        "last",
-        "mean",
-        "std",
-        "min",
-        "max",
-        "delta",
-        "last_minus_mean",
-    )
+    stats: tuple[WindowStat, ...] = get_args(WindowStat)
     """Window statistics of each reading that are node features; the others are written as 0, so
     the feature layout (and a model's input width) stays the same for every choice."""
     readings: Literal["standard", "raw"] = "standard"
@@ -417,16 +412,11 @@ class LearningConfig:
 class TrainingConfig:
     """The optimisation loop (graph models and the DQN agent alike)."""
 
-    epochs: Annotated[int, AT_LEAST_1] = 8
-    """Maximum number of epochs."""
-    batch_size: Annotated[int, AT_LEAST_1] = 64
-    """Graphs per batch."""
-    lr: Annotated[float, POSITIVE] = 3e-3
-    """Learning rate."""
-    weight_decay: Annotated[float, AT_LEAST_0] = 1e-4
-    """Weight decay."""
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    """Optimizer."""
+    epochs: Annotated[int, AT_LEAST_1] = 8  # maximum number of epochs
+    batch_size: Annotated[int, AT_LEAST_1] = 64  # graphs per batch
+    lr: Annotated[float, POSITIVE] = 3e-3  # learning rate
+    weight_decay: Annotated[float, AT_LEAST_0] = 1e-4  # weight decay
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"  # optimizer
     scheduler: Literal["cosine", "none"] = "cosine"
     """Learning-rate schedule over the epochs."""
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
@@ -455,12 +445,9 @@ class OscConfig:
     """OSC cluster (pitzer, ascend, cardinal)."""
     partition: str | None = None
     """Slurm partition."""
-    gpus_per_node: Annotated[int, AT_LEAST_0] = 0
-    """GPUs per job."""
-    cpus_per_task: Annotated[int, AT_LEAST_1] = 2
-    """CPU cores per task."""
-    mem_gb: Annotated[int, AT_LEAST_1] = 8
-    """Memory per job in GiB."""
+    gpus_per_node: Annotated[int, AT_LEAST_0] = 0  # GPUs per job
+    cpus_per_task: Annotated[int, AT_LEAST_1] = 2  # CPU cores per task
+    mem_gb: Annotated[int, AT_LEAST_1] = 8  # memory per job in GiB
     time_min: Annotated[int, AT_LEAST_1] = 60
     """Wall-time limit in minutes."""
     mail_type: str | None = None

@@ -98,7 +98,9 @@ def test_a_run_prints_its_recipe_at_the_start(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].startswith("recipe batadal_plant_vgae (") and "--recipe none" in lines[1]
+    (recipe,) = [i for i, line in enumerate(lines) if line.startswith("recipe batadal_plant_vgae (")]
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch "))
+    assert recipe < first_epoch and "--recipe none" in lines[recipe]  # said before anything trains
     run_dir = next((tmp_path / "runs").rglob("run_000"))
     saved = load_yaml(run_dir / "config.yaml")
     assert saved.recipe == "batadal_plant_vgae" and saved.model_config.vgae_decoder == "graph"
