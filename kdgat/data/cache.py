@@ -113,7 +113,8 @@ def save_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) 
         table[name] = [array.dtype.str, list(array.shape), offset]
         offset += array.nbytes
     head = json.dumps({"meta": meta, "arrays": table}, sort_keys=True).encode()
-    parts = [struct.pack("<Q", len(head)), head, *(memoryview(a).cast("B") for a in arrays.values())]
+    parts: list[bytes | memoryview] = [struct.pack("<Q", len(head)), head]
+    parts += (a.data.cast("B") for a in arrays.values())
     crc = 0
     for part in parts:
         crc = crc32(part, crc)
@@ -131,7 +132,7 @@ def _read(path: Path) -> np.ndarray:
     faster still but holds a file descriptor per entry for as long as its arrays live.)"""
     with open(path, "rb") as handle:
         data = np.empty(os.fstat(handle.fileno()).st_size, dtype=np.uint8)
-        handle.readinto(memoryview(data))
+        handle.readinto(data.data)
     return data
 
 
@@ -159,8 +160,8 @@ def load_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | Non
     except OSError:
         return None
     try:
-        magic, length, crc = _HEADER.unpack_from(data)
-        payload = memoryview(data)[_HEADER.size :]
+        magic, length, crc = _HEADER.unpack_from(data.data)
+        payload = data.data[_HEADER.size :]
         if magic != MAGIC or len(payload) != length or crc32(payload) != crc:
             raise ValueError("bad header, length or checksum")
         return _parse(payload)

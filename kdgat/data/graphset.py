@@ -21,6 +21,7 @@ batch, subset, concat, node_columns/edge_columns for the normalisation fit.
 """
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,7 +144,7 @@ class GraphSet:
         index = torch.nonzero(mask).flatten()
         batch = self.gather(index)
         keep = index.tolist()
-        edges = edge_positions(self, index) if self.edge_attack_type is not None else None
+        edge_types = self.edge_attack_type
         return GraphSet(
             x=batch.x,
             node_id=batch.node_id,
@@ -161,7 +162,9 @@ class GraphSet:
             time_stop=None if self.time_stop is None else self.time_stop[index],
             edge_label=batch.edge_label,
             edge_flows=None if self.edge_flows is None else self.edge_flows[edge_positions(self, index)],
-            edge_attack_type=None if edges is None else [self.edge_attack_type[i] for i in edges.tolist()],
+            edge_attack_type=None
+            if edge_types is None
+            else [edge_types[i] for i in edge_positions(self, index).tolist()],
         )
 
 
@@ -373,7 +376,7 @@ def assemble(
         node_id = np.zeros(len(raw["node_entity"]), dtype=np.int64)
         x = raw["x"]
     types = graph_attack_types(raw, attack_type, attack_names)
-    optional = {}
+    optional: dict[str, Any] = {}  # GraphSet's optional fields (tensors, and edge_attack_type's names)
     if "time_start" in raw:
         optional["time_start"] = torch.from_numpy(raw["time_start"])
         optional["time_stop"] = torch.from_numpy(raw["time_stop"])

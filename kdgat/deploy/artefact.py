@@ -402,10 +402,10 @@ def load_scorer(
         from kdgat.deploy.native import load_native
         from kdgat.deploy.normalisation_swap import native_with_normalisation
 
-        meta, native = load_native(path)
+        native_meta, native = load_native(path)
         if normalisation is not None:
             native = native_with_normalisation(native, normalisation)
-        return Scorer("native", meta, native, source=path)
+        return Scorer("native", native_meta, native, source=path)
     if path.suffix not in (".onnx", ".pt"):
         raise UserError(
             f"{path}: unknown artefact type {path.suffix!r}; expected .onnx, .pt (TorchScript) or "

@@ -68,7 +68,12 @@ def stream_start(frames: Frames, seconds: float, stride: int) -> StreamStart:
     return StreamStart(calibration, -(-stop // stride) * stride, 0)
 
 
-def _frames_of(time: list, can_id: list, payload: list, dlc: list) -> Frames:
+def _frames_of(
+    time: list[Any] | np.ndarray,
+    can_id: list[Any] | np.ndarray,
+    payload: list[Any] | np.ndarray,
+    dlc: list[Any] | np.ndarray,
+) -> Frames:
     return Frames(
         source=Path("<stream>"),
         time=np.asarray(time, np.float64),
@@ -212,7 +217,10 @@ def calibrate_scorer(
     automotive = configs.AutomotiveConfig(window=int(meta["window"]), stride=int(meta["stride"]))
     d = configs.DatasetConfig(automotive=automotive, normalisation=meta.get("normalisation_kind", "standard"))
     frames = start.frames
-    fitted = fit_calibration(frames, len(frames), AUTOMOTIVE, d, train_vocabulary, Path("<stream>"))
+    stream = Path("<stream>")
+    fitted = fit_calibration(
+        frames, len(frames), AUTOMOTIVE, d, train_vocabulary, stream, base["normalisation"]
+    )
     if scorer.source is None:
         raise UserError(
             "this scorer was not loaded from a file or run directory, so it cannot be calibrated."
@@ -264,7 +272,9 @@ def fit_for_export(run_dir: Path, capture: Path, seconds: float | None, override
     cfg, metrics = finished_run(Path(run_dir))
     best = read_best(Path(run_dir), torch.device("cpu"))
     vocabulary = {int(k): int(v) for k, v in best.info.vocabulary.items()}
-    fitted = target_calibration(with_calibration(cfg, Path(capture), seconds), vocabulary)
+    fitted = target_calibration(
+        with_calibration(cfg, Path(capture), seconds), vocabulary, best.info.normalisation
+    )
     assert fitted is not None
     score, _ = scorers(Path(run_dir), cfg, metrics, torch.device("cpu"))
     scores = decision_scores(cfg, fitted.graphs, score(fitted.graphs))

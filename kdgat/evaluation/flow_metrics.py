@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs
 
 
-def window_scores_on_edges(graphs: GraphSet, window_scores: np.ndarray) -> np.ndarray:
+def window_scores_on_edges(graphs: Graphs, window_scores: np.ndarray) -> np.ndarray:
     """Each edge gets the score of the window it is in."""
     counts = (graphs.edge_ptr[1:] - graphs.edge_ptr[:-1]).numpy()
     return np.repeat(np.asarray(window_scores, dtype=np.float64), counts)
@@ -75,7 +75,7 @@ def flow_metrics(
     return out
 
 
-def flow_report(graphs: GraphSet, edge_scores: np.ndarray, threshold: float, source: str) -> dict[str, Any]:
+def flow_report(graphs: Graphs, edge_scores: np.ndarray, threshold: float, source: str) -> dict[str, Any]:
     """flow_metrics of one graph set; source says where the edge scores came from."""
     if graphs.edge_flows is None:
         if len(graphs):

@@ -8,28 +8,28 @@ from typing import Any
 import numpy as np
 
 from configs import DatasetConfig
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs
 from kdgat.evaluation.batadal import batadal_score, trailing_mean
 
 
 class ModalityScoring:
     """The default: each window's own model score, no extra figures."""
 
-    def decision_scores(self, graphs: GraphSet, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
+    def decision_scores(self, graphs: Graphs, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
         """The scores a detector thresholds, from each window's own model score."""
         return scores
 
-    def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    def report(self, graphs: Graphs, scores: np.ndarray, threshold: float) -> dict[str, Any]:
         """The field's own figures for one test set, beside the common ones."""
         return {}
 
 
 class WaterTreatmentScoring(ModalityScoring):
-    def decision_scores(self, graphs: GraphSet, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
+    def decision_scores(self, graphs: Graphs, scores: np.ndarray, d: DatasetConfig) -> np.ndarray:
         decided_hour = graphs.frame_stop.numpy() - 1
         return trailing_mean(graphs.source, decided_hour, scores, d.watertreatment.score_hours)
 
-    def report(self, graphs: GraphSet, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    def report(self, graphs: Graphs, scores: np.ndarray, threshold: float) -> dict[str, Any]:
         """BATADAL's S, S_TTD, S_CM, attacks detected and delays over the decided hours, beside
         what flagging every hour scores; one log's hours only (attack ids are per log)."""
         if len(graphs) == 0 or len(set(graphs.source)) != 1:

@@ -13,12 +13,13 @@ validation threshold).
 
 import csv
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from kdgat.common.io import atomic_write_text
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs
 
 COLUMNS = (
     "split",
@@ -36,7 +37,7 @@ COLUMNS = (
 
 
 def write_predictions(
-    run_dir: Path, tests: dict[str, GraphSet], scores: dict[str, np.ndarray], threshold: float
+    run_dir: Path, tests: Mapping[str, Graphs], scores: dict[str, np.ndarray], threshold: float
 ) -> Path:
     """Write run_dir/predictions.csv (atomically) and return its path."""
     out = io.StringIO()

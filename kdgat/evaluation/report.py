@@ -3,6 +3,7 @@ modality decides on, metrics at a threshold (all test sets and each alone, per a
 where edges stand for flows), the modality's own figures, and TensorBoard PR curves.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,14 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs, concat_graphs
 from kdgat.evaluation.field_metrics import field_metrics, field_metrics_by_attack_type
 from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.evaluation.metrics import binary_metrics, recall_by_attack_type
 from kdgat.evaluation.modality_scoring import modality_scoring
 
 
-def decision_scores(cfg: ExperimentConfig, graphs: GraphSet, scores: np.ndarray) -> np.ndarray:
+def decision_scores(cfg: ExperimentConfig, graphs: Graphs, scores: np.ndarray) -> np.ndarray:
     """The scores thresholded for graphs' decisions (the modality may filter them over time)."""
     return modality_scoring(cfg.modality).decision_scores(graphs, scores, cfg.dataset_config)
 
@@ -47,7 +48,7 @@ def evaluate_scores(
     val: tuple[np.ndarray, np.ndarray],
     tests: dict[str, tuple[np.ndarray, np.ndarray, list[str]]],
     threshold: float,
-    flows: dict[str, tuple[GraphSet, np.ndarray]] | None = None,
+    flows: dict[str, tuple[Graphs, np.ndarray]] | None = None,
     flow_source: str = "window",
     flow_threshold: float = 0.5,
     *,
@@ -71,7 +72,7 @@ def evaluate_scores(
             out["test_by_split"][name]["flows"] = flow_report(
                 graphs, edge_scores, flow_threshold, flow_source
             )
-        every = GraphSet.concat([g for g, _ in flows.values()])
+        every = concat_graphs([g for g, _ in flows.values()])
         edge_scores = np.concatenate([s for _, s in flows.values()])
         out["test"]["flows"] = flow_report(every, edge_scores, flow_threshold, flow_source)
     return out
@@ -80,7 +81,7 @@ def evaluate_scores(
 def add_modality_reports(
     metrics: dict[str, Any],
     cfg: ExperimentConfig,
-    tests: dict[str, GraphSet],
+    tests: Mapping[str, Graphs],
     scores: dict[str, np.ndarray],
     threshold: float,
 ) -> None:
@@ -95,8 +96,8 @@ def add_modality_reports(
 
 
 def window_flows(
-    tests: dict[str, GraphSet], scores: dict[str, np.ndarray]
-) -> dict[str, tuple[GraphSet, np.ndarray]] | None:
+    tests: Mapping[str, Graphs], scores: dict[str, np.ndarray]
+) -> dict[str, tuple[Graphs, np.ndarray]] | None:
     """Flow inputs where each edge takes its window's score (models without an edge read-out)."""
     # A test set without windows (a capture shorter than one test block) has no edges to score.
     tests = {name: g for name, g in tests.items() if len(g)}

@@ -13,7 +13,7 @@ import numpy as np
 from kdgat.common.errors import DataError
 from kdgat.common.io import atomic_write_json
 from kdgat.config.resolve import calibration_rule
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs, concat_graphs
 from kdgat.data.registry import modality_of
 from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
 from kdgat.evaluation.metrics import floor_warnings
@@ -24,7 +24,7 @@ from kdgat.scoring.target import Scored, score_target
 
 
 def flow_metrics(
-    parts: list[tuple[GraphSet, np.ndarray]],
+    parts: list[tuple[Graphs, np.ndarray]],
     score_edges: ScoreFn | None,
     threshold: float,
     flow_threshold: float,
@@ -33,7 +33,7 @@ def flow_metrics(
     decisions)."""
     if not parts or not all(g.has_edge_labels for g, _ in parts):
         return None
-    graphs = GraphSet.concat([g for g, _ in parts])
+    graphs = concat_graphs([g for g, _ in parts])
     if score_edges is not None:
         edge_scores = np.concatenate([score_edges(g) for g, _ in parts])
         return flow_report(graphs, edge_scores, flow_threshold, "edge_readout")

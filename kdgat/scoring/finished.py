@@ -13,7 +13,7 @@ import configs
 from kdgat.common.errors import UserError
 from kdgat.config.codec import load_yaml
 from kdgat.config.resolve import resolve
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs
 from kdgat.models import build_from_dims, build_q_network
 from kdgat.runs.store import read_status
 from kdgat.runs.upstream import load_upstream, resolve_recorded
@@ -22,7 +22,7 @@ from kdgat.training.checkpoint import read_best
 from kdgat.training.graph_trainer import predict
 from kdgat.training.tasks import ClassifierTask, VGAETask
 
-ScoreFn = Callable[[GraphSet], np.ndarray]
+ScoreFn = Callable[[Graphs], np.ndarray]
 T = TypeVar("T")
 
 
@@ -59,7 +59,7 @@ def _dqn_scorer(run_dir: Path, cfg: configs.ExperimentConfig, metrics: dict, dev
     scaler = StateScaler.from_state(state_scaler)
     threshold = float(vgae.metrics["threshold"])
 
-    def score_dqn(graphs: GraphSet) -> np.ndarray:
+    def score_dqn(graphs: Graphs) -> np.ndarray:
         inputs = fusion_inputs(cfg, graphs, vgae.model, threshold, gat.model, device)
         return fused_probability(inputs, greedy_alpha(q_net, scaler(inputs.state), cfg))
 
@@ -89,7 +89,7 @@ def scorers(
     if adapt is not None:
         model = adapt(model)
 
-    def score_graphs(graphs: GraphSet) -> np.ndarray:
+    def score_graphs(graphs: Graphs) -> np.ndarray:
         if vgae is not None:
             graphs = augment_with_vgae(graphs, vgae.model, device)
         task = VGAETask(cfg, graphs) if cfg.model_architecture == "VGAE" else ClassifierTask(cfg, graphs)
@@ -98,7 +98,7 @@ def scorers(
     if getattr(model, "edge_head", None) is None:
         return score_graphs, None
 
-    def score_edges(graphs: GraphSet) -> np.ndarray:
+    def score_edges(graphs: Graphs) -> np.ndarray:
         if vgae is not None:
             graphs = augment_with_vgae(graphs, vgae.model, device)
         return predict(ClassifierTask(cfg, graphs), model, graphs, device, cfg, per="edge")

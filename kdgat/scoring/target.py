@@ -14,7 +14,7 @@ import configs
 from kdgat.common.errors import DataError, UserError
 from kdgat.config.levels import check_levels, levels_of
 from kdgat.data.dataset import evaluation_graphs, target_calibration
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs
 from kdgat.data.registry import layouts_of
 from kdgat.evaluation.report import decision_scores
 from kdgat.scoring.finished import ScoreFn, finished_run, scorers
@@ -52,7 +52,7 @@ class Scored:
     cfg: configs.ExperimentConfig
     """The run's config with the evaluated dataset and calibration in."""
     threshold: float
-    files: list[tuple[str, GraphSet, np.ndarray, dict[str, Any]]]
+    files: list[tuple[str, Graphs, np.ndarray, dict[str, Any]]]
     """(file key, graphs, decision scores, the file's metadata); files without a window too."""
     score_edges: ScoreFn | None
     calibration: dict[str, Any] | None
@@ -62,7 +62,7 @@ class Scored:
     """The edge read-out's flow threshold (runs from before it had one decided flows at 0.5)."""
 
     @property
-    def scored(self) -> list[tuple[GraphSet, np.ndarray]]:
+    def scored(self) -> list[tuple[Graphs, np.ndarray]]:
         return [(g, s) for _, g, s, _ in self.files if len(g)]
 
     @property
@@ -104,7 +104,7 @@ def score_target(
     data_cfg = dataclasses.replace(cfg, dataset=dataset) if dataset is not None else cfg
     data_cfg = with_calibration(data_cfg, calibration, calibration_seconds)
     vocabulary = {int(k): int(v) for k, v in best.info.vocabulary.items()}
-    fitted = target_calibration(data_cfg, vocabulary)
+    fitted = target_calibration(data_cfg, vocabulary, best.info.normalisation)
     adapt = None
     if fine_tune_epochs > 0:
         if cfg.model_architecture != "VGAE" or fitted is None:
@@ -118,7 +118,7 @@ def score_target(
     data_root = Path(data_root)
     files = capture_files(data_root, data_cfg)
     prepared = evaluation_graphs(files, data_cfg, vocabulary, best.info.normalisation)
-    out = []
+    out: list[tuple[str, Graphs, np.ndarray, dict[str, Any]]] = []
     for path, graphs, info in prepared:
         key = path.name if data_root.is_file() else str(path.relative_to(data_root))
         s = decision_scores(cfg, graphs, score(graphs)) if len(graphs) else np.zeros(0)

@@ -29,7 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from kdgat.common.errors import PrerequisiteError
-from kdgat.data.graphset import GraphBatch, GraphSet
+from kdgat.data.graphs import Graphs
+from kdgat.data.graphset import GraphBatch
 from kdgat.models.gat import pool
 from kdgat.models.vgae import VGAE, VGAEOutput
 from kdgat.runs.store import Run
@@ -97,7 +98,7 @@ class DistilledTask(Task):
     def edge_scores(self, model: nn.Module, batch: GraphBatch) -> torch.Tensor:
         return self.base.edge_scores(model, batch)
 
-    def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
+    def val_loss_graphs(self, val: Graphs) -> torch.Tensor:
         return self.base.val_loss_graphs(val)
 
     def threshold(self, y: np.ndarray, scores: np.ndarray) -> float:
@@ -188,7 +189,7 @@ def load_graph_teacher(
 @torch.no_grad()
 def dqn_teacher_q_values(
     teacher_dir: Path,
-    graphs: GraphSet,
+    graphs: Graphs,
     vocabulary: dict[int, int],
     normalisation: dict,
     device: torch.device,

@@ -11,7 +11,7 @@ import torch
 from configs import ExperimentConfig
 from kdgat.config.presets import preset_name
 from kdgat.data.dataset import Splits
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs
 from kdgat.evaluation.metrics import binary_metrics
 from kdgat.evaluation.predictions import write_predictions
 from kdgat.evaluation.report import (
@@ -35,7 +35,7 @@ from kdgat.training.checkpoint import RunInfo, read_best
 DQN_BLOCK = 16  # consecutive validation windows kept together when validation is halved
 
 
-def dqn_graphs(cfg: ExperimentConfig, splits: Splits) -> tuple[GraphSet, GraphSet]:
+def dqn_graphs(cfg: ExperimentConfig, splits: Splits) -> tuple[Graphs, Graphs]:
     """Graphs the agent learns from and graphs that select its best epoch.
 
     'validation' (default): the frozen VGAE and GAT never trained on validation graphs, so their
@@ -122,7 +122,7 @@ def train_dqn_stage(
     gat = upstream_run(cfg, "gat_run", splits, device, purpose)
     threshold = vgae_threshold(vgae)
 
-    def inputs(graphs: GraphSet):
+    def inputs(graphs: Graphs):
         return fusion_inputs(cfg, graphs, vgae.model, threshold, gat.model, device)
 
     fit_graphs, select_graphs = dqn_graphs(cfg, splits)
@@ -159,7 +159,7 @@ def train_dqn_stage(
     )
     q_net.load_state_dict(read_best(run_dir).model)
 
-    def fused(x, graphs: GraphSet):
+    def fused(x, graphs: Graphs):
         return decision_scores(cfg, graphs, fused_probability(x, greedy_alpha(q_net, scaler(x.state), cfg)))
 
     test_scores = {n: (x.y, fused(x, splits.test[n]), x.attack_type) for n, x in tests_in.items()}

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from configs import ExperimentConfig
-from kdgat.data.graphset import GraphBatch, GraphSet, gather_graphs
+from kdgat.data.graphs import Graphs
+from kdgat.data.graphset import GraphBatch, gather_graphs
 from kdgat.models.dqn import QNetwork
 from kdgat.models.gat import GraphClassifier
 from kdgat.models.vgae import VGAE
@@ -31,7 +32,7 @@ def vgae_node_extras(vgae: VGAE, batch: GraphBatch) -> torch.Tensor:
 
 
 @torch.no_grad()
-def augment_with_vgae(graphs: GraphSet, vgae: VGAE, device: torch.device, batch_size: int = 256) -> GraphSet:
+def augment_with_vgae(graphs: Graphs, vgae: VGAE, device: torch.device, batch_size: int = 256) -> Graphs:
     """Node features + VGAE latent mean + per-node feature / ID / neighbourhood errors."""
     extra = []
     for index in torch.arange(len(graphs)).split(batch_size):
@@ -57,7 +58,7 @@ class FusionInputs:
 @torch.no_grad()
 def fusion_inputs(
     cfg: ExperimentConfig,
-    graphs: GraphSet,
+    graphs: Graphs,
     vgae: VGAE,
     vgae_threshold: float,
     gat: GraphClassifier,

@@ -13,7 +13,7 @@ from configs import ExperimentConfig
 from kdgat.config.presets import preset_name
 from kdgat.config.resolve import calibration_rule
 from kdgat.data.dataset import Splits
-from kdgat.data.graphset import GraphSet
+from kdgat.data.graphs import Graphs
 from kdgat.data.placement import place_on_device
 from kdgat.evaluation.metrics import binary_metrics
 from kdgat.evaluation.predictions import write_predictions
@@ -67,7 +67,7 @@ def calibrated_threshold(
     cfg: ExperimentConfig,
     task: Task,
     model: torch.nn.Module,
-    graphs: GraphSet,
+    graphs: Graphs,
     vgae: Any,
     run_threshold: float,
     device: torch.device,
@@ -86,7 +86,9 @@ def calibrated_threshold(
 def train_graph_stage(
     cfg: ExperimentConfig, splits: Splits, run_dir: Path, device: torch.device, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    train, val, tests = splits.train, splits.val, dict(splits.test)
+    train: Graphs = splits.train
+    val: Graphs = splits.val
+    tests: dict[str, Graphs] = dict(splits.test)
     upstream: dict[str, str] = {}
     vgae = None
     if needs(cfg, "vgae_run"):
@@ -95,8 +97,10 @@ def train_graph_stage(
         upstream["vgae_run"] = portable(vgae.path, run_dir)
     curriculum = None
     if cfg.training_mode == "curriculum_classifier":
+        assert vgae is not None, "needs(cfg, 'vgae_run') holds for curriculum runs"
         curriculum = predict(VGAETask(vgae.config, train), vgae.model, train, device, vgae.config)
     if cfg.learning_type == "fusion":
+        assert vgae is not None, "needs(cfg, 'vgae_run') holds for fusion runs"
         train, val = augment_with_vgae(train, vgae.model, device), augment_with_vgae(val, vgae.model, device)
         tests = {name: augment_with_vgae(g, vgae.model, device) for name, g in tests.items()}
     # On a GPU, the sets read every epoch stay there when they fit (kdgat/data/placement.py).
@@ -140,9 +144,13 @@ def train_graph_stage(
     flow_threshold = None
     if dims.get("edge_readout"):
         # Flows are decided by the edge read-out, so their threshold is chosen on validation flows.
-        val_flows = val.edge_flows.numpy() if torch.is_tensor(val.edge_flows) else val.edge_flows
-        flow_threshold = edge_threshold(cfg, val_flows, predict(task, model, val, device, cfg, per="edge"))
-        flows = {n: (g, predict(task, model, g, device, cfg, per="edge")) for n, g in tests.items()}
+        val_flows = val.edge_flows
+        assert val_flows is not None, "an edge read-out is built only where graphs have edge labels"
+        val_edge_scores = predict(task, model, val, device, cfg, per="edge")
+        flow_threshold = edge_threshold(cfg, val_flows.numpy(), val_edge_scores)
+        flows: dict[str, tuple[Graphs, np.ndarray]] | None = {
+            n: (g, predict(task, model, g, device, cfg, per="edge")) for n, g in tests.items()
+        }
         metrics = evaluate_scores(
             (val.y.numpy(), val_scores),
             test_scores,

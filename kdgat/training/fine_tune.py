@@ -14,7 +14,8 @@ import dataclasses
 import torch
 
 from configs import ExperimentConfig
-from kdgat.data.graphset import GraphSet, gather_graphs
+from kdgat.data.graphs import Graphs
+from kdgat.data.graphset import gather_graphs
 from kdgat.training.optim import Optimisation
 from kdgat.training.skeleton import epoch_generator
 from kdgat.training.tasks import VGAETask
@@ -23,7 +24,7 @@ LR_SCALE = 0.1
 
 
 def fine_tune_vgae(
-    cfg: ExperimentConfig, model: torch.nn.Module, graphs: GraphSet, epochs: int, device: torch.device
+    cfg: ExperimentConfig, model: torch.nn.Module, graphs: Graphs, epochs: int, device: torch.device
 ) -> torch.nn.Module:
     """A copy of model trained `epochs` epochs on all of graphs (the original is left as it was)."""
     tuned = copy.deepcopy(model).to(device)

@@ -17,7 +17,8 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from configs import ExperimentConfig
-from kdgat.data.graphset import GraphSet, gather_graphs
+from kdgat.data.graphs import Graphs
+from kdgat.data.graphset import gather_graphs
 from kdgat.evaluation.metrics import binary_metrics
 from kdgat.training import skeleton
 from kdgat.training.checkpoint import RunInfo
@@ -34,7 +35,7 @@ def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
 def predict(
     task: Task,
     model: torch.nn.Module,
-    graphs: GraphSet,
+    graphs: Graphs,
     device: torch.device,
     cfg: ExperimentConfig,
     per: Literal["graph", "edge"] = "graph",
@@ -54,7 +55,7 @@ def predict(
 
 @torch.no_grad()
 def mean_loss(
-    task: Task, model: torch.nn.Module, graphs: GraphSet, device: torch.device, cfg: ExperimentConfig
+    task: Task, model: torch.nn.Module, graphs: Graphs, device: torch.device, cfg: ExperimentConfig
 ) -> float:
     """The task's loss averaged over its validation graphs. Summed on the device in float64 (exact
     for these products, so the same number a per-batch float() sum gives) and read once."""
@@ -72,7 +73,7 @@ class GraphTrainer(skeleton.Trainer):
     """One step per batch of the task's graphs; validation by the task's scores and monitor."""
 
     def __init__(
-        self, cfg: ExperimentConfig, task: Task, model: torch.nn.Module, val: GraphSet, device: torch.device
+        self, cfg: ExperimentConfig, task: Task, model: torch.nn.Module, val: Graphs, device: torch.device
     ) -> None:
         self.cfg, self.task, self.val, self.device = cfg, task, val, device
         self.model = model.to(device)
@@ -160,7 +161,7 @@ def fit(
     cfg: ExperimentConfig,
     task: Task,
     model: torch.nn.Module,
-    val: GraphSet,
+    val: Graphs,
     run_dir: Path,
     device: torch.device,
     info: RunInfo,

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from configs import ExperimentConfig
-from kdgat.data.graphset import GraphBatch, GraphSet
+from kdgat.data.graphs import Graphs
+from kdgat.data.graphset import GraphBatch
 from kdgat.evaluation.thresholds import validation_threshold
 from kdgat.models.gat import GraphClassifier
 from kdgat.models.vgae import VGAE, VGAEOutput, graph_scores
@@ -30,7 +31,7 @@ class Task(abc.ABC):
     """Parameters the task itself learns besides the model's (e.g. a distillation projection);
     the loop optimises and checkpoints them with the model."""
 
-    def __init__(self, cfg: ExperimentConfig, train: GraphSet) -> None:
+    def __init__(self, cfg: ExperimentConfig, train: Graphs) -> None:
         self.cfg = cfg
         self.train = train
 
@@ -50,7 +51,7 @@ class Task(abc.ABC):
         """Per-edge score, for models with an edge read-out (ClassifierTask)."""
         raise NotImplementedError(f"{type(self).__name__} scores no edges")
 
-    def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
+    def val_loss_graphs(self, val: Graphs) -> torch.Tensor:
         """Which validation graphs the validation loss averages over."""
         return torch.ones(len(val), dtype=torch.bool)
 
@@ -83,7 +84,7 @@ def balanced_weights(y: torch.Tensor) -> torch.Tensor:
 class ClassifierTask(Task):
     """Supervised graph classification with class-weighted cross-entropy."""
 
-    def __init__(self, cfg: ExperimentConfig, train: GraphSet, curriculum_scores: np.ndarray | None = None):
+    def __init__(self, cfg: ExperimentConfig, train: Graphs, curriculum_scores: np.ndarray | None = None):
         super().__init__(cfg, train)
         self.weights = (
             balanced_weights(train.y) if cfg.learning_config.class_weighting == "balanced" else None
@@ -169,7 +170,7 @@ class VGAETask(Task):
             order = order[self.train.y[order] == 0]
         return order
 
-    def val_loss_graphs(self, val: GraphSet) -> torch.Tensor:
+    def val_loss_graphs(self, val: Graphs) -> torch.Tensor:
         return val.y == 0
 
     def _errors(self, model: VGAE, batch: GraphBatch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
