@@ -217,10 +217,7 @@ def calibrate_scorer(
     automotive = configs.AutomotiveConfig(window=int(meta["window"]), stride=int(meta["stride"]))
     d = configs.DatasetConfig(automotive=automotive, normalisation=meta.get("normalisation_kind", "standard"))
     frames = start.frames
-    stream = Path("<stream>")
-    fitted = fit_calibration(
-        frames, len(frames), AUTOMOTIVE, d, train_vocabulary, stream, base["normalisation"]
-    )
+    fitted = fit_calibration(frames, len(frames), AUTOMOTIVE, d, train_vocabulary, Path("<stream>"))
     if scorer.source is None:
         raise UserError(
             "this scorer was not loaded from a file or run directory, so it cannot be calibrated."
@@ -272,9 +269,7 @@ def fit_for_export(run_dir: Path, capture: Path, seconds: float | None, override
     cfg, metrics = finished_run(Path(run_dir))
     best = read_best(Path(run_dir), torch.device("cpu"))
     vocabulary = {int(k): int(v) for k, v in best.info.vocabulary.items()}
-    fitted = target_calibration(
-        with_calibration(cfg, Path(capture), seconds), vocabulary, best.info.normalisation
-    )
+    fitted = target_calibration(with_calibration(cfg, Path(capture), seconds), vocabulary)
     assert fitted is not None
     score, _ = scorers(Path(run_dir), cfg, metrics, torch.device("cpu"))
     scores = decision_scores(cfg, fitted.graphs, score(fitted.graphs))

@@ -104,7 +104,7 @@ def score_target(
     data_cfg = dataclasses.replace(cfg, dataset=dataset) if dataset is not None else cfg
     data_cfg = with_calibration(data_cfg, calibration, calibration_seconds)
     vocabulary = {int(k): int(v) for k, v in best.info.vocabulary.items()}
-    fitted = target_calibration(data_cfg, vocabulary, best.info.normalisation)
+    fitted = target_calibration(data_cfg, vocabulary)
     adapt = None
     if fine_tune_epochs > 0:
         if cfg.model_architecture != "VGAE" or fitted is None:
