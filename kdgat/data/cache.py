@@ -227,9 +227,11 @@ class MappedPages:
 
     A page read through a memory map counts in the process's RSS (Slurm's accounting and
     ru_maxrss include file-backed pages) until it is unmapped, so an epoch over a mapped corpus
-    would show the whole corpus as resident. Readers report the bytes they read (note_read);
-    past RELEASE_BYTES every map is told MADV_DONTNEED: its pages leave this process's resident
-    set but stay in the kernel's page cache, so reading them again is a minor fault, not disk I/O.
+    would show the whole corpus as resident. Readers report what they read (note_read, counting
+    the kernel's fault-around: up to 64 KiB mapped per spot read); past RELEASE_BYTES every map is
+    told MADV_DONTNEED: its pages leave this process's resident set but stay in the kernel's page
+    cache, so reading them again is a minor fault, not disk I/O. Between releases the maps hold
+    what one batch touched: ~30 MB for 64 random graphs of set_01, ~230 MB for 512.
     """
 
     RELEASE_BYTES = 128 << 20

@@ -84,14 +84,14 @@ class GraphSet:
         return self
 
     def node_columns(self, columns: list[int], graph_mask: torch.Tensor) -> torch.Tensor:
-        """Node features `columns` of the nodes of the graphs in graph_mask, in order."""
+        """Node features `columns` of the nodes of the graphs in graph_mask, in order, as float64."""
         nodes = torch.repeat_interleave(graph_mask, self.node_ptr[1:] - self.node_ptr[:-1])
-        return self.x[nodes][:, columns]
+        return self.x[nodes][:, columns].double()
 
     def edge_columns(self, columns: list[int], graph_mask: torch.Tensor) -> torch.Tensor:
-        """Edge features `columns` of the edges of the graphs in graph_mask, in order."""
+        """Edge features `columns` of the edges of the graphs in graph_mask, in order, as float64."""
         edges = torch.repeat_interleave(graph_mask, self.edge_ptr[1:] - self.edge_ptr[:-1])
-        return self.edge_attr[edges][:, columns]
+        return self.edge_attr[edges][:, columns].double()
 
     def with_node_extras(self, extras: torch.Tensor) -> "GraphSet":
         """The same graphs with `extras` (one row per node, in order) appended to the node features."""

@@ -19,7 +19,7 @@ def build_vocabulary(identities: list[np.ndarray]) -> dict[int, int]:
     return {int(entity): index for index, entity in enumerate(ids.tolist(), start=1)}
 
 
-# Memory the fit may use for one block of feature columns (float32 gathered + float64 copy).
+# Memory the fit may use for one block of feature columns (float64).
 FIT_BYTES = 256 << 20
 
 
@@ -52,19 +52,19 @@ def fit_normalisation(train, kind: str, benign_only: bool = True) -> dict[str, l
 
 def _column_stats(columns, width: int, rows: int) -> tuple[list[float], list[float]]:
     """Mean and floored std of each of `width` feature columns over `rows` rows, read through
-    columns(list of column numbers) -> float32 [rows, k], a block of columns at a time.
+    columns(list of column numbers) -> float64 [rows, k], a block of columns at a time.
 
     torch reduces a [rows, k] float64 block column by column in the same order for every k >= 2
     (a lone [rows, 1] column is reduced differently), so a block's statistics are bit for bit
     those of the whole [rows, width] matrix (tests/data/test_store.py checks it): a lone last
     column is read twice to make a block of two."""
-    block = max(2, FIT_BYTES // max(12 * rows, 1))
+    block = max(2, FIT_BYTES // max(8 * rows, 1))
     means: list[float] = []
     stds: list[float] = []
     for start in range(0, width, block):
         wanted = list(range(start, min(start + block, width)))
         cols = wanted * 2 if len(wanted) == 1 and width > 1 else wanted
-        values = columns(cols).double()
+        values = columns(cols)
         means += values.mean(0)[: len(wanted)].tolist()
         stds += values.std(0).clamp_min(STD_FLOOR)[: len(wanted)].tolist()
     return means, stds

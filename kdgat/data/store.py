@@ -37,8 +37,10 @@ from kdgat.data.graphset import (
 )
 from kdgat.data.normalisation import CLIP
 
-_PAGE = 4096
-_CHUNK_GRAPHS = 8192  # graphs per pass when a whole column or label array is read
+# What reading one spot of a map adds to the resident set: the kernel maps the pages around a
+# faulting page that are in the page cache too (fault-around: 64 KiB by default).
+_PAGE = 64 << 10
+_CHUNK_GRAPHS = 4096  # graphs per pass when a whole column or label array is read
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -217,6 +219,8 @@ class GraphStore:
             nbytes += sum(v.nbytes for v in values) + _PAGE * len(index)
         MAPPED_PAGES.note_read(nbytes)
         permutation = np.concatenate(order) if len(order) > 1 else None
+        if permutation is not None and (np.diff(permutation) == 1).all():
+            permutation = None  # graphs in part order already (a split read in order)
         return chunks, views, permutation
 
     def _nodes(self, index: np.ndarray, chunks: dict, views: list[View], permutation) -> tuple:
@@ -279,18 +283,23 @@ class GraphStore:
             yield selected[start : start + _CHUNK_GRAPHS]
 
     def node_columns(self, columns: list[int], graph_mask: torch.Tensor) -> torch.Tensor:
-        """Node features `columns` of the nodes of the graphs in graph_mask, in order."""
-        out = []
+        """Node features `columns` of the nodes of the graphs in graph_mask, in order, as float64
+        (written chunk by chunk into one array: no second copy of the block)."""
+        rows = int(self._node_counts[np.asarray(graph_mask)].sum())
+        out, at = torch.empty(rows, len(columns), dtype=torch.float64), 0
         for chunk in self._chunks(graph_mask):
-            out.append(self._nodes(chunk, *self._collect(chunk, _NODE_FIELDS, ()))[0][:, columns])
-        return torch.cat(out) if out else torch.zeros(0, len(columns))
+            block = self._nodes(chunk, *self._collect(chunk, _NODE_FIELDS, ()))[0][:, columns]
+            out[at : at + len(block)], at = block, at + len(block)
+        return out
 
     def edge_columns(self, columns: list[int], graph_mask: torch.Tensor) -> torch.Tensor:
-        """Edge features `columns` of the edges of the graphs in graph_mask, in order."""
-        out = []
+        """Edge features `columns` of the edges of the graphs in graph_mask, in order, as float64."""
+        rows = int(self._edge_counts[np.asarray(graph_mask)].sum())
+        out, at = torch.empty(rows, len(columns), dtype=torch.float64), 0
         for chunk in self._chunks(graph_mask):
-            out.append(self._edges(chunk, *self._collect(chunk, (), ("edge_attr",)))[0][:, columns])
-        return torch.cat(out) if out else torch.zeros(0, len(columns))
+            block = self._edges(chunk, *self._collect(chunk, (), ("edge_attr",)))[0][:, columns]
+            out[at : at + len(block)], at = block, at + len(block)
+        return out
 
     def _edge_values(self, name: str) -> Iterator[tuple[Part, np.ndarray]]:
         """An edge-level raw field of every graph, in store order: (part, values) per run of
