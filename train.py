@@ -78,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = read_config(options, rest)
         if options.print_config:
             cfg = resolve(cfg)
+            from kdgat.launcher.memory import estimate
             from kdgat.models import nominal_parameter_count
 
             params, note = nominal_parameter_count(cfg)
+            memory = estimate(cfg)
             print(f"# preset: {preset_name(cfg)}")
             print(f"# parameters: {params:,} ({note})")
+            known = memory.describe() if memory else "unknown (its data cannot be read here)"
+            print(f"# memory estimate: {known}")
             print(to_yaml(cfg), end="")
             return 0
         from kdgat.experiment import run_experiment

@@ -6,6 +6,7 @@ import os
 from configs import ConfigError
 from kdgat.launcher.args import LaunchArgs
 from kdgat.launcher.build import build_plan
+from kdgat.launcher.memory import check_memory
 from kdgat.launcher.printing import print_dry_run, print_ran_here, print_runs, print_states, print_submitted
 from kdgat.launcher.requests import job_parameters, job_requests
 
@@ -33,6 +34,8 @@ def launch(args: LaunchArgs) -> int:
     runs_root = args.experiment.runs_root
     folder = submit.job_folder(runs_root)
     requests, notes = job_requests(the_plan, osc, args)  # each job asks for what its runs use
+    # Refused before anything is submitted when a job asks for less memory than its runs need.
+    notes += check_memory(units, requests, args.runs_per_task, args.executor)
     params = job_parameters(requests, args, submit.setup_lines())
     print_runs(the_plan)
     for note in notes:

@@ -100,6 +100,23 @@ def explain_slurm(row: dict[str, Any]) -> list[str]:
     return []
 
 
+def explain_memory(row: dict[str, Any]) -> list[str]:
+    """A run Slurm killed for memory: what it asked for, and how to see what it needs."""
+    if row.get("slurm_state") != "OUT_OF_MEMORY" or "run_dir" not in row:
+        return []
+    config = Path(row["run_dir"]) / "config.yaml"
+    try:
+        from kdgat.config.codec import load_yaml
+
+        asked = f"{load_yaml(config).osc_config.mem_gb} GiB"
+    except Exception:  # an unreadable config must not hide the rest of the report
+        asked = "(config.yaml unreadable)"
+    return [
+        f"it asked for {asked}; `python train.py --print-config --config {config}` prints its memory "
+        f"estimate (launch.py refuses a job asking for less than that)"
+    ]
+
+
 def explain_log(row: dict[str, Any]) -> list[str]:
     log = log_of(row)
     if log is None:
@@ -107,7 +124,12 @@ def explain_log(row: dict[str, Any]) -> list[str]:
     return [f"last lines of {log}:", *(f"  {line}" for line in log_tail(log))]
 
 
-EXPLAINERS: list[Callable[[dict[str, Any]], list[str]]] = [explain_error, explain_slurm, explain_log]
+EXPLAINERS: list[Callable[[dict[str, Any]], list[str]]] = [
+    explain_error,
+    explain_slurm,
+    explain_memory,
+    explain_log,
+]
 
 
 def report(found: list[dict[str, Any]], runs_root: Path) -> str:
