@@ -20,10 +20,12 @@ that was merely stalled costs a duplicate build, never a wrong or partial entry.
 """
 
 import contextlib
+import functools
 import hashlib
 import json
 import mmap
 import os
+import resource
 import struct
 import weakref
 import zlib
@@ -34,6 +36,7 @@ import numpy as np
 from filelock import SoftFileLease, Timeout
 from isal.isal_zlib import crc32  # zlib's polynomial, ~3x faster
 
+from kdgat.common.errors import DataError
 from kdgat.common.io import atomic_open
 
 FORMAT_VERSION = 3
@@ -213,13 +216,40 @@ def map_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None
                 raise ValueError("bad header or length")
             if _streamed_crc(handle) != crc:
                 raise ValueError("bad checksum")
-            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            arrays, meta = _parse(memoryview(mapping)[_HEADER.size :])
         except _BAD_ENTRY:
             path.unlink(missing_ok=True)
             return None
+        mapping = _map(handle.fileno(), path)
+    try:
+        arrays, meta = _parse(memoryview(mapping)[_HEADER.size :])
+    except _BAD_ENTRY:
+        path.unlink(missing_ok=True)
+        return None
     MAPPED_PAGES.track(mapping)
     return arrays, meta
+
+
+def _map(fd: int, path: Path) -> mmap.mmap:
+    """A read-only map of the open entry. Each map holds a file descriptor (Python's mmap keeps
+    its own), one per capture for as long as the run reads it: the soft limit on descriptors is
+    raised to the hard one first (a login shell's 1024 is below a corpus of many captures)."""
+    _raise_descriptor_limit()
+    try:
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    except OSError as err:  # not the entry's fault: never delete it for this
+        raise DataError(
+            f"cannot memory-map cache entry {path}: {err.strerror}. A run maps one entry per capture "
+            f"file; raise the limit on open files (ulimit -n) or on address space (ulimit -v), or "
+            f"merge small captures into fewer files."
+        ) from err
+
+
+@functools.cache
+def _raise_descriptor_limit() -> None:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class MappedPages:

@@ -5,6 +5,9 @@ training device only when they fit."""
 
 import dataclasses
 import re
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,7 @@ from kdgat.data.placement import DeviceGraphs, place_on_device
 from kdgat.data.prepare import prepare_files
 from kdgat.data.registry import modality_of
 from kdgat.data.store import GraphStore, View
-from tests.helpers import shared_data
+from tests.helpers import REPO, shared_data
 
 FIELDS = ("x", "node_id", "node_label", "edge_index", "edge_index_local", "edge_attr", "batch")
 FIELDS += ("node_ptr", "edge_ptr", "y", "edge_label")
@@ -232,3 +235,39 @@ def test_graphs_are_placed_on_the_gpu_only_while_they_fit(
     # on the CPU nothing moves and nothing is asked of CUDA
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: pytest.fail("asked CUDA"))
     assert place_on_device([train, val], torch.device("cpu")) == [train, val]
+
+
+MAP_MANY = """
+import resource, sys
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, {hard}))
+from kdgat.common.errors import DataError
+from kdgat.data.cache import map_entry
+held = []
+try:
+    for _ in range(200):
+        held.append(map_entry(Path({entry!r})))
+except DataError as err:
+    print("refused:", err)
+print("mapped", len(held), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+
+
+@pytest.mark.real_data
+def test_a_corpus_of_many_captures_maps_past_a_low_descriptor_limit(tmp_path: Path) -> None:
+    """Each map holds a descriptor: the soft limit is raised to the hard one; where the hard one is
+    too low, the run stops with what to do, and the entry (not at fault) is kept."""
+    store_and_reference(config(tmp_path, *CASES["flows, edge labels"]))  # fills the cache
+    entry = min((tmp_path / "cache" / "graphs").rglob("*.kdg"), key=lambda p: p.stat().st_size)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        pytest.skip(f"this machine's hard limit on open files ({hard}) is too low for the test")
+    for limit, expected in ((hard, "mapped 200"), (64, "refused: cannot memory-map cache entry")):
+        script = MAP_MANY.format(repo=str(REPO), hard=limit, entry=str(entry))
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert expected in out.stdout, out.stdout
+        assert "ulimit -n" in out.stdout or limit == hard
+        assert entry.exists()
