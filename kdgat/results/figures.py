@@ -21,6 +21,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -147,8 +148,7 @@ def roc_pr_figure(runs: list[tuple[str, str]]) -> tuple[object | None, str]:
         pr.axhline(share, label="flag every window" if j == 0 else None, **FLOOR_STYLE)
     roc.set(xlabel="benign false-positive rate", ylabel="recall (true-positive rate)", title="ROC, test")
     pr.set(xlabel="recall", ylabel="precision", title="precision-recall, test", ylim=(0, 1.02))
-    roc.legend(loc="lower right")
-    pr.legend(loc="lower left")
+    _shared_legend(figure, [roc, pr], columns=2)
     missing = len(curves) - len(drawn)
     if missing:
         figure.suptitle(f"{missing} chosen run(s) without predictions.csv not shown", fontsize=8)
@@ -181,6 +181,17 @@ def training_figure(runs: list[tuple[str, str]]) -> tuple[object | None, str]:
     losses.legend(fontsize=6.5)
     f1.legend(loc="lower right")
     return figure, ""
+
+
+def _shared_legend(figure: Any, axes: Sequence[Any], columns: int = 0, title: str | None = None) -> None:
+    """One legend below the panels, each label once (the panels' curves keep the plot area clear)."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    figure.legend(handles, labels, title=title, loc="outside lower center", ncol=columns or len(labels))
 
 
 def _group_names(frame: pd.DataFrame, by: list[str]) -> pd.Series:
@@ -282,13 +293,7 @@ def teacher_student_figure(table: pd.DataFrame, notes: list[str]) -> tuple[objec
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide
         ax.set(xlabel="parameters (log)", ylabel="test F1", title=f"{dataset} {arch}")
-    handles, labels = [], []
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in labels:
-                handles.append(handle)
-                labels.append(label)
-    figure.legend(handles, labels, title="distillation", loc="outside lower center", ncol=len(labels))
+    _shared_legend(figure, axes, title="distillation")
     return figure, ""
 
 
