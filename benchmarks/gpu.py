@@ -147,7 +147,7 @@ def syncs_per_step(cfg: configs.ExperimentConfig, device: torch.device) -> tuple
     splits = load_splits(cfg)
     train = splits.train
     torch.manual_seed(0)
-    model = build_graph_model(cfg, splits.num_ids, train.x.shape[1], train.edge_attr.shape[1])
+    model = build_graph_model(cfg, splits.num_ids, train.node_dim, train.edge_dim)
     trainer = graph_trainer.GraphTrainer(cfg, ClassifierTask(cfg, train), model, splits.val, device)
     opt = Optimisation(cfg, trainer.parameters(), device)
     order = trainer.batches(0)
