@@ -1,7 +1,6 @@
 """End to end: train.py on synthetic and real data, run directories, reruns, kill-and-resume."""
 
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -14,7 +13,6 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from kdgat.runs.store import claim_run_dir
 from tests.helpers import FAST, REPO, run_train, shared_data
 
 RUN_PARENT = "automotive/synthetic/classifier/GAT/tiny/no/all_samples"
@@ -187,22 +185,6 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, stop_signal: in
 def test_resume_without_path_picks_the_latest_unfinished_run(tmp_path: Path) -> None:
     result = run_train([*FAST, "--resume"], cwd=tmp_path)
     assert result.returncode == 2 and "no unfinished run" in result.stderr
-
-
-def _claim(args: tuple[str, object]) -> str:
-    root, barrier = args
-    barrier.wait()
-    return str(claim_run_dir(Path(root)))
-
-
-@pytest.mark.slow
-def test_32_concurrent_claims_get_32_distinct_run_dirs(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Manager().Barrier(32)
-    with context.Pool(32) as pool:
-        claimed = pool.map(_claim, [(str(tmp_path / "exp"), barrier)] * 32)
-    assert len(set(claimed)) == 32
-    assert sorted(Path(p).name for p in claimed) == [f"run_{i:03d}" for i in range(32)]
 
 
 def test_malformed_row_names_file_and_line(tmp_path: Path) -> None:
