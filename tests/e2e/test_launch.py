@@ -357,11 +357,12 @@ def seed_of(run_dir: Path) -> int:
 
 @pytest.mark.slow
 @pytest.mark.slurm
-def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
+def test_two_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     slurm: None, tmp_path: Path
 ) -> None:
-    """The whole KD-GAT study for seeds 0, 1, 2 from one command: six dependent arrays of three."""
-    args = [*without_size(SMALL), *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1,2", "--wait"]
+    """The whole KD-GAT study for seeds 0 and 1 from one command: six dependent arrays of two (two
+    seeds are enough for a student to bind to the wrong seed's teacher; a third cost the suite 25 s)."""
+    args = [*without_size(SMALL), *TINY_DIMS, "--pipeline", "--set", "training_config.seed=0,1", "--wait"]
     ok(launch(args, tmp_path, timeout=900))
     records = launches(tmp_path)
     assert [r["unit"] for r in records] == [
@@ -370,12 +371,12 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
     assert {r["unit"]: sacct_state(r["job_id"]) for r in records} == {
         name: "COMPLETED" for name, _ in PIPELINE_STAGES
     }
-    assert all(r["tasks"] == 3 for r in records)
+    assert all(r["tasks"] == 2 for r in records)
     runs = tmp_path / "runs" / "automotive" / "synthetic"
-    by_seed: dict[int, dict[str, Path]] = {0: {}, 1: {}, 2: {}}
+    by_seed: dict[int, dict[str, Path]] = {0: {}, 1: {}}
     for name, pattern in PIPELINE_STAGES:
         found = sorted(runs.glob(pattern + "/run_*"))
-        assert len(found) == 3 and all(status(d)["state"] == "finished" for d in found)
+        assert len(found) == 2 and all(status(d)["state"] == "finished" for d in found)
         for run_dir in found:
             by_seed[seed_of(run_dir)][name] = run_dir
 
@@ -404,12 +405,12 @@ def test_three_seed_kd_gat_pipeline_binds_each_student_to_its_own_seeds_runs(
         assert gat_s["started_at"] >= max(
             status(stage["gat_teacher"])["finished_at"], status(stage["vgae_student"])["finished_at"]
         )
-    # One row per seed and stage; --group-by gives each stage's mean +- std over the three seeds.
+    # One row per seed and stage; --group-by gives each stage's mean +- std over the two seeds.
     table = results("runs", "--format", "csv", "--columns", "run,training_config.seed,stale", cwd=tmp_path)
-    assert len(table) == 18 and table["stale"].isna().all()
+    assert len(table) == 12 and table["stale"].isna().all()
     grouped = results("runs", "--group-by", "stage", "--format", "csv", cwd=tmp_path)
     assert sorted(grouped["launcher.stage"]) == sorted(name for name, _ in PIPELINE_STAGES)
-    assert (grouped["n"] == 3).all() and (grouped["seeds"] == 3).all()
+    assert (grouped["n"] == 2).all() and (grouped["seeds"] == 2).all()
     assert grouped["test.f1.std"].notna().all()
 
 

@@ -78,13 +78,13 @@ def assert_taught_by(student: Path, stdout: str, teacher: Path, topology: bool) 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
-    """SAGE, a GAT teacher, and SAGE students of it (standard, topology-preserving), on synthetic CAN."""
+    """SAGE, a GAT teacher, and a topology-preserving SAGE student of it, on synthetic CAN (the
+    standard student is trained on hcrl_sa below: one run fewer in the suite)."""
     root = tmp_path_factory.mktemp("sage_synthetic")
     fast = [*FAST, *EPOCHS]
     return {
         "sage": train([*fast, *SAGE], root),
         "teacher": train([*without_size(fast), *TEACHER], root),
-        "standard": train([*fast, *SAGE, "--distillation", "standard"], root),
         "topology": train([*fast, *SAGE, "--distillation", "topology_preserving"], root),
     }
 
@@ -95,13 +95,11 @@ def test_train_py_trains_sage_on_synthetic_data(synthetic: dict) -> None:
     assert "teacher_run" not in metrics["upstream"]
 
 
-@pytest.mark.parametrize("kind", ["standard", "topology"])
-def test_a_sage_student_learns_from_a_gat_teacher(synthetic: dict, kind: str) -> None:
-    distillation = {"standard": "standard", "topology": "topology_preserving"}[kind]
-    student, stdout = synthetic[kind]
-    assert_a_trained_sage(student, stdout, size="tiny", distillation=distillation)
+def test_a_topology_preserving_sage_student_learns_from_a_gat_teacher(synthetic: dict) -> None:
+    student, stdout = synthetic["topology"]
+    assert_a_trained_sage(student, stdout, size="tiny", distillation="topology_preserving")
     assert synthetic["teacher"][0].parts[-5:-2] == ("GAT", "teacher", "no")
-    assert_taught_by(student, stdout, synthetic["teacher"][0], topology=kind == "topology")
+    assert_taught_by(student, stdout, synthetic["teacher"][0], topology=True)
 
 
 def test_a_teacher_of_an_architecture_the_row_does_not_name_is_refused(synthetic: dict) -> None:

@@ -133,20 +133,24 @@ def _wait_for_checkpoint(process: subprocess.Popen, checkpoint: Path, min_epoch:
     raise AssertionError("no checkpoint appeared")
 
 
+RESUME_ARGS = [*FAST, "--training.epochs", "6", "--training.patience", "50", "--training.batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run both stop signals are compared with, trained once without a stop."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    baseline = run_train([*RESUME_ARGS, "--runs-root", "straight"], cwd=cwd)
+    assert baseline.returncode == 0, baseline.stderr
+    return cwd / "straight" / RUN_PARENT / "run_000"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_run_resumes_to_identical_weights(tmp_path: Path, stop_signal: int) -> None:
-    args = [
-        *FAST,
-        "--training.epochs",
-        "6",
-        "--training.patience",
-        "50",
-        "--training.batch-size",
-        "16",
-    ]
-    baseline = run_train([*args, "--runs-root", "straight"], cwd=tmp_path)
-    assert baseline.returncode == 0, baseline.stderr
+def test_killed_run_resumes_to_identical_weights(
+    tmp_path: Path, stop_signal: int, uninterrupted: Path
+) -> None:
+    args = RESUME_ARGS
 
     process = subprocess.Popen(
         [sys.executable, str(REPO / "train.py"), *args, "--runs-root", "killed"],
@@ -172,12 +176,12 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, stop_signal: in
     resumed = run_train(["--resume", str(run_dir)], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert run_dir_from(resumed.stdout) == run_dir
-    straight = _final_weights(tmp_path / "straight" / RUN_PARENT / "run_000")
+    straight = _final_weights(uninterrupted)
     after_resume = _final_weights(run_dir)
     assert straight.keys() == after_resume.keys()
     for name in straight:
         assert torch.equal(straight[name], after_resume[name]), name
-    straight_metrics = json.loads((tmp_path / "straight" / RUN_PARENT / "run_000/metrics.json").read_text())
+    straight_metrics = json.loads((uninterrupted / "metrics.json").read_text())
     assert json.loads((run_dir / "metrics.json").read_text()) == straight_metrics
     assert not (tmp_path / "killed" / RUN_PARENT / "run_001").exists()
 
