@@ -388,8 +388,8 @@ class ThresholdConfig:
     target_fpr: Annotated[float, FRACTION] = 0.01  # method 'target_fpr': benign FPR allowed on validation
     flow_method: ThresholdMethod = "auto"  # edge read-out flows; auto: fixed (docs/training.md#thresholds)
     calibration: CalibrationThreshold = "auto"  # with a calibration capture (docs/unseen-vehicles.md)
-    calibration_quantile: Annotated[float, UNIT] = 0.99  # rule 'quantile': calibration windows below it
-    calibration_margin: Annotated[float, AT_LEAST_0] = 1.0  # above them, in log-odds (log of a VGAE error)
+    calibration_quantile: Annotated[float, UNIT] = 0.95  # rule 'quantile': calibration windows below it
+    calibration_margin: Annotated[float, AT_LEAST_0] = 3.0  # above, in robust SDs of their log-odds / log
 
 
 @dataclasses.dataclass

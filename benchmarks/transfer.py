@@ -1,25 +1,27 @@
-"""Detection on vehicles the model never saw: default vs agnostic features vs agnostic + calibration.
+"""Detection on vehicles the model never saw: default vs agnostic features, with and without
+calibration on the target car, at the run's threshold and at the one chosen on the calibration.
 
-    python benchmarks/transfer.py [--data ../shared/data] [--runs-root DIR] [--epochs N] [--arch GAT VGAE]
+    python benchmarks/transfer.py [--data ../shared/data] [--runs-root DIR] [--epochs N]
+        [--arch GAT VGAE] [--seeds 0 1 2] [--calibration-seconds 10]
 
-For GAT (classifier, all_samples) and VGAE (unsupervised, normals_only), each trained once with
-the default and once with the agnostic feature set:
+For GAT (classifier, all_samples) and VGAE (unsupervised, normals_only), each trained with the
+default and with the agnostic feature set, once per seed:
 - hcrl_sa (trained on Kia/Sonata) -> test_01 (known vehicle, known attack), test_02 (the unknown
   Chevrolet Spark, known attacks) and test_03 (known vehicles, unknown malfunction attack);
 - can-train-and-test set_01 -> every capture of set_03 and of set_04 (other vehicles).
-"+ calibration" evaluates the same run with vocabulary and normalisation fitted on an attack-free
-capture of the target vehicle (kdgat/data/calibration.py; no label of it is read): for the Spark,
-the first 10 s of DoS-spark (its first injected frame is at 14.3 s); for set_03 the first 40 s of
-speed-accessory-1 (first injection at 50.6 s); for set_04 its attack-free accessory-4 capture.
-Windows inside the calibration part are not scored. For VGAE, "+cal+fine-tune" also fine-tunes the
-model on the calibration windows (--fine-tune-epochs, kdgat/training/fine_tune.py) before scoring.
+"+ calibration" evaluates the same run with vocabulary, normalisation and threshold fitted on the
+first --calibration-seconds of an attack-free or pre-attack capture of the target vehicle
+(kdgat/data/calibration.py; no label of it is read): the Spark's DoS-spark (its first injected
+frame is at 14.3 s), set_03's speed-accessory-1 (first injection at 50.6 s), set_04's attack-free
+accessory-4. Windows inside the calibration part are not scored. For VGAE, "+cal+fine-tune" also
+fine-tunes the model on the calibration windows (--fine-tune-epochs, kdgat/training/fine_tune.py).
 Known-vehicle targets (test_01, test_03) are not calibrated (they are the training vehicles).
 
-Thresholds: beside each row's figures at the run's validation threshold, `fpr5%@val` gives
-recall, F1 and benign FPR at the threshold whose benign FPR on the run's validation windows is
-5 %, and `fpr5%@calib` the same with the threshold set on the calibration windows (computed here
-from the scores; the threshold knob itself is not part of this benchmark).
-Runs are reused from --runs-root when a finished one with the same settings is there.
+Columns, mean +- std over the seeds: AUROC; F1 and benign FPR at the run's validation threshold;
+for calibrated rows, F1 and benign FPR at the threshold the default calibration rule
+(--learning-config.threshold.calibration auto, kdgat/evaluation/thresholds.py) chose on the
+calibration windows; and the flag-everything floor's F1. Runs are reused from --runs-root when a
+finished one with the same settings is there.
 """
 
 import argparse
@@ -41,7 +43,6 @@ from kdgat.runs.store import read_status  # noqa: E402
 
 ARCHS = {"GAT": ("classifier", "GAT", "all_samples"), "VGAE": ("unsupervised", "VGAE", "normals_only")}
 FEATURES = ("default", "agnostic")
-TARGET_FPR = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +51,6 @@ class Target:
     path: str
     """Relative to --data."""
     calibration: str | None = None
-    calibration_seconds: float | None = None
 
 
 SOURCES = {
@@ -62,7 +62,6 @@ SOURCES = {
                 "test_02",
                 "hcrl_sa/test_02_unknown_vehicle_known_attack",
                 "hcrl_sa/test_02_unknown_vehicle_known_attack/DoS-spark.csv.gz",
-                10.0,
             ),
             Target("test_03", "hcrl_sa/test_03_known_vehicle_unknown_attack"),
         ),
@@ -74,7 +73,6 @@ SOURCES = {
                 "set_03",
                 "can_train_and_test/set_03",
                 "can_train_and_test/set_03/test_03_known_vehicle_unknown_attack/speed-accessory-1.csv.gz",
-                40.0,
             ),
             Target(
                 "set_04",
@@ -86,10 +84,12 @@ SOURCES = {
 }
 
 
-def train(dataset: str, data: Path, arch: str, features: str, runs_root: Path, epochs: int) -> Path:
+def train(
+    dataset: str, data: Path, arch: str, features: str, runs_root: Path, epochs: int, seed: int
+) -> Path:
     """A finished run of these settings under runs_root (trained now unless one is there)."""
     learning_type, architecture, mode = ARCHS[arch]
-    root = runs_root / f"{dataset}_{arch}_{features}_e{epochs}"
+    root = runs_root / f"{dataset}_{arch}_{features}_e{epochs}_s{seed}"
     for status in sorted(root.rglob("status.json")):
         if read_status(status.parent).get("state") == "finished":
             return status.parent
@@ -109,7 +109,7 @@ def train(dataset: str, data: Path, arch: str, features: str, runs_root: Path, e
             data_root=data / SOURCES[dataset][0],
             automotive=dataclasses.replace(d.automotive, features=features),
         ),
-        training_config=dataclasses.replace(cfg.training_config, epochs=epochs),
+        training_config=dataclasses.replace(cfg.training_config, epochs=epochs, seed=seed),
     )
     started = time.perf_counter()
     run_dir = run_experiment(cfg)
@@ -117,28 +117,53 @@ def train(dataset: str, data: Path, arch: str, features: str, runs_root: Path, e
     return run_dir
 
 
-def fpr_threshold(benign_scores: np.ndarray, fpr: float) -> float:
-    """The threshold (score >= t flags) that flags at most `fpr` of these benign windows."""
-    if len(benign_scores) == 0:
-        return float("inf")
-    return float(np.nextafter(np.quantile(benign_scores, 1 - fpr, method="higher"), np.inf))
+def figures(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    m = binary_metrics(y, scores, threshold)
+    return {k: m[k] for k in ("f1", "recall", "benign_fpr", "auroc")} | {"floor": m["flag_all"]["f1"]}
 
 
-def fmt(value: float | None) -> str:
-    return "  n/a " if value is None else f"{value:.4f}"
+def evaluate(
+    run_dir: Path, target: Target, data: Path, calibrated: bool, seconds: float, fine_tune: int
+) -> dict:
+    """The run on the target: figures at its own threshold, and calibrated at the calibration's."""
+    from kdgat.scoring.evaluate import decision_threshold
+    from kdgat.scoring.target import score_target
 
-
-def row_text(r: dict) -> str:
-    m, f, c = r["at_val_threshold"], r["at_val_fpr_5pct"], r["at_calibration_fpr_5pct"]
-    text = (
-        f"{r['source']:7s} {r['arch']:4s} {r['variant']:20s} {r['target']:8s} {m['f1']:.4f} "
-        f"{m['precision']:.4f} {m['recall']:.4f} {fmt(m['auroc'])} {m['benign_fpr']:.4f} "
-        f"{m['flag_all']['f1']:.4f} {m['f1'] - m['flag_all']['f1']:+.4f} | {'':10s} {f['recall']:.4f} "
-        f"{f['f1']:.4f} {f['benign_fpr']:.4f}"
+    scored = score_target(
+        run_dir,
+        data / target.path,
+        calibration=data / target.calibration if calibrated and target.calibration else None,
+        calibration_seconds=seconds if calibrated else None,
+        fine_tune_epochs=fine_tune,
     )
-    if c is not None:
-        text += f" | {'':12s} {c['recall']:.4f} {c['f1']:.4f} {c['benign_fpr']:.4f}"
-    return text
+    out = {"run": figures(scored.y, scored.scores, scored.threshold), "calibration": None}
+    if scored.calibration_scores is not None:
+        threshold, choice = decision_threshold(scored)
+        out["calibration"] = figures(scored.y, scored.scores, threshold) | {"rule": choice}
+    return out
+
+
+def mean_std(values: list[float | None]) -> str:
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    return "  n/a        " if len(v) == 0 else f"{v.mean():.4f}+-{v.std():.4f}"
+
+
+HEADER = (
+    f"{'source':7s} {'arch':4s} {'variant':20s} {'target':8s} {'AUROC':>13s} | run's threshold: "
+    f"{'F1':>13s} {'bFPR':>13s} | calibrated: {'F1':>13s} {'bFPR':>13s} | {'floor':>6s}"
+)
+
+
+def row_text(key: tuple[str, ...], seeds: list[dict]) -> str:
+    run = [r["run"] for r in seeds]
+    cal = [r["calibration"] for r in seeds if r["calibration"] is not None]
+    text = f"{key[0]:7s} {key[1]:4s} {key[2]:20s} {key[3]:8s} {mean_std([r['auroc'] for r in run])} | "
+    text += f"{'':17s}{mean_std([r['f1'] for r in run])} {mean_std([r['benign_fpr'] for r in run])} | "
+    if cal:
+        text += f"{'':12s}{mean_std([r['f1'] for r in cal])} {mean_std([r['benign_fpr'] for r in cal])} | "
+    else:
+        text += f"{'':12s}{'-':>13s} {'-':>13s} | "
+    return text + f"{np.mean([r['floor'] for r in run]):.4f}  (seeds: {len(seeds)})"
 
 
 def main() -> int:
@@ -149,71 +174,47 @@ def main() -> int:
     parser.add_argument("--runs-root", type=Path, default=REPO / "runs" / "benchmark_transfer")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--arch", nargs="+", default=list(ARCHS), choices=list(ARCHS))
+    parser.add_argument("--features", nargs="+", default=list(FEATURES), choices=list(FEATURES))
     parser.add_argument("--source", nargs="+", default=list(SOURCES), choices=list(SOURCES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--calibration-seconds", type=float, default=10.0)
     parser.add_argument("--train-only", action="store_true", help="train the runs, evaluate nothing")
     parser.add_argument(
         "--fine-tune-epochs",
         type=int,
         default=3,
-        help="VGAE '+fine-tune' rows: epochs on the calibration windows",
+        help="VGAE '+cal+fine-tune' rows: epochs on the calibration windows",
     )
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--json", type=Path, help="also write every seed's figures to this JSON file")
     args = parser.parse_args()
-    rows = []
-    header = (
-        f"{'source':7s} {'arch':4s} {'variant':20s} {'target':8s} {'F1':>6s} {'prec':>6s} {'recall':>6s} "
-        f"{'AUROC':>6s} {'bFPR':>6s} {'floor':>6s} {'margin':>7s} | fpr5%@val: {'rec':>6s} {'F1':>6s} "
-        f"{'bFPR':>6s} | fpr5%@calib: {'rec':>6s} {'F1':>6s} {'bFPR':>6s}"
-    )
-    print(header, flush=True)
+    rows: dict[tuple[str, ...], list[dict]] = {}
+    print(HEADER, flush=True)
     for source in args.source:
         for arch in args.arch:
-            for features in FEATURES:
-                run_dir = train(source, args.data, arch, features, args.runs_root, args.epochs)
-                if args.train_only:
-                    continue
-                from kdgat.scoring.target import score_target, validation_scores
-
-                y_val, s_val = validation_scores(run_dir)
-                at_val = fpr_threshold(s_val[y_val == 0], TARGET_FPR)
+            for features in args.features:
                 variants = [(features, False, 0), (f"{features}+calibration", True, 0)]
                 if arch == "VGAE" and args.fine_tune_epochs:
                     variants.append((f"{features}+cal+fine-tune", True, args.fine_tune_epochs))
-                for variant, calibrated, fine_tune in variants:
-                    for target in SOURCES[source][1]:
-                        if calibrated and target.calibration is None:
-                            continue
-                        result = score_target(
-                            run_dir,
-                            args.data / target.path,
-                            calibration=args.data / target.calibration if calibrated else None,
-                            calibration_seconds=target.calibration_seconds if calibrated else None,
-                            fine_tune_epochs=fine_tune,
-                        )
-                        m = binary_metrics(result.y, result.scores, result.threshold)
-                        m_fpr = binary_metrics(result.y, result.scores, at_val)
-                        m_cal = None
-                        if result.calibration_scores is not None:
-                            at_cal = fpr_threshold(result.calibration_scores, TARGET_FPR)
-                            m_cal = binary_metrics(result.y, result.scores, at_cal)
-                        rows.append(
-                            {
-                                "source": source,
-                                "arch": arch,
-                                "variant": variant,
-                                "target": target.name,
-                                "at_val_threshold": m,
-                                "at_val_fpr_5pct": m_fpr,
-                                "at_calibration_fpr_5pct": m_cal,
-                            }
-                        )
-                        print(row_text(rows[-1]), flush=True)
+                for seed in args.seeds:
+                    run_dir = train(source, args.data, arch, features, args.runs_root, args.epochs, seed)
+                    if args.train_only:
+                        continue
+                    for variant, calibrated, fine_tune in variants:
+                        for target in SOURCES[source][1]:
+                            if calibrated and target.calibration is None:
+                                continue
+                            key = (source, arch, variant, target.name)
+                            result = evaluate(
+                                run_dir, target, args.data, calibrated, args.calibration_seconds, fine_tune
+                            )
+                            rows.setdefault(key, []).append(result | {"seed": seed, "run_dir": str(run_dir)})
+                            print(row_text(key, [result]), f"seed {seed}", flush=True)
     if rows:
-        print("\n" + header)
-        for r in rows:
-            print(row_text(r))
+        print("\n" + HEADER)
+        for key, seeds in rows.items():
+            print(row_text(key, seeds))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps({" ".join(k): v for k, v in rows.items()}, indent=1))
     return 0
 
 

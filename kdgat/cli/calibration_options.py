@@ -34,8 +34,8 @@ def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration-margin",
         type=float,
         metavar="M",
-        help="rules max and quantile: how far above, in log-odds of a probability (log of a VGAE "
-        "error), >= 0",
+        help="rules max and quantile: how far above, in robust standard deviations of the "
+        "calibration scores' log-odds (a VGAE's: log error), >= 0",
     )
 
 
@@ -55,8 +55,8 @@ def threshold_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if margin is not None:
         if not (math.isfinite(margin) and margin >= 0):
             raise UserError(
-                f"--calibration-margin {margin!r}: a finite distance >= 0 on the log scale of the "
-                f"score (e.g. 1: e times the odds of the chosen calibration window)."
+                f"--calibration-margin {margin!r}: a finite number >= 0 of robust standard "
+                f"deviations of the calibration scores (on their log scale), e.g. 3."
             )
         out["calibration_margin"] = margin
     return out

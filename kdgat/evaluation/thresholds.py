@@ -115,9 +115,12 @@ def flow_threshold(cfg: ExperimentConfig, flows: np.ndarray, edge_scores: np.nda
 # windows are benign scores of that car, no label read. The run's validation threshold was set
 # on the training vehicle's scores and can sit far from them on another car (every calibration
 # window below 0.001 while the threshold is 0.5: docs/unseen-vehicles.md). Both rules below work
-# on a log scale of the score: the log-odds of a probability, the log of a VGAE error (positive,
-# unbounded), so one margin means "this many times more likely an attack than the most suspicious
-# benign window" whatever the model's score is.
+# on a log scale of the score (the log-odds of a probability, the log of a VGAE error: positive,
+# unbounded), and the margin is in robust standard deviations of the calibration scores on that
+# scale (1.4826 x their median absolute deviation): a fixed distance would be a thousandfold on
+# a GAT's probabilities near 0 and more than an attack's whole excess on a VGAE's errors (18 on
+# benign windows, 30-47 on attacks on the Spark), while the spread of the car's own benign
+# scores says how far above them a benign window of another moment may still lie.
 
 CALIBRATION_RULES: tuple[str, ...] = ("keep", "max", "quantile")
 _EDGE = 1e-7  # probabilities are clipped to [EDGE, 1 - EDGE] before the log-odds (0 and 1 are infinite)
@@ -137,6 +140,13 @@ def from_log_scale(z: float, probability: bool) -> float:
     return float(1 / (1 + np.exp(-z))) if probability else float(np.exp(z))
 
 
+def robust_spread(z: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation (a standard deviation that a few outliers do not
+    move); the standard deviation where more than half the values are equal (MAD 0)."""
+    mad = 1.4826 * float(np.median(np.abs(z - np.median(z))))
+    return mad if mad > 0 else float(np.std(z))
+
+
 def calibration_threshold(
     rule: str,
     calibration_scores: np.ndarray,
@@ -148,8 +158,9 @@ def calibration_threshold(
     """The threshold a rule takes from the calibration windows' scores.
 
     keep: the run's validation threshold. max: the highest calibration score raised by margin
-    (on log_scale); quantile: their `quantile` (the next higher score, no interpolation) raised
-    by margin, so a few odd calibration windows do not carry the threshold to every attack."""
+    robust standard deviations of the scores (on log_scale); quantile: their `quantile` (the next
+    higher score, no interpolation) raised likewise, so a few odd calibration windows do not carry
+    the threshold above every attack."""
     if rule == "keep":
         return float(run_threshold)
     if rule not in CALIBRATION_RULES:
@@ -159,7 +170,7 @@ def calibration_threshold(
         raise ValueError("a calibration threshold needs the scores of at least one calibration window")
     z = log_scale(scores, probability)
     base = z.max() if rule == "max" else np.quantile(z, quantile, method="higher")
-    threshold = from_log_scale(float(base) + margin, probability)
+    threshold = from_log_scale(float(base) + margin * robust_spread(z), probability)
     # At least just above the chosen calibration score (a probability's log-odds saturate at 1 - EDGE).
     anchor = scores.max() if rule == "max" else np.quantile(scores, quantile, method="higher")
     return float(max(threshold, np.nextafter(anchor, np.inf)))
@@ -184,6 +195,7 @@ def calibration_choice(
     if rule != "keep":
         out["margin"] = cfg.calibration_margin
         out["scale"] = "log_odds" if probability else "log"
+        out["spread"] = robust_spread(log_scale(scores, probability))
     out["calibration_windows"] = len(scores)
     out["calibration_flagged"] = float((scores >= threshold).mean()) if len(scores) else 0.0
     return out

@@ -13,6 +13,7 @@ from kdgat.evaluation.thresholds import (
     calibration_threshold,
     from_log_scale,
     log_scale,
+    robust_spread,
 )
 
 
@@ -31,16 +32,24 @@ def test_max_without_margin_lies_just_above_every_calibration_window(probability
     assert t > scores.max() and t == pytest.approx(scores.max(), rel=1e-9)
 
 
-def test_the_margin_is_on_the_log_odds_of_a_probability_and_the_log_of_an_error() -> None:
-    p = np.array([0.001, 0.01])
+def test_the_margin_is_in_robust_deviations_of_the_log_odds_or_log_errors() -> None:
+    p = np.array([0.001, 0.002, 0.004, 0.01])
+    z = np.log(p / (1 - p))
+    spread = robust_spread(z)
+    assert spread == pytest.approx(1.4826 * np.median(np.abs(z - np.median(z))))
     t = calibration_threshold("max", p, 0.5, True, 0.99, 2.0)
-    assert logit(t) == pytest.approx(logit(0.01) + 2.0)
-    errors = np.array([1.0, 4.0])
-    assert calibration_threshold("max", errors, 9.0, False, 0.99, np.log(3)) == pytest.approx(12.0)
+    assert logit(t) == pytest.approx(logit(0.01) + 2.0 * spread)
+    errors = np.array([18.0, 18.5, 19.0, 20.0])  # a VGAE's benign windows; attacks score 30-47
+    e = np.log(errors)
+    t = calibration_threshold("max", errors, 9.0, False, 0.99, 3.0)
+    assert np.log(t) == pytest.approx(e.max() + 3.0 * robust_spread(e)) and 20.0 < t < 30.0
     # A probability threshold never leaves (0, 1): the log-odds saturate, not the threshold.
-    assert 0.99 < calibration_threshold("max", np.array([0.99]), 0.5, True, 0.99, 5.0) < 1.0
-    for z in (-3.0, 0.0, 4.0):
-        assert log_scale(np.array([from_log_scale(z, True)]), True)[0] == pytest.approx(z)
+    assert 0.99 < calibration_threshold("max", np.array([0.98, 0.99]), 0.5, True, 0.99, 50.0) < 1.0
+    for value in (-3.0, 0.0, 4.0):
+        assert log_scale(np.array([from_log_scale(value, True)]), True)[0] == pytest.approx(value)
+    # More than half the scores equal (MAD 0): the standard deviation instead.
+    same = np.array([1.0, 1.0, 1.0, 4.0])
+    assert robust_spread(same) == pytest.approx(np.std(same))
 
 
 @pytest.mark.parametrize("quantile", [0.5, 0.9, 0.95])
@@ -66,6 +75,7 @@ def test_the_choice_records_rule_parameters_and_the_runs_threshold_beside_it() -
     choice = calibration_choice(knobs, "quantile", scores, 0.5, True)
     assert choice["rule"] == "quantile" and choice["quantile"] == 0.9 and choice["margin"] == 0.5
     assert choice["run_threshold"] == 0.5 and choice["calibration_windows"] == 50
+    assert choice["spread"] == pytest.approx(robust_spread(np.log(scores / (1 - scores))))
     flagged = (scores >= choice["threshold"]).mean()
     assert choice["scale"] == "log_odds" and choice["calibration_flagged"] == flagged
     kept = calibration_choice(knobs, "keep", scores, 0.5, True)
