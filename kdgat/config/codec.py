@@ -42,14 +42,25 @@ def flatten(
     through unchanged. Empty mappings leave no key, as they hold no knob.
     """
     flat: dict[str, Any] = {}
+    flatten_into(data, flat, prefix, lists)
+    return flat
+
+
+def flatten_into(
+    data: dict[str, Any],
+    out: dict[str, Any],
+    prefix: str = "",
+    lists: Callable[[list[Any]], Any] | None = None,
+) -> None:
+    """flatten(data, prefix, lists) written into out (no dict per level: the results table
+    flattens every run's files this way)."""
     for key, value in data.items():
         if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}.", lists))
+            flatten_into(value, out, f"{prefix}{key}.", lists)
         elif lists is not None and isinstance(value, list):
-            flat[f"{prefix}{key}"] = lists(value)
+            out[f"{prefix}{key}"] = lists(value)
         else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+            out[f"{prefix}{key}"] = value
 
 
 def with_fields(cfg: ExperimentConfig, fields: Mapping[str, Any]) -> ExperimentConfig:

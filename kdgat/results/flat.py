@@ -6,9 +6,10 @@ Plain dicts only: no pandas, nothing that reads files, so training can import it
 
 import json
 from collections.abc import Sequence
+from itertools import compress, repeat
 from typing import Any
 
-from kdgat.config.codec import flatten as flatten_nested
+from kdgat.config.codec import flatten_into
 
 # metrics.json keys that are not one-number-per-run results.
 SKIPPED_METRICS_KEYS = ("history",)
@@ -19,7 +20,7 @@ SCALARS = (str, int, float, bool)
 def flatten(prefix: str, obj: dict[str, Any], out: dict[str, Any], skip: Sequence[str] = ()) -> None:
     """obj's nested mappings as dotted keys into out (its top-level keys in skip left out); lists of
     scalars -> "a,b,c" (hashable, groupable)."""
-    out.update(flatten_nested({k: v for k, v in obj.items() if k not in skip}, prefix, lists=list_cell))
+    flatten_into({k: v for k, v in obj.items() if k not in skip} if skip else obj, out, prefix, list_cell)
 
 
 def list_cell(values: list[Any]) -> str:
@@ -51,14 +52,16 @@ def add_metrics(row: dict[str, Any], metrics: dict[str, Any]) -> None:
 
 FLOOR_MARGIN = 0.01  # kdgat.evaluation.metrics.FLOOR_MARGIN (that module is not imported here)
 MARGIN_SUFFIX = ".f1_margin"
+FLOOR_SUFFIX = ".flag_all.f1"
 
 
 def add_floor_margins(row: dict[str, Any]) -> None:
     """Beside every result X.f1 that has its flag-everything floor X.flag_all.f1: X.f1_margin =
     X.f1 - floor, and X in the row's `at_floor` cell when the margin is at most FLOOR_MARGIN."""
     at_floor = []
-    for key in [k for k in row if k.endswith(".flag_all.f1")]:
-        prefix = key.removesuffix(".flag_all.f1")
+    # compress/map: the scan over a row's hundreds of keys runs without a Python-level loop
+    for key in list(compress(row, map(str.endswith, row, repeat(FLOOR_SUFFIX)))):
+        prefix = key.removesuffix(FLOOR_SUFFIX)
         f1, floor = row.get(prefix + ".f1"), row[key]
         if not isinstance(f1, int | float) or not isinstance(floor, int | float):
             continue

@@ -27,6 +27,7 @@ from kdgat.results.flat import add_floor_margins, add_knob, add_metrics, flatten
 from kdgat.runs.store import CONFIG_JSON, RUN_PATTERN, YAML_LOADER, config_digest, config_knobs
 
 EVAL_PATTERN = re.compile(r"^eval_(.+)\.json$")
+LEVEL_SET = frozenset(LEVELS)
 STATE_HINTS = {
     "queued": "; it has not started yet (or never will: its job was cancelled, see python launch.py status)",
     "running": "; still training, or its job died without a word (check host and pid in status.json)",
@@ -170,8 +171,12 @@ def _add_config(
         problems.append(f"config.yaml {_describe(err)}")
         return
     for key, value in knobs.items():
-        if key not in LEVELS:
-            add_knob(row, key, value)
+        if key not in LEVEL_SET:
+            kind = type(value)
+            if "." in key and kind is not list and kind is not dict:
+                row[key] = value  # add_knob's usual case, without a call per knob of every run
+            else:
+                add_knob(row, key, value)
         elif not path_levels_ok:
             row[key] = value
         elif row[key] != value:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,10 @@ from typing import Any
 import pandas as pd
 
 from configs import LEVELS
-from kdgat.common.io import atomic_open, atomic_write_text
+from kdgat.common.io import atomic_write_text
 from kdgat.results.analyse import NOT_EXPERIMENT_KNOBS, group_runs
 from kdgat.results.columns import SEED
-from kdgat.results.figures import Figures, select_runs, varying_levels, write_figures
+from kdgat.results.figures import Figures, curve_choice, select_runs, varying_levels, write_figures
 from kdgat.results.html import cell, esc, filter_box, float_cells, page, table
 from kdgat.results.lineage import upstream_path
 from kdgat.results.run_page import ALL_CURVES, PageLayout, knob_columns, numbers, page_name, run_page
@@ -48,7 +49,7 @@ INDEX_METRICS = (
 GROUP_METRICS = ("test.f1", "test.auroc", "test.mcc", "test.recall_at_fpr_1pct", "test.benign_fpr")
 ALWAYS_KNOBS = ("training_config.epochs", "training_config.lr")
 MAX_KNOBS = 8
-PARALLEL_MIN_PAGES = 2000
+PARALLEL_MIN_PAGES = 500  # below this, one process: forking costs more than it saves
 
 
 @dataclass
@@ -170,10 +171,9 @@ def figures_section(figures: Figures) -> str:
     return "".join(parts)
 
 
-def index_page(
-    frame: pd.DataFrame, root: str, pages: dict[str, str], figures: Figures, varying: list[str]
-) -> str:
-    """index.html; varying: the knobs whose value differs between the usable runs."""
+def index_body(frame: pd.DataFrame, root: str, pages: dict[str, str], varying: list[str]) -> str:
+    """index.html's body up to its figures; varying: the knobs whose value differs between the
+    usable runs."""
     levels = varying_levels(frame) or ["dataset", "model_architecture"]
     knobs = [k for k in ALWAYS_KNOBS if k in frame] + [k for k in varying if k not in ALWAYS_KNOBS]
     knobs = knobs[:MAX_KNOBS]
@@ -204,9 +204,8 @@ def index_page(
         "margin: F1 - floor; at floor: within 0.01 F1 of it. Test figures at the run's validation "
         "threshold.</p>",
         f'<div id="groups">{groups_section(frame, levels)}</div>',
-        f'<div id="figures">{figures_section(figures)}</div>',
     ]
-    return page("kdgat results", "".join(body))
+    return "".join(body)
 
 
 # Worker state for writing pages in forked processes (set before the pool starts).
@@ -214,15 +213,25 @@ _JOB: dict[str, Any] = {}
 
 
 def _write_pages(indices: Sequence[int]) -> int:
+    """Pages of the rows at indices, written into the fresh folder (plain writes: the folder is
+    swapped in whole once every page is there)."""
     job = _JOB
     for i in indices:
         row = job["rows"][i]
         run = str(row["run"])
         links = (job["pages"], job["run_of"], job["used_by"].get(run, []))
         text = run_page(row, i, job["layout"], links, job["curves"](run), job["dir"])
-        with atomic_open(job["dir"] / job["pages"][run], fsync=False) as handle:
+        with open(os.path.join(job["fresh"], job["pages"][run]), "wb") as handle:
             handle.write(text.encode())
     return len(indices)
+
+
+def _draw_figures() -> Figures:
+    """The report's figures (a task of the page-writing pool: drawn while pages are written)."""
+    job = _JOB
+    # PNG only: the page shows PNGs, and PDF's font embedding is most of the drawing time
+    # (--figures DIR writes both).
+    return write_figures(job["runs"], job["figures_dir"], job["patterns"], ("png",))
 
 
 def write_report(
@@ -232,13 +241,14 @@ def write_report(
     out_dir = Path(out_dir)
     frame = select_runs(frame, patterns).reset_index(drop=True)
     pages_dir = out_dir / "runs"
-    pages_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     runs = usable(frame)
-    # PNG only: the page shows PNGs, and PDF's font embedding is most of the drawing time
-    # (--figures DIR writes both).
-    figures = write_figures(runs, out_dir / "figures", patterns, ("png",)) if not runs.empty else Figures()
     pages = {str(run): page_name(str(run)) for run in frame["run"]}
-    chosen = set(map(str, runs["run"])) if len(runs) <= ALL_CURVES or patterns else set(figures.curve_runs)
+    # The runs whose pages show ROC and PR: all in a small report, else those the figures draw.
+    if len(runs) <= ALL_CURVES or patterns:
+        chosen = set(map(str, runs["run"]))
+    else:
+        chosen = set(map(str, curve_choice(runs, patterns)[0]["run"]))
     paths = zip(frame["run"], frame["path"], strict=True)
     run_of = {os.path.normpath(str(path)): str(run) for run, path in paths}
     used_by: dict[str, list[str]] = {}
@@ -252,6 +262,7 @@ def write_report(
     small = ["run", "path", *LEVELS, "state", SEED, "params", "problem", "warning", "at_floor", "stale"]
     small += [f"upstream.{f}" for f in layout.upstream_fields] + layout.varying_knobs
     rows = frame.reindex(columns=list(dict.fromkeys(small))).astype(object).where(lambda f: f.notna(), None)
+    fresh = _fresh_folder(pages_dir)
     _JOB.update(
         rows=rows.to_dict("records"),
         run_of=run_of,
@@ -260,30 +271,69 @@ def write_report(
         used_by=used_by,
         curves=chosen.__contains__,
         dir=pages_dir,
+        fresh=fresh,
+        runs=runs,
+        figures_dir=out_dir / "figures",
+        patterns=patterns,
     )
-    _run_pages(len(frame), workers)
-    _JOB.clear()
-    keep = set(pages.values())
-    for old in pages_dir.glob("*.html"):  # pages of runs no longer in the report
-        if old.name not in keep:
-            old.unlink()
+    try:
+        figures, body = _pages_figures_and_index(frame, root, pages, varying, workers)
+    finally:
+        _JOB.clear()
+    _swap_in(fresh, pages_dir)
     index = out_dir / "index.html"
-    atomic_write_text(index, index_page(frame, root, pages, figures, varying))
+    atomic_write_text(
+        index, page("kdgat results", body + f'<div id="figures">{figures_section(figures)}</div>')
+    )
     return Report(index, len(pages), figures)
 
 
-def _run_pages(count: int, workers: int | None) -> None:
+def _fresh_folder(pages_dir: Path) -> Path:
+    """An empty folder beside pages_dir to write the pages into. Replacing 10,000 existing pages
+    one rename at a time costs ext4 about a millisecond each (it flushes a file renamed over
+    another); one folder swapped in costs nothing, and drops the pages of runs no longer here."""
+    fresh = pages_dir.with_name(f".{pages_dir.name}-{os.getpid()}.new")
+    shutil.rmtree(fresh, ignore_errors=True)  # left by a report of this process id that was killed
+    fresh.mkdir()
+    return fresh
+
+
+def _swap_in(fresh: Path, pages_dir: Path) -> None:
+    """fresh becomes pages_dir; the old pages are removed."""
+    old = fresh.with_suffix(".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if pages_dir.exists():
+        os.rename(pages_dir, old)
+    os.rename(fresh, pages_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _pages_figures_and_index(
+    frame: pd.DataFrame, root: str, pages: dict[str, str], varying: list[str], workers: int | None
+) -> tuple[Figures, str]:
+    """Every run page and the figures (by worker processes for a large report: the figures by one
+    while the others write pages, then it writes pages too), and index.html's body but its figures
+    (in this process meanwhile)."""
+    count = len(frame)
+    draw = not _JOB["runs"].empty
     if workers is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         workers = min(cpus, 8) if count >= PARALLEL_MIN_PAGES else 1
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        _write_pages(range(count))
-        return
-    size = -(-count // (workers * 4))
-    chunks = [range(i, min(i + size, count)) for i in range(0, count, size)]
-    try:
-        context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            list(pool.map(_write_pages, chunks))
-    except (OSError, concurrent.futures.process.BrokenProcessPool):  # no worker processes here
-        _write_pages(range(count))
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        size = max(1, -(-count // (workers * 8)))
+        chunks = [range(i, min(i + size, count)) for i in range(0, count, size)]
+        try:
+            context = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                drawn = pool.submit(_draw_figures) if draw else None
+                written = [pool.submit(_write_pages, chunk) for chunk in chunks]
+                body = index_body(frame, root, pages, varying)
+                figures = drawn.result() if drawn is not None else Figures()
+                for future in written:
+                    future.result()
+            return figures, body
+        except (OSError, concurrent.futures.process.BrokenProcessPool):  # no worker processes here
+            pass
+    figures = _draw_figures() if draw else Figures()
+    _write_pages(range(count))
+    return figures, index_body(frame, root, pages, varying)

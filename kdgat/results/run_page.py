@@ -85,8 +85,8 @@ class PageLayout:
     """What every page shows, worked out once for the table: result rows (val, test, splits,
     eval_*, DQN baselines) and attack types, each as a float matrix over the runs."""
 
-    results: list[tuple[str, np.ndarray]]
-    attacks: list[tuple[str, str, np.ndarray]]
+    results: list[MetricRows]
+    attacks: list[MetricRows]
     varying_knobs: list[str]
     upstream_fields: list[str]
 
@@ -95,14 +95,34 @@ class PageLayout:
         names = [str(c) for c in table.columns]
         prefixes = list(dict.fromkeys(m.group(0)[:-3] for c in names if (m := RESULT.match(c))))
         prefixes.sort(key=_result_order)
-        results = [(p, numbers(table, [f"{p}.{m}" for m, _ in SPLIT_METRICS])) for p in prefixes]
+        results = [MetricRows.of(p, numbers(table, [f"{p}.{m}" for m, _ in SPLIT_METRICS])) for p in prefixes]
         attack_keys = sorted({(m.group(1), m.group(2)) for c in names if (m := ATTACK.match(c))})
         attacks = [
-            (p, t, numbers(table, [f"{p}.attack_types.{t}.{m}" for m, _ in ATTACK_METRICS]))
+            MetricRows.of(
+                f"{p}: {t}", numbers(table, [f"{p}.attack_types.{t}.{m}" for m, _ in ATTACK_METRICS])
+            )
             for p, t in sorted(attack_keys, key=lambda k: (_result_order(k[0]), k[1]))
         ]
         upstream = sorted(c[len("upstream.") :] for c in names if c.startswith("upstream."))
         return cls(results, attacks, varying_knobs, upstream)
+
+
+@dataclass
+class MetricRows:
+    """One row of a page's metric tables (a result, or a result's attack type) for every run:
+    its label cell, and per run its values as Python floats, or None where the run has none."""
+
+    label: str
+    values: list[list[float] | None]
+
+    @classmethod
+    def of(cls, label: str, matrix: np.ndarray) -> MetricRows:
+        present = (~np.isnan(matrix).all(axis=1)).tolist()
+        rows = matrix.tolist()
+        return cls(
+            f'<tr><td class="t">{esc(label)}</td>',
+            [r if p else None for r, p in zip(rows, present, strict=True)],
+        )
 
 
 def _result_order(prefix: str) -> tuple[int, str]:
@@ -112,13 +132,19 @@ def _result_order(prefix: str) -> tuple[int, str]:
     return 9, prefix
 
 
-def _matrix_rows(label: str, values: np.ndarray, counts: int) -> str:
-    """One result's row; its leading `counts` values (windows, attacks) as whole numbers."""
-    return f'<tr><td class="t">{esc(label)}</td>{float_cells(values.tolist(), counts=counts)}</tr>'
+def _matrix_rows(rows: list[MetricRows], i: int, counts: int) -> list[str]:
+    """Run i's rows of a metric table; the leading `counts` values (windows, attacks) as whole
+    numbers."""
+    out = []
+    for row in rows:
+        values = row.values[i]
+        if values is not None:
+            out.append(f"{row.label}{float_cells(values, counts=counts)}</tr>")
+    return out
 
 
 def metrics_section(layout: PageLayout, i: int) -> str:
-    rows = [_matrix_rows(p, v[i], 2) for p, v in layout.results if not np.isnan(v[i]).all()]
+    rows = _matrix_rows(layout.results, i, 2)
     out = ["<h2>Metrics per split</h2>"]
     if rows:
         headers = ["result", *(label for _, label in SPLIT_METRICS)]
@@ -130,9 +156,7 @@ def metrics_section(layout: PageLayout, i: int) -> str:
         )
     else:
         out.append('<p class="note">no metrics (see the state above).</p>')
-    attack_rows = [
-        _matrix_rows(f"{p}: {t}", v[i], 1) for p, t, v in layout.attacks if not np.isnan(v[i]).all()
-    ]
+    attack_rows = _matrix_rows(layout.attacks, i, 1)
     if attack_rows:
         out.append("<h2>Per attack type</h2>")
         headers = ["result: attack type", *(label for _, label in ATTACK_METRICS)]
@@ -141,27 +165,41 @@ def metrics_section(layout: PageLayout, i: int) -> str:
     return "".join(out)
 
 
+TRAINING_KEYS = ("train_loss", "val_loss", "val_f1", "val_auroc")
+
+
+def epoch_series(epochs: list[dict], keys: Sequence[str]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per key, (epochs, values) of the records whose epoch is a number and whose value is a
+    finite number (not a flag), in one pass over the history."""
+    out: dict[str, tuple[list[float], list[float]]] = {key: ([], []) for key in keys}
+    for record in epochs:
+        epoch = record.get("epoch")
+        if not isinstance(epoch, int | float):
+            continue
+        for key, (xs, ys) in out.items():
+            value = record.get(key)
+            if type(value) is float:
+                if value - value != 0.0:  # NaN or infinite
+                    continue
+            elif type(value) is bool or not isinstance(value, int | float) or number(value) is None:
+                continue
+            xs.append(float(epoch))
+            ys.append(float(value))
+    return out
+
+
 def training_section(run_dir: str) -> str:
     epochs = history(run_dir)
     if not epochs:
         return "<h2>Training</h2><p class='note'>no per-epoch history in metrics.json.</p>"
-
-    def series(key: str) -> tuple[list[float], list[float]]:
-        xs, ys = [], []
-        for record in epochs:
-            epoch, value = record.get("epoch"), record.get(key)
-            if isinstance(epoch, int | float) and isinstance(value, int | float) and number(value):
-                xs.append(float(epoch))
-                ys.append(float(value))
-        return xs, ys
-
+    series = epoch_series(epochs, TRAINING_KEYS)
     losses = line_chart(
-        [("train loss", *series("train_loss"), ""), ("val loss", *series("val_loss"), "5,3")],
+        [("train loss", *series["train_loss"], ""), ("val loss", *series["val_loss"], "5,3")],
         "loss per epoch",
         "epoch",
     )
     scores = line_chart(
-        [("val F1", *series("val_f1"), ""), ("val AUROC", *series("val_auroc"), "5,3")],
+        [("val F1", *series["val_f1"], ""), ("val AUROC", *series["val_auroc"], "5,3")],
         "validation F1 and AUROC",
         "epoch",
         (0.0, 1.0),
@@ -232,7 +270,8 @@ def config_section(row: dict[str, Any], layout: PageLayout, run_dir: str) -> str
     ]
     varying = table(["knob", "value"], knobs, sortable=False, text_columns=(0, 1)) if knobs else ""
     try:
-        text = Path(run_dir, "config.yaml").read_text(errors="replace")
+        with open(os.path.join(run_dir, "config.yaml"), errors="replace") as handle:
+            text = handle.read()
     except OSError:
         text = "(config.yaml unreadable)"
     return (
@@ -267,8 +306,9 @@ def run_page(
     """The HTML of row's page (row i of the table the layout was made from); links: every run's
     page, the run of each normalised run path, and the runs built on this one."""
     run_dir = str(row["path"])
+    relative = os.path.relpath(run_dir, out_dir)
     files = " ".join(
-        f'<a href="{esc(os.path.relpath(Path(run_dir, name), out_dir))}">{name}</a>'
+        f'<a href="{esc(os.path.join(relative, name))}">{name}</a>'
         for name in ("metrics.json", "config.yaml", "status.json", "predictions.csv")
     )
     body = [

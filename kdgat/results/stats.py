@@ -18,12 +18,15 @@ ALPHA = 1 - CONFIDENCE
 
 def t_half_width(std: Any, count: Any, confidence: float = CONFIDENCE) -> Any:
     """Half the width of the t confidence interval of a mean (std with ddof 1 over count values);
-    NaN below two values. Works on scalars and on arrays / pandas Series alike."""
-    from scipy import stats
+    NaN below two values. Works on scalars and on arrays / pandas Series alike.
+
+    The quantile is scipy.special.stdtrit, the function scipy.stats.t.ppf evaluates: the same
+    figures without importing scipy.stats (about a second, for the report's grouped tables)."""
+    from scipy.special import stdtrit
 
     count = np.asarray(count, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        quantile = stats.t.ppf(0.5 + confidence / 2, count - 1)
+        quantile = stdtrit(np.where(count >= 2, count - 1, np.nan), 0.5 + confidence / 2)
         half = quantile * np.asarray(std, dtype=np.float64) / np.sqrt(count)
     return np.where(count >= 2, half, np.nan)
 

@@ -2,6 +2,7 @@
 failed run (tests/results/report_tree.py): every figure in PNG and PDF, the curves equal to
 scikit-learn's, and the report's pages, links and tables as files (the browser test opens them)."""
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from configs import LEVELS
+from kdgat import results
 from kdgat.results.curves import read_predictions, run_curves, training_scalars
 from kdgat.results.figure_style import COLOURS, LINESTYLES, MARKERS, series_style
+from kdgat.results.report import write_report
 from tests.results.report_tree import RUNS, write_curve_tree
 from tests.results.test_results import run_cli
 
@@ -140,3 +144,80 @@ def test_run_pages_hold_metrics_curves_config_and_lineage(
         assert (student.parent / ref).exists(), ref
     failed = pages[str(made["failed"].relative_to(root))].read_text()
     assert "TrainingDiverged" in failed and "no metrics" in failed
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_report_by_worker_processes_is_the_serial_report(
+    curve_tree: tuple[Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    """Pages and figures written by two worker processes (the figures drawn while pages are
+    written), byte for byte what one process writes; a report written again over an old one
+    keeps only its own runs' pages and leaves no folder of its own behind."""
+    root = curve_tree[0]
+    table = results.load_runs(root)
+    # The same depth below tmp_path, so the pages' relative links to the runs' files are equal.
+    serial = write_report(table, tmp_path / "one" / "report", str(root), workers=1)
+    parallel = write_report(table, tmp_path / "two" / "report", str(root), workers=2)
+    assert serial.pages == parallel.pages == len(RUNS) + 1
+    assert serial.figures.written.keys() == parallel.figures.written.keys() == set(FIGURES)
+    one, two = files_of(tmp_path / "one" / "report"), files_of(tmp_path / "two" / "report")
+    assert len(one) == len(RUNS) + 1 + len(FIGURES) + 1 and one.keys() == two.keys()
+    for name in one:
+        assert one[name] == two[name], name
+
+    out = tmp_path / "two" / "report"
+    teachers = table[table["model_size"] == "teacher"]
+    again = write_report(teachers, out, str(root), workers=2)
+    assert again.pages == len(teachers) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "runs"]
+    (page,) = (out / "runs").iterdir()
+    assert f"<h1>{teachers['run'].iloc[0]}</h1>" in page.read_text()
+    assert parse(out / "index.html").runs_rows == 1
+
+
+def plain_columns(prefix: str, obj: dict, skip: tuple[str, ...] = ()) -> dict:
+    """A JSON object's columns as the results table names them, flattened the plain way."""
+    out = {}
+    for key, value in obj.items():
+        if key in skip:
+            continue
+        if isinstance(value, dict):
+            out.update(plain_columns(f"{prefix}{key}.", value))
+        elif isinstance(value, list):
+            out[f"{prefix}{key}"] = ",".join(map(str, value))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_rows_hold_every_value_of_the_run_files_in_their_order(
+    curve_tree: tuple[Path, dict[str, Path]],
+) -> None:
+    """read_run's fast paths (knobs, flattening, floors) against the run files read back here:
+    every value of status.json, config.json, metrics.json and eval_*.json, in the files' order."""
+    root, made = curve_tree
+    for run_dir in made.values():
+        row = results.read_run(run_dir, root)
+        status = json.loads((run_dir / "status.json").read_text())
+        expected = plain_columns("", status, skip=("state",))
+        knobs = json.loads((run_dir / "config.json").read_text())["config"]
+        for key, value in knobs.items():
+            if key not in LEVELS:
+                column = key if "." in key else f"config.{key}"
+                expected[column] = ",".join(map(str, value)) if isinstance(value, list) else value
+        if (run_dir / "metrics.json").exists():
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            expected.update(plain_columns("", metrics, skip=("history", "data")))
+            expected.update(plain_columns("data.", metrics.get("data", {}), skip=("train_files",)))
+            floor = metrics["test"]["flag_all"]["f1"]
+            assert row["test.f1_margin"] == metrics["test"]["f1"] - floor
+        for path in sorted(run_dir.glob("eval_*.json")):
+            name = path.name.removeprefix("eval_").removesuffix(".json")
+            expected.update(plain_columns(f"eval.{name}.", json.loads(path.read_text())))
+        assert len(expected) > 100
+        for column, value in expected.items():
+            assert row[column] == value, (run_dir, column)
+        assert [c for c in row if c in expected] == list(expected)

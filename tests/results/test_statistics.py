@@ -177,3 +177,17 @@ def test_paired_statistics_edge_cases() -> None:
     assert smallest_wilcoxon_p(3) == 0.25 and smallest_wilcoxon_p(6) == pytest.approx(1 / 32)
     # The exact signed-rank floor is what scipy gives for n pairs all in one direction.
     assert stats.wilcoxon([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]).pvalue == pytest.approx(smallest_wilcoxon_p(3))
+
+
+def test_t_half_width_is_scipy_stats_t_interval() -> None:
+    """t_half_width takes its quantile from scipy.special (scipy.stats is slow to import): the
+    same figures as scipy.stats.t, bit for bit, for every count, and NaN below two values."""
+    from kdgat.results.stats import t_half_width
+
+    counts = np.array([0, 1, *range(2, 60), 100, 1000, 10_000], dtype=np.float64)
+    std = np.linspace(0.01, 0.3, len(counts))
+    half = t_half_width(std, counts)
+    assert np.isnan(half[:2]).all()
+    expected = stats.t.ppf(0.975, counts[2:] - 1) * std[2:] / np.sqrt(counts[2:])
+    assert half[2:].tolist() == expected.tolist()
+    assert t_half_width(0.2, 4) == stats.t.ppf(0.975, 3) * 0.2 / 2
