@@ -11,10 +11,12 @@ are worked out once for the whole table (PageLayout), not per run.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,7 @@ ATTACK_METRICS = (
     ("precision_at_recall_95pct", "precision @ recall 95%"),
     ("ece", "ECE"),
 )
+RESULT_COUNTS, ATTACK_COUNTS = 2, 1  # leading counts of SPLIT_METRICS and ATTACK_METRICS
 RESULT = re.compile(
     r"^(val|test|test_by_split\.[^.]+|eval\.[^.]+\.all|eval\.[^.]+|baselines\.[^.]+)(\.flows)?\.f1$"
 )
@@ -69,14 +72,15 @@ def page_name(run: str) -> str:
 
 
 def numbers(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """The columns (missing ones NaN) as one float matrix."""
-    present = [c for c in columns if c in table.columns]
+    """The columns (missing ones NaN, text NaN) as one float matrix; numeric columns are taken
+    as they are, without pd.to_numeric's pass over every value."""
     values = np.full((len(table), len(columns)), np.nan)
-    if present:
-        numeric = table[present].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        for j, column in enumerate(columns):
-            if column in table.columns:
-                values[:, j] = numeric[:, present.index(column)]
+    for j, column in enumerate(columns):
+        if column in table.columns:
+            series = table[column]
+            if not pd.api.types.is_numeric_dtype(series.dtype):
+                series = pd.to_numeric(series, errors="coerce")
+            values[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
     return values
 
 
@@ -95,11 +99,16 @@ class PageLayout:
         names = [str(c) for c in table.columns]
         prefixes = list(dict.fromkeys(m.group(0)[:-3] for c in names if (m := RESULT.match(c))))
         prefixes.sort(key=_result_order)
-        results = [MetricRows.of(p, numbers(table, [f"{p}.{m}" for m, _ in SPLIT_METRICS])) for p in prefixes]
+        results = [
+            MetricRows.of(p, numbers(table, [f"{p}.{m}" for m, _ in SPLIT_METRICS]), RESULT_COUNTS)
+            for p in prefixes
+        ]
         attack_keys = sorted({(m.group(1), m.group(2)) for c in names if (m := ATTACK.match(c))})
         attacks = [
             MetricRows.of(
-                f"{p}: {t}", numbers(table, [f"{p}.attack_types.{t}.{m}" for m, _ in ATTACK_METRICS])
+                f"{p}: {t}",
+                numbers(table, [f"{p}.attack_types.{t}.{m}" for m, _ in ATTACK_METRICS]),
+                ATTACK_COUNTS,
             )
             for p, t in sorted(attack_keys, key=lambda k: (_result_order(k[0]), k[1]))
         ]
@@ -109,20 +118,51 @@ class PageLayout:
 
 @dataclass
 class MetricRows:
-    """One row of a page's metric tables (a result, or a result's attack type) for every run:
-    its label cell, and per run its values as Python floats, or None where the run has none."""
+    """One row of a page's metric tables (a result, or a result's attack type) for every run: its
+    label cell, and per run its values as Python floats (None where the run has none) and which
+    of them are NaN as bits (-1 where a value is infinite or from 1000 up: float_cells writes
+    those); the cells of a NaN pattern come from one %-format (`cells`)."""
 
     label: str
     values: list[list[float] | None]
+    nan_bits: list[int]
+    counts: int
+    width: int
+    _formats: dict[int, str] = dataclass_field(default_factory=dict)
 
     @classmethod
-    def of(cls, label: str, matrix: np.ndarray) -> MetricRows:
-        present = (~np.isnan(matrix).all(axis=1)).tolist()
+    def of(cls, label: str, matrix: np.ndarray, counts: int) -> MetricRows:
+        """counts: the leading columns that are counts (windows, attacks), shown as whole numbers."""
+        nan = np.isnan(matrix)
+        present = (~nan.all(axis=1)).tolist()
+        width = matrix.shape[1]
+        with np.errstate(invalid="ignore"):
+            odd = np.isinf(matrix).any(axis=1) | (np.abs(matrix[:, counts:]) >= 1000).any(axis=1)
+        if width > 62:  # more bits than an int64 holds: every row through float_cells
+            odd[:] = True
+        bits = (nan.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(axis=1)
         rows = matrix.tolist()
         return cls(
             f'<tr><td class="t">{esc(label)}</td>',
             [r if p else None for r, p in zip(rows, present, strict=True)],
+            np.where(odd, -1, bits).tolist(),
+            counts,
+            width,
         )
+
+    def cells(self, i: int) -> str:
+        """Run i's cells, as float_cells writes them."""
+        values, bits = self.values[i], self.nan_bits[i]
+        assert values is not None
+        if bits < 0:
+            return float_cells(values, counts=self.counts)
+        form = self._formats.get(bits)
+        if form is None:
+            form = self._formats[bits] = "".join(
+                "<td></td>" if bits >> j & 1 else ("<td>%d</td>" if j < self.counts else "<td>%.4f</td>")
+                for j in range(self.width)
+            )
+        return form % tuple([v for v in values if v == v] if bits else values)
 
 
 def _result_order(prefix: str) -> tuple[int, str]:
@@ -132,19 +172,13 @@ def _result_order(prefix: str) -> tuple[int, str]:
     return 9, prefix
 
 
-def _matrix_rows(rows: list[MetricRows], i: int, counts: int) -> list[str]:
-    """Run i's rows of a metric table; the leading `counts` values (windows, attacks) as whole
-    numbers."""
-    out = []
-    for row in rows:
-        values = row.values[i]
-        if values is not None:
-            out.append(f"{row.label}{float_cells(values, counts=counts)}</tr>")
-    return out
+def _matrix_rows(rows: list[MetricRows], i: int) -> list[str]:
+    """Run i's rows of a metric table."""
+    return [f"{row.label}{row.cells(i)}</tr>" for row in rows if row.values[i] is not None]
 
 
 def metrics_section(layout: PageLayout, i: int) -> str:
-    rows = _matrix_rows(layout.results, i, 2)
+    rows = _matrix_rows(layout.results, i)
     out = ["<h2>Metrics per split</h2>"]
     if rows:
         headers = ["result", *(label for _, label in SPLIT_METRICS)]
@@ -156,7 +190,7 @@ def metrics_section(layout: PageLayout, i: int) -> str:
         )
     else:
         out.append('<p class="note">no metrics (see the state above).</p>')
-    attack_rows = _matrix_rows(layout.attacks, i, 1)
+    attack_rows = _matrix_rows(layout.attacks, i)
     if attack_rows:
         out.append("<h2>Per attack type</h2>")
         headers = ["result: attack type", *(label for _, label in ATTACK_METRICS)]
@@ -170,22 +204,33 @@ TRAINING_KEYS = ("train_loss", "val_loss", "val_f1", "val_auroc")
 
 def epoch_series(epochs: list[dict], keys: Sequence[str]) -> dict[str, tuple[list[float], list[float]]]:
     """Per key, (epochs, values) of the records whose epoch is a number and whose value is a
-    finite number (not a flag), in one pass over the history."""
-    out: dict[str, tuple[list[float], list[float]]] = {key: ([], []) for key in keys}
-    for record in epochs:
-        epoch = record.get("epoch")
+    finite number (not a flag)."""
+    steps: list[Any] = [record.get("epoch") for record in epochs]
+    numeric_steps = set(map(type, steps)) <= {int, float}
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for key in keys:
+        values: list[Any] = [record.get(key) for record in epochs]
+        # The usual history: every epoch a number, every value a float, their sum (so each) finite.
+        if numeric_steps and set(map(type, values)) == {float} and math.isfinite(sum(values)):
+            out[key] = ([float(step) for step in steps], values)
+        else:
+            out[key] = _finite_points(steps, values)
+    return out
+
+
+def _finite_points(steps: list[Any], values: list[Any]) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for epoch, value in zip(steps, values, strict=True):
         if not isinstance(epoch, int | float):
             continue
-        for key, (xs, ys) in out.items():
-            value = record.get(key)
-            if type(value) is float:
-                if value - value != 0.0:  # NaN or infinite
-                    continue
-            elif type(value) is bool or not isinstance(value, int | float) or number(value) is None:
+        if type(value) is float:
+            if value - value != 0.0:  # NaN or infinite
                 continue
-            xs.append(float(epoch))
-            ys.append(float(value))
-    return out
+        elif type(value) is bool or not isinstance(value, int | float) or number(value) is None:
+            continue
+        xs.append(float(epoch))
+        ys.append(float(value))
+    return xs, ys
 
 
 def training_section(run_dir: str) -> str:

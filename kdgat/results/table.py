@@ -10,7 +10,6 @@ import concurrent.futures
 import multiprocessing
 import os
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -48,15 +47,16 @@ def problems(df: pd.DataFrame) -> pd.DataFrame:
     return df.loc[mask, ["run", "state", "problem", "warning"]]
 
 
-def _read_chunk(args: tuple[list[str], str]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Worker: rows of some run dirs as (columns, value tuples): cheaper to pickle than dicts."""
+def _read_chunk(args: tuple[list[str], str]) -> pd.DataFrame:
+    """Worker: the rows of some run dirs as a DataFrame (built here, in parallel: its numeric
+    columns travel back as arrays, cheaper to pickle than a value per cell)."""
     dirs, root = args
     rows = [read_run(d, root) for d in dirs]
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
     names = list(columns)
-    return names, [tuple(row.get(name) for name in names) for row in rows]
+    return pd.DataFrame.from_records([tuple(row.get(name) for name in names) for row in rows], columns=names)
 
 
 def _default_workers(count: int) -> int:
@@ -91,9 +91,8 @@ def _load_table(root: str | os.PathLike[str], workers: int | None) -> pd.DataFra
     try:
         context = multiprocessing.get_context("fork")
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            outputs = list(pool.map(_read_chunk, chunks))
+            parts = list(pool.map(_read_chunk, chunks))
     except Exception:  # no worker processes here (daemonic parent, sandbox): read serially
         return _load_table(root, workers=1)
-    parts = [pd.DataFrame.from_records(values, columns=names) for names, values in outputs]
     frame = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
     return frame[column_order(frame.columns)]

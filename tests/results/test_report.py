@@ -221,3 +221,23 @@ def test_rows_hold_every_value_of_the_run_files_in_their_order(
         for column, value in expected.items():
             assert row[column] == value, (run_dir, column)
         assert [c for c in row if c in expected] == list(expected)
+
+
+def test_metric_cells_fast_path_writes_what_float_cells_writes() -> None:
+    """A run page's metric rows come from one %-format per pattern of missing values; every kind
+    of value (NaN, infinite, counts, whole numbers from 1000 up, negatives, -0.0) against
+    float_cells, the general path."""
+    from kdgat.results.html import float_cells
+    from kdgat.results.run_page import MetricRows
+
+    rng = np.random.default_rng(0)
+    kinds = np.array([np.nan, np.inf, -np.inf, 4000.0, -1000.0, 999.99996, 0.5, -0.0, 12.0, 1e-9, -3.25])
+    matrix = rng.choice(kinds, size=(400, 16)) * rng.choice([1.0, 1.0, 0.37], size=(400, 16))
+    matrix[:100] = rng.random((100, 16))  # plain rows
+    matrix[100:150, 5] = np.nan  # one metric missing, as auprc is where a run has none
+    for counts in (0, 1, 2):
+        rows = MetricRows.of("test", matrix, counts)
+        assert 0 < sum(b < 0 for b in rows.nan_bits) < len(matrix)  # both paths taken
+        for i, values in enumerate(matrix.tolist()):
+            if rows.values[i] is not None:
+                assert rows.cells(i) == float_cells(values, counts=counts), (counts, values)
