@@ -119,48 +119,42 @@ class PageLayout:
 @dataclass
 class MetricRows:
     """One row of a page's metric tables (a result, or a result's attack type) for every run: its
-    label cell, and per run its values as Python floats (None where the run has none) and which
-    of them are NaN as bits (-1 where a value is infinite or from 1000 up: float_cells writes
-    those); the cells of a NaN pattern come from one %-format (`cells`)."""
+    label cell, its values (a row of `matrix` per run; `present` where not all NaN) and which of
+    them are NaN as bits (-1 where a value is infinite or from 1000 up: float_cells writes those);
+    the cells of a NaN pattern come from one %-format. Worked out with numpy for the whole table;
+    a run's values become Python floats in the process that writes its page."""
 
     label: str
-    values: list[list[float] | None]
+    matrix: np.ndarray
+    present: list[bool]
     nan_bits: list[int]
     counts: int
-    width: int
     _formats: dict[int, str] = dataclass_field(default_factory=dict)
 
     @classmethod
     def of(cls, label: str, matrix: np.ndarray, counts: int) -> MetricRows:
         """counts: the leading columns that are counts (windows, attacks), shown as whole numbers."""
         nan = np.isnan(matrix)
-        present = (~nan.all(axis=1)).tolist()
         width = matrix.shape[1]
         with np.errstate(invalid="ignore"):
             odd = np.isinf(matrix).any(axis=1) | (np.abs(matrix[:, counts:]) >= 1000).any(axis=1)
         if width > 62:  # more bits than an int64 holds: every row through float_cells
             odd[:] = True
         bits = (nan.astype(np.int64) << np.arange(width, dtype=np.int64)).sum(axis=1)
-        rows = matrix.tolist()
-        return cls(
-            f'<tr><td class="t">{esc(label)}</td>',
-            [r if p else None for r, p in zip(rows, present, strict=True)],
-            np.where(odd, -1, bits).tolist(),
-            counts,
-            width,
-        )
+        present = (~nan.all(axis=1)).tolist()
+        label_cell = f'<tr><td class="t">{esc(label)}</td>'
+        return cls(label_cell, matrix, present, np.where(odd, -1, bits).tolist(), counts)
 
     def cells(self, i: int) -> str:
         """Run i's cells, as float_cells writes them."""
-        values, bits = self.values[i], self.nan_bits[i]
-        assert values is not None
+        values, bits = self.matrix[i].tolist(), self.nan_bits[i]
         if bits < 0:
             return float_cells(values, counts=self.counts)
         form = self._formats.get(bits)
         if form is None:
             form = self._formats[bits] = "".join(
                 "<td></td>" if bits >> j & 1 else ("<td>%d</td>" if j < self.counts else "<td>%.4f</td>")
-                for j in range(self.width)
+                for j in range(len(values))
             )
         return form % tuple([v for v in values if v == v] if bits else values)
 
@@ -174,7 +168,7 @@ def _result_order(prefix: str) -> tuple[int, str]:
 
 def _matrix_rows(rows: list[MetricRows], i: int) -> list[str]:
     """Run i's rows of a metric table."""
-    return [f"{row.label}{row.cells(i)}</tr>" for row in rows if row.values[i] is not None]
+    return [f"{row.label}{row.cells(i)}</tr>" for row in rows if row.present[i]]
 
 
 def metrics_section(layout: PageLayout, i: int) -> str:

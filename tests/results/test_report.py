@@ -239,5 +239,5 @@ def test_metric_cells_fast_path_writes_what_float_cells_writes() -> None:
         rows = MetricRows.of("test", matrix, counts)
         assert 0 < sum(b < 0 for b in rows.nan_bits) < len(matrix)  # both paths taken
         for i, values in enumerate(matrix.tolist()):
-            if rows.values[i] is not None:
+            if rows.present[i]:
                 assert rows.cells(i) == float_cells(values, counts=counts), (counts, values)
