@@ -280,6 +280,9 @@ def write_report(
     )
     try:
         figures, body = _pages_figures_and_index(frame, root, pages, varying, workers)
+    except BaseException:
+        _remove(fresh)  # the old pages stay as they were
+        raise
     finally:
         _JOB.clear()
     _swap_in(fresh, pages_dir)

@@ -241,3 +241,26 @@ def test_metric_cells_fast_path_writes_what_float_cells_writes() -> None:
         for i, values in enumerate(matrix.tolist()):
             if rows.present[i]:
                 assert rows.cells(i) == float_cells(values, counts=counts), (counts, values)
+
+
+def test_a_report_that_fails_leaves_the_old_pages(
+    curve_tree: tuple[Path, dict[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages go to a fresh folder swapped in at the end: a report stopped halfway (here its
+    figures fail) leaves the previous report's pages as they were and no folder of its own."""
+    import kdgat.results.report as report
+
+    root = curve_tree[0]
+    table = results.load_runs(root)
+    out = tmp_path / "report"
+    write_report(table, out, str(root), workers=1)
+    before = files_of(out / "runs")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("figures failed")
+
+    monkeypatch.setattr(report, "write_figures", broken)
+    with pytest.raises(RuntimeError, match="figures failed"):
+        write_report(table[table["model_size"] == "teacher"], out, str(root), workers=1)
+    assert files_of(out / "runs") == before
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "index.html", "runs"]
