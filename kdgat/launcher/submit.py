@@ -179,6 +179,46 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+POLL_S = 0.2
+"""How often the local pool looks for a finished job (submitit's own wait polls every second)."""
+
+
+def _rolling(
+    ex: submitit.Executor, tasks: list, width: int, unit_name: str
+) -> tuple[list[submitit.Job], bool]:
+    """Every task through the local executor, `width` at a time: a job starts as soon as one
+    ends, not when the slowest of a wave of `width` ends, and each is reported as it ends. The
+    jobs share this machine's CPUs: each takes its part of them (kdgat.common.cpus). Returns the
+    jobs and whether all of them finished."""
+    env = sharing_env(min(width, len(tasks)))
+    jobs: list[submitit.Job] = []
+    running: list[submitit.Job] = []
+    ok = True
+    queue = list(tasks)
+    while queue or running:
+        for job in [job for job in running if job.done()]:
+            running.remove(job)
+            ok = _report(unit_name, job) and ok
+        while queue and len(running) < width:
+            with _environment(env):  # LocalExecutor ignores array caps: one task per submission
+                (job,) = ex.submit_array([queue.pop(0)])
+            jobs.append(job)
+            running.append(job)
+        if running:
+            time.sleep(POLL_S)
+    return jobs, ok
+
+
+def _report(unit_name: str, job: submitit.Job) -> bool:
+    """Waits for the job, prints how it ended; False where it failed (the rest goes on)."""
+    try:
+        print(f"[{unit_name}] finished {job.result()}", flush=True)
+        return True
+    except Exception as err:
+        print(f"[{unit_name}] job {job.job_id} failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr)
+        return False
+
+
 def run_here(
     kind: str, folder: Path, plan: Plan, parallelism: int, timeout_min: int, record: Path | None = None
 ) -> list[Outcome]:
@@ -205,22 +245,12 @@ def run_here(
         plan.claim(unit)
         if record is not None:
             add_unit(record, unit, None, None)
-        tasks, jobs, ok = _tasks(unit), [], True
-        for start in range(0, len(tasks), max(1, parallelism)):  # LocalExecutor ignores array caps
-            batch = tasks[start : start + parallelism]
-            # The jobs of a wave share this machine's CPUs: each takes its part (kdgat.common.cpus).
-            with _environment(sharing_env(len(batch)) if kind == "local" else {}):
-                wave = ex.submit_array(batch)
-            for job in wave:
-                try:
-                    print(f"[{unit.name}] finished {job.result()}", flush=True)
-                except Exception as err:  # a failed job is reported, the rest goes on
-                    ok = False
-                    print(
-                        f"[{unit.name}] job {job.job_id} failed: {str(err).strip().splitlines()[-1]}",
-                        file=sys.stderr,
-                    )
-            jobs += wave
+        tasks = _tasks(unit)
+        if kind == "local":
+            jobs, ok = _rolling(ex, tasks, max(1, parallelism), unit.name)
+        else:  # the debug executor runs each job in this process when its result is asked for
+            jobs = ex.submit_array(tasks)
+            ok = all([_report(unit.name, job) for job in jobs])
         states[unit.name] = "finished" if ok else "failed"
         outcomes.append(Outcome(unit, None, jobs, states[unit.name]))
     return outcomes
