@@ -12,6 +12,19 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
+def _new_file_mode() -> int:
+    """The mode open() gives a new file under this process's umask. mkstemp makes its files 0600,
+    and a rename keeps that: every run file, cache entry and report page would be private to its
+    owner, unreadable by the project group that shares runs/ on a cluster. Read once, at import:
+    the umask can only be read by setting it, which must not race with threads creating files."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+NEW_FILE_MODE = _new_file_mode()
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, fsync: bool = True) -> Iterator[BinaryIO]:
     """A binary handle on a temp file beside path that replaces path when the block ends; if the
@@ -20,6 +33,7 @@ def atomic_open(path: Path, fsync: bool = True) -> Iterator[BinaryIO]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, NEW_FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             if fsync:
