@@ -45,9 +45,50 @@ def fit_normalisation(train, kind: str, benign_only: bool = True) -> dict[str, l
         )
     # Features that barely vary in benign traffic (is_unknown_id, a constant byte) would be
     # divided by ~0 and explode on attacks; a floor on std keeps them on a trainable scale.
-    x_mean, x_std = _column_stats(lambda cols: train.node_columns(cols, benign), train.node_dim, nodes)
-    edge_mean, edge_std = _column_stats(lambda cols: train.edge_columns(cols, benign), train.edge_dim, edges)
+    node_counts = train.node_ptr[1:] - train.node_ptr[:-1]
+    edge_counts = train.edge_ptr[1:] - train.edge_ptr[:-1]
+    x_mean, x_std = _feature_stats(train.node_columns, benign, node_counts, train.node_dim, nodes)
+    edge_mean, edge_std = _feature_stats(train.edge_columns, benign, edge_counts, train.edge_dim, edges)
     return {"x_mean": x_mean, "x_std": x_std, "edge_mean": edge_mean, "edge_std": edge_std}
+
+
+def _feature_stats(read, mask: torch.Tensor, counts: torch.Tensor, width: int, rows: int):
+    """Mean and floored std of each column read(columns, graph_mask) gives over the graphs in mask.
+
+    While two columns of every row fit in FIT_BYTES, columns are read a block at a time and torch
+    reduces each block as it would the whole matrix (_column_stats: the figures of the in-memory
+    fit, bit for bit). Past that (more than FIT_BYTES / 16 rows: ~17 M edges, a corpus of ~10^8
+    frames) even two columns would hold the corpus in memory, so the graphs are read in groups of
+    at most FIT_BYTES of rows and the statistics accumulated over the groups in float64 (two
+    passes: the mean, then the squared deviations from it): equal to the whole-matrix figures to
+    rounding (~1e-15 relative), no longer to the last bit."""
+    if 16 * rows <= FIT_BYTES:
+        return _column_stats(lambda cols: read(cols, mask), width, rows)
+    groups = _graph_groups(mask, counts, max(1, FIT_BYTES // (16 * max(width, 1))))
+    every = list(range(width))
+    total = torch.zeros(width, dtype=torch.float64)
+    for group in groups:
+        total += read(every, group).sum(0)
+    mean = total / rows
+    squares = torch.zeros(width, dtype=torch.float64)
+    for group in groups:
+        squares += (read(every, group) - mean).square().sum(0)
+    std = (squares / max(rows - 1, 1)).sqrt().clamp_min(STD_FLOOR)
+    return mean.tolist(), std.tolist()
+
+
+def _graph_groups(mask: torch.Tensor, counts: torch.Tensor, rows_per_group: int) -> list[torch.Tensor]:
+    """mask split into masks of consecutive selected graphs holding about rows_per_group rows each
+    (a group ends at the first graph that reaches the limit)."""
+    selected = torch.nonzero(mask).flatten()
+    ends = torch.cumsum(counts[selected], 0)
+    group_of = torch.div(ends - 1, rows_per_group, rounding_mode="floor")
+    groups = []
+    for g in torch.unique(group_of).tolist():
+        member = torch.zeros_like(mask)
+        member[selected[group_of == g]] = True
+        groups.append(member)
+    return groups
 
 
 def _column_stats(columns, width: int, rows: int) -> tuple[list[float], list[float]]:
