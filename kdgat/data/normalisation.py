@@ -72,7 +72,7 @@ def _feature_stats(read, mask: torch.Tensor, counts: torch.Tensor, width: int, r
     mean = total / rows
     squares = torch.zeros(width, dtype=torch.float64)
     for group in groups:
-        squares += (read(every, group) - mean).square().sum(0)
+        squares += read(every, group).sub_(mean).square_().sum(0)  # in place: one block held
     std = (squares / max(rows - 1, 1)).sqrt().clamp_min(STD_FLOOR)
     return mean.tolist(), std.tolist()
 
