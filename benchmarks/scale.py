@@ -120,13 +120,21 @@ class TreeRSS:
 SETTINGS = {"batch_size": 64}  # --batch-size: larger batches make an epoch on a busy machine shorter
 
 
-def start_train(repo: Path, corpus: Path, cache: Path, runs: Path, stride: int) -> subprocess.Popen:
+def start_train(
+    repo: Path, corpus: Path, cache: Path, runs: Path, stride: int, sharing: int = 1
+) -> subprocess.Popen:
     command = [sys.executable, str(repo / "train.py"), "--dataset", "set01", "--data-root", str(corpus)]
     command += ["--model-size", "tiny", "--training.epochs", "1", "--device", "cpu"]
     command += ["--training.batch-size", str(SETTINGS["batch_size"])]
     command += ["--dataset-config.cache-dir", str(cache), "--runs-root", str(runs)]
     command += ["--dataset-config.automotive.stride", str(stride)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if sharing > 1:
+        # Runs started together share this machine's CPUs, as launch.py's local executor tells its
+        # jobs (--training.torch-threads auto then gives each its part; on Slurm each array task
+        # has its own CPUs). Without it, N runs of one thread per CPU each oversubscribe the cores
+        # and spin: 8 runs on 2 cores took 58 CPU s a run against 11 alone.
+        env |= {"KDGAT_RUNS_SHARING_CPUS": str(sharing), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(command, cwd=runs.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
@@ -301,7 +309,8 @@ def concurrent(args: argparse.Namespace, workdir: Path, revisions: dict[str, Pat
             case = workdir / f"concurrent_{runs}_{label.replace(' ', '_')}"
             shutil.rmtree(case, ignore_errors=True)
             (case / "runs").mkdir(parents=True)
-            procs = [start_train(repo, corpus, case / "cache", case / "runs", 100) for _ in range(runs)]
+            cache, out = case / "cache", case / "runs"
+            procs = [start_train(repo, corpus, cache, out, 100, sharing=runs) for _ in range(runs)]
             results = run_measured(procs)
             cpu = sum(r["cpu"] for r in results)
             cells = [label, str(runs), f"{max(r['wall'] for r in results):.1f} s", f"{cpu:.1f}"]
