@@ -252,6 +252,9 @@ def _raise_descriptor_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 def file_resident_bytes() -> int | None:
     """Bytes of file-backed (and shared) pages resident in this process: the third field of
     /proc/self/statm, in pages; None where there is no /proc (the estimate is used instead)."""
@@ -260,9 +263,6 @@ def file_resident_bytes() -> int | None:
             return int(statm.read().split()[2]) * _PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return None
-
-
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class MappedPages:

@@ -145,27 +145,37 @@ class GraphSet:
         batch = self.gather(index)
         keep = index.tolist()
         edge_types = self.edge_attack_type
-        return GraphSet(
-            x=batch.x,
-            node_id=batch.node_id,
-            node_label=batch.node_label,
-            edge_index=batch.edge_index_local,
-            edge_attr=batch.edge_attr,
-            node_ptr=batch.node_ptr,
-            edge_ptr=batch.edge_ptr,
-            y=batch.y,
+        return set_of_batch(
+            batch,
             attack_type=[self.attack_type[i] for i in keep],
             source=[self.source[i] for i in keep],
             frame_start=self.frame_start[index],
             frame_stop=self.frame_stop[index],
             time_start=None if self.time_start is None else self.time_start[index],
             time_stop=None if self.time_stop is None else self.time_stop[index],
-            edge_label=batch.edge_label,
             edge_flows=None if self.edge_flows is None else self.edge_flows[edge_positions(self, index)],
             edge_attack_type=None
             if edge_types is None
             else [edge_types[i] for i in edge_positions(self, index).tolist()],
         )
+
+
+def set_of_batch(batch: "GraphBatch", **per_graph: Any) -> GraphSet:
+    """The graphs of a batch as a GraphSet: node and edge rows, graph-local edge indices, labels
+    and edge labels from the batch; the per-graph fields a batch does not carry (attack types,
+    sources, spans, flows) given by the caller."""
+    return GraphSet(
+        x=batch.x,
+        node_id=batch.node_id,
+        node_label=batch.node_label,
+        edge_index=batch.edge_index_local,
+        edge_attr=batch.edge_attr,
+        node_ptr=batch.node_ptr,
+        edge_ptr=batch.edge_ptr,
+        y=batch.y,
+        edge_label=batch.edge_label,
+        **per_graph,
+    )
 
 
 def empty_graph_set(node_dim: int, edge_dim: int) -> GraphSet:

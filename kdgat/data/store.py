@@ -32,6 +32,7 @@ from kdgat.data.graphset import (
     graph_attack_types,
     lookup_identities,
     make_batch,
+    set_of_batch,
     vocabulary_table,
     with_unknown_flag,
 )
@@ -383,22 +384,14 @@ class GraphStore:
     def materialise(self) -> GraphSet:
         """Every graph in memory, as a GraphSet (tests and small sets; a corpus may not fit)."""
         batch = self.gather(np.arange(len(self)))
-        return GraphSet(
-            x=batch.x,
-            node_id=batch.node_id,
-            node_label=batch.node_label,
-            edge_index=batch.edge_index_local,
-            edge_attr=batch.edge_attr,
-            node_ptr=batch.node_ptr,
-            edge_ptr=batch.edge_ptr,
-            y=batch.y,
+        return set_of_batch(
+            batch,
             attack_type=list(self.attack_type),
             source=list(self.source),
             frame_start=self.frame_start,
             frame_stop=self.frame_stop,
             time_start=self.time_start,
             time_stop=self.time_stop,
-            edge_label=batch.edge_label,
             edge_flows=self.edge_flows,
             edge_attack_type=self.edge_attack_type,
         )
