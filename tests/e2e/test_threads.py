@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kdgat.common.cpus import RUNS_SHARING_ENV, THREAD_ENV
 from tests.helpers import FAST, REPO
 
 RUN_GLOB = "runs/*/*/*/*/*/*/*/run_*"
@@ -18,13 +19,16 @@ CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 
 
 
 def run(script: str, args: list[str], cwd: Path, cpus: set[int] | None = None) -> subprocess.CompletedProcess:
+    # Started as from a user's shell: without the CPU share this test's pytest worker was given
+    # (tests/conftest.py), which every run it starts would otherwise inherit.
+    shell = {k: v for k, v in os.environ.items() if k not in (RUNS_SHARING_ENV, *THREAD_ENV)}
     result = subprocess.run(
         [sys.executable, str(REPO / script), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**shell, "PYTHONUNBUFFERED": "1"},
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
