@@ -38,6 +38,7 @@ from isal.isal_zlib import crc32  # zlib's polynomial, ~3x faster
 
 from kdgat.common.errors import DataError
 from kdgat.common.io import atomic_open
+from kdgat.data import spot_reads
 
 FORMAT_VERSION = 3
 MAGIC = b"KDGATGRAPHS\x00"
@@ -219,23 +220,32 @@ def map_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None
         except _BAD_ENTRY:
             path.unlink(missing_ok=True)
             return None
-        mapping = _map(handle.fileno(), path)
+        mapping, reader = _map(handle.fileno(), path)
+    view = memoryview(mapping)
     try:
-        arrays, meta = _parse(memoryview(mapping)[_HEADER.size :])
+        arrays, meta = _parse(view[_HEADER.size :])
     except _BAD_ENTRY:
+        os.close(reader)
         path.unlink(missing_ok=True)
         return None
     MAPPED_PAGES.track(mapping)
+    spot_reads.register(mapping, view, reader, path)
     return arrays, meta
 
 
-def _map(fd: int, path: Path) -> mmap.mmap:
-    """A read-only map of the open entry. Each map holds a file descriptor (Python's mmap keeps
-    its own), one per capture for as long as the run reads it: the soft limit on descriptors is
-    raised to the hard one first (a login shell's 1024 is below a corpus of many captures)."""
+def _map(fd: int, path: Path) -> tuple[mmap.mmap, int]:
+    """A read-only map of the open entry. Each map holds two file descriptors (Python's mmap keeps
+    its own; spot_reads a second for pread), per capture for as long as the run reads it: the soft
+    limit on descriptors is raised to the hard one first (a login shell's 1024 is below a corpus
+    of many captures)."""
     _raise_descriptor_limit()
     try:
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        mapping = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        try:
+            return mapping, os.dup(fd)  # scattered batches are read with pread (spot_reads)
+        except OSError:
+            mapping.close()
+            raise
     except OSError as err:  # not the entry's fault: never delete it for this
         raise DataError(
             f"cannot memory-map cache entry {path}: {err.strerror}. A run maps one entry per capture "
@@ -269,8 +279,10 @@ class MappedPages:
     """Keeps the cache pages this process has touched through its maps out of its resident set.
 
     A page read through a memory map counts in the process's RSS (Slurm's accounting and
-    ru_maxrss include file-backed pages) until it is unmapped, so an epoch over a mapped corpus
-    would show the whole corpus as resident. Readers report each read (note_read); once the
+    ru_maxrss include file-backed pages) until it is unmapped, so reading a mapped corpus would
+    show all of it as resident. Batches are not read through the maps at all (spot_reads copies
+    them with pread); what is (the per-graph fields a store reads when it is built) reports
+    each read (note_read); once the
     file-backed pages resident in this process have grown RELEASE_BYTES past what they were after
     the last release, every map is told MADV_DONTNEED: its pages leave this process's resident set
     but stay in the kernel's page cache, so reading them again is a minor fault, not disk I/O.

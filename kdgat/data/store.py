@@ -10,11 +10,13 @@ in-memory GraphSet gives. Only per-graph fields (labels, node and edge counts, r
 attack types and sources: a few dozen bytes a graph) live in memory.
 
 Why memory maps over the cache's own files rather than PyG's OnDiskDataset: the cache already
-stores every capture as flat arrays, so a map reads them in place with no second copy of the
-corpus on disk and no conversion step, and a batch is a few numpy fancy-indexing calls; PyG's
+stores every capture as flat arrays, so they are read in place with no second copy of the
+corpus on disk and no conversion step, and a batch is one pread per graph and field (ranges
+that follow each other merged; kdgat.data.spot_reads says why not through the map); PyG's
 on-disk storage keeps one serialized row per graph in SQLite and decodes graph by graph, which
-is slower per batch and would duplicate the cache. Pages read through a map are dropped from the
-process's resident set as it goes (cache.MappedPages), so memory stays flat as the corpus grows.
+is slower per batch and would duplicate the cache. A batch's bytes are copied out of the page
+cache, and the pages the per-graph fields were read through are dropped from the process's
+resident set (cache.MappedPages), so memory stays flat as the corpus grows.
 """
 
 import dataclasses
@@ -37,10 +39,11 @@ from kdgat.data.graphset import (
     with_unknown_flag,
 )
 from kdgat.data.normalisation import CLIP
+from kdgat.data.spot_reads import take_rows
 
-# What reading one spot of a map adds to the resident set: the kernel maps the pages around a
-# faulting page that are in the page cache too (fault-around: 64 KiB by default).
-_PAGE = 64 << 10
+# 8-byte per-graph fields a store reads through its parts' maps when it is built (pointers, labels,
+# record spans, attack ids): what MappedPages counts where it cannot measure.
+_PER_GRAPH_READS = 8
 _CHUNK_GRAPHS = 4096  # graphs per pass when a whole column or label array is read
 
 
@@ -141,11 +144,17 @@ class GraphStore:
         groups = list(self._groups(np.arange(n)))
         self._node_counts = np.zeros(n, dtype=np.int64)
         self._edge_counts = np.zeros(n, dtype=np.int64)
+        # Each graph's first node and edge row in its part, held here so that a shuffled batch
+        # reads no pointer through a map (each spot read there maps a whole page-cache folio).
+        self._node_at = np.zeros(n, dtype=np.int64)
+        self._edge_at = np.zeros(n, dtype=np.int64)
         types, sources = np.empty(n, dtype=object), np.empty(n, dtype=object)
         for u, at, local in groups:
             part = parts[u]
             self._node_counts[at] = np.diff(part.raw["node_ptr"])[local]
             self._edge_counts[at] = np.diff(part.raw["edge_ptr"])[local]
+            self._node_at[at] = part.raw["node_ptr"][local]
+            self._edge_at[at] = part.raw["edge_ptr"][local]
             names = graph_attack_types(part.raw, part.attack_type, part.attack_names)
             types[at] = np.asarray(names, dtype=object)[local]
             sources[at] = part.source
@@ -162,6 +171,8 @@ class GraphStore:
         self.edge_ptr = torch.from_numpy(np.concatenate([[0], np.cumsum(self._edge_counts)]))
         self.attack_type: list[str] = types.tolist()
         self.source: list[str] = sources.tolist()
+        # The per-graph fields above were read through the parts' maps (batches are not: spot_reads).
+        MAPPED_PAGES.note_read(_PER_GRAPH_READS * 8 * n)
 
     @classmethod
     def of_parts(cls, parts: list[Part], widths: tuple[int, int]) -> "GraphStore":
@@ -205,20 +216,18 @@ class GraphStore:
         graphs in index order within each); the views of the groups; the permutation of index
         the groups follow (None when it is index's own order)."""
         chunks: dict[str, list[np.ndarray]] = {f: [] for f in (*node_fields, *edge_fields)}
-        views, order, nbytes = [], [], 0
-        for u, at, local in self._groups(index):
+        views: list[View] = []
+        order: list[np.ndarray] = []
+        for u, at, _ in self._groups(index):
             raw = self.parts[u].raw
-            rows = ranges(raw["node_ptr"][local], self._node_counts[index[at]])
-            edges = ranges(raw["edge_ptr"][local], self._edge_counts[index[at]])
+            nodes = (self._node_at[index[at]], self._node_counts[index[at]])
+            edges = (self._edge_at[index[at]], self._edge_counts[index[at]])
             for f in node_fields:
-                chunks[f].append(raw[f][rows])
+                chunks[f].append(_rows(raw[f], *nodes))
             for f in edge_fields:
-                chunks[f].append(raw[f][:, edges] if f == "edge_index" else raw[f][edges])
+                chunks[f].append(_rows(raw[f], *edges, axis=1 if f == "edge_index" else 0))
             views.append(self.parts[u].view)
             order.append(at)
-        for values in chunks.values():
-            nbytes += sum(v.nbytes for v in values) + _PAGE * len(index)
-        MAPPED_PAGES.note_read(nbytes)
         permutation = np.concatenate(order) if len(order) > 1 else None
         if permutation is not None and (np.diff(permutation) == 1).all():
             permutation = None  # graphs in part order already (a split read in order)
@@ -309,8 +318,7 @@ class GraphStore:
             part_of = self.graph_part[chunk]
             for run in np.split(chunk, np.flatnonzero(np.diff(part_of)) + 1):
                 part = self.parts[int(self.graph_part[run[0]])]
-                rows = ranges(part.raw["edge_ptr"][self.graph_local[run]], self._edge_counts[run])
-                yield part, part.raw[name][rows]
+                yield part, _rows(part.raw[name], self._edge_at[run], self._edge_counts[run])
 
     def _edge_array(self, name: str) -> torch.Tensor | None:
         """An edge-level label array of every graph, in order (None when the parts lack it)."""
@@ -395,6 +403,16 @@ class GraphStore:
             edge_flows=self.edge_flows,
             edge_attack_type=self.edge_attack_type,
         )
+
+
+def _rows(array: np.ndarray, starts: np.ndarray, counts: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Slices [s, s + c) of array along axis, concatenated: copied from the cache file when the
+    array is a view of a cache map (kdgat.data.spot_reads), indexed in memory otherwise."""
+    read = take_rows(array, starts, counts, axis)
+    if read is not None:
+        return read
+    rows = ranges(starts, counts)
+    return array[:, rows] if axis == 1 else array[rows]
 
 
 def _tensor(values: np.ndarray | None) -> torch.Tensor | None:
