@@ -39,7 +39,7 @@ from kdgat.data.graphset import (
     with_unknown_flag,
 )
 from kdgat.data.normalisation import CLIP
-from kdgat.data.spot_reads import take_rows
+from kdgat.data.spot_reads import FieldReader
 
 # 8-byte per-graph fields a store reads through its parts' maps when it is built (pointers, labels,
 # record spans, attack ids): what MappedPages counts where it cannot measure.
@@ -138,6 +138,7 @@ class GraphStore:
         extras: torch.Tensor | None = None,
     ) -> None:
         self.parts, self.widths, self.extras = parts, widths, extras
+        self._readers: dict[str, FieldReader | None] = {}
         self.graph_part = np.asarray(graph_part, dtype=np.int64)
         self.graph_local = np.asarray(graph_local, dtype=np.int64)
         n = len(self.graph_part)
@@ -215,23 +216,38 @@ class GraphStore:
         """Raw node and edge rows of the graphs at index, grouped by part (groups in part order,
         graphs in index order within each); the views of the groups; the permutation of index
         the groups follow (None when it is index's own order)."""
-        chunks: dict[str, list[np.ndarray]] = {f: [] for f in (*node_fields, *edge_fields)}
-        views: list[View] = []
-        order: list[np.ndarray] = []
-        for u, at, _ in self._groups(index):
-            raw = self.parts[u].raw
-            nodes = (self._node_at[index[at]], self._node_counts[index[at]])
-            edges = (self._edge_at[index[at]], self._edge_counts[index[at]])
-            for f in node_fields:
-                chunks[f].append(_rows(raw[f], *nodes))
-            for f in edge_fields:
-                chunks[f].append(_rows(raw[f], *edges, axis=1 if f == "edge_index" else 0))
-            views.append(self.parts[u].view)
-            order.append(at)
+        groups = list(self._groups(index))
+        order = [at for _, at, _ in groups]
+        grouped = index[np.concatenate(order)] if len(order) > 1 else index
+        part_of = self.graph_part[grouped]
+        chunks: dict[str, list[np.ndarray]] = {}
+        heads = np.cumsum([len(at) for at in order])[:-1]  # where each group after the first begins
+        for fields, firsts, all_counts in (
+            (node_fields, self._node_at, self._node_counts),
+            (edge_fields, self._edge_at, self._edge_counts),
+        ):
+            starts, counts = firsts[grouped], all_counts[grouped]
+            cuts = np.cumsum(counts)[heads - 1] if len(heads) else heads  # rows before each group
+            for f in fields:
+                axis = 1 if f == "edge_index" else 0
+                reader = self._reader(f, axis)
+                if reader is None:  # graphs held in memory: indexed group by group
+                    chunks[f] = [
+                        _index_rows(self.parts[u].raw[f], firsts[index[pos]], counts_of, axis)
+                        for (u, pos, _), counts_of in zip(groups, np.split(counts, heads), strict=True)
+                    ]
+                else:
+                    chunks[f] = np.split(reader.read(part_of, starts, counts), cuts, axis=axis)
         permutation = np.concatenate(order) if len(order) > 1 else None
         if permutation is not None and (np.diff(permutation) == 1).all():
             permutation = None  # graphs in part order already (a split read in order)
-        return chunks, views, permutation
+        return chunks, [self.parts[u].view for u, _, _ in groups], permutation
+
+    def _reader(self, field: str, axis: int) -> FieldReader | None:
+        """The field's reader over every part's cache file (None: a part is held in memory)."""
+        if field not in self._readers:
+            self._readers[field] = FieldReader.of([p.raw[field] for p in self.parts], axis)
+        return self._readers[field]
 
     def _nodes(self, index: np.ndarray, chunks: dict, views: list[View], permutation) -> tuple:
         """x, node_id and node_label of the graphs at index, in index order, from _collect."""
@@ -318,7 +334,12 @@ class GraphStore:
             part_of = self.graph_part[chunk]
             for run in np.split(chunk, np.flatnonzero(np.diff(part_of)) + 1):
                 part = self.parts[int(self.graph_part[run[0]])]
-                yield part, _rows(part.raw[name], self._edge_at[run], self._edge_counts[run])
+                starts, counts = self._edge_at[run], self._edge_counts[run]
+                reader = self._reader(name, 0)
+                if reader is None:
+                    yield part, _index_rows(part.raw[name], starts, counts, 0)
+                else:
+                    yield part, reader.read(self.graph_part[run], starts, counts)
 
     def _edge_array(self, name: str) -> torch.Tensor | None:
         """An edge-level label array of every graph, in order (None when the parts lack it)."""
@@ -405,12 +426,8 @@ class GraphStore:
         )
 
 
-def _rows(array: np.ndarray, starts: np.ndarray, counts: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Slices [s, s + c) of array along axis, concatenated: copied from the cache file when the
-    array is a view of a cache map (kdgat.data.spot_reads), indexed in memory otherwise."""
-    read = take_rows(array, starts, counts, axis)
-    if read is not None:
-        return read
+def _index_rows(array: np.ndarray, starts: np.ndarray, counts: np.ndarray, axis: int) -> np.ndarray:
+    """Slices [s, s + c) of an in-memory array along axis, concatenated."""
     rows = ranges(starts, counts)
     return array[:, rows] if axis == 1 else array[rows]
 
