@@ -286,7 +286,18 @@ def describe(fit: CarFit, first_start: int) -> str:
         f"calibration: the first {i['seconds']:g} s of the stream, {i['frames']} frames, {i['windows']} "
         f"windows (none scored); {i['vocabulary_size']} CAN IDs of the car mapped onto the run's "
         f"{i['run_vocabulary_size']} by priority rank; normalisation refitted on its windows; threshold "
-        f"{choice['threshold']:.6g} ({choice['rule']} of the calibration windows' scores, flagging "
-        f"{choice['calibration_flagged']:.3f} of them; the run's {choice['run_threshold']:.6g}); "
+        f"{choice['threshold']:.6g} ({rule_text(choice)}, flagging {choice['calibration_flagged']:.3f} "
+        f"of the calibration windows; the run's {choice['run_threshold']:.6g}); "
         f"detecting from frame {first_start}"
+    )
+
+
+def rule_text(choice: dict) -> str:
+    """How a calibration threshold was chosen, in words (its rule and the rule's parameters)."""
+    if choice["rule"] == "keep":
+        return "the run's own, kept"
+    base = f"quantile {choice['quantile']:g}" if choice["rule"] == "quantile" else "the highest"
+    return (
+        f"{base} of the calibration windows' scores + {choice['margin']:g} robust SDs of them "
+        f"on the {choice['scale'].replace('_', '-')} scale"
     )
