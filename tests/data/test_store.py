@@ -93,6 +93,13 @@ def test_store_batches_are_the_in_memory_batches_bit_for_bit(tmp_path: Path, cas
         assert_same_batch(store.gather(index), reference.gather(index))
     for index in torch.arange(len(store)).split(500):  # in order, as validation reads them
         assert_same_batch(store.gather(index), reference.gather(index))
+    # Parts held in memory (no cache map to read from) are indexed instead, to the same batches.
+    held = GraphStore.of_parts(
+        [dataclasses.replace(p, raw=in_memory(p.raw)) for p in store.parts], store.widths
+    )
+    for index in torch.randperm(len(store), generator=generator).split(64)[:5]:
+        assert_same_batch(held.gather(index), reference.gather(index))
+    assert held._reader("x", 0) is None and store._reader("x", 0) is not None
     mask = torch.rand(len(store), generator=generator) < 0.3
     part, whole = store.subset(mask), reference.subset(mask)
     assert_same_batch(part.gather(torch.arange(len(part))), whole.gather(torch.arange(len(whole))))
