@@ -118,7 +118,8 @@ def save_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) 
         offset += array.nbytes
     head = json.dumps({"meta": meta, "arrays": table}, sort_keys=True).encode()
     parts: list[bytes | memoryview] = [struct.pack("<Q", len(head)), head]
-    parts += (a.data.cast("B") for a in arrays.values())
+    # (a zero-size array's buffer cannot be cast to bytes: an empty block of a short capture)
+    parts += (a.data.cast("B") if a.size else memoryview(b"") for a in arrays.values())
     crc = 0
     for part in parts:
         crc = crc32(part, crc)

@@ -115,3 +115,18 @@ def test_a_collected_map_closes_its_descriptor(tmp_path: Path) -> None:
     assert len(spot_reads._maps) == registered
     if before is not None:
         assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_an_entry_with_empty_arrays_is_written_mapped_and_read(tmp_path: Path) -> None:
+    """A block without a window (a short capture) has zero-size 2-D arrays; memoryview cannot
+    cast those to bytes, which once failed the write."""
+    arrays = {"x": np.zeros((0, 7), np.float32), "edge_index": np.zeros((2, 0), np.int64), "y": np.arange(3)}
+    save_entry(tmp_path / "empty.kdg", arrays, {})
+    hit = map_entry(tmp_path / "empty.kdg")
+    assert hit is not None
+    for name, array in arrays.items():
+        assert hit[0][name].shape == array.shape and np.array_equal(hit[0][name], array)
+    _, mapped = write_parts(tmp_path, [100])
+    reader = FieldReader.of([hit[0]["x"], mapped[0]["x"]])  # the empty part beside a full one
+    assert reader is not None
+    assert reader.read(np.array([1, 0]), np.array([4, 0]), np.array([2, 0])).shape == (2, 7)
