@@ -20,7 +20,6 @@ by file, each in time order) and three detectors decide each one before it can l
 Each row: F1 and benign FPR, mean +- std over the seeds, for the three.
 """
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from transfer import ARCHS, FEATURES, SOURCES, Target, train  # noqa: E402
+from transfer import SOURCES, Target, run_options, train  # noqa: E402
 
 from kdgat.evaluation.metrics import binary_metrics  # noqa: E402
 from kdgat.scoring.evaluate import decision_threshold  # noqa: E402
@@ -78,17 +77,7 @@ def mean_std(values: list[float]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--runs-root", type=Path, default=REPO / "runs" / "benchmark_transfer")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--arch", nargs="+", default=list(ARCHS), choices=list(ARCHS))
-    parser.add_argument("--features", nargs="+", default=list(FEATURES), choices=list(FEATURES))
-    parser.add_argument("--source", nargs="+", default=list(SOURCES), choices=list(SOURCES))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--calibration-seconds", type=float, default=10.0)
+    parser = run_options(__doc__)
     parser.add_argument("--every", type=int, default=50, help="windows between two threshold updates")
     parser.add_argument("--pool", type=int, default=2000, help="benign-judged scores the rule keeps")
     args = parser.parse_args()

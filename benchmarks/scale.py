@@ -40,6 +40,10 @@ import numpy as np
 from isal import igzip
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from kdgat.common.cpus import sharing_env  # noqa: E402
+
 DATA = Path(os.environ.get("KDGAT_DATA", REPO.parent / "shared" / "data"))
 SHIFT_SECONDS = 10**6  # per copy: beyond set_01's span, so no two copies share a timestamp
 DIGITS = 10  # set_01's timestamps: 10 integer digits (2023 epochs), the same after the shifts
@@ -134,7 +138,7 @@ def start_train(
         # jobs (--training.torch-threads auto then gives each its part; on Slurm each array task
         # has its own CPUs). Without it, N runs of one thread per CPU each oversubscribe the cores
         # and spin: 8 runs on 2 cores took 58 CPU s a run against 11 alone.
-        env |= {"KDGAT_RUNS_SHARING_CPUS": str(sharing), "OMP_NUM_THREADS": "1"}
+        env |= sharing_env(sharing)
     return subprocess.Popen(command, cwd=runs.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 

@@ -166,9 +166,11 @@ def row_text(key: tuple[str, ...], seeds: list[dict]) -> str:
     return text + f"{np.mean([r['floor'] for r in run]):.4f}  (seeds: {len(seeds)})"
 
 
-def main() -> int:
+def run_options(description: str | None) -> argparse.ArgumentParser:
+    """A parser with the options that pick the runs and their targets (shared with
+    benchmarks/adaptive_threshold.py, which reuses these runs)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--runs-root", type=Path, default=REPO / "runs" / "benchmark_transfer")
@@ -178,6 +180,11 @@ def main() -> int:
     parser.add_argument("--source", nargs="+", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--calibration-seconds", type=float, default=10.0)
+    return parser
+
+
+def main() -> int:
+    parser = run_options(__doc__)
     parser.add_argument("--train-only", action="store_true", help="train the runs, evaluate nothing")
     parser.add_argument(
         "--fine-tune-epochs",

@@ -282,11 +282,11 @@ class MappedPages:
     A page read through a memory map counts in the process's RSS (Slurm's accounting and
     ru_maxrss include file-backed pages) until it is unmapped, so reading a mapped corpus would
     show all of it as resident. Batches are not read through the maps at all (spot_reads copies
-    them with pread); what is (the per-graph fields a store reads when it is built) reports
-    each read (note_read); once the
-    file-backed pages resident in this process have grown RELEASE_BYTES past what they were after
-    the last release, every map is told MADV_DONTNEED: its pages leave this process's resident set
-    but stay in the kernel's page cache, so reading them again is a minor fault, not disk I/O.
+    them with pread); what is (the per-graph fields a store reads when it is built) reports each
+    read (note_read). Once the file-backed pages resident in this process have grown RELEASE_BYTES
+    past what they were after the last release, every map is told MADV_DONTNEED: its pages leave
+    this process's resident set but stay in the kernel's page cache, so reading them again is a
+    minor fault, not disk I/O.
 
     The growth is measured (/proc/self/statm), not estimated from the bytes read: a spot read
     maps what the kernel decides (fault-around, large page-cache folios), and on this kernel a

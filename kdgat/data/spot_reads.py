@@ -99,12 +99,16 @@ class FieldReader:
         registered map with one dtype and shape apart from the axis (the caller indexes them)."""
         if not arrays or axis not in (0, 1) or (axis == 1 and any(a.ndim != 2 for a in arrays)):
             return None
+
+        def rest(array: np.ndarray) -> tuple[int, ...]:  # the shape without the axis read along
+            return array.shape[:1] if axis == 1 else array.shape[1:]
+
         first = arrays[0]
-        shape = first.shape[:1] if axis == 1 else first.shape[1:]
+        shape = rest(first)
         fds, bases = np.full(len(arrays), -1, dtype=np.int64), np.zeros(len(arrays), dtype=np.int64)
         paths: dict[int, Path] = {}
         for u, array in enumerate(arrays):
-            if array.dtype != first.dtype or (array.shape[:1] if axis == 1 else array.shape[1:]) != shape:
+            if array.dtype != first.dtype or rest(array) != shape:
                 return None
             if array.size == 0:
                 continue  # nothing of it is ever read

@@ -330,12 +330,12 @@ class GraphStore:
     def _edge_values(self, name: str) -> Iterator[tuple[Part, np.ndarray]]:
         """An edge-level raw field of every graph, in store order: (part, values) per run of
         consecutive graphs of one part."""
+        reader = self._reader(name, 0)
         for chunk in self._chunks():
             part_of = self.graph_part[chunk]
             for run in np.split(chunk, np.flatnonzero(np.diff(part_of)) + 1):
                 part = self.parts[int(self.graph_part[run[0]])]
                 starts, counts = self._edge_at[run], self._edge_counts[run]
-                reader = self._reader(name, 0)
                 if reader is None:
                     yield part, _index_rows(part.raw[name], starts, counts, 0)
                 else:
