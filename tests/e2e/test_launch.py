@@ -130,12 +130,46 @@ def squeue_state(job_id: str) -> str:
     ).stdout.strip()
 
 
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.3) -> None:
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.3, report=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{report()}")
         time.sleep(poll)
+
+
+REQUEUED_STATES = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
+
+
+def job_report(job_id: str, *logs: Path) -> str:
+    """What Slurm and the job's logs say, for a failure message."""
+    show = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    tails = "".join(f"\n---- {p.name}:\n{p.read_text()[-2000:]}" for p in logs if p.is_file())
+    return f"sacct: {sacct_state(job_id)}\n{show}{tails}"
+
+
+def preempt(job_id: str) -> None:
+    """Preempt a running job as submitit does (TERM, then USR2: checkpoint and requeue)."""
+    subprocess.check_call(["scancel", job_id, "--signal", "SIGTERM"])  # as submitit's Job._interrupt()
+    subprocess.check_call(["scancel", job_id, "--signal", "USR2"])
+    # 180 s: generous, for a loaded machine
+    wait_for(lambda: squeue_state(job_id) in REQUEUED_STATES, 180, "the requeue")
+
+
+def start_requeued_now(job_id: str) -> None:
+    """Start a requeued job at once instead of after Slurm's 120 s hold."""
+    # Slurm revokes the old instance's credential with one-second resolution: a start within the
+    # same second is refused ("Job credential revoked") and the job is held, never to run.
+    time.sleep(2)
+    subprocess.check_call(["scontrol", "update", f"jobid={job_id}", "StartTime=now"])
+
+
+def wait_until_completed(job_id: str, *logs: Path) -> None:
+    """Wait for the job to end, and fail with Slurm's and the logs' account unless it COMPLETED."""
+    ongoing = ("", *REQUEUED_STATES, "CONFIGURING", "RUNNING", "COMPLETING")
+    wait_for(lambda: sacct_state(job_id) not in ongoing, 300, f"job {job_id} to end", poll=1.0,
+             report=lambda: job_report(job_id, *logs))  # fmt: skip
+    assert sacct_state(job_id) == "COMPLETED", job_report(job_id, *logs)
 
 
 @pytest.fixture(scope="module")
@@ -543,12 +577,9 @@ def test_requeued_job_resumes_in_its_run_dir_with_the_uninterrupted_result(
     job_id = record["job_id"]
     log = Path(record["stdout"][0])
     wait_for(lambda: log.is_file() and "epoch 1/" in log.read_text(), 120, "training to start")
-    subprocess.check_call(["scancel", job_id, "--signal", "SIGTERM"])  # as submitit's Job._interrupt()
-    subprocess.check_call(["scancel", job_id, "--signal", "USR2"])
-    requeued = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
-    wait_for(lambda: squeue_state(job_id) in requeued, 180, "the requeue")  # generous: a loaded machine
-    subprocess.check_call(["scontrol", "update", f"jobid={job_id}", "StartTime=now"])  # skip the 120 s hold
-    wait_for(lambda: sacct_state(job_id) == "COMPLETED", 240, f"job {job_id} to complete", poll=1.0)
+    preempt(job_id)
+    start_requeued_now(job_id)
+    wait_until_completed(job_id, log, log.with_suffix(".err"))
     [run_dir] = tmp_path.glob(RUN_GLOB)  # resumed in place, no second run dir
     st = status(run_dir)
     assert st["state"] == "finished" and st["requeues"] >= 1 and st["launcher"]["restart_count"] >= 1

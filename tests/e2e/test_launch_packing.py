@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,16 @@ from tests.e2e.test_launch import (  # noqa: F401 (slurm: the fixture)
     launch,
     launches,
     ok,
+    preempt,
     sacct_state,
     scripts,
     slurm,
     squeue_state,
+    start_requeued_now,
     status,
     user_error,
     wait_for,
+    wait_until_completed,
 )
 from tests.helpers import REPO
 
@@ -213,21 +215,15 @@ def test_a_requeued_packed_task_skips_its_finished_run_and_resumes_the_other(tmp
     )
     wait_for(lambda: status(short)["state"] == "finished" and "epoch 3/60" in log_of(long), 180, "training")
     short_mtime = (short / "metrics.json").stat().st_mtime_ns
-    subprocess.check_call(["scancel", job_id, "--signal", "SIGTERM"])  # as submitit's Job._interrupt()
-    subprocess.check_call(["scancel", job_id, "--signal", "USR2"])
-    requeued = ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
-    wait_for(lambda: squeue_state(job_id) in requeued, 180, "the requeue")
+    preempt(job_id)
     assert status(long)["state"] == "requeued" and status(long)["requeues"] == 1
     assert status(short)["state"] == "finished"  # the signal reached it on its way out: still finished
-    # Slurm revokes the old instance's credential with one-second resolution: a start within the
-    # same second is refused ("Job credential revoked") and the job fails.
-    time.sleep(2)
-    subprocess.check_call(["scontrol", "update", f"jobid={job_id}", "StartTime=now"])  # skip the 120 s hold
-    wait_for(lambda: sacct_state(job_id) == "COMPLETED", 240, f"job {job_id} to complete", poll=1.0)
+    start_requeued_now(job_id)
+    task_log = Path(record["stdout"][0])
+    wait_until_completed(job_id, task_log, task_log.with_suffix(".err"))
     assert status(long)["state"] == "finished" and status(long)["launcher"]["restart_count"] >= 1
     assert (short / "metrics.json").stat().st_mtime_ns == short_mtime
-    task_log = Path(record["stdout"][0]).read_text()
-    assert f"{short.relative_to(tmp_path)}: finished already, skipped" in task_log
+    assert f"{short.relative_to(tmp_path)}: finished already, skipped" in task_log.read_text()
     assert log_of(long).count("epoch 1/60 ") == 1 and "resuming" in log_of(long)
     history = json.loads((long / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in history] == list(range(60))
