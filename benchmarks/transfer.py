@@ -2,7 +2,7 @@
 calibration on the target car, at the run's threshold and at the one chosen on the calibration.
 
     python benchmarks/transfer.py [--data ../shared/data] [--runs-root DIR] [--epochs N]
-        [--arch GAT VGAE] [--seeds 0 1 2] [--calibration-seconds 10]
+        [--arch GAT VGAE] [--seeds 0 1 2] [--calibration-seconds 10] [--by-capture]
 
 For GAT (classifier, all_samples) and VGAE (unsupervised, normals_only), each trained with the
 default and with the agnostic feature set, once per seed:
@@ -20,8 +20,9 @@ Known-vehicle targets (test_01, test_03) are not calibrated (they are the traini
 Columns, mean +- std over the seeds: AUROC; F1 and benign FPR at the run's validation threshold;
 for calibrated rows, F1 and benign FPR at the threshold the default calibration rule
 (--learning-config.threshold.calibration auto, kdgat/evaluation/thresholds.py) chose on the
-calibration windows; and the flag-everything floor's F1. Runs are reused from --runs-root when a
-finished one with the same settings is there.
+calibration windows; and the flag-everything floor's F1. --by-capture adds each capture's AUROC,
+recall and benign FPR, to show which of the target's captures a shortfall comes from. Runs are
+reused from --runs-root when a finished one with the same settings is there.
 """
 
 import argparse
@@ -37,9 +38,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import configs  # noqa: E402
-from kdgat.evaluation.metrics import binary_metrics  # noqa: E402
+from kdgat.evaluation.metrics import auroc, binary_metrics  # noqa: E402
 from kdgat.experiment import run_experiment  # noqa: E402
 from kdgat.runs.store import read_status  # noqa: E402
+from kdgat.scoring.target import Scored  # noqa: E402
 
 ARCHS = {"GAT": ("classifier", "GAT", "all_samples"), "VGAE": ("unsupervised", "VGAE", "normals_only")}
 FEATURES = ("default", "agnostic")
@@ -122,10 +124,30 @@ def figures(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, fl
     return {k: m[k] for k in ("f1", "recall", "benign_fpr", "auroc")} | {"floor": m["flag_all"]["f1"]}
 
 
+def by_capture(scored: Scored, threshold: float) -> dict[str, dict[str, float | int | None]]:
+    """Each scored capture's windows, attack windows, AUROC (None without both classes), recall
+    and benign FPR at threshold: where on the target car a shortfall lies."""
+    out: dict[str, dict[str, float | int | None]] = {}
+    for name, graphs, scores, _ in scored.files:
+        if not len(graphs):
+            continue
+        y = graphs.y.numpy().astype(bool)
+        flagged = np.asarray(scores) >= threshold
+        out[name] = {
+            "windows": len(y),
+            "attacks": int(y.sum()),
+            "auroc": auroc(y.astype(np.int64), np.asarray(scores, np.float64)),
+            "recall": float(flagged[y].mean()) if y.any() else None,
+            "benign_fpr": float(flagged[~y].mean()) if (~y).any() else None,
+        }
+    return out
+
+
 def evaluate(
     run_dir: Path, target: Target, data: Path, calibrated: bool, seconds: float, fine_tune: int
 ) -> dict:
-    """The run on the target: figures at its own threshold, and calibrated at the calibration's."""
+    """The run on the target: figures at its own threshold, and calibrated at the calibration's;
+    "captures": each capture's figures at the threshold the row reports last."""
     from kdgat.scoring.evaluate import decision_threshold
     from kdgat.scoring.target import score_target
 
@@ -137,10 +159,11 @@ def evaluate(
         fine_tune_epochs=fine_tune,
     )
     out = {"run": figures(scored.y, scored.scores, scored.threshold), "calibration": None}
+    threshold = scored.threshold
     if scored.calibration_scores is not None:
         threshold, choice = decision_threshold(scored)
         out["calibration"] = figures(scored.y, scored.scores, threshold) | {"rule": choice}
-    return out
+    return out | {"captures": by_capture(scored, threshold)}
 
 
 def mean_std(values: list[float | None]) -> str:
@@ -164,6 +187,23 @@ def row_text(key: tuple[str, ...], seeds: list[dict]) -> str:
     else:
         text += f"{'':12s}{'-':>13s} {'-':>13s} | "
     return text + f"{np.mean([r['floor'] for r in run]):.4f}  (seeds: {len(seeds)})"
+
+
+def capture_rows(rows: dict[tuple[str, ...], list[dict]]) -> list[str]:
+    """One line per (row, capture): its figures, mean +- std over the seeds."""
+    width = max((len(n) for seeds in rows.values() for n in seeds[0]["captures"]), default=7)
+    lines = [
+        f"{'source':7s} {'arch':4s} {'variant':20s} {'target':8s} {'capture':{width}s} "
+        f"{'attacks/windows':>15s} {'AUROC':>13s} {'recall':>13s} {'bFPR':>13s}"
+    ]
+    for key, seeds in rows.items():
+        for name, first in seeds[0]["captures"].items():
+            each = [r["captures"][name] for r in seeds if name in r["captures"]]
+            counts = f"{first['attacks']}/{first['windows']}"
+            figures_text = " ".join(mean_std([c[m] for c in each]) for m in ("auroc", "recall", "benign_fpr"))
+            row = f"{key[0]:7s} {key[1]:4s} {key[2]:20s} {key[3]:8s} {name:{width}s} {counts:>15s}"
+            lines.append(f"{row} {figures_text}")
+    return lines
 
 
 def run_options(description: str | None) -> argparse.ArgumentParser:
@@ -193,6 +233,12 @@ def main() -> int:
         help="VGAE '+cal+fine-tune' rows: epochs on the calibration windows",
     )
     parser.add_argument("--json", type=Path, help="also write every seed's figures to this JSON file")
+    parser.add_argument(
+        "--by-capture",
+        action="store_true",
+        help="also print each capture's AUROC, recall and benign FPR (at the calibrated threshold "
+        "on calibrated rows, the run's otherwise)",
+    )
     args = parser.parse_args()
     rows: dict[tuple[str, ...], list[dict]] = {}
     print(HEADER, flush=True)
@@ -220,6 +266,9 @@ def main() -> int:
         print("\n" + HEADER)
         for key, seeds in rows.items():
             print(row_text(key, seeds))
+    if rows and args.by_capture:
+        print("\nBy capture (n/a: the capture has one class):")
+        print("\n".join(capture_rows(rows)))
     if args.json:
         args.json.write_text(json.dumps({" ".join(k): v for k, v in rows.items()}, indent=1))
     return 0
