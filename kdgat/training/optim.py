@@ -8,13 +8,15 @@ Mixed precision (--training.amp), decided once per run from the device:
   else fp16 with a GradScaler (V100); full precision on the CPU.
 - bf16: bf16 autocast (CPU or CUDA); refused up front on a GPU below capability 8.0, where torch
   would emulate it, slower than fp32 (check_amp).
-- fp16: fp16 autocast with a GradScaler on CUDA (configs refuses it with --device cpu).
+- fp16: fp16 autocast with a GradScaler on CUDA; refused with --device cpu (configs), and with
+  --device auto where no GPU is visible (check_amp), rather than trained in fp32 unsaid.
 - off: full precision.
 Only training steps run under autocast; scores, thresholds and validation are computed in fp32
 (kdgat.training.graph_trainer), as `python -m kdgat.evaluate` computes them.
 """
 
 import contextlib
+import os
 import warnings
 from typing import Any
 
@@ -49,7 +51,18 @@ def amp_name(cfg: ExperimentConfig, device: torch.device) -> str:
 
 
 def check_amp(cfg: ExperimentConfig, device: torch.device) -> None:
-    """Refuse bf16 on a GPU that only emulates it (UserError: what, why, what to use instead)."""
+    """Refuse what --training.amp cannot do on the device the run resolved to (UserError: what,
+    why, what to use instead): fp16 off CUDA (configs refuses it with --device cpu; --device auto
+    finds out only here), and bf16 on a GPU that only emulates it."""
+    if cfg.training_config.amp == "fp16" and device.type != "cuda":
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        hidden = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+        raise UserError(
+            f"--training.amp fp16 with --device {cfg.device}: this run resolved to {device.type}, "
+            f"where torch has no fp16 autocast with a GradScaler, so it would train in fp32 without "
+            f"saying so. No CUDA device is visible here{hidden}. Run it where a GPU is, or use "
+            f"--training.amp auto (fp16 or bf16 on a GPU, fp32 on the CPU) or off."
+        )
     if cfg.training_config.amp != "bf16" or device.type != "cuda" or native_bf16(device):
         return
     major, minor = torch.cuda.get_device_capability(device)
