@@ -25,6 +25,7 @@ from kdgat.common.cpus import sharing_env
 from kdgat.config.codec import to_dict
 from kdgat.config.presets import preset_name
 from kdgat.launcher.job import TrainJob
+from kdgat.launcher.local_gpus import gpu_turns, launching_gpus
 from kdgat.launcher.packed_job import PackedJob
 from kdgat.launcher.plan import Plan, Unit
 from kdgat.launcher.records import add_unit
@@ -189,8 +190,10 @@ def _rolling(
     """Every task through the local executor, `width` at a time: a job starts as soon as one
     ends, not when the slowest of a wave of `width` ends, and each is reported as it ends. The
     jobs share this machine's CPUs: each takes its part of them (kdgat.common.cpus). Returns the
-    jobs and whether all of them finished."""
+    jobs and whether all of them finished. Each job is given one of the GPUs this process sees, in
+    turn (kdgat.launcher.local_gpus)."""
     env = sharing_env(min(width, len(tasks)))
+    gpus = gpu_turns(launching_gpus())
     jobs: list[submitit.Job] = []
     running: list[submitit.Job] = []
     ok = True
@@ -200,6 +203,7 @@ def _rolling(
             running.remove(job)
             ok = _report(unit_name, job) and ok
         while queue and len(running) < width:
+            ex.update_parameters(**next(gpus))
             with _environment(env):  # LocalExecutor ignores array caps: one task per submission
                 (job,) = ex.submit_array([queue.pop(0)])
             jobs.append(job)
