@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from configs import DatasetConfig, ExperimentConfig
 from kdgat.common.errors import DataError
@@ -53,11 +54,36 @@ class Calibration:
             "vocabulary_size": len(self.vocabulary),
         }
 
+    def scored(self, path: Path, frame_start: np.ndarray) -> np.ndarray:
+        """Which windows of the capture at path are scored: all but those that hold calibration
+        records, when path is the calibration capture itself."""
+        if Path(path).resolve() != self.source.resolve():
+            return np.ones(len(frame_start), dtype=bool)
+        return np.asarray(frame_start) >= self.records
+
     def drop_calibration_windows(self, path: Path, graphs: GraphSet) -> GraphSet:
         """graphs without the windows that hold calibration records (when path is the capture)."""
-        if Path(path).resolve() != self.source.resolve() or len(graphs) == 0:
+        if len(graphs) == 0:
             return graphs
-        return graphs.subset(graphs.frame_start >= self.records)
+        keep = self.scored(path, graphs.frame_start.numpy())
+        return graphs if keep.all() else graphs.subset(torch.from_numpy(keep))
+
+    def unheard(self, path: Path, block: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[int, int]]:
+        """What of a capture's raw graphs (a block, before any vocabulary) the calibration never
+        heard, over its scored windows: whether each window holds a node identity absent from the
+        calibration capture (the model sees UNKNOWN_ID there, as it would an injected ID), and
+        each such identity with the number of windows it is in."""
+        if not len(block.get("y", ())):
+            return np.zeros(0, dtype=bool), {}
+        ptr, entity = np.asarray(block["node_ptr"]), np.asarray(block["node_entity"])
+        heard = np.fromiter(self.vocabulary, dtype=np.int64, count=len(self.vocabulary))
+        window_of = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+        keep = self.scored(path, block["frame_start"])
+        unheard = ~np.isin(entity, heard) & keep[window_of]
+        flags = np.zeros(len(ptr) - 1, dtype=bool)
+        flags[window_of[unheard]] = True
+        ids, windows = np.unique(entity[unheard], return_counts=True)  # a window holds an ID once
+        return flags[keep], {int(i): int(n) for i, n in zip(ids, windows, strict=True)}
 
 
 def rank_vocabulary(target_ids: np.ndarray, train_vocabulary: dict[int, int]) -> dict[int, int]:

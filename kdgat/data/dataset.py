@@ -209,12 +209,16 @@ def evaluation_graphs(
 ) -> list[tuple[Path, GraphStore, dict[str, Any]]]:
     """Whole-file graphs of each capture, prepared exactly as in training (the cache, the run's
     row policies, its vocabulary and normalisation, or the fits on cfg's calibration capture):
-    (file, graphs, the file's metadata)."""
+    (file, graphs, the file's metadata). With a calibration of a modality that learns node
+    identities, the metadata's "unheard" holds Calibration.unheard of the file's graphs."""
     modality: Modality = modality_of(cfg)
     calibration = target_calibration(cfg, vocabulary)
     view = View(vocabulary_table(vocabulary) if modality.learns_identity else None, stats)
     jobs = [(path, fmt, "whole") for path, fmt in files]
-    return [
-        (p.path, target_graphs(p, view, modality, calibration), p.info)
-        for p in prepare_files(jobs, cfg.dataset_config, modality)
-    ]
+    out = []
+    for p in prepare_files(jobs, cfg.dataset_config, modality):
+        info = p.info
+        if calibration is not None and modality.learns_identity:
+            info = {**info, "unheard": calibration.unheard(p.path, p.blocks.get("test", {}))}
+        out.append((p.path, target_graphs(p, view, modality, calibration), info))
+    return out

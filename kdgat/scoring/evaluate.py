@@ -21,6 +21,7 @@ from kdgat.evaluation.report import report, scores_are_probabilities
 from kdgat.evaluation.thresholds import at_both_thresholds, calibration_choice
 from kdgat.scoring.finished import ScoreFn
 from kdgat.scoring.target import Scored, score_target
+from kdgat.scoring.unheard import combined, unheard_summary, unheard_warning
 
 
 def flow_metrics(
@@ -76,7 +77,8 @@ def evaluate_run(
     per_file: dict[str, Any] = {}
     probability = scores_are_probabilities(cfg)
     types: list[str] = []
-    for key, graphs, s, _ in scored.files:
+    unheard: list[tuple[np.ndarray, dict[int, int], np.ndarray]] = []
+    for key, graphs, s, info in scored.files:
         if len(graphs) == 0:
             per_file[key] = {
                 "n": 0,
@@ -85,6 +87,9 @@ def evaluate_run(
             continue
         per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type, probability=probability)
         types += graphs.attack_type
+        if "unheard" in info:
+            unheard.append((*info["unheard"], graphs.y.numpy()))
+            per_file[key]["unheard_in_calibration"] = unheard_summary(*unheard[-1], cfg.modality)
     if not scored.scored:
         raise DataError(
             f"{data_root}: no capture gives a full window "
@@ -115,6 +120,10 @@ def evaluate_run(
             }
         },
     }
+    if unheard:
+        overall["unheard_in_calibration"] = combined(unheard, cfg.modality)
+        if (warning := unheard_warning(overall["unheard_in_calibration"])) is not None:
+            out["warnings"].append(warning)
     flows = flow_metrics(scored.scored, scored.score_edges, threshold, scored.flow_threshold)
     if flows is not None:
         out["all"]["flows"] = flows

@@ -166,6 +166,76 @@ def test_calibration_reads_no_label_of_its_capture(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1]  # flipped labels of the calibration capture change nothing
 
 
+def test_unheard_ids_are_the_calibrations_absent_identities_over_the_scored_windows(tmp_path: Path) -> None:
+    from kdgat.data.calibration import Calibration
+
+    calibration = Calibration(tmp_path / "cal.csv", 200, {0x100: 1, 0x200: 2}, {}, None)  # type: ignore[arg-type]
+    block = {  # three windows of frames 0-99, 100-199, 200-299: IDs {100, 200}, {100, 300}, {300, 400}
+        "y": np.zeros(3, dtype=np.int64),
+        "node_ptr": np.array([0, 2, 4, 6]),
+        "node_entity": np.array([0x100, 0x200, 0x100, 0x300, 0x300, 0x400]),
+        "frame_start": np.array([0, 100, 200]),
+    }
+    flags, by_id = calibration.unheard(tmp_path / "other.csv", block)
+    assert flags.tolist() == [False, True, True] and by_id == {0x300: 2, 0x400: 1}
+    # The calibration capture itself: its windows holding calibration records are not scored.
+    flags, by_id = calibration.unheard(tmp_path / "cal.csv", block)
+    assert flags.tolist() == [True] and by_id == {0x300: 1, 0x400: 1}
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_evaluate_names_the_ids_an_engine_off_calibration_never_heard(tmp_path: Path) -> None:
+    # set_04's accessory-4 is ignition on, engine off: 0x280 and 0x281 (engine) are absent from
+    # it and present in its engine-running captures. The oracle is pandas over the same frames.
+    set04 = shared_data("can_train_and_test") / "set_04"
+    engine_off = head_copy(
+        set04 / "train_01_attack_free" / "accessory-4.csv.gz", tmp_path / "off.csv.gz", 8000
+    )
+    engine_on = head_copy(
+        set04 / "test_01_known_vehicle_known_attack" / "standstill-1.csv.gz", tmp_path / "on.csv.gz", 8000
+    )
+    target = head_copy(
+        set04 / "train_02_with_attacks" / "rpm-accessory-4.csv.gz", tmp_path / "target" / "rpm.csv.gz", 20_000
+    )
+    run_dir = run_experiment(tiny_config(tmp_path))
+    from kdgat.cli.evaluate import main as evaluate_main
+
+    window = stride = 100  # the automotive defaults
+    frames = pd.read_csv(target)
+    for name, calibration in (("off", engine_off), ("on", engine_on)):
+        args = [str(run_dir), "--data-root", str(target.parent), "--dataset", "set04", "--name", name]
+        assert evaluate_main([*args, "--calibration", str(calibration)]) == 0
+        result = json.loads((run_dir / f"eval_{name}.json").read_text())
+        heard = set(pd.read_csv(calibration).arbitration_id.map(lambda h: int(h, 16)))
+        ids = frames.arbitration_id.map(lambda h: int(h, 16)).to_numpy()
+        starts = range(0, len(frames) - window + 1, stride)
+        unheard = [set(ids[i : i + window]) - heard for i in starts]
+        labels = [frames.attack.to_numpy()[i : i + window].max() for i in starts]
+        expected_ids: dict[str, int] = {}
+        for found in unheard:
+            for i in found:
+                expected_ids[f"0x{i:X}"] = expected_ids.get(f"0x{i:X}", 0) + 1
+        benign = [bool(u) for u, y in zip(unheard, labels, strict=True) if y == 0]
+        summary = result["all"]["unheard_in_calibration"]
+        assert summary["ids"] == expected_ids
+        assert summary["windows"] == pytest.approx(np.mean([bool(u) for u in unheard]))
+        assert summary["benign_windows"] == pytest.approx(np.mean(benign))
+        assert result["per_file"]["rpm.csv.gz"]["unheard_in_calibration"] == summary
+        warned = [w for w in result["warnings"] if "never heard" in w]
+        if name == "off":
+            assert {"0x280", "0x281"} <= set(summary["ids"]) and summary["benign_windows"] == 1.0
+            assert len(warned) == 1 and "0x280" in warned[0] and "engine running" in warned[0]
+        else:
+            assert "0x280" not in summary["ids"] and summary["benign_windows"] < 0.05
+    assert (
+        evaluate_main([str(run_dir), "--data-root", str(target.parent), "--dataset", "set04", "--name", "u"])
+        == 0
+    )
+    uncalibrated = json.loads((run_dir / "eval_u.json").read_text())
+    assert "unheard_in_calibration" not in uncalibrated["all"]  # nothing to have heard without one
+
+
 def test_floor_warnings_say_when_a_result_flags_everything() -> None:
     y = np.array([1, 1, 0, 0, 0, 0])
     everything = binary_metrics(y, np.ones(6), 0.5)

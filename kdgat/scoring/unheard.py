@@ -1,0 +1,62 @@
+"""What a calibration capture never heard, as eval_*.json reports it.
+
+Calibration marks the node identities it hears (a new car's CAN IDs) as known; one it never heard
+reaches the model as UNKNOWN_ID, as an injected ID does. A capture from another driving state than
+the calibration's holds such identities in every window: set_04's accessory-4 (ignition on, engine
+off) has no 0x280 or 0x281, which are in every window of its engine-running captures
+(docs/findings.md#the-calibration-captures-driving-state). Reporting them says why benign windows
+may be flagged, and what to calibrate on instead.
+"""
+
+from typing import Any
+
+import numpy as np
+
+SHOWN = 8
+"""Identities named in a warning (a fuzzing capture holds hundreds)."""
+
+
+def identity_name(identity: int, modality: str) -> str:
+    return f"0x{identity:X}" if modality == "automotive" else str(identity)
+
+
+def unheard_summary(
+    flags: np.ndarray, windows_by_id: dict[int, int], y: np.ndarray, modality: str
+) -> dict[str, Any]:
+    """flags: each scored window holds an identity the calibration never heard; windows_by_id:
+    each such identity and how many windows it is in; y: the windows' labels (for the benign
+    share only: a label never changes the flags)."""
+    benign = y == 0
+    return {
+        "ids": {
+            identity_name(i, modality): n for i, n in sorted(windows_by_id.items(), key=lambda kv: -kv[1])
+        },
+        "windows": float(flags.mean()) if len(flags) else 0.0,
+        "benign_windows": float(flags[benign].mean()) if benign.any() else None,
+    }
+
+
+def combined(parts: list[tuple[np.ndarray, dict[int, int], np.ndarray]], modality: str) -> dict[str, Any]:
+    """unheard_summary over several captures' (flags, windows_by_id, y)."""
+    totals: dict[int, int] = {}
+    for _, by_id, _ in parts:
+        for identity, n in by_id.items():
+            totals[identity] = totals.get(identity, 0) + n
+    flags = np.concatenate([f for f, _, _ in parts]) if parts else np.zeros(0, dtype=bool)
+    y = np.concatenate([labels for _, _, labels in parts]) if parts else np.zeros(0, dtype=np.int64)
+    return unheard_summary(flags, totals, y, modality)
+
+
+def unheard_warning(summary: dict[str, Any]) -> str | None:
+    """A warning where benign windows hold identities the calibration never heard."""
+    share = summary.get("benign_windows")
+    if not share:
+        return None
+    names = list(summary["ids"])
+    shown = ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+    return (
+        f"{share:.1%} of the benign windows hold IDs the calibration capture never heard ({shown}); "
+        f"the model takes each for an unknown ID, as it would an injected one, and may flag the window. "
+        f"Calibrate on a capture of the state being scored (a car with its engine running, if it "
+        f"will be running), or a longer one."
+    )
