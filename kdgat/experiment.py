@@ -67,7 +67,7 @@ def run_experiment(cfg: ExperimentConfig, run_dir: Path | None = None) -> Path:
     deterministic_cublas()  # before anything touches CUDA
     cfg = bind(resolve(cfg))
     device = resolve_device(cfg)
-    check_amp(cfg, device)  # before a run directory is claimed
+    check_amp(cfg, device)  # before this call claims a run directory (a launcher job's exists: marked failed)
     cfg, threads = settle_threads(cfg, run_dir)  # auto -> this run's count, kept in its config.yaml
     if run_dir is None:
         run_dir = Run.claim(cfg).path  # writes config.yaml and config.json

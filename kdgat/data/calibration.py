@@ -63,8 +63,6 @@ class Calibration:
 
     def drop_calibration_windows(self, path: Path, graphs: GraphSet) -> GraphSet:
         """graphs without the windows that hold calibration records (when path is the capture)."""
-        if len(graphs) == 0:
-            return graphs
         keep = self.scored(path, graphs.frame_start.numpy())
         return graphs if keep.all() else graphs.subset(torch.from_numpy(keep))
 

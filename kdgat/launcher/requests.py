@@ -51,7 +51,8 @@ def job_requests(plan: Plan, osc: OscConfig, args: LaunchArgs) -> tuple[dict[str
     for unit in plan.units:
         if any(uses_gpu(cfg) for cfg in unit.cfgs):
             requests[unit.name] = osc
-            cuda_jobs += [unit.name] if any(c.device == "cuda" for c in unit.cfgs) else []
+            needs_cuda = any(c.device == "cuda" or c.training_config.amp == "fp16" for c in unit.cfgs)
+            cuda_jobs += [unit.name] if needs_cuda else []
             continue
         requests[unit.name] = without_gpu(osc)
         if _on_cpu(plan, unit):

@@ -190,13 +190,14 @@ def without_gpu(osc: OscConfig) -> OscConfig:
 
 def check_gpu_use(osc: OscConfig, runs_per_task: int, cuda_jobs: list[str]) -> None:
     """Refuse a GPU request that no run can use, or runs that need a GPU no task gets.
-    `cuda_jobs`: the jobs whose runs ask for --device cuda."""
+    `cuda_jobs`: the jobs whose runs ask for --device cuda or --training.amp fp16 (CUDA only)."""
     if cuda_jobs and not osc.gpus_per_node:
         raise ConfigError(
-            f"--device cuda asks every run of job(s) {', '.join(cuda_jobs)} for a GPU, but "
-            f"--osc-config.gpus-per-node is 0, so Slurm gives their tasks none and each would fail at "
-            f"start (torch sees no CUDA device). Add --osc-config.gpus-per-node 1, or use --device auto "
-            f"(the CPU where there is no GPU)."
+            f"--device cuda (or --training.amp fp16, which needs CUDA) asks every run of job(s) "
+            f"{', '.join(cuda_jobs)} for a GPU, but --osc-config.gpus-per-node is 0, so Slurm gives "
+            f"their tasks none and each would fail at start (torch sees no CUDA device). Add "
+            f"--osc-config.gpus-per-node 1, or use --device auto with --training.amp auto (the CPU, in "
+            f"fp32, where there is no GPU)."
         )
     if osc.gpus_per_node > runs_per_task:
         idle = osc.gpus_per_node - runs_per_task

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from kdgat.common.cpus import sharing_env
 from kdgat.config.codec import to_dict
 from kdgat.config.presets import preset_name
 from kdgat.launcher.job import TrainJob
-from kdgat.launcher.local_gpus import gpu_turns, launching_gpus
+from kdgat.launcher.local_gpus import GpuShare, executor_gpus, launching_gpus
 from kdgat.launcher.packed_job import PackedJob
 from kdgat.launcher.plan import Plan, Unit
 from kdgat.launcher.records import add_unit
@@ -185,15 +185,15 @@ POLL_S = 0.2
 
 
 def _rolling(
-    ex: submitit.Executor, tasks: list, width: int, unit_name: str
+    ex: submitit.Executor, tasks: list, width: int, unit_name: str, gpus: Sequence[int] = ()
 ) -> tuple[list[submitit.Job], bool]:
     """Every task through the local executor, `width` at a time: a job starts as soon as one
     ends, not when the slowest of a wave of `width` ends, and each is reported as it ends. The
-    jobs share this machine's CPUs: each takes its part of them (kdgat.common.cpus). Returns the
-    jobs and whether all of them finished. Each job is given one of the GPUs this process sees, in
-    turn (kdgat.launcher.local_gpus)."""
+    jobs share this machine's CPUs: each takes its part of them (kdgat.common.cpus), and each is
+    shown one of `gpus`, the one the fewest running jobs hold (kdgat.launcher.local_gpus).
+    Returns the jobs and whether all of them finished."""
     env = sharing_env(min(width, len(tasks)))
-    gpus = gpu_turns(launching_gpus())
+    share = GpuShare(list(gpus))
     jobs: list[submitit.Job] = []
     running: list[submitit.Job] = []
     ok = True
@@ -201,11 +201,14 @@ def _rolling(
     while queue or running:
         for job in [job for job in running if job.done()]:
             running.remove(job)
+            share.release(job.job_id)
             ok = _report(unit_name, job) and ok
         while queue and len(running) < width:
-            ex.update_parameters(**next(gpus))
+            gpu = share.next_gpu()
+            ex.update_parameters(**executor_gpus(gpu))
             with _environment(env):  # LocalExecutor ignores array caps: one task per submission
                 (job,) = ex.submit_array([queue.pop(0)])
+            share.hold(job.job_id, gpu)
             jobs.append(job)
             running.append(job)
         if running:
@@ -230,9 +233,11 @@ def run_here(
     plan's order; a unit whose dependencies failed is skipped (never claimed), as afterok does on
     Slurm."""
     ex: submitit.Executor
+    gpus: list[int] = []
     if kind == "local":
         ex = submitit.LocalExecutor(folder)
         ex.update_parameters(timeout_min=timeout_min)
+        gpus = launching_gpus()
     else:
         ex = submitit.DebugExecutor(folder)
     states: dict[str, str] = {}
@@ -251,7 +256,7 @@ def run_here(
             add_unit(record, unit, None, None)
         tasks = _tasks(unit)
         if kind == "local":
-            jobs, ok = _rolling(ex, tasks, max(1, parallelism), unit.name)
+            jobs, ok = _rolling(ex, tasks, max(1, parallelism), unit.name, gpus)
         else:  # the debug executor runs each job in this process when its result is asked for
             jobs = ex.submit_array(tasks)
             ok = all([_report(unit.name, job) for job in jobs])

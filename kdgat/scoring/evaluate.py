@@ -88,7 +88,9 @@ def evaluate_run(
         per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type, probability=probability)
         types += graphs.attack_type
         if "unheard" in info:
-            unheard.append((*info["unheard"], graphs.y.numpy()))
+            flags, by_id = info["unheard"]
+            assert len(flags) == len(graphs), f"{key}: {len(flags)} unheard flags for {len(graphs)} windows"
+            unheard.append((flags, by_id, graphs.y.numpy()))
             per_file[key]["unheard_in_calibration"] = unheard_summary(*unheard[-1], cfg.modality)
     if not scored.scored:
         raise DataError(
@@ -122,7 +124,7 @@ def evaluate_run(
     }
     if unheard:
         overall["unheard_in_calibration"] = combined(unheard, cfg.modality)
-        if (warning := unheard_warning(overall["unheard_in_calibration"])) is not None:
+        if (warning := unheard_warning(overall["unheard_in_calibration"], cfg.modality)) is not None:
             out["warnings"].append(warning)
     flows = flow_metrics(scored.scored, scored.score_edges, threshold, scored.flow_threshold)
     if flows is not None:

@@ -17,7 +17,7 @@ SHOWN = 8
 
 
 def identity_name(identity: int, modality: str) -> str:
-    return f"0x{identity:X}" if modality == "automotive" else str(identity)
+    return f"0x{identity:03X}" if modality == "automotive" else str(identity)
 
 
 def unheard_summary(
@@ -37,26 +37,28 @@ def unheard_summary(
 
 
 def combined(parts: list[tuple[np.ndarray, dict[int, int], np.ndarray]], modality: str) -> dict[str, Any]:
-    """unheard_summary over several captures' (flags, windows_by_id, y)."""
+    """unheard_summary over several captures' (flags, windows_by_id, y): one at least."""
     totals: dict[int, int] = {}
     for _, by_id, _ in parts:
         for identity, n in by_id.items():
             totals[identity] = totals.get(identity, 0) + n
-    flags = np.concatenate([f for f, _, _ in parts]) if parts else np.zeros(0, dtype=bool)
-    y = np.concatenate([labels for _, _, labels in parts]) if parts else np.zeros(0, dtype=np.int64)
+    flags = np.concatenate([f for f, _, _ in parts])
+    y = np.concatenate([labels for _, _, labels in parts])
     return unheard_summary(flags, totals, y, modality)
 
 
-def unheard_warning(summary: dict[str, Any]) -> str | None:
+def unheard_warning(summary: dict[str, Any], modality: str) -> str | None:
     """A warning where benign windows hold identities the calibration never heard."""
     share = summary.get("benign_windows")
     if not share:
         return None
     names = list(summary["ids"])
     shown = ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+    what, state = ("IDs", " (a car with its engine running, if it will be running)")
+    if modality != "automotive":
+        what, state = "node identities", ""
     return (
-        f"{share:.1%} of the benign windows hold IDs the calibration capture never heard ({shown}); "
-        f"the model takes each for an unknown ID, as it would an injected one, and may flag the window. "
-        f"Calibrate on a capture of the state being scored (a car with its engine running, if it "
-        f"will be running), or a longer one."
+        f"{share:.1%} of the benign windows hold {what} the calibration capture never heard ({shown}); "
+        f"the model sees each as unknown, as it would an injected one, and may flag the window. "
+        f"Calibrate on a capture of the state being scored{state}, or a longer one."
     )

@@ -15,23 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_launch import (  # noqa: F401 (slurm: the fixture)
-    RUN_GLOB,
-    TINY_DIMS,
-    launch,
-    launches,
-    ok,
+from tests.e2e.slurm import (
     preempt,
     sacct_state,
-    scripts,
-    slurm,
-    squeue_state,
     start_requeued_now,
-    status,
-    user_error,
     wait_for,
     wait_until_completed,
 )
+from tests.e2e.test_launch import RUN_GLOB, TINY_DIMS, launch, launches, ok, scripts, status, user_error
 from tests.helpers import REPO
 
 SMALL = [

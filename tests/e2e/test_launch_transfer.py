@@ -16,7 +16,7 @@ import pytest
 from configs import OscConfig
 from kdgat.experiment import run_experiment
 from kdgat.scoring.evaluate import evaluate_run
-from tests.e2e.test_launch import launch, launches, ok, scripts, slurm  # noqa: F401
+from tests.e2e.test_launch import launch, launches, ok, scripts
 from tests.e2e.test_transfer import SPARK, head_copy, tiny_config
 from tests.helpers import shared_data
 
@@ -107,7 +107,7 @@ def test_transfer_refuses_what_it_cannot_evaluate_before_submitting(
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_transfer_on_slurm_writes_every_eval_and_the_matrix(
-    slurm: None,  # noqa: F811
+    slurm: None,
     two_runs: tuple[Path, list[Path]],
     targets: dict[str, Path],
     tmp_path: Path,

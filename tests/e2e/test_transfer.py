@@ -187,51 +187,72 @@ def test_unheard_ids_are_the_calibrations_absent_identities_over_the_scored_wind
 @pytest.mark.slow
 def test_evaluate_names_the_ids_an_engine_off_calibration_never_heard(tmp_path: Path) -> None:
     # set_04's accessory-4 is ignition on, engine off: 0x280 and 0x281 (engine) are absent from
-    # it and present in its engine-running captures. The oracle is pandas over the same frames.
+    # it and present in its engine-running captures. The engine-off capture is also one of the
+    # scored ones, calibrated on its first 5 s: its later windows are scored, the first not.
+    # The oracle is pandas over the same frames.
     set04 = shared_data("can_train_and_test") / "set_04"
-    engine_off = head_copy(
-        set04 / "train_01_attack_free" / "accessory-4.csv.gz", tmp_path / "off.csv.gz", 8000
-    )
+    target = tmp_path / "target"
+    engine_off = head_copy(set04 / "train_01_attack_free" / "accessory-4.csv.gz", target / "off.csv.gz", 8000)
+    head_copy(set04 / "train_02_with_attacks" / "rpm-accessory-4.csv.gz", target / "rpm.csv.gz", 20_000)
     engine_on = head_copy(
         set04 / "test_01_known_vehicle_known_attack" / "standstill-1.csv.gz", tmp_path / "on.csv.gz", 8000
-    )
-    target = head_copy(
-        set04 / "train_02_with_attacks" / "rpm-accessory-4.csv.gz", tmp_path / "target" / "rpm.csv.gz", 20_000
     )
     run_dir = run_experiment(tiny_config(tmp_path))
     from kdgat.cli.evaluate import main as evaluate_main
 
-    window = stride = 100  # the automotive defaults
-    frames = pd.read_csv(target)
-    for name, calibration in (("off", engine_off), ("on", engine_on)):
-        args = [str(run_dir), "--data-root", str(target.parent), "--dataset", "set04", "--name", name]
-        assert evaluate_main([*args, "--calibration", str(calibration)]) == 0
+    def frames_of(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        table = pd.read_csv(path)
+        ids = table.arbitration_id.map(lambda h: int(h, 16)).to_numpy()
+        return ids, table.attack.to_numpy(), table.timestamp.to_numpy()
+
+    def expected(path: Path, heard: set[int], calibration_records: int) -> tuple[list[set[int]], list[int]]:
+        """Each scored window's unheard IDs and its label (windows of 100 at stride 100, the
+        automotive defaults; those holding calibration records are not scored)."""
+        ids, labels, _ = frames_of(path)
+        starts = range(0, len(ids) - 100 + 1, 100)
+        kept = [i for i in starts if i >= calibration_records]
+        return [set(ids[i : i + 100]) - heard for i in kept], [int(labels[i : i + 100].max()) for i in kept]
+
+    off_ids, _, off_time = frames_of(engine_off)
+    off_records = int((off_time < off_time[0] + 5.0).sum())
+    cases = {
+        "off": (["--calibration", str(engine_off), "--calibration-seconds", "5"], set(off_ids[:off_records])),
+        "on": (["--calibration", str(engine_on)], set(frames_of(engine_on)[0])),
+    }
+    for name, (calibration, heard) in cases.items():
+        args = [str(run_dir), "--data-root", str(target), "--dataset", "set04", "--name", name]
+        assert evaluate_main([*args, *calibration]) == 0
         result = json.loads((run_dir / f"eval_{name}.json").read_text())
-        heard = set(pd.read_csv(calibration).arbitration_id.map(lambda h: int(h, 16)))
-        ids = frames.arbitration_id.map(lambda h: int(h, 16)).to_numpy()
-        starts = range(0, len(frames) - window + 1, stride)
-        unheard = [set(ids[i : i + window]) - heard for i in starts]
-        labels = [frames.attack.to_numpy()[i : i + window].max() for i in starts]
-        expected_ids: dict[str, int] = {}
-        for found in unheard:
-            for i in found:
-                expected_ids[f"0x{i:X}"] = expected_ids.get(f"0x{i:X}", 0) + 1
-        benign = [bool(u) for u, y in zip(unheard, labels, strict=True) if y == 0]
+        overall: dict[str, int] = {}
+        flags, benign = [], []
+        for capture, records in (("off.csv.gz", off_records if name == "off" else 0), ("rpm.csv.gz", 0)):
+            unheard, labels = expected(target / capture, heard, records)
+            found = result["per_file"][capture]["unheard_in_calibration"]
+            ids: dict[str, int] = {}
+            for window in unheard:
+                for i in window:
+                    ids[f"0x{i:03X}"] = ids.get(f"0x{i:03X}", 0) + 1
+                    overall[f"0x{i:03X}"] = overall.get(f"0x{i:03X}", 0) + 1
+            assert found["ids"] == ids and result["per_file"][capture]["n"] == len(unheard)
+            assert found["windows"] == pytest.approx(np.mean([bool(u) for u in unheard]))
+            flags += [bool(u) for u in unheard]
+            benign += [bool(u) for u, y in zip(unheard, labels, strict=True) if y == 0]
         summary = result["all"]["unheard_in_calibration"]
-        assert summary["ids"] == expected_ids
-        assert summary["windows"] == pytest.approx(np.mean([bool(u) for u in unheard]))
+        assert summary["ids"] == overall and summary["windows"] == pytest.approx(np.mean(flags))
         assert summary["benign_windows"] == pytest.approx(np.mean(benign))
-        assert result["per_file"]["rpm.csv.gz"]["unheard_in_calibration"] == summary
         warned = [w for w in result["warnings"] if "never heard" in w]
         if name == "off":
-            assert {"0x280", "0x281"} <= set(summary["ids"]) and summary["benign_windows"] == 1.0
-            assert len(warned) == 1 and "0x280" in warned[0] and "engine running" in warned[0]
+            assert 0 < result["per_file"]["off.csv.gz"]["n"] < 80  # of its 80 windows, the first not scored
+            assert result["per_file"]["rpm.csv.gz"]["unheard_in_calibration"]["benign_windows"] == 1.0
+            assert {"0x280", "0x281"} <= set(summary["ids"])
+            assert (
+                len(warned) == 1
+                and "100.0% of the benign windows" in warned[0]
+                and "engine running" in warned[0]
+            )
         else:
             assert "0x280" not in summary["ids"] and summary["benign_windows"] < 0.05
-    assert (
-        evaluate_main([str(run_dir), "--data-root", str(target.parent), "--dataset", "set04", "--name", "u"])
-        == 0
-    )
+    assert evaluate_main([str(run_dir), "--data-root", str(target), "--dataset", "set04", "--name", "u"]) == 0
     uncalibrated = json.loads((run_dir / "eval_u.json").read_text())
     assert "unheard_in_calibration" not in uncalibrated["all"]  # nothing to have heard without one
 

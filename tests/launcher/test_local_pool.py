@@ -7,7 +7,6 @@ the quick second task has ended and freed its slot. Pools that wait for the slow
 two before starting the next would leave the first task waiting for the whole minute and fail it."""
 
 import functools
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import submitit
 
-from kdgat.launcher.local_gpus import gpu_turns, launching_gpus
+from kdgat.launcher.local_gpus import GpuShare, executor_gpus, launching_gpus
 from kdgat.launcher.submit import _rolling
 
 WAIT_FOR = """
@@ -64,34 +63,57 @@ def test_a_failed_task_is_reported_and_the_others_still_run(
     assert f"[pool] job {jobs[0].job_id} failed" in captured.err and "[pool] finished" in captured.out
 
 
+SEES = """
+import os, pathlib, sys, time
+pathlib.Path(sys.argv[1]).write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+if sys.argv[2] == "wait":
+    deadline = time.monotonic() + 60
+    while not pathlib.Path(sys.argv[3]).exists():
+        if time.monotonic() > deadline:
+            sys.exit("the third task never started while this one ran")
+        time.sleep(0.05)
+else:
+    pathlib.Path(sys.argv[3]).touch()
+"""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("visible", "seen"),
-    [("5,7", ["5", "7", "5"]), ("", ["", "", ""])],
-    ids=["two GPUs, three jobs", "GPUs hidden from launch.py"],
-)
-def test_each_local_job_sees_one_of_the_gpus_launch_py_sees_in_turn(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, visible: str, seen: list[str]
-) -> None:
+def test_a_local_job_gets_the_gpu_the_fewest_running_jobs_hold(tmp_path: Path) -> None:
     # submitit's LocalExecutor alone sets CUDA_VISIBLE_DEVICES="" in every job: --device auto
-    # would train on the CPU. No GPU is needed to see what each job is given.
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    tasks = [functools.partial(os.getenv, "CUDA_VISIBLE_DEVICES") for _ in seen]
-    jobs, ok = _rolling(submitit.LocalExecutor(tmp_path / "jobs"), tasks, 2, "pool")
-    assert ok and [job.result() for job in jobs] == seen
+    # would train on the CPU. No GPU is needed to see what each job is shown. The first job holds
+    # GPU 5 until the third has started; the second, quick, frees GPU 7 for the third.
+    seen, marker = [tmp_path / f"seen{k}" for k in range(3)], tmp_path / "third_started"
+    tasks = [
+        task(SEES, str(seen[0]), "wait", str(marker)),
+        task(SEES, str(seen[1]), "quick", str(tmp_path / "unused")),
+        task(SEES, str(seen[2]), "quick", str(marker)),
+    ]
+    _, ok = _rolling(submitit.LocalExecutor(tmp_path / "jobs"), tasks, 2, "pool", gpus=[5, 7])
+    assert ok and [p.read_text() for p in seen] == ["5", "7", "7"]
+    _, ok = _rolling(submitit.LocalExecutor(tmp_path / "none"), tasks[1:2], 2, "pool", gpus=[])
+    assert ok and seen[1].read_text() == ""  # no GPU: hidden, as submitit does
 
 
 def test_the_gpus_launch_py_sees(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
-    assert launching_gpus() == [2, 3]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert launching_gpus() == []
+    for visible, gpus in [("2, 3", [2, 3]), ("", []), ("-1", []), ("NoDevFiles", []), ("0,1,-1,2", [0, 1])]:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        assert launching_gpus() == gpus, visible  # as CUDA reads it: up to the first invalid entry
+    assert capsys.readouterr().err == ""
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
     assert launching_gpus() == [0, 1]  # unset: every GPU of the machine
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f3a,GPU-11c0")
     assert launching_gpus() == []
     assert "names GPUs by UUID" in capsys.readouterr().err  # said, not a silent CPU run
-    turns = gpu_turns([2, 3])
-    assert [next(turns)["visible_gpus"] for _ in range(3)] == [(2,), (3,), (2,)]
-    assert next(gpu_turns([])) == {"gpus_per_node": 0, "visible_gpus": ()}
+
+
+def test_gpu_share_gives_the_least_held_gpu_and_takes_it_back() -> None:
+    share = GpuShare([5, 7])
+    for job in ("a", "b", "c"):
+        share.hold(job, share.next_gpu())
+    assert share.held == {"a": 5, "b": 7, "c": 5} and share.next_gpu() == 7
+    share.release("b")
+    share.release("a")
+    assert share.next_gpu() == 7  # 5 is still held by c
+    assert GpuShare([]).next_gpu() is None and executor_gpus(None) == {"gpus_per_node": 0, "visible_gpus": ()}
+    assert executor_gpus(7) == {"gpus_per_node": 1, "visible_gpus": (7,)}

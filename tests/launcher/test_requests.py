@@ -73,6 +73,10 @@ def test_runs_on_the_cpu_ask_for_no_gpu(
             ["--device", "cuda"],
             ["--device cuda", "gpus-per-node is 0", "fail at start", "--osc-config.gpus-per-node 1"],
         ),
+        (
+            ["--training.amp", "fp16"],
+            ["--training.amp fp16, which needs CUDA", "gpus-per-node is 0", "--osc-config.gpus-per-node 1"],
+        ),
         (["--osc-config.gpus-per-node", "2"], ["bills 2 GPUs per task", "1 GPU(s) per task would sit idle"]),
         (
             [

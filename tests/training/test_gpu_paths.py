@@ -149,15 +149,22 @@ def test_auto_picks_bf16_where_the_gpu_has_it_and_fp16_with_a_scaler_below(
     assert optim.amp_dtype(cfg, cpu) is None and not optim.uses_grad_scaler(cfg, cpu)  # auto: off on CPU
 
 
-def test_fp16_with_device_auto_is_refused_where_no_gpu_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fp16_with_device_auto_is_refused_where_no_gpu_is_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # configs refuses fp16 with --device cpu; with auto the device is known only when the run
     # starts (a job on a node whose GPUs are hidden, e.g. by CUDA_VISIBLE_DEVICES="").
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    fp16 = ExperimentConfig(device="auto", training_config=TrainingConfig(amp="fp16"))
-    with pytest.raises(UserError, match=r"resolved to cpu.*fp32 without saying so.*CUDA_VISIBLE_DEVICES=''"):
-        optim.check_amp(fp16, torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = [*FAST, "--device", "auto", "--training.amp", "fp16", "--runs-root", str(tmp_path / "runs")]
+    assert train.main(args) == train.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "--training.amp fp16 with --device auto: this run resolved to cpu" in err
+    assert "fp32 without saying so" in err and "CUDA_VISIBLE_DEVICES=''" in err
+    assert not (tmp_path / "runs").exists()  # refused before a run directory was claimed
     _on_gpu(monkeypatch, (7, 0), "GPU")
-    optim.check_amp(fp16, torch.device("cuda"))  # accepted on a GPU
+    fp16 = ExperimentConfig(device="auto", training_config=TrainingConfig(amp="fp16"))
+    optim.check_amp(fp16, torch.device("cuda"))  # accepted on a GPU (fp16 with a GradScaler)
 
 
 # -- defect 7: what the GradScaler does, in the log
