@@ -27,10 +27,14 @@ import torch
 from configs import DatasetConfig, ExperimentConfig
 from kdgat.common.errors import DataError
 from kdgat.common.seconds import positive_seconds
+from kdgat.data.cache import MAPPED_PAGES
 from kdgat.data.graphset import GraphSet, assemble
 from kdgat.data.modality import Modality
 from kdgat.data.normalisation import fit_normalisation, normalise
 from kdgat.data.registry import modality_of
+
+UNHEARD_CHUNK = 4096
+"""Windows whose node identities Calibration.unheard reads at once."""
 
 
 @dataclasses.dataclass
@@ -70,17 +74,23 @@ class Calibration:
         """What of a capture's raw graphs (a block, before any vocabulary) the calibration never
         heard, over its scored windows: whether each window holds a node identity absent from the
         calibration capture (the model sees UNKNOWN_ID there, as it would an injected ID), and
-        each such identity with the number of windows it is in."""
-        if not len(block.get("y", ())):
-            return np.zeros(0, dtype=bool), {}
-        ptr, entity = np.asarray(block["node_ptr"]), np.asarray(block["node_entity"])
+        each such identity with the number of windows it is in. The identities are read from the
+        cache's map UNHEARD_CHUNK windows at a time, each chunk's pages released as the store's
+        reads are (cache.MappedPages), so a large capture is never resident at once."""
+        ptr = np.asarray(block.get("node_ptr", np.zeros(1, dtype=np.int64)))
+        keep = self.scored(path, block.get("frame_start", np.zeros(0, dtype=np.int64)))
         heard = np.fromiter(self.vocabulary, dtype=np.int64, count=len(self.vocabulary))
-        window_of = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
-        keep = self.scored(path, block["frame_start"])
-        unheard = ~np.isin(entity, heard) & keep[window_of]
         flags = np.zeros(len(ptr) - 1, dtype=bool)
-        flags[window_of[unheard]] = True
-        ids, windows = np.unique(entity[unheard], return_counts=True)  # a window holds an ID once
+        found: list[np.ndarray] = []
+        for lo in range(0, len(flags), UNHEARD_CHUNK):
+            hi = min(lo + UNHEARD_CHUNK, len(flags))
+            entity = np.asarray(block["node_entity"][ptr[lo] : ptr[hi]])
+            MAPPED_PAGES.note_read(entity.nbytes)
+            window_of = np.repeat(np.arange(lo, hi), np.diff(ptr[lo : hi + 1]))
+            unheard = ~np.isin(entity, heard) & keep[window_of]
+            flags[window_of[unheard]] = True
+            found.append(entity[unheard])
+        ids, windows = np.unique(np.concatenate(found or [heard[:0]]), return_counts=True)  # once a window
         return flags[keep], {int(i): int(n) for i, n in zip(ids, windows, strict=True)}
 
 

@@ -115,16 +115,20 @@ def _on_gpu(monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], name: 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
 
 
+def refused_before_a_run(flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """train.py's stderr for FAST + flags, which must exit 2 before a run directory is claimed."""
+    assert train.main([*FAST, *flags, "--runs-root", str(tmp_path / "runs")]) == train.EXIT_USER_ERROR
+    assert not (tmp_path / "runs").exists()
+    return capsys.readouterr().err
+
+
 def test_bf16_on_a_gpu_without_bf16_is_refused_before_anything_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _on_gpu(monkeypatch, (7, 0), "Tesla V100-SXM2-32GB")
-    args = [*FAST, "--device", "cuda", "--training.amp", "bf16", "--runs-root", str(tmp_path / "runs")]
-    assert train.main(args) == train.EXIT_USER_ERROR
-    err = capsys.readouterr().err
+    err = refused_before_a_run(["--device", "cuda", "--training.amp", "bf16"], tmp_path, capsys)
     assert "--training.amp bf16 on Tesla V100-SXM2-32GB (compute capability 7.0)" in err
     assert "emulate" in err and "--training.amp auto" in err
-    assert not (tmp_path / "runs").exists()  # refused before a run directory was claimed
 
 
 @pytest.mark.parametrize(
@@ -156,12 +160,9 @@ def test_fp16_with_device_auto_is_refused_where_no_gpu_is_visible(
     # starts (a job on a node whose GPUs are hidden, e.g. by CUDA_VISIBLE_DEVICES="").
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    args = [*FAST, "--device", "auto", "--training.amp", "fp16", "--runs-root", str(tmp_path / "runs")]
-    assert train.main(args) == train.EXIT_USER_ERROR
-    err = capsys.readouterr().err
+    err = refused_before_a_run(["--device", "auto", "--training.amp", "fp16"], tmp_path, capsys)
     assert "--training.amp fp16 with --device auto: this run resolved to cpu" in err
     assert "fp32 without saying so" in err and "CUDA_VISIBLE_DEVICES=''" in err
-    assert not (tmp_path / "runs").exists()  # refused before a run directory was claimed
     _on_gpu(monkeypatch, (7, 0), "GPU")
     fp16 = ExperimentConfig(device="auto", training_config=TrainingConfig(amp="fp16"))
     optim.check_amp(fp16, torch.device("cuda"))  # accepted on a GPU (fp16 with a GradScaler)
