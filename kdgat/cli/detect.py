@@ -9,11 +9,15 @@ model_native.npz: the whole model in one compiled call per window, the fastest f
 at a time). The window graph is kept up to date as frames arrive (--builder) and scored at the
 run's stride (or --stride). Alerts go to --alerts
 (default stdout) as JSON lines: time, window span (frames and times), score, threshold,
-decision, and for models with a VGAE the top contributing CAN IDs. On the end of the source,
+decision, the window's CAN IDs outside the model's vocabulary (unknown_ids: never heard in
+calibration, or never seen in training without one), and for models with a VGAE the top
+contributing CAN IDs. On the end of the source,
 --max-frames, --idle-timeout or Ctrl-C (SIGINT) a summary is printed on stderr: frames,
 malformed frames skipped, windows, alerts, frames/s sustained, latency p50/p99 per window
 (from its last frame's arrival, or its block's, to its score: the graph update for its stride
-of frames + inference, and in a batch or block the windows scored before it). When frames
+of frames + inference, and in a batch or block the windows scored before it), and a warning
+when alerts hold unknown IDs (with a calibration: the car's own IDs it never heard, such as
+those of an engine that was off, are flagged as injected ones would be). When frames
 wait at the source (--speed max, a burst on the bus), up to --max-batch complete windows are
 built in one vectorised pass and scored in order; their records equal the one-at-a-time
 path's (--max-batch 1). Frames go to the detector in blocks of up to --block frames (numpy
@@ -196,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(summary.text(), file=sys.stderr)
+    if (warning := summary.unknown_warning()) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.summary is not None:
         atomic_write_json(args.summary, summary.as_dict())
     else:

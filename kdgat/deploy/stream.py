@@ -45,6 +45,8 @@ Frame = tuple[float, int, bytes, int]
 IDLE: Any = object()
 
 BUILDERS = ("compiled", "incremental")
+UNKNOWN_SHOWN = 8
+"""CAN IDs named in the unknown-ID warning (a fuzzing attack brings hundreds)."""
 
 
 def window_builder(name: str, window: int, has_time: bool) -> Any:
@@ -112,6 +114,13 @@ class Summary:
     """The same in CPU time of the thread."""
     calibration: dict[str, Any] | None = None
     """What a self-calibrating detector fitted on the stream's first seconds (kdgat/deploy/calibrate.py)."""
+    unknown_alerts: int = 0
+    """Alerts whose window holds a CAN ID outside the detector's vocabulary (see unknown_ids)."""
+    unknown_ids: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Each such ID and the alerts it is in."""
+    calibrated: bool = False
+    """The vocabulary is the IDs a calibration heard (a detector calibrating itself, or an artefact
+    exported calibrated), not the run's training IDs."""
 
     def as_dict(self) -> dict[str, Any]:
         lat = np.asarray(self.latencies) * 1e3
@@ -125,8 +134,32 @@ class Summary:
             "cpu_seconds": round(self.cpu_seconds, 6),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
             "latency_ms_p99": round(float(np.percentile(lat, 99)), 4) if len(lat) else None,
+            "alerts_with_unknown_ids": self.unknown_alerts,
+            "unknown_ids": dict(sorted(self.unknown_ids.items(), key=lambda kv: -kv[1])),
             **({"calibration": self.calibration} if self.calibration else {}),
         }
+
+    def unknown_warning(self) -> str | None:
+        """Where alerts hold IDs the model takes for unknown: which, and what it may mean."""
+        if not self.unknown_alerts:
+            return None
+        names = list(self.as_dict()["unknown_ids"])
+        shown = ", ".join(names[:UNKNOWN_SHOWN]) + (
+            f" and {len(names) - UNKNOWN_SHOWN} more" if len(names) > UNKNOWN_SHOWN else ""
+        )
+        if self.calibrated:
+            whose = "the calibration never heard"
+            remedy = (
+                "if they are the car's own, heard only in another driving state (the engine off "
+                "during calibration, say), calibrate again in the state being watched"
+            )
+        else:
+            whose = "the run never saw in training"
+            remedy = "on a car other than the training one, calibrate first (--calibrate-seconds N)"
+        return (
+            f"{self.unknown_alerts} of {self.alerts} alerts hold CAN IDs {whose} ({shown}); the model "
+            f"sees each as unknown, as it would an injected ID: {remedy}."
+        )
 
     def text(self) -> str:
         d = self.as_dict()
@@ -172,7 +205,7 @@ class Detector:
         self.builder = window_builder(builder, self.window, has_time)
         self.vocabulary = scorer.vocabulary
         self.out, self.every_window, self.top_k = out, every_window, top_k
-        self.summary = Summary()
+        self.summary = Summary(calibrated="calibration" in meta)
         self._unlabelled_frames = 0  # frames with label -1 (a live bus) in the stream so far
         if max_batch < 1:
             raise UserError(f"--max-batch {max_batch}: a batch holds at least 1 window.")
@@ -182,6 +215,7 @@ class Detector:
         self.windows = BlockWindows(self.window, self.stride, has_time)  # the block path's frames
         # The vocabulary as sorted arrays: a block's node IDs looked up in one searchsorted.
         keys = sorted(self.vocabulary)
+        self._known = frozenset(keys)
         self._vocab_keys = np.asarray(keys, dtype=np.int64)
         self._vocab_values = np.asarray([self.vocabulary[k] for k in keys], dtype=np.int64)
         # A native model on the compiled builder: each window built and scored in one call.
@@ -240,6 +274,15 @@ class Detector:
             "threshold": self.threshold,
             "decision": "attack" if attack else "benign",
         }
+        # Only for windows written or alerting: the look-up costs what the JSON line does.
+        if attack or (self.every_window and self.out is not None):
+            unknown = self._unknown_ids(g)
+            if unknown:
+                record["unknown_ids"] = unknown
+                if attack:
+                    self.summary.unknown_alerts += 1
+                    for name in unknown:
+                        self.summary.unknown_ids[name] = self.summary.unknown_ids.get(name, 0) + 1
         if self.node_scores and node_score is not None:  # None: the fused path (a classifier)
             top = np.argsort(-node_score, kind="stable")[: self.top_k].tolist()
             entities = g["node_entity"]
@@ -249,6 +292,14 @@ class Detector:
         if self._unlabelled_frames == 0:  # a labelled replay: the window's label, for checking
             record["label"] = g["y"]
         return record
+
+    def _unknown_ids(self, g: dict[str, Any]) -> list[str]:
+        """The window's CAN IDs outside the vocabulary, as 0x%03X. The fused native path builds
+        no graph here, so its window's IDs are read from the builder's ring of frames."""
+        entities = g.get("node_entity")
+        if entities is None:
+            entities = self.builder.ring()[0]
+        return [f"0x{e:03X}" for e in sorted(set(np.unique(entities).tolist()) - self._known)]
 
     def push(self, t: float, can_id: int, data: bytes, label: int = -1) -> list[dict[str, Any]]:
         """Add one frame to the micro-batching path; returns the records of the windows scored

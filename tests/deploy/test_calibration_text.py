@@ -1,6 +1,7 @@
-"""What a self-calibrating detector prints about its threshold names the rule and its parameters."""
+"""What a self-calibrating detector prints: the rule of its threshold, and the IDs it never heard."""
 
 from kdgat.deploy.calibrate import rule_text
+from kdgat.deploy.stream import Summary
 
 
 def test_each_rule_is_described_with_its_parameters() -> None:
@@ -14,3 +15,17 @@ def test_each_rule_is_described_with_its_parameters() -> None:
         == "the highest of the calibration windows' scores + 0.5 robust SDs of them on the log scale"
     )
     assert rule_text({"rule": "keep"}) == "the run's own, kept"
+
+
+def test_the_unknown_id_warning_names_the_ids_by_alerts_and_whose_vocabulary() -> None:
+    summary = Summary(alerts=40, unknown_alerts=30, calibrated=True)
+    summary.unknown_ids = {"0x281": 12, "0x280": 30, **{f"0x{700 + k:03X}": 1 for k in range(9)}}
+    text = summary.unknown_warning()
+    assert text is not None and text.startswith("30 of 40 alerts hold CAN IDs the calibration never heard")
+    # The IDs by the alerts they are in, the first UNKNOWN_SHOWN named, the rest counted.
+    assert "(0x280, 0x281, 0x2BC, 0x2BD, 0x2BE, 0x2BF, 0x2C0, 0x2C1 and 3 more)" in text
+    assert "calibrate again in the state being watched" in text
+    uncalibrated = Summary(alerts=5, unknown_alerts=5, unknown_ids={"0x000": 5}).unknown_warning()
+    assert uncalibrated is not None and "never saw in training (0x000)" in uncalibrated
+    assert "--calibrate-seconds" in uncalibrated
+    assert Summary(alerts=5).unknown_warning() is None

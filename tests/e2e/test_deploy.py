@@ -219,6 +219,15 @@ def test_replayed_detection_scores_equal_kdgat_evaluate(
     done = json.loads(summary.read_text())
     assert done["frames"] == SLICES[2][3] and done["windows"] == len(records) and done["malformed"] == 0
     assert done["alerts"] == flagged and done["latency_ms_p99"] >= done["latency_ms_p50"] > 0
+    # Each window's CAN IDs the run never saw (trained on the Kia, replayed on the Sonata), read
+    # off the capture's frames; the summary counts the alerts holding one.
+    frames, known = read_frames(capture, "can4"), set(load_scorer(source).vocabulary)
+    spans = [(r["window"]["frame_start"], r["window"]["frame_stop"]) for r in records]
+    unknown = [sorted(set(frames.can_id[a:b].tolist()) - known) for a, b in spans]
+    assert [r.get("unknown_ids", []) for r in records] == [[f"0x{i:03X}" for i in u] for u in unknown]
+    assert any(unknown) and done["alerts_with_unknown_ids"] == sum(
+        bool(u) for u, r in zip(unknown, records, strict=True) if r["decision"] == "attack"
+    )
 
 
 def _idle_every(frames, period: int):

@@ -78,8 +78,11 @@ def evaluated(gat: Path, spark: Path) -> dict:
     frame start, score and decision, and the threshold."""
     scored = score_target(gat, spark, calibration=spark, calibration_seconds=SECONDS)
     threshold, choice = decision_threshold(scored, RULE)
-    [(_, graphs, scores, _)] = scored.files
+    [(_, graphs, scores, info)] = scored.files
+    flags, windows_by_id = info["unheard"]
     return {
+        "unheard": flags.tolist(),
+        "unheard_windows": {f"0x{i:03X}": n for i, n in windows_by_id.items()},
         "frame_start": graphs.frame_start.numpy().tolist(),
         "score": scores,
         "attack": (scores >= threshold).tolist(),
@@ -102,6 +105,14 @@ def _same_decisions(records: list[dict], evaluated: dict, tolerance: float = 1e-
     assert [r["decision"] == "attack" for r in records] == evaluated["attack"]
     np.testing.assert_allclose([r["score"] for r in records], evaluated["score"], atol=tolerance)
     assert 0 < sum(r["decision"] == "attack" for r in records) < len(records)  # both decisions occur
+    # Each window's IDs the calibration never heard, as evaluate's unheard_in_calibration counts them.
+    assert [bool(r.get("unknown_ids")) for r in records] == evaluated["unheard"]
+    by_id: dict[str, int] = {}
+    for r in records:
+        for name in r.get("unknown_ids", []):
+            by_id[name] = by_id.get(name, 0) + 1
+    assert by_id == evaluated["unheard_windows"]
+    assert 0 < sum(evaluated["unheard"]) < len(records)  # the DoS's 0x000: never heard in calibration
 
 
 @pytest.mark.parametrize(
@@ -125,6 +136,8 @@ def test_a_detector_calibrating_itself_decides_as_evaluate_with_calibration(
     assert fitted["windows"] == evaluated["choice"]["calibration_windows"]
     assert summary["frames"] == COUNT and summary["windows"] == len(records)
     assert all(r["threshold"] == fitted["threshold"]["threshold"] for r in records)
+    alerts = [r for r in records if r["decision"] == "attack"]
+    assert summary["alerts_with_unknown_ids"] == sum(bool(r.get("unknown_ids")) for r in alerts)
 
 
 def test_an_artefact_exported_calibrated_decides_as_evaluate(
