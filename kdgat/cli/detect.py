@@ -154,6 +154,7 @@ def _calibrated(args: argparse.Namespace, scorer: Scorer, sources: Sources) -> t
     frames, blocks, has_time, malformed = sources
     if args.calibrate_seconds is None:
         return scorer, sources, None
+    from kdgat.data.calibration import waking_warning
     from kdgat.deploy.calibrate import calibrate_scorer, describe, split_blocks, split_frames
 
     if not has_time:
@@ -168,6 +169,8 @@ def _calibrated(args: argparse.Namespace, scorer: Scorer, sources: Sources) -> t
         start, frames = split_frames(frames, seconds, stride)
     calibrated, fit = calibrate_scorer(scorer, start, seconds, threshold_overrides(args), args.threads)
     print(describe(fit, start.first_start), file=sys.stderr, flush=True)
+    if (warning := waking_warning(fit.info, "the stream's calibration")) is not None:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     return calibrated, (frames, blocks, has_time, malformed + start.malformed), (start, fit)
 
 

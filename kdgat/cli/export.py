@@ -84,9 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         for run_dir in args.run_dirs:
             fit = None
             if args.calibration is not None:
+                from kdgat.data.calibration import waking_warning
                 from kdgat.deploy.calibrate import fit_for_export
 
                 fit = fit_for_export(run_dir, *parse_capture(args.calibration), thresholds)
+                warning = waking_warning(fit.info, f"the calibration capture {fit.info['file']}")
+                if warning is not None:
+                    print(f"warning: {warning}", file=sys.stderr)
             print(export_run(run_dir, args.format, args.out, fit))
     except (UserError, configs.ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -35,6 +35,12 @@ from kdgat.data.registry import modality_of
 
 UNHEARD_CHUNK = 4096
 """Windows whose node identities Calibration.unheard reads at once."""
+LATE_SHARE = 0.1
+"""Share of a calibration's identities first heard in its second half from which the traffic is
+reported as still waking up (and at least two of them). In steady traffic every CAN ID of the shared
+captures is heard within 3.4 s of any start, so a 10 s calibration hears them all in its first
+half; set_04's accessory-4 opens with the bus waking up at ignition, and 22 of the 48 IDs of its
+first 10 s arrive after 5 s (docs/findings.md#the-calibration-captures-driving-state)."""
 
 
 @dataclasses.dataclass
@@ -49,6 +55,10 @@ class Calibration:
     normalisation: dict[str, list[float]]
     graphs: GraphSet
     """The calibration windows, normalised with the calibration statistics (labels all 0)."""
+    heard: int = 0
+    """Node identities heard in the calibration (0 where the modality does not report them)."""
+    heard_late: list[str] = dataclasses.field(default_factory=list)
+    """Those first heard in the calibration's second half, named (0x%03X for CAN IDs)."""
 
     def describe(self) -> dict:
         return {
@@ -56,6 +66,8 @@ class Calibration:
             "records": self.records,
             "windows": len(self.graphs),
             "vocabulary_size": len(self.vocabulary),
+            "identities_heard": self.heard,
+            "first_heard_in_second_half": self.heard_late,
         }
 
     def scored(self, path: Path, frame_start: np.ndarray) -> np.ndarray:
@@ -151,7 +163,36 @@ def fit_calibration(
         None,
     )
     stats = fit_normalisation(graphs, d.normalisation, benign_only=False)
-    return Calibration(Path(source), stop, vocabulary, stats, normalise(graphs, stats))
+    heard, late = heard_late(records, stop, modality)
+    return Calibration(Path(source), stop, vocabulary, stats, normalise(graphs, stats), heard, late)
+
+
+def waking_warning(described: dict[str, Any], where: str) -> str | None:
+    """A warning where many identities were first heard late in a calibration (described: its
+    Calibration.describe()): the traffic was still starting (a bus waking at ignition), so its
+    windows are not the car's steady ones and what arrived late was heard only briefly. where:
+    the calibration's source, in words."""
+    late, heard = described.get("first_heard_in_second_half", []), described.get("identities_heard", 0)
+    if len(late) < 2 or len(late) < LATE_SHARE * heard:
+        return None
+    shown = ", ".join(late[:8]) + (f" and {len(late) - 8} more" if len(late) > 8 else "")
+    return (
+        f"{len(late)} of the {heard} identities heard in {where} were first heard in its second half "
+        f"({shown}): the traffic was still starting up (a bus waking at ignition), not the steady "
+        f"traffic to be scored. Calibrate on later or longer traffic of the car."
+    )
+
+
+def heard_late(records: Any, stop: int, modality: Modality) -> tuple[int, list[str]]:
+    """How many identities the first `stop` records hold, and those first heard in their second
+    half, named."""
+    from kdgat.scoring.unheard import identity_name
+
+    first = modality.first_heard(records, stop)
+    if first is None:
+        return 0, []
+    ids, when = first
+    return len(ids), [identity_name(int(i), modality.name) for i in ids[when > 0.5]]
 
 
 def calibrate(

@@ -13,6 +13,7 @@ import numpy as np
 from kdgat.common.errors import DataError
 from kdgat.common.io import atomic_write_json
 from kdgat.config.resolve import calibration_rule
+from kdgat.data.calibration import waking_warning
 from kdgat.data.graphs import Graphs, concat_graphs
 from kdgat.data.registry import modality_of
 from kdgat.evaluation.flow_metrics import flow_report, window_scores_on_edges
@@ -122,6 +123,10 @@ def evaluate_run(
             }
         },
     }
+    if scored.calibration is not None:
+        where = f"the calibration capture {scored.calibration['file']}"
+        if (warning := waking_warning(scored.calibration, where)) is not None:
+            out["warnings"].append(warning)
     if unheard:
         overall["unheard_in_calibration"] = combined(unheard, cfg.modality)
         if (warning := unheard_warning(overall["unheard_in_calibration"], cfg.modality)) is not None:
