@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from configs import ExperimentConfig
 from kdgat.common.errors import DataError
 from kdgat.data.calibration import Calibration, calibrate
@@ -57,6 +59,10 @@ class Splits:
     """The calibration capture the test graphs were fitted to (--dataset-config.calibration)."""
     calibration_fit: Calibration | None = None
     """Its fits and windows (labels all 0), on whose scores the test threshold is chosen."""
+    unheard: dict[str, tuple[np.ndarray, dict[int, int]]] = dataclasses.field(default_factory=dict)
+    """Per test group, with a calibration of a modality that learns node identities: which of its
+    windows (in test's order) hold an identity the calibration never heard, and each such identity
+    with the number of windows it is in (Calibration.unheard over the group's captures)."""
 
     @property
     def num_ids(self) -> int:
@@ -139,6 +145,10 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
         name: GraphStore.concat([target_graphs(prepared[i], view, modality, calibration) for i in members])
         for name, members in test_groups.items()
     }
+    unheard: dict[str, tuple[np.ndarray, dict[int, int]]] = {}
+    if calibration is not None and modality.learns_identity:  # agnostic features know no identity
+        for name, members in test_groups.items():
+            unheard[name] = group_unheard(calibration, [prepared[i] for i in members])
     hits = sum(p.cached and not p.waited for p in prepared)
     waited = sum(p.waited for p in prepared)
     return Splits(
@@ -156,6 +166,7 @@ def load_splits(cfg: ExperimentConfig) -> Splits:
         no_window=[str(p.path) for p in prepared if p.num_graphs() == 0],
         calibration=None if calibration is None else calibration.describe(),
         calibration_fit=calibration,
+        unheard=unheard,
         preprocess={
             "frames": float(sum(p.frames for p in prepared)),
             "seconds": time.perf_counter() - started,
@@ -177,6 +188,20 @@ def target_calibration(cfg: ExperimentConfig, vocabulary: dict[int, int]) -> Cal
             )
         return None
     return calibrate(d.calibration, format_of(d.calibration, cfg), cfg, vocabulary, d.calibration_seconds)
+
+
+def group_unheard(calibration: Calibration, members: list[Prepared]) -> tuple[np.ndarray, dict[int, int]]:
+    """Calibration.unheard over a test group's captures: the flags in the order target_graphs
+    concatenates their windows (both keep the windows Calibration.scored keeps), the per-identity
+    window counts summed."""
+    flags: list[np.ndarray] = [np.zeros(0, dtype=bool)]  # a group may hold no window at all
+    totals: dict[int, int] = {}
+    for p in members:
+        found, by_id = calibration.unheard(p.path, p.blocks.get("test", {}))
+        flags.append(found)
+        for identity, n in by_id.items():
+            totals[identity] = totals.get(identity, 0) + n
+    return np.concatenate(flags), totals
 
 
 def split_graphs(prepared: list[Prepared], role: str, view: View, modality: Modality) -> GraphStore:

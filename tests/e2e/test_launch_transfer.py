@@ -16,8 +16,9 @@ import pytest
 from configs import OscConfig
 from kdgat.experiment import run_experiment
 from kdgat.scoring.evaluate import evaluate_run
+from tests.e2e.captures import head_copy
 from tests.e2e.test_launch import launch, launches, ok, scripts
-from tests.e2e.test_transfer import SPARK, head_copy, tiny_config
+from tests.e2e.test_transfer import SPARK, tiny_config
 from tests.helpers import shared_data
 
 SLURM_SMALL = ["--osc-config.cpus-per-task", "1", "--osc-config.mem-gb", "1"]

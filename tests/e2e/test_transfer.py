@@ -2,7 +2,6 @@
 vehicle (which reads no label of its capture), floors at a glance and the transfer command."""
 
 import dataclasses
-import gzip
 import io
 import json
 import sys
@@ -24,6 +23,7 @@ from kdgat.data.registry import modality_of
 from kdgat.evaluation.metrics import binary_metrics, floor_warning
 from kdgat.experiment import run_experiment, run_floor_warnings
 from kdgat.scoring.evaluate import result_lines
+from tests.e2e.captures import frames_of, head_copy, unheard_counts, unheard_windows
 from tests.helpers import shared_data
 
 SPARK = "test_02_unknown_vehicle_known_attack"
@@ -43,17 +43,6 @@ def tiny_config(root: Path, features: str = "default", **dataset) -> ExperimentC
         ),
         training_config=TrainingConfig(epochs=1),
     )
-
-
-def head_copy(source: Path, target: Path, lines: int, corrupt_labels: bool = False) -> Path:
-    """The first `lines` frames of a 4-column capture; corrupt_labels: every label flipped at random."""
-    rows = gzip.decompress(source.read_bytes()).decode().splitlines()[: lines + 1]
-    if corrupt_labels:
-        rng = np.random.default_rng(0)
-        rows = rows[:1] + [r.rsplit(",", 1)[0] + f",{rng.integers(0, 2)}" for r in rows[1:]]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode(), mtime=0))
-    return target
 
 
 @pytest.mark.real_data
@@ -200,19 +189,6 @@ def test_evaluate_names_the_ids_an_engine_off_calibration_never_heard(tmp_path: 
     run_dir = run_experiment(tiny_config(tmp_path))
     from kdgat.cli.evaluate import main as evaluate_main
 
-    def frames_of(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        table = pd.read_csv(path)
-        ids = table.arbitration_id.map(lambda h: int(h, 16)).to_numpy()
-        return ids, table.attack.to_numpy(), table.timestamp.to_numpy()
-
-    def expected(path: Path, heard: set[int], calibration_records: int) -> tuple[list[set[int]], list[int]]:
-        """Each scored window's unheard IDs and its label (windows of 100 at stride 100, the
-        automotive defaults; those holding calibration records are not scored)."""
-        ids, labels, _ = frames_of(path)
-        starts = range(0, len(ids) - 100 + 1, 100)
-        kept = [i for i in starts if i >= calibration_records]
-        return [set(ids[i : i + 100]) - heard for i in kept], [int(labels[i : i + 100].max()) for i in kept]
-
     off_ids, _, off_time = frames_of(engine_off)
     off_records = int((off_time < off_time[0] + 5.0).sum())
     cases = {
@@ -223,22 +199,19 @@ def test_evaluate_names_the_ids_an_engine_off_calibration_never_heard(tmp_path: 
         args = [str(run_dir), "--data-root", str(target), "--dataset", "set04", "--name", name]
         assert evaluate_main([*args, *calibration]) == 0
         result = json.loads((run_dir / f"eval_{name}.json").read_text())
-        overall: dict[str, int] = {}
-        flags, benign = [], []
+        every: list[set[int]] = []
+        benign: list[bool] = []
         for capture, records in (("off.csv.gz", off_records if name == "off" else 0), ("rpm.csv.gz", 0)):
-            unheard, labels = expected(target / capture, heard, records)
+            unheard, labels = unheard_windows(target / capture, heard, records)
             found = result["per_file"][capture]["unheard_in_calibration"]
-            ids: dict[str, int] = {}
-            for window in unheard:
-                for i in window:
-                    ids[f"0x{i:03X}"] = ids.get(f"0x{i:03X}", 0) + 1
-                    overall[f"0x{i:03X}"] = overall.get(f"0x{i:03X}", 0) + 1
-            assert found["ids"] == ids and result["per_file"][capture]["n"] == len(unheard)
+            assert result["per_file"][capture]["n"] == len(unheard)
+            assert found["ids"] == unheard_counts(unheard)
             assert found["windows"] == pytest.approx(np.mean([bool(u) for u in unheard]))
-            flags += [bool(u) for u in unheard]
+            every += unheard
             benign += [bool(u) for u, y in zip(unheard, labels, strict=True) if y == 0]
         summary = result["all"]["unheard_in_calibration"]
-        assert summary["ids"] == overall and summary["windows"] == pytest.approx(np.mean(flags))
+        assert summary["ids"] == unheard_counts(every)
+        assert summary["windows"] == pytest.approx(np.mean([bool(u) for u in every]))
         assert summary["benign_windows"] == pytest.approx(np.mean(benign))
         warned = [w for w in result["warnings"] if "never heard" in w]
         if name == "off":
@@ -255,6 +228,76 @@ def test_evaluate_names_the_ids_an_engine_off_calibration_never_heard(tmp_path: 
     assert evaluate_main([str(run_dir), "--data-root", str(target), "--dataset", "set04", "--name", "u"]) == 0
     uncalibrated = json.loads((run_dir / "eval_u.json").read_text())
     assert "unheard_in_calibration" not in uncalibrated["all"]  # nothing to have heard without one
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_a_run_trained_with_a_calibration_names_the_ids_it_never_heard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A set_04 run whose test folders are decided with an engine-off calibration: accessory-4's
+    # first 7 s (the bus awake by then), the capture itself one of test_01's. The engine-running
+    # captures hold 0x280 and 0x281 in every window, the rest of the engine-off one none: shares
+    # between 0 and 1, the benign one apart from the overall one where the masquerade's attack
+    # windows are. metrics.json names the IDs per test folder and over them all, as eval_*.json
+    # does per file; the oracle is pandas over the frames.
+    set04 = shared_data("can_train_and_test") / "set_04"
+    masquerade = set04 / "test_06_masquerade" / "masquerade-timed-4.csv.gz"
+    root = tmp_path / "set_04"
+    # Its first 6000 frames: attack windows in both the training and the validation block.
+    head_copy(masquerade, root / "train_01" / "m.csv.gz", 6000)
+    mixed, rpm_folder = root / "test_01_mixed", root / "test_02_rpm"
+    engine_off = head_copy(set04 / "train_01_attack_free" / "accessory-4.csv.gz", mixed / "off.csv.gz", 8000)
+    engine_on = head_copy(
+        set04 / "test_01_known_vehicle_known_attack" / "standstill-1.csv.gz", mixed / "on.csv.gz", 6000
+    )
+    # 10 benign windows, then attacks: the training file's own first frames (only their IDs matter here).
+    attacked = head_copy(masquerade, mixed / "z.csv.gz", 3000)
+    rpm = head_copy(
+        set04 / "train_02_with_attacks" / "rpm-accessory-4.csv.gz", rpm_folder / "rpm.csv.gz", 4000
+    )
+    off_ids, _, off_time = frames_of(engine_off)
+    records = int((off_time < off_time[0] + 7.0).sum())
+    groups = {
+        "test_01_mixed": [(engine_off, records), (engine_on, 0), (attacked, 0)],
+        "test_02_rpm": [(rpm, 0)],
+    }
+    heard = set(off_ids[:records])
+
+    def trained(**calibration: object) -> dict:
+        cfg = tiny_config(tmp_path, data_root=root, **calibration)
+        run_dir = run_experiment(dataclasses.replace(cfg, dataset="set04"))
+        return json.loads((run_dir / "metrics.json").read_text())
+
+    metrics = trained(calibration=engine_off, calibration_seconds=7.0)
+    printed = capsys.readouterr().out
+    every: list[tuple[set[int], int]] = []
+    for group, captures in groups.items():
+        windows = [
+            w for path, skip in captures for w in zip(*unheard_windows(path, heard, skip), strict=True)
+        ]
+        entry = metrics["test_by_split"][group]
+        found = entry["unheard_in_calibration"]
+        assert entry["n"] == len(windows) == metrics["data"]["test_graphs"][group]
+        assert found["ids"] == unheard_counts([u for u, _ in windows])
+        assert found["windows"] == pytest.approx(np.mean([bool(u) for u, _ in windows]))
+        assert found["benign_windows"] == pytest.approx(np.mean([bool(u) for u, y in windows if y == 0]))
+        every += windows
+    summary = metrics["test"]["unheard_in_calibration"]
+    assert summary["ids"] == unheard_counts([u for u, _ in every])
+    assert summary["windows"] == pytest.approx(np.mean([bool(u) for u, _ in every]))
+    assert summary["benign_windows"] == pytest.approx(np.mean([bool(u) for u, y in every if y == 0]))
+    assert set(summary["ids"]) == {"0x280", "0x281"} and 0 < summary["benign_windows"] < 1
+    assert summary["windows"] != summary["benign_windows"]
+    warned = [w for w in metrics["warnings"] if "never heard" in w]
+    assert len(warned) == 1 and f"{summary['benign_windows']:.1%} of the benign windows" in warned[0]
+    # Printed before training starts, as the other data warnings are.
+    assert printed.index(f"warning: {warned[0]}") < printed.index("finished ")
+    # Without a calibration no capture was to hear the IDs: nothing is recorded.
+    plain = trained()
+    tests = [plain["test"], *plain["test_by_split"].values()]
+    assert all("unheard_in_calibration" not in t for t in tests)
+    assert not any("never heard" in w for w in plain["warnings"])
 
 
 def test_floor_warnings_say_when_a_result_flags_everything() -> None:
