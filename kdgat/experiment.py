@@ -18,6 +18,7 @@ from kdgat.config.codec import to_dict
 from kdgat.config.presets import preset_name
 from kdgat.config.recipes import describe as describe_recipe
 from kdgat.config.resolve import resolve
+from kdgat.data.calibration import waking_warning
 from kdgat.data.dataset import Splits, load_splits
 from kdgat.evaluation.metrics import floor_warnings
 from kdgat.results.hparams import entry_of, write_hparams_entry
@@ -44,6 +45,10 @@ def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
         warnings.append("the training split has no attack windows: a classifier cannot learn attacks.")
     for path in splits.no_window:
         warnings.append(f"{path} is shorter than one window: it contributes no graph.")
+    if splits.calibration is not None:
+        where = f"the calibration capture {splits.calibration['file']}"
+        if (waking := waking_warning(splits.calibration, where)) is not None:
+            warnings.append(waking)
     if parts := unheard_parts(splits):  # benign target windows the model will see as unknown IDs
         warning = unheard_warning(combined(list(parts.values()), cfg.modality), cfg.modality)
         warnings += [warning] if warning is not None else []

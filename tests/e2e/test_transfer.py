@@ -236,7 +236,7 @@ def test_a_run_trained_with_a_calibration_names_the_ids_it_never_heard(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A set_04 run whose test folders are decided with an engine-off calibration: accessory-4's
-    # first 7 s (the bus awake by then), the capture itself one of test_01's. The engine-running
+    # first 7 s (the bus waking in them), the capture itself one of test_01's. The engine-running
     # captures hold 0x280 and 0x281 in every window, the rest of the engine-off one none: shares
     # between 0 and 1, the benign one apart from the overall one where the masquerade's attack
     # windows are. metrics.json names the IDs per test folder and over them all, as eval_*.json
@@ -293,6 +293,11 @@ def test_a_run_trained_with_a_calibration_names_the_ids_it_never_heard(
     assert len(warned) == 1 and f"{summary['benign_windows']:.1%} of the benign windows" in warned[0]
     # Printed before training starts, as the other data warnings are.
     assert printed.index(f"warning: {warned[0]}") < printed.index("finished ")
+    # The bus wakes in those 7 s: the IDs first heard after 3.5 s (0x140 among them) are named.
+    late = metrics["data"]["calibration"]["first_heard_in_second_half"]
+    waking = [w for w in metrics["warnings"] if "first heard in its second half" in w]
+    assert "0x140" in late and len(waking) == 1 and f"{len(late)} of the " in waking[0]
+    assert printed.index(f"warning: {waking[0]}") < printed.index("finished ")
     # Without a calibration no capture was to hear the IDs: nothing is recorded.
     plain = trained()
     tests = [plain["test"], *plain["test_by_split"].values()]
@@ -347,7 +352,15 @@ def test_transfer_command_writes_the_matrix_and_heatmap_for_two_runs_and_three_t
         for name in ("spark", "fuzzing", "sonata"):
             assert (run / f"eval_{name}.json").is_file()
         spark_eval = json.loads((run / "eval_spark.json").read_text())
-        assert spark_eval["calibration"] == {"file": str(dos), "seconds": 5.0, "fine_tune_epochs": 0}
+        fitted = spark_eval["calibration"]
+        assert {k: fitted[k] for k in ("file", "seconds", "fine_tune_epochs")} == {
+            "file": str(dos),
+            "seconds": 5.0,
+            "fine_tune_epochs": 0,
+        }
+        # The Spark's 83 IDs, all heard within its first 2.5 s: steady traffic, no warning of a waking bus.
+        assert fitted["identities_heard"] == 83 and fitted["first_heard_in_second_half"] == []
+        assert not any("first heard in its second half" in w for w in spark_eval["warnings"])
     for figure in ("F1", "AUROC", "benign FPR", "floor (flag-all F1)"):
         assert f"{figure}:" in out
     f1 = pd.read_csv(io.StringIO(out.split("F1:\n", 1)[1].split("\n\n", 1)[0]), index_col=0)
