@@ -45,13 +45,12 @@ def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
         warnings.append("the training split has no attack windows: a classifier cannot learn attacks.")
     for path in splits.no_window:
         warnings.append(f"{path} is shorter than one window: it contributes no graph.")
-    if splits.calibration is not None:
-        where = f"the calibration capture {splits.calibration['file']}"
-        if (waking := waking_warning(splits.calibration, where)) is not None:
-            warnings.append(waking)
+    if splits.calibration is not None and (waking := waking_warning(splits.calibration)) is not None:
+        warnings.append(waking)
     if parts := unheard_parts(splits):  # benign target windows the model will see as unknown IDs
-        warning = unheard_warning(combined(list(parts.values()), cfg.modality), cfg.modality)
-        warnings += [warning] if warning is not None else []
+        unheard = unheard_warning(combined(list(parts.values()), cfg.modality), cfg.modality)
+        if unheard is not None:
+            warnings.append(unheard)
     return warnings
 
 

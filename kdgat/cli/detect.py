@@ -169,7 +169,7 @@ def _calibrated(args: argparse.Namespace, scorer: Scorer, sources: Sources) -> t
         start, frames = split_frames(frames, seconds, stride)
     calibrated, fit = calibrate_scorer(scorer, start, seconds, threshold_overrides(args), args.threads)
     print(describe(fit, start.first_start), file=sys.stderr, flush=True)
-    if (warning := waking_warning(fit.info, "the stream's calibration")) is not None:
+    if (warning := waking_warning(fit.info)) is not None:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     return calibrated, (frames, blocks, has_time, malformed + start.malformed), (start, fit)
 

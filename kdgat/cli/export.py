@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 from kdgat.deploy.calibrate import fit_for_export
 
                 fit = fit_for_export(run_dir, *parse_capture(args.calibration), thresholds)
-                warning = waking_warning(fit.info, f"the calibration capture {fit.info['file']}")
-                if warning is not None:
+                if (warning := waking_warning(fit.info)) is not None:
                     print(f"warning: {warning}", file=sys.stderr)
             print(export_run(run_dir, args.format, args.out, fit))
     except (UserError, configs.ConfigError) as err:

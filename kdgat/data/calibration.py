@@ -26,6 +26,7 @@ import torch
 
 from configs import DatasetConfig, ExperimentConfig
 from kdgat.common.errors import DataError
+from kdgat.common.names import some_of
 from kdgat.common.seconds import positive_seconds
 from kdgat.data.cache import MAPPED_PAGES
 from kdgat.data.graphset import GraphSet, assemble
@@ -35,12 +36,15 @@ from kdgat.data.registry import modality_of
 
 UNHEARD_CHUNK = 4096
 """Windows whose node identities Calibration.unheard reads at once."""
-LATE_SHARE = 0.1
-"""Share of a calibration's identities first heard in its second half from which the traffic is
-reported as still waking up (and at least two of them). In steady traffic every CAN ID of the shared
-captures is heard within 3.4 s of any start, so a 10 s calibration hears them all in its first
-half; set_04's accessory-4 opens with the bus waking up at ignition, and 22 of the 48 IDs of its
-first 10 s arrive after 5 s (docs/findings.md#the-calibration-captures-driving-state)."""
+LATE_SECONDS = 2.0
+"""An identity first heard more than this long after a calibration's first record came late."""
+LATE_SHARE = 0.2
+"""Share of a calibration's identities that came late from which its traffic is reported as still
+starting (and at least two of them). On the shared captures' attack-free stretches, calibrations
+of 5 to 60 s from any start 2 s apart hear at most one ID late (2 % of those heard: a slow one,
+such as a 0x120 sent every 5 s); set_04's accessory-4 opens with the bus waking at ignition, and
+35 of the 48 IDs of its first 10 s come late (13 of 26 in its first 5 s). A calibration of 2 s or
+less cannot tell."""
 
 
 @dataclasses.dataclass
@@ -55,10 +59,10 @@ class Calibration:
     normalisation: dict[str, list[float]]
     graphs: GraphSet
     """The calibration windows, normalised with the calibration statistics (labels all 0)."""
-    heard: int = 0
-    """Node identities heard in the calibration (0 where the modality does not report them)."""
-    heard_late: list[str] = dataclasses.field(default_factory=list)
-    """Those first heard in the calibration's second half, named (0x%03X for CAN IDs)."""
+    identities_heard: int = 0
+    """Node identities heard in the calibration (0 where their arrival times are unknown)."""
+    first_heard_late: list[str] = dataclasses.field(default_factory=list)
+    """Those first heard more than LATE_SECONDS after its first record, named."""
 
     def describe(self) -> dict:
         return {
@@ -66,8 +70,15 @@ class Calibration:
             "records": self.records,
             "windows": len(self.graphs),
             "vocabulary_size": len(self.vocabulary),
-            "identities_heard": self.heard,
-            "first_heard_in_second_half": self.heard_late,
+            **self.arrivals(),
+        }
+
+    def arrivals(self) -> dict[str, Any]:
+        """How many identities the calibration heard and which came late (waking_warning's input)."""
+        return {
+            "identities_heard": self.identities_heard,
+            "first_heard_late": self.first_heard_late,
+            "late_after_seconds": LATE_SECONDS,
         }
 
     def scored(self, path: Path, frame_start: np.ndarray) -> np.ndarray:
@@ -163,36 +174,37 @@ def fit_calibration(
         None,
     )
     stats = fit_normalisation(graphs, d.normalisation, benign_only=False)
-    heard, late = heard_late(records, stop, modality)
+    heard, late = late_arrivals(records, stop, modality)
     return Calibration(Path(source), stop, vocabulary, stats, normalise(graphs, stats), heard, late)
 
 
-def waking_warning(described: dict[str, Any], where: str) -> str | None:
-    """A warning where many identities were first heard late in a calibration (described: its
-    Calibration.describe()): the traffic was still starting (a bus waking at ignition), so its
-    windows are not the car's steady ones and what arrived late was heard only briefly. where:
-    the calibration's source, in words."""
-    late, heard = described.get("first_heard_in_second_half", []), described.get("identities_heard", 0)
+def waking_warning(described: dict[str, Any]) -> str | None:
+    """A warning where many identities came late in a calibration (described: a dict holding its
+    Calibration.arrivals(), and its "file" unless it is a stream's): the traffic was still
+    starting (a bus waking at ignition), so its windows are not the car's steady ones and what
+    came late was heard only briefly."""
+    late, heard = described["first_heard_late"], described["identities_heard"]
     if len(late) < 2 or len(late) < LATE_SHARE * heard:
         return None
-    shown = ", ".join(late[:8]) + (f" and {len(late) - 8} more" if len(late) > 8 else "")
+    where = (
+        f"the calibration capture {described['file']}" if "file" in described else "the stream's calibration"
+    )
     return (
-        f"{len(late)} of the {heard} identities heard in {where} were first heard in its second half "
-        f"({shown}): the traffic was still starting up (a bus waking at ignition), not the steady "
-        f"traffic to be scored. Calibrate on later or longer traffic of the car."
+        f"{len(late)} of the {heard} identities heard in {where} were first heard more than "
+        f"{described['late_after_seconds']:g} s after its start ({some_of(late)}): the traffic was still "
+        f"starting up (a bus waking at ignition), not the steady traffic to be scored. Calibrate on "
+        f"later or longer traffic of the car."
     )
 
 
-def heard_late(records: Any, stop: int, modality: Modality) -> tuple[int, list[str]]:
-    """How many identities the first `stop` records hold, and those first heard in their second
-    half, named."""
-    from kdgat.scoring.unheard import identity_name
-
+def late_arrivals(records: Any, stop: int, modality: Modality) -> tuple[int, list[str]]:
+    """How many identities the first `stop` records hold, and those first heard more than
+    LATE_SECONDS after the first record, named (0 and none where arrival times are unknown)."""
     first = modality.first_heard(records, stop)
     if first is None:
         return 0, []
-    ids, when = first
-    return len(ids), [identity_name(int(i), modality.name) for i in ids[when > 0.5]]
+    ids, seconds = first
+    return len(ids), [modality.identity_name(int(i)) for i in ids[seconds > LATE_SECONDS]]
 
 
 def calibrate(

@@ -13,6 +13,7 @@ their graphs stay in the memory-mapped cache and are read batch by batch, vocabu
 normalisation applied per batch.
 """
 
+import collections
 import dataclasses
 import time
 from pathlib import Path
@@ -195,13 +196,12 @@ def group_unheard(calibration: Calibration, members: list[Prepared]) -> tuple[np
     concatenates their windows (both keep the windows Calibration.scored keeps), the per-identity
     window counts summed."""
     flags: list[np.ndarray] = [np.zeros(0, dtype=bool)]  # a group may hold no window at all
-    totals: dict[int, int] = {}
+    totals: collections.Counter[int] = collections.Counter()
     for p in members:
         found, by_id = calibration.unheard(p.path, p.blocks.get("test", {}))
         flags.append(found)
-        for identity, n in by_id.items():
-            totals[identity] = totals.get(identity, 0) + n
-    return np.concatenate(flags), totals
+        totals.update(by_id)
+    return np.concatenate(flags), dict(totals)
 
 
 def split_graphs(prepared: list[Prepared], role: str, view: View, modality: Modality) -> GraphStore:

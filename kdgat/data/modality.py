@@ -153,10 +153,14 @@ class Modality(abc.ABC, Generic[R]):
         """Node identities of the records in mask, for the training vocabulary."""
         return np.zeros(0, dtype=np.int64)
 
+    def identity_name(self, identity: int) -> str:
+        """A node identity as messages and reports name it."""
+        return str(identity)
+
     def first_heard(self, records: R, stop: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Each node identity of the first `stop` records and when it was first heard, as a share
-        of their span (0: at the first record, 1: at the last; by time where the records have
-        it); None where identities do not arrive one record at a time."""
+        """Each node identity of the first `stop` records and the seconds from the first record
+        to the first record of it; None where identities do not arrive one timed record at a
+        time."""
         return None
 
     def file_attack_type(self, path: Path) -> str:

@@ -238,8 +238,7 @@ def calibrate_scorer(
         "windows": len(scores),
         "vocabulary_size": len(fitted.vocabulary),
         "run_vocabulary_size": len(train_vocabulary),
-        "identities_heard": fitted.heard,
-        "first_heard_in_second_half": fitted.heard_late,
+        **fitted.arrivals(),
         "threshold": choice,
     }
     fit = CarFit(fitted.vocabulary, fitted.normalisation, choice["threshold"], info)

@@ -18,7 +18,6 @@ tables frame by frame in numpy, O(stride) work per window but ~300 µs of per-ca
 W = 100, so it only wins for windows of thousands of frames.
 """
 
-import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -31,12 +30,14 @@ from kdgat.common.errors import DataError, UserError
 from kdgat.data.automotive.canlogs import PATTERNS, message_problem
 from kdgat.data.automotive.frames import Frames
 from kdgat.data.automotive.incremental import IncrementalWindow
+from kdgat.data.automotive.modality import AUTOMOTIVE
 from kdgat.data.automotive.readers import read_frames, sniff
 from kdgat.data.graphset import UNKNOWN_ID
 from kdgat.data.text.scan import read_bytes
 from kdgat.deploy.artefact import Scorer
 from kdgat.deploy.batch import FrameBlock
 from kdgat.deploy.blocks import Block, BlockWindows
+from kdgat.deploy.summary import Summary
 
 # A frame as the detector takes it: (time s, CAN ID, data bytes, label or -1 when unknown).
 Frame = tuple[float, int, bytes, int]
@@ -45,8 +46,6 @@ Frame = tuple[float, int, bytes, int]
 IDLE: Any = object()
 
 BUILDERS = ("compiled", "incremental")
-UNKNOWN_SHOWN = 8
-"""CAN IDs named in the unknown-ID warning (a fuzzing attack brings hundreds)."""
 
 
 def window_builder(name: str, window: int, has_time: bool) -> Any:
@@ -96,80 +95,6 @@ def replay(frames: Frames, realtime: bool = False) -> Iterator[Frame]:
         yield times[k], ids[k], payload[8 * k : 8 * k + dlc[k]], label[k]
 
 
-@dataclasses.dataclass
-class Summary:
-    frames: int = 0
-    malformed: int = 0
-    windows: int = 0
-    alerts: int = 0
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    """CPU time of the detecting thread: what one dedicated core spends (on a shared machine
-    the wall time also counts the time other processes held the core)."""
-    latencies: list[float] = dataclasses.field(default_factory=list)
-    """Per scored window: seconds from the hand-over of its last frame (one at a time,
-    micro-batched) or of its block to its score: its graph update and inference, and in a
-    batch or block the other windows' share before it."""
-    cpu_latencies: list[float] = dataclasses.field(default_factory=list)
-    """The same in CPU time of the thread."""
-    calibration: dict[str, Any] | None = None
-    """What a self-calibrating detector fitted on the stream's first seconds (kdgat/deploy/calibrate.py)."""
-    unknown_alerts: int = 0
-    """Alerts whose window holds a CAN ID outside the detector's vocabulary (see unknown_ids)."""
-    unknown_ids: dict[str, int] = dataclasses.field(default_factory=dict)
-    """Each such ID and the alerts it is in."""
-    calibrated: bool = False
-    """The vocabulary is the IDs a calibration heard (a detector calibrating itself, or an artefact
-    exported calibrated), not the run's training IDs."""
-
-    def as_dict(self) -> dict[str, Any]:
-        lat = np.asarray(self.latencies) * 1e3
-        return {
-            "frames": self.frames,
-            "malformed": self.malformed,
-            "windows": self.windows,
-            "alerts": self.alerts,
-            "seconds": round(self.seconds, 6),
-            "frames_per_s": round(self.frames / self.seconds, 1) if self.seconds > 0 else None,
-            "cpu_seconds": round(self.cpu_seconds, 6),
-            "latency_ms_p50": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
-            "latency_ms_p99": round(float(np.percentile(lat, 99)), 4) if len(lat) else None,
-            "alerts_with_unknown_ids": self.unknown_alerts,
-            "unknown_ids": dict(sorted(self.unknown_ids.items(), key=lambda kv: -kv[1])),
-            **({"calibration": self.calibration} if self.calibration else {}),
-        }
-
-    def unknown_warning(self) -> str | None:
-        """Where alerts hold IDs the model takes for unknown: which, and what it may mean."""
-        if not self.unknown_alerts:
-            return None
-        names = list(self.as_dict()["unknown_ids"])
-        shown = ", ".join(names[:UNKNOWN_SHOWN]) + (
-            f" and {len(names) - UNKNOWN_SHOWN} more" if len(names) > UNKNOWN_SHOWN else ""
-        )
-        if self.calibrated:
-            whose = "the calibration never heard"
-            remedy = (
-                "if they are the car's own, heard only in another driving state (the engine off "
-                "during calibration, say), calibrate again in the state being watched"
-            )
-        else:
-            whose = "the run never saw in training"
-            remedy = "on a car other than the training one, calibrate first (--calibrate-seconds N)"
-        return (
-            f"{self.unknown_alerts} of {self.alerts} alerts hold CAN IDs {whose} ({shown}); the model "
-            f"sees each as unknown, as it would an injected ID: {remedy}."
-        )
-
-    def text(self) -> str:
-        d = self.as_dict()
-        return (
-            f"frames {d['frames']}  malformed {d['malformed']}  windows {d['windows']}  "
-            f"alerts {d['alerts']}  {d['frames_per_s']} frames/s sustained  latency p50 "
-            f"{d['latency_ms_p50']} ms  p99 {d['latency_ms_p99']} ms"
-        )
-
-
 class Detector:
     """Scores the window graph of the frames fed to it at the stride; writes alerts as JSON lines.
 
@@ -215,7 +140,6 @@ class Detector:
         self.windows = BlockWindows(self.window, self.stride, has_time)  # the block path's frames
         # The vocabulary as sorted arrays: a block's node IDs looked up in one searchsorted.
         keys = sorted(self.vocabulary)
-        self._known = frozenset(keys)
         self._vocab_keys = np.asarray(keys, dtype=np.int64)
         self._vocab_values = np.asarray([self.vocabulary[k] for k in keys], dtype=np.int64)
         # A native model on the compiled builder: each window built and scored in one call.
@@ -238,19 +162,21 @@ class Detector:
         self.summary.frames += 1
         if not completes:
             return None
-        record = self._score()
+        scored = self._score()
         self.summary.latencies.append(time.perf_counter() - start)
         self.summary.cpu_latencies.append(time.thread_time() - start_cpu)
+        record = self._record(*scored)  # after the clocks, as on the batched and block paths
         self._write(record)
         return record
 
-    def _score(self) -> dict[str, Any]:
+    def _score(self) -> tuple[dict[str, Any], float, np.ndarray | None]:
+        """The builder's window (its graph; on the fused path, its span) and its scores."""
         if self._fused is not None:
             score, attack = self._fused(self.builder.ring(), self._vocab_keys, self._vocab_values)
-            return self._record({**self.builder.span(), "y": attack}, score, None)
+            return {**self.builder.span(), "y": attack}, score, None
         g = self.builder.graph()
         x, node_id = self._inputs(g)
-        return self._record(g, *self.scorer(x, node_id, g["edge_index"], g["edge_attr"]))
+        return (g, *self.scorer(x, node_id, g["edge_index"], g["edge_attr"]))
 
     def _inputs(self, g: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """The model's x (with is_unknown_id appended) and node_id of a raw window graph."""
@@ -274,32 +200,31 @@ class Detector:
             "threshold": self.threshold,
             "decision": "attack" if attack else "benign",
         }
-        # Only for windows written or alerting: the look-up costs what the JSON line does.
-        if attack or (self.every_window and self.out is not None):
+        # Only for alerts and windows written: a benign window not written costs what it did.
+        if attack or self._written(attack):
             unknown = self._unknown_ids(g)
             if unknown:
                 record["unknown_ids"] = unknown
-                if attack:
-                    self.summary.unknown_alerts += 1
-                    for name in unknown:
-                        self.summary.unknown_ids[name] = self.summary.unknown_ids.get(name, 0) + 1
+            if attack:
+                self.summary.count_unknown(unknown)
         if self.node_scores and node_score is not None:  # None: the fused path (a classifier)
             top = np.argsort(-node_score, kind="stable")[: self.top_k].tolist()
             entities = g["node_entity"]
             record["top_ids"] = [
-                {"id": f"0x{int(entities[i]):03X}", "score": float(node_score[i])} for i in top
+                {"id": AUTOMOTIVE.identity_name(int(entities[i])), "score": float(node_score[i])} for i in top
             ]
         if self._unlabelled_frames == 0:  # a labelled replay: the window's label, for checking
             record["label"] = g["y"]
         return record
 
     def _unknown_ids(self, g: dict[str, Any]) -> list[str]:
-        """The window's CAN IDs outside the vocabulary, as 0x%03X. The fused native path builds
-        no graph here, so its window's IDs are read from the builder's ring of frames."""
-        entities = g.get("node_entity")
-        if entities is None:
-            entities = self.builder.ring()[0]
-        return [f"0x{e:03X}" for e in sorted(set(np.unique(entities).tolist()) - self._known)]
+        """The window's CAN IDs outside the vocabulary, named."""
+        if "node_entity" in g:
+            ids = g["node_entity"]
+        else:  # the fused native path builds no graph here: its window is the builder's ring
+            assert self._fused is not None, "a window without node_entity comes from the fused path"
+            ids = self.builder.ring()[0]
+        return [AUTOMOTIVE.identity_name(e) for e in sorted(set(ids.tolist()) - self.vocabulary.keys())]
 
     def push(self, t: float, can_id: int, data: bytes, label: int = -1) -> list[dict[str, Any]]:
         """Add one frame to the micro-batching path; returns the records of the windows scored
@@ -443,8 +368,12 @@ class Detector:
         if self.out is not None:
             self.out.flush()
 
+    def _written(self, attack: bool) -> bool:
+        return self.out is not None and (self.every_window or attack)
+
     def _write(self, record: dict[str, Any]) -> None:
-        if self.out is not None and (self.every_window or record["decision"] == "attack"):
+        if self._written(record["decision"] == "attack"):
+            assert self.out is not None
             self.out.write(json.dumps(record) + "\n")
 
     def run(self, frames: Iterator[Frame | None]) -> Summary:

@@ -123,10 +123,8 @@ def evaluate_run(
             }
         },
     }
-    if scored.calibration is not None:
-        where = f"the calibration capture {scored.calibration['file']}"
-        if (warning := waking_warning(scored.calibration, where)) is not None:
-            out["warnings"].append(warning)
+    if scored.calibration is not None and (warning := waking_warning(scored.calibration)) is not None:
+        out["warnings"].append(warning)
     if unheard:
         overall["unheard_in_calibration"] = combined(unheard, cfg.modality)
         if (warning := unheard_warning(overall["unheard_in_calibration"], cfg.modality)) is not None:

@@ -8,16 +8,13 @@ off) has no 0x280 or 0x281, which are in every window of its engine-running capt
 may be flagged, and what to calibrate on instead.
 """
 
+import collections
 from typing import Any
 
 import numpy as np
 
-SHOWN = 8
-"""Identities named in a warning (a fuzzing capture holds hundreds)."""
-
-
-def identity_name(identity: int, modality: str) -> str:
-    return f"0x{identity:03X}" if modality == "automotive" else str(identity)
+from kdgat.common.names import some_of
+from kdgat.data.registry import MODALITIES
 
 
 def unheard_summary(
@@ -29,7 +26,8 @@ def unheard_summary(
     benign = y == 0
     return {
         "ids": {
-            identity_name(i, modality): n for i, n in sorted(windows_by_id.items(), key=lambda kv: -kv[1])
+            MODALITIES[modality].identity_name(i): n
+            for i, n in sorted(windows_by_id.items(), key=lambda kv: -kv[1])
         },
         "windows": float(flags.mean()) if len(flags) else 0.0,
         "benign_windows": float(flags[benign].mean()) if benign.any() else None,
@@ -38,10 +36,9 @@ def unheard_summary(
 
 def combined(parts: list[tuple[np.ndarray, dict[int, int], np.ndarray]], modality: str) -> dict[str, Any]:
     """unheard_summary over several captures' (flags, windows_by_id, y): one at least."""
-    totals: dict[int, int] = {}
+    totals: collections.Counter[int] = collections.Counter()
     for _, by_id, _ in parts:
-        for identity, n in by_id.items():
-            totals[identity] = totals.get(identity, 0) + n
+        totals.update(by_id)
     flags = np.concatenate([f for f, _, _ in parts])
     y = np.concatenate([labels for _, _, labels in parts])
     return unheard_summary(flags, totals, y, modality)
@@ -52,8 +49,7 @@ def unheard_warning(summary: dict[str, Any], modality: str) -> str | None:
     share = summary.get("benign_windows")
     if not share:
         return None
-    names = list(summary["ids"])
-    shown = ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+    shown = some_of(list(summary["ids"]))
     what, state = ("IDs", " (a car with its engine running, if it will be running)")
     if modality != "automotive":
         what, state = "node identities", ""

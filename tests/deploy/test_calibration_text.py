@@ -1,7 +1,7 @@
 """What a self-calibrating detector prints: the rule of its threshold, and the IDs it never heard."""
 
 from kdgat.deploy.calibrate import rule_text
-from kdgat.deploy.stream import Summary
+from kdgat.deploy.summary import Summary
 
 
 def test_each_rule_is_described_with_its_parameters() -> None:
@@ -18,14 +18,22 @@ def test_each_rule_is_described_with_its_parameters() -> None:
 
 
 def test_the_unknown_id_warning_names_the_ids_by_alerts_and_whose_vocabulary() -> None:
-    summary = Summary(alerts=40, unknown_alerts=30, calibrated=True)
-    summary.unknown_ids = {"0x281": 12, "0x280": 30, **{f"0x{700 + k:03X}": 1 for k in range(9)}}
+    summary = Summary(alerts=40, calibrated=True)
+    others = [f"0x{0x700 + k:03X}" for k in range(9)]
+    for ids in [["0x280", "0x281"]] * 12 + [["0x280"]] * 17 + [["0x280", *others]] + [[]] * 10:
+        summary.count_unknown(ids)  # an alert each; those holding none are not counted
+    done = summary.as_dict()
+    assert done["alerts_with_unknown_ids"] == 30
+    assert done["unknown_ids"] == {"0x280": 30, "0x281": 12, **dict.fromkeys(others, 1)}
     text = summary.unknown_warning()
     assert text is not None and text.startswith("30 of 40 alerts hold CAN IDs the calibration never heard")
-    # The IDs by the alerts they are in, the first UNKNOWN_SHOWN named, the rest counted.
-    assert "(0x280, 0x281, 0x2BC, 0x2BD, 0x2BE, 0x2BF, 0x2C0, 0x2C1 and 3 more)" in text
+    # The IDs by the alerts they are in, the first eight named, the rest counted.
+    assert "(0x280, 0x281, 0x700, 0x701, 0x702, 0x703, 0x704, 0x705 and 3 more)" in text
     assert "calibrate again in the state being watched" in text
-    uncalibrated = Summary(alerts=5, unknown_alerts=5, unknown_ids={"0x000": 5}).unknown_warning()
+    flood = Summary(alerts=5)
+    for _ in range(5):
+        flood.count_unknown(["0x000"])
+    uncalibrated = flood.unknown_warning()
     assert uncalibrated is not None and "never saw in training (0x000)" in uncalibrated
     assert "--calibrate-seconds" in uncalibrated
     assert Summary(alerts=5).unknown_warning() is None

@@ -2,6 +2,7 @@
 4-column captures (can_train_and_test's timestamp, arbitration_id, data_field, attack) and, per
 scored window, the IDs a calibration never heard."""
 
+import collections
 import gzip
 from pathlib import Path
 
@@ -43,8 +44,13 @@ def unheard_windows(
 
 def unheard_counts(windows: list[set[int]]) -> dict[str, int]:
     """Each unheard ID, named as unheard_in_calibration names it, with the windows it is in."""
-    counts: dict[str, int] = {}
-    for window in windows:
-        for i in window:
-            counts[f"0x{i:03X}"] = counts.get(f"0x{i:03X}", 0) + 1
-    return counts
+    return dict(collections.Counter(f"0x{i:03X}" for window in windows for i in window))
+
+
+def late_arrivals(path: Path, seconds: float, late_after: float = 2.0) -> tuple[int, list[str]]:
+    """How many IDs a capture's first `seconds` hold, and those whose first frame comes more than
+    late_after seconds after the capture's first frame, named as a calibration names them."""
+    ids, _, time = frames_of(path)
+    part = time < time[0] + seconds
+    first = pd.Series(time[part]).groupby(ids[part]).min()
+    return len(first), [f"0x{i:03X}" for i in sorted(first.index[first > time[0] + late_after])]

@@ -32,6 +32,7 @@ from kdgat.runs.store import Run
 from kdgat.scoring.evaluate import evaluate_run
 from kdgat.scoring.finished import scorers
 from kdgat.scoring.target import capture_files
+from tests.e2e.captures import unheard_counts
 from tests.helpers import shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
@@ -225,9 +226,9 @@ def test_replayed_detection_scores_equal_kdgat_evaluate(
     spans = [(r["window"]["frame_start"], r["window"]["frame_stop"]) for r in records]
     unknown = [sorted(set(frames.can_id[a:b].tolist()) - known) for a, b in spans]
     assert [r.get("unknown_ids", []) for r in records] == [[f"0x{i:03X}" for i in u] for u in unknown]
-    assert any(unknown) and done["alerts_with_unknown_ids"] == sum(
-        bool(u) for u, r in zip(unknown, records, strict=True) if r["decision"] == "attack"
-    )
+    alerted = [u for u, r in zip(unknown, records, strict=True) if r["decision"] == "attack"]
+    assert flagged > 0 and done["alerts_with_unknown_ids"] == sum(map(bool, alerted)) > 0
+    assert done["unknown_ids"] == unheard_counts([set(u) for u in alerted])
 
 
 def _idle_every(frames, period: int):
@@ -273,6 +274,7 @@ def test_micro_batched_detection_equals_one_window_at_a_time(
     assert len(want) == (count - 100) // stride + 1 and summary.windows == len(got) == len(want)
     assert [r["window"] for r in got] == [r["window"] for r in want]  # same windows, same order
     assert [r["decision"] for r in got] == [r["decision"] for r in want]
+    assert [r.get("unknown_ids") for r in got] == [r.get("unknown_ids") for r in want]
     assert [r["label"] for r in got] == [r["label"] for r in want]
     assert any(r["label"] for r in want) and not all(r["label"] for r in want)
     np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], rtol=1e-6, atol=1e-7)
@@ -310,6 +312,7 @@ def test_block_detection_equals_one_window_at_a_time(
     assert len(want) == (count - 100) // stride + 1 and summary.windows == len(got) == len(want)
     assert [r["window"] for r in got] == [r["window"] for r in want]  # same windows, same order
     assert [r["decision"] for r in got] == [r["decision"] for r in want]
+    assert [r.get("unknown_ids") for r in got] == [r.get("unknown_ids") for r in want]
     assert [r["label"] for r in got] == [r["label"] for r in want]
     assert any(r["label"] for r in want) and not all(r["label"] for r in want)
     np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], rtol=1e-6, atol=1e-7)

@@ -93,13 +93,14 @@ class Automotive(Modality[Frames]):
     def identities(self, records: Frames, mask: np.ndarray) -> np.ndarray:
         return np.unique(records.can_id[mask])
 
+    def identity_name(self, identity: int) -> str:
+        return f"0x{identity:03X}"
+
     def first_heard(self, records: Frames, stop: int) -> tuple[np.ndarray, np.ndarray] | None:
-        if stop == 0:
+        if stop == 0 or not records.has_time:
             return None
         ids, first = np.unique(records.can_id[:stop], return_index=True)
-        clock = records.time[:stop] if records.has_time else np.arange(stop, dtype=np.float64)
-        span = float(clock[-1] - clock[0])
-        return ids, (clock[first] - clock[0]) / span if span > 0 else np.zeros(len(ids))
+        return ids, records.time[first] - records.time[0]
 
     def file_attack_type(self, path: Path) -> str:
         return attack_type_from_name(path)
