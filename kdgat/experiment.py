@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from configs import LEVELS, ExperimentConfig
@@ -25,7 +24,7 @@ from kdgat.results.hparams import entry_of, write_hparams_entry
 from kdgat.runs.store import CONFIG_JSON, Run, config_knobs, git_commit, now, update_status, write_config_json
 from kdgat.runs.threads import apply_threads, settle_threads
 from kdgat.runs.upstream import bind, lineage
-from kdgat.scoring.unheard import combined, unheard_summary, unheard_warning
+from kdgat.scoring.unheard import UnheardReport, unheard_report
 from kdgat.stages import stage_for
 from kdgat.training.device import deterministic_cublas, gpu_record
 from kdgat.training.optim import amp_name, check_amp
@@ -47,41 +46,37 @@ def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
         warnings.append(f"{path} is shorter than one window: it contributes no graph.")
     if splits.calibration is not None and (waking := waking_warning(splits.calibration)) is not None:
         warnings.append(waking)
-    if parts := unheard_parts(splits):  # benign target windows the model will see as unknown IDs
-        unheard = unheard_warning(combined(list(parts.values()), cfg.modality), cfg.modality)
-        if unheard is not None:
-            warnings.append(unheard)
+    if (unheard := unheard_in_tests(splits, cfg)) is not None and unheard.warning is not None:
+        warnings.append(unheard.warning)  # benign target windows the model will see as unknown IDs
     return warnings
 
 
-def unheard_parts(splits: Splits) -> dict[str, tuple[np.ndarray, dict[int, int], np.ndarray]]:
-    """Per test group, splits.unheard's (flags, windows per identity) with the group's labels, as
-    kdgat.scoring.unheard takes them (empty without a calibration of identities)."""
-    parts = {}
-    for group, (flags, by_id) in splits.unheard.items():
-        y = splits.test[group].y.numpy()
-        assert len(flags) == len(y), f"{group}: {len(flags)} unheard flags for {len(y)} windows"
-        parts[group] = (flags, by_id, y)
-    return parts
+def unheard_in_tests(splits: Splits, cfg: ExperimentConfig) -> UnheardReport | None:
+    """What the calibration never heard in each test folder and over them all (None without a
+    calibration of identities)."""
+    if not splits.unheard:
+        return None
+    parts = {group: (*found, splits.test[group].y.numpy()) for group, found in splits.unheard.items()}
+    return unheard_report(parts, cfg.modality)
 
 
 def with_unheard(stage_part: dict[str, Any], splits: Splits, cfg: ExperimentConfig) -> dict[str, Any]:
     """stage_part with unheard_in_calibration in each test group's entry (test_by_split) and over
     them all (test), as eval_*.json has it per file and overall. The stage's dicts are copied,
     not changed; an entry that is not a dict is left as the stage wrote it."""
-    parts = unheard_parts(splits)
-    if not parts:
+    unheard = unheard_in_tests(splits, cfg)
+    if unheard is None:
         return stage_part
     out = dict(stage_part)
     if isinstance(by_split := stage_part.get("test_by_split"), dict):
         out["test_by_split"] = {
-            group: {**entry, "unheard_in_calibration": unheard_summary(*parts[group], cfg.modality)}
-            if group in parts and isinstance(entry, dict)
+            group: {**entry, "unheard_in_calibration": unheard.each[group]}
+            if group in unheard.each and isinstance(entry, dict)
             else entry
             for group, entry in by_split.items()
         }
     if isinstance(test := stage_part.get("test"), dict):
-        out["test"] = {**test, "unheard_in_calibration": combined(list(parts.values()), cfg.modality)}
+        out["test"] = {**test, "unheard_in_calibration": unheard.overall}
     return out
 
 

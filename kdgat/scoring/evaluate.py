@@ -22,7 +22,7 @@ from kdgat.evaluation.report import report, scores_are_probabilities
 from kdgat.evaluation.thresholds import at_both_thresholds, calibration_choice
 from kdgat.scoring.finished import ScoreFn
 from kdgat.scoring.target import Scored, score_target
-from kdgat.scoring.unheard import combined, unheard_summary, unheard_warning
+from kdgat.scoring.unheard import Part, unheard_report
 
 
 def flow_metrics(
@@ -78,7 +78,7 @@ def evaluate_run(
     per_file: dict[str, Any] = {}
     probability = scores_are_probabilities(cfg)
     types: list[str] = []
-    unheard: list[tuple[np.ndarray, dict[int, int], np.ndarray]] = []
+    unheard: dict[str, Part] = {}
     for key, graphs, s, info in scored.files:
         if len(graphs) == 0:
             per_file[key] = {
@@ -89,10 +89,7 @@ def evaluate_run(
         per_file[key] = report(graphs.y.numpy(), s, threshold, graphs.attack_type, probability=probability)
         types += graphs.attack_type
         if "unheard" in info:
-            flags, by_id = info["unheard"]
-            assert len(flags) == len(graphs), f"{key}: {len(flags)} unheard flags for {len(graphs)} windows"
-            unheard.append((flags, by_id, graphs.y.numpy()))
-            per_file[key]["unheard_in_calibration"] = unheard_summary(*unheard[-1], cfg.modality)
+            unheard[key] = (*info["unheard"], graphs.y.numpy())
     if not scored.scored:
         raise DataError(
             f"{data_root}: no capture gives a full window "
@@ -126,8 +123,11 @@ def evaluate_run(
     if scored.calibration is not None and (warning := waking_warning(scored.calibration)) is not None:
         out["warnings"].append(warning)
     if unheard:
-        overall["unheard_in_calibration"] = combined(unheard, cfg.modality)
-        if (warning := unheard_warning(overall["unheard_in_calibration"], cfg.modality)) is not None:
+        found = unheard_report(unheard, cfg.modality)
+        for key, summary in found.each.items():
+            per_file[key]["unheard_in_calibration"] = summary
+        overall["unheard_in_calibration"] = found.overall
+        if (warning := found.warning) is not None:
             out["warnings"].append(warning)
     flows = flow_metrics(scored.scored, scored.score_edges, threshold, scored.flow_threshold)
     if flows is not None:

@@ -9,12 +9,16 @@ may be flagged, and what to calibrate on instead.
 """
 
 import collections
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from kdgat.common.names import some_of
 from kdgat.data.registry import MODALITIES
+
+Part = tuple[np.ndarray, dict[int, int], np.ndarray]
+"""A capture's or a test folder's (flags, windows per identity, labels), as unheard_summary takes them."""
 
 
 def unheard_summary(
@@ -34,7 +38,7 @@ def unheard_summary(
     }
 
 
-def combined(parts: list[tuple[np.ndarray, dict[int, int], np.ndarray]], modality: str) -> dict[str, Any]:
+def combined(parts: list[Part], modality: str) -> dict[str, Any]:
     """unheard_summary over several captures' (flags, windows_by_id, y): one at least."""
     totals: collections.Counter[int] = collections.Counter()
     for _, by_id, _ in parts:
@@ -42,6 +46,24 @@ def combined(parts: list[tuple[np.ndarray, dict[int, int], np.ndarray]], modalit
     flags = np.concatenate([f for f, _, _ in parts])
     y = np.concatenate([labels for _, _, labels in parts])
     return unheard_summary(flags, totals, y, modality)
+
+
+@dataclasses.dataclass
+class UnheardReport:
+    each: dict[str, dict[str, Any]]
+    """unheard_summary of each part, by its name (a capture of eval_*.json, a test folder of
+    metrics.json)."""
+    overall: dict[str, Any]
+    warning: str | None
+
+
+def unheard_report(parts: dict[str, Part], modality: str) -> UnheardReport:
+    """What the calibration never heard in each part and over them all, and the warning."""
+    for name, (flags, _, y) in parts.items():
+        assert len(flags) == len(y), f"{name}: {len(flags)} unheard flags for {len(y)} windows"
+    overall = combined(list(parts.values()), modality)
+    each = {name: unheard_summary(*part, modality) for name, part in parts.items()}
+    return UnheardReport(each, overall, unheard_warning(overall, modality))
 
 
 def unheard_warning(summary: dict[str, Any], modality: str) -> str | None:
