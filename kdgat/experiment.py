@@ -31,8 +31,9 @@ from kdgat.training.optim import amp_name, check_amp
 from kdgat.training.skeleton import Preempted
 
 
-def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
-    """Conditions that make a run's numbers less meaningful than they look."""
+def data_warnings(splits: Splits, cfg: ExperimentConfig, unheard: UnheardReport | None = None) -> list[str]:
+    """Conditions that make a run's numbers less meaningful than they look (unheard: what a
+    calibration never heard in the test folders, unheard_in_tests)."""
     warnings = []
     if int(splits.val.y.sum()) == 0:
         warnings.append(
@@ -46,7 +47,7 @@ def data_warnings(splits: Splits, cfg: ExperimentConfig) -> list[str]:
         warnings.append(f"{path} is shorter than one window: it contributes no graph.")
     if splits.calibration is not None and (waking := waking_warning(splits.calibration)) is not None:
         warnings.append(waking)
-    if (unheard := unheard_in_tests(splits, cfg)) is not None and unheard.warning is not None:
+    if unheard is not None and unheard.warning is not None:
         warnings.append(unheard.warning)  # benign target windows the model will see as unknown IDs
     return warnings
 
@@ -60,11 +61,10 @@ def unheard_in_tests(splits: Splits, cfg: ExperimentConfig) -> UnheardReport | N
     return unheard_report(parts, cfg.modality)
 
 
-def with_unheard(stage_part: dict[str, Any], splits: Splits, cfg: ExperimentConfig) -> dict[str, Any]:
+def with_unheard(stage_part: dict[str, Any], unheard: UnheardReport | None) -> dict[str, Any]:
     """stage_part with unheard_in_calibration in each test group's entry (test_by_split) and over
     them all (test), as eval_*.json has it per file and overall. The stage's dicts are copied,
     not changed; an entry that is not a dict is left as the stage wrote it."""
-    unheard = unheard_in_tests(splits, cfg)
     if unheard is None:
         return stage_part
     out = dict(stage_part)
@@ -207,11 +207,13 @@ def metrics_json(
     splits: Splits,
     links: dict[str, dict[str, Any]],
     warnings: list[str],
+    unheard: UnheardReport | None = None,
 ) -> dict[str, Any]:
     """metrics.json: what the stage measured (its scores, threshold, params, upstream, training
-    summary), then what every run records alike (preset, lineage, warnings, the data it saw)."""
+    summary, and what a calibration never heard in its test folders), then what every run records
+    alike (preset, lineage, warnings, the data it saw)."""
     return {
-        **with_unheard(stage_part, cfg=cfg, splits=splits),
+        **with_unheard(stage_part, unheard),
         "preset": preset_name(cfg),
         "lineage": links,
         "warnings": warnings,
@@ -245,7 +247,8 @@ def _train_and_evaluate(
         f"{sum(len(g) for g in splits.test.values())} test graphs from {splits.data_root}",
         flush=True,
     )
-    warnings = data_warnings(splits, cfg)
+    unheard = unheard_in_tests(splits, cfg)  # once: the warnings and metrics.json both report it
+    warnings = data_warnings(splits, cfg, unheard)
     for warning in warnings:
         print(f"warning: {warning}", flush=True)
     atomic_write_json(run_dir / "normalisation.json", splits.normalisation)
@@ -257,7 +260,7 @@ def _train_and_evaluate(
     started = time.perf_counter()
     stage_part = stage_for(cfg)(cfg, splits, run_dir, device, extra)
     timings["train_eval_s"] = time.perf_counter() - started
-    metrics = metrics_json(stage_part, cfg, splits, links, warnings + run_floor_warnings(stage_part))
+    metrics = metrics_json(stage_part, cfg, splits, links, warnings + run_floor_warnings(stage_part), unheard)
     atomic_write_json(run_dir / "metrics.json", metrics)
     update_status(run_dir, state="finished", finished_at=now(), timings=timings, preprocess=splits.preprocess)
     # The HParams dashboard compares runs by knobs and final metrics: from the values in hand.

@@ -126,8 +126,7 @@ def score_target(
     described, calibration_scores = None, None
     if fitted is not None:
         described = {
-            **fitted.describe(),
-            "file": str(data_cfg.dataset_config.calibration),
+            **fitted.describe(),  # its "file" is the calibration capture
             "seconds": data_cfg.dataset_config.calibration_seconds,
             "fine_tune_epochs": fine_tune_epochs,
         }
